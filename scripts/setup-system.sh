@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses (Chromium for browser tests, PostgreSQL for the
+# multi-node store) when they are missing, and starts PostgreSQL on loopback. Idempotent; as a
+# non-root user it only reports what is missing, and the tests that need it skip.
+set -uo pipefail
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+      || echo "setup-system: could not install ${need[*]}; tests that need them will skip" >&2
+  else
+    echo "setup-system: missing ${need[*]} (run as root to install); tests that need them will skip" >&2
+  fi
+fi
+# Start PostgreSQL on loopback if it is installed and not running.
+if command -v pg_lsclusters >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $4}' | grep -q online; then
+    ver=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1{print $1}')
+    if [ -n "$ver" ]; then pg_ctlcluster "$ver" main start >/dev/null 2>&1 || true; fi
+  fi
+fi
+exit 0
