@@ -29,6 +29,8 @@ app = typer.Typer(
 
 _COMMAND_MODULES = (
     "survey_cmds",
+    "weight_cmds",
+    "demo_cmds",
     "list_cmds",
     "rr_cmds",
     "nonresponse_cmds",
