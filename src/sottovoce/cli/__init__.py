@@ -12,8 +12,12 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-import click
 import typer
+
+try:  # typer >= 0.20 ships its own copy of click
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from ..errors import SottovoceError, SottovoceWarning
 
@@ -89,12 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         code = 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("error: aborted", file=sys.stderr)
         code = 1
-    except click.exceptions.ClickException as exc:  # usage errors: unknown option, missing argument
+    except _click_exc.NoArgsIsHelpError as exc:  # bare `sottovoce`: show the help
+        print(exc.format_message() if hasattr(exc, 'format_message') else '', file=sys.stderr)
+        code = 0
+    except _click_exc.ClickException as exc:  # usage errors: unknown option, missing argument
         print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
