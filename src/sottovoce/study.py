@@ -1,0 +1,605 @@
+"""The study file: one TOML file that describes a survey for analysis, fielding and the demo.
+
+The format is specified in ``docs/study-file.md``. :func:`load_study` parses and validates it and
+returns a :class:`Study` with typed question objects. Every error names the file, the key and the
+fix, because a study file is written by hand and its mistakes are usually typos. Checks that need
+the data (does a column exist? do the margins name columns the data have?) are in
+:func:`check_against_data`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = [
+    "Study",
+    "DirectQuestion",
+    "ListQuestion",
+    "DoubleListQuestion",
+    "RRQuestion",
+    "CrosswiseQuestion",
+    "Question",
+    "load_study",
+    "check_against_data",
+    "LANGUAGES",
+]
+
+LANGUAGES = ("en", "ru")
+RR_DESIGNS = ("warner", "forced", "unrelated", "mirrored", "disguised")
+LIST_METHODS = ("dim", "lm", "nls", "ml")
+
+Text = dict[str, str]  # language -> text
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer option of a direct question: its code and its label in each language."""
+
+    code: Any
+    text: Text = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _QuestionBase:
+    id: str
+    measures: str | None = None
+
+    @property
+    def type(self) -> str:  # overridden as a class attribute by each subclass
+        raise NotImplementedError
+
+    def columns(self) -> list[str]:
+        """The data columns this question reads."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DirectQuestion(_QuestionBase):
+    """Asked straight out; ``yes`` lists the codes counted as the sensitive answer."""
+
+    column: str = ""
+    yes: tuple[Any, ...] = ()
+    text: Text = field(default_factory=dict)
+    options: tuple[Option, ...] = ()
+    hard_to_say: tuple[Any, ...] = ()
+    refused: tuple[Any, ...] = ()
+    type = "direct"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+
+@dataclass(frozen=True)
+class ListQuestion(_QuestionBase):
+    """A list experiment (item count technique; Imai 2011, Blair & Imai 2012)."""
+
+    count: str = ""
+    treat: str = ""
+    items: int = 0
+    method: str = "dim"
+    covariates: str | None = None
+    control_items: Mapping[str, list[str]] = field(default_factory=dict)
+    sensitive_item: Text = field(default_factory=dict)
+    lead: Text = field(default_factory=dict)
+    placebo: Text = field(default_factory=dict)
+    type = "list"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        return [self.count, self.treat] + _formula_terms(self.covariates)
+
+
+@dataclass(frozen=True)
+class DoubleListQuestion(_QuestionBase):
+    """A double list experiment (Droitcour et al. 1991; Glynn 2013)."""
+
+    count_a: str = ""
+    count_b: str = ""
+    treat: str = ""
+    items_a: int = 0
+    items_b: int = 0
+    control_items_a: Mapping[str, list[str]] = field(default_factory=dict)
+    control_items_b: Mapping[str, list[str]] = field(default_factory=dict)
+    sensitive_item: Text = field(default_factory=dict)
+    type = "double_list"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        return [self.count_a, self.count_b, self.treat]
+
+
+@dataclass(frozen=True)
+class RRQuestion(_QuestionBase):
+    """Randomized response (Warner 1965; Boruch 1971; Greenberg et al. 1969; Blair, Imai & Zhou 2015)."""
+
+    design: str = "forced"
+    response: str = ""
+    p: float | None = None
+    p1: float | None = None
+    p0: float | None = None
+    q: float | None = None
+    device: str | None = None
+    covariates: str | None = None
+    text: Text = field(default_factory=dict)
+    instructions: Text = field(default_factory=dict)
+    type = "rr"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        return [self.response] + _formula_terms(self.covariates)
+
+
+@dataclass(frozen=True)
+class CrosswiseQuestion(_QuestionBase):
+    """The crosswise model (Yu, Tian & Tang 2008; Jann, Jerke & Krumpal 2012)."""
+
+    response: str = ""
+    q: float = 0.0
+    text: Text = field(default_factory=dict)
+    innocuous: Text = field(default_factory=dict)
+    instructions: Text = field(default_factory=dict)
+    type = "crosswise"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        return [self.response]
+
+
+Question = DirectQuestion | ListQuestion | DoubleListQuestion | RRQuestion | CrosswiseQuestion
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    path: Path
+    weights: str | None = None
+    strata: str | None = None
+    psu: str | None = None
+
+
+@dataclass(frozen=True)
+class DispositionsSpec:
+    path: Path
+    column: str = "disposition"
+    e: float | None = None
+
+
+@dataclass(frozen=True)
+class WeightingSpec:
+    margins: Path | Mapping[str, Mapping[str, float]] | None = None
+    trim: float | None = None
+    alternative_margins: Mapping[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    subgroups: tuple[str, ...] = ()
+    min_cell: int = 30
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed, validated study file. Paths are absolute (resolved against the file's folder)."""
+
+    path: Path | None
+    id: str
+    title: Text
+    population: Text = field(default_factory=dict)
+    fieldwork: tuple[str, ...] = ()
+    language: str = "en"
+    simulated: bool = False
+    data: DataSpec | None = None
+    dispositions: DispositionsSpec | None = None
+    weighting: WeightingSpec = field(default_factory=WeightingSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    questions: tuple[Question, ...] = ()
+    sha256: str | None = None
+
+    def question(self, qid: str) -> Question:
+        """The question with this id (``KeyError`` if none)."""
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
+
+    def text(self, value: Text, lang: str) -> str:
+        """A translated text in ``lang`` (falling back to English, then to any language)."""
+        return _pick(value, lang)
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+_TOP = {"study", "data", "dispositions", "weighting", "report", "questions"}
+_SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required, optional)
+    "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated"}),
+    "data": ({"path"}, {"weights", "strata", "psu"}),
+    "dispositions": ({"path"}, {"column", "e"}),
+    "weighting": (set(), {"margins", "trim", "alternative_margins"}),
+    "report": (set(), {"subgroups", "min_cell", "language"}),
+}
+_QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures"}),
+    "list": (
+        {"id", "count", "treat", "items"},
+        {"method", "covariates", "measures", "control_items", "sensitive_item", "lead", "placebo", "text"},
+    ),
+    "double_list": (
+        {"id", "count_a", "count_b", "treat", "items_a", "items_b"},
+        {"measures", "control_items_a", "control_items_b", "sensitive_item", "lead", "text"},
+    ),
+    "rr": (
+        {"id", "design", "response", "p"},
+        {"p1", "p0", "q", "measures", "device", "text", "instructions", "covariates"},
+    ),
+    "crosswise": ({"id", "response", "q"}, {"measures", "text", "innocuous", "instructions"}),
+}
+
+
+class _Ctx:
+    """Carries the file name so every error says where it happened."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.where = str(path) if path is not None else "study"
+
+    def fail(self, key: str, problem: str, fix: str) -> InputError:
+        return InputError(f"{self.where}: {key}: {problem}; {fix}")
+
+
+def load_study(path: str | Path | Mapping[str, Any]) -> Study:
+    """Parse and validate a study file (TOML; format in ``docs/study-file.md``).
+
+    ``path`` may also be an already-parsed mapping (paths then resolve against the current
+    folder). Raises :class:`~sottovoce.errors.InputError` naming the file, the key and the fix.
+    """
+    if isinstance(path, Mapping):
+        return _parse(dict(path), None, Path.cwd(), None)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: study file not found")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give the path of the study .toml file")
+    raw = p.read_bytes()
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not UTF-8 text; save the study file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{p}: not valid TOML ({exc}); fix the syntax at that line") from None
+    return _parse(doc, p.resolve(), p.resolve().parent, hashlib.sha256(raw).hexdigest())
+
+
+def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) -> Study:
+    ctx = _Ctx(path)
+    for key in doc:
+        if key not in _TOP:
+            raise ctx.fail(key, "unknown section", f"use only {', '.join(sorted(_TOP))} (check the spelling)")
+    for sec, (req, opt) in _SECTION_KEYS.items():
+        if sec in doc:
+            if not isinstance(doc[sec], dict):
+                raise ctx.fail(sec, "must be a table", f"write it as [{sec}] followed by key = value lines")
+            _check_keys(ctx, sec, doc[sec], req, opt)
+    if "study" not in doc:
+        raise ctx.fail("study", "missing section", 'add [study] with at least id = "..." and title = "..."')
+    s = doc["study"]
+    sid = _str(ctx, "study.id", s["id"])
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", sid):
+        raise ctx.fail("study.id", f"'{sid}' has characters other than letters, digits, - and _", "use a short id like \"demo-2026\"")
+    language = _lang(ctx, "study.language", s.get("language", "en"))
+    fieldwork = s.get("fieldwork", ())
+    if not isinstance(fieldwork, (list, tuple)) or not all(isinstance(d, (str,)) or hasattr(d, "isoformat") for d in fieldwork):
+        raise ctx.fail("study.fieldwork", "must be a list of dates", 'write fieldwork = ["2026-03-02", "2026-03-09"]')
+    simulated = s.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise ctx.fail("study.simulated", f"must be true or false, not {simulated!r}", "write simulated = true")
+
+    data = None
+    if "data" in doc:
+        d = doc["data"]
+        data = DataSpec(
+            path=_path(ctx, "data.path", d["path"], base),
+            weights=_opt_str(ctx, "data.weights", d.get("weights")),
+            strata=_opt_str(ctx, "data.strata", d.get("strata")),
+            psu=_opt_str(ctx, "data.psu", d.get("psu")),
+        )
+    disp = None
+    if "dispositions" in doc:
+        d = doc["dispositions"]
+        e = d.get("e")
+        if e is not None and not (_is_num(e) and 0 <= e <= 1):
+            raise ctx.fail("dispositions.e", f"{e!r} is not a share between 0 and 1", "give the estimated eligible share, e.g. e = 0.35")
+        disp = DispositionsSpec(
+            path=_path(ctx, "dispositions.path", d["path"], base),
+            column=_str(ctx, "dispositions.column", d.get("column", "disposition")),
+            e=float(e) if e is not None else None,
+        )
+    weighting = WeightingSpec()
+    if "weighting" in doc:
+        w = doc["weighting"]
+        margins: Any = w.get("margins")
+        if isinstance(margins, str):
+            margins = _path(ctx, "weighting.margins", margins, base)
+        elif isinstance(margins, dict):
+            for col, cats in margins.items():
+                if not isinstance(cats, dict) or not all(_is_num(v) for v in cats.values()):
+                    raise ctx.fail(f"weighting.margins.{col}", "must be a table of category = share", f'write [weighting.margins.{col}] then lines like "male" = 0.46')
+        elif margins is not None:
+            raise ctx.fail("weighting.margins", "must be a file name or a table", 'write margins = "margins.toml"')
+        trim = w.get("trim")
+        if trim is not None and not (_is_num(trim) and trim > 1):
+            raise ctx.fail("weighting.trim", f"{trim!r} is not a number above 1", "give the cap as a multiple of the mean weight, e.g. trim = 5.0")
+        alt = w.get("alternative_margins", {})
+        if not isinstance(alt, dict):
+            raise ctx.fail("weighting.alternative_margins", "must be a table name = file", 'write alternative_margins = { "census-2010" = "margins-2010.toml" }')
+        weighting = WeightingSpec(
+            margins=margins,
+            trim=float(trim) if trim is not None else None,
+            alternative_margins={k: _path(ctx, f"weighting.alternative_margins.{k}", v, base) for k, v in alt.items()},
+        )
+    report = ReportSpec(language=language)
+    if "report" in doc:
+        r = doc["report"]
+        subgroups = r.get("subgroups", [])
+        if not isinstance(subgroups, list) or not all(isinstance(x, str) for x in subgroups):
+            raise ctx.fail("report.subgroups", "must be a list of column names", 'write subgroups = ["sex", "age_group"]')
+        min_cell = r.get("min_cell", 30)
+        if not isinstance(min_cell, int) or isinstance(min_cell, bool) or min_cell < 1:
+            raise ctx.fail("report.min_cell", f"{min_cell!r} is not a positive whole number", "write min_cell = 30")
+        report = ReportSpec(
+            subgroups=tuple(subgroups),
+            min_cell=min_cell,
+            language=_lang(ctx, "report.language", r.get("language", language)),
+        )
+
+    raw_qs = doc.get("questions", [])
+    if not isinstance(raw_qs, list):
+        raise ctx.fail("questions", "must be an array of tables", "write each question as [[questions]] followed by its keys")
+    questions = tuple(_question(ctx, i, q) for i, q in enumerate(raw_qs))
+    ids = [q.id for q in questions]
+    for i, qid in enumerate(ids):
+        if qid in ids[:i]:
+            raise ctx.fail(f"questions[{i}].id", f"duplicate question id '{qid}'", "give every question its own id")
+    for i, q in enumerate(questions):
+        if q.measures is None:
+            continue
+        if q.measures not in ids:
+            raise ctx.fail(
+                f"questions[{i}].measures",
+                f"question '{q.id}' measures '{q.measures}', which is not a question in this file",
+                f"use the id of a direct question ({', '.join(x.id for x in questions if x.type == 'direct') or 'none defined'})",
+            )
+        if q.type != "direct" and questions[ids.index(q.measures)].type != "direct":
+            raise ctx.fail(f"questions[{i}].measures", f"'{q.measures}' is a {questions[ids.index(q.measures)].type} question", "an indirect question must measure a direct question")
+        if q.type == "direct":
+            target = questions[ids.index(q.measures)]
+            if target.type == "direct":
+                raise ctx.fail(f"questions[{i}].measures", f"direct question '{q.id}' is linked to direct question '{q.measures}'", "link a direct question to an indirect one (list, rr, crosswise)")
+    return Study(
+        path=path,
+        id=sid,
+        title=_text(ctx, "study.title", s["title"]),
+        population=_text(ctx, "study.population", s.get("population", "")),
+        fieldwork=tuple(str(x) for x in fieldwork),
+        language=language,
+        simulated=simulated,
+        data=data,
+        dispositions=disp,
+        weighting=weighting,
+        report=report,
+        questions=questions,
+        sha256=sha,
+    )
+
+
+def _question(ctx: _Ctx, i: int, q: Any) -> Question:
+    key = f"questions[{i}]"
+    if not isinstance(q, dict):
+        raise ctx.fail(key, "must be a table", "write it as [[questions]] followed by key = value lines")
+    qtype = q.get("type")
+    if qtype is None:
+        raise ctx.fail(f"{key}.type", "missing", f"add type = one of {', '.join(_QUESTION_KEYS)}")
+    if qtype not in _QUESTION_KEYS:
+        raise ctx.fail(f"{key}.type", f"unknown question type '{qtype}'", f"use one of {', '.join(_QUESTION_KEYS)}")
+    req, opt = _QUESTION_KEYS[qtype]
+    _check_keys(ctx, key, q, req | {"type"}, opt)
+    qid = _str(ctx, f"{key}.id", q["id"])
+    key = f"questions[{i}] (id '{qid}')"
+    measures = _opt_str(ctx, f"{key}.measures", q.get("measures"))
+    if qtype == "direct":
+        yes = _codes(ctx, f"{key}.yes", q["yes"], required=True)
+        options = []
+        for j, o in enumerate(q.get("options", [])):
+            if not isinstance(o, dict) or "code" not in o:
+                raise ctx.fail(f"{key}.options[{j}]", "each option needs a code", '{ code = 1, en = "Yes", ru = "Да" }')
+            options.append(Option(code=o["code"], text={k: str(v) for k, v in o.items() if k != "code"}))
+        return DirectQuestion(
+            id=qid, measures=measures, column=_str(ctx, f"{key}.column", q["column"]), yes=yes,
+            text=_text(ctx, f"{key}.text", q.get("text", "")), options=tuple(options),
+            hard_to_say=_codes(ctx, f"{key}.hard_to_say", q.get("hard_to_say", [])),
+            refused=_codes(ctx, f"{key}.refused", q.get("refused", [])),
+        )
+    if qtype == "list":
+        method = q.get("method", "dim")
+        if method not in LIST_METHODS:
+            raise ctx.fail(f"{key}.method", f"unknown list-experiment method '{method}'", f"use one of {', '.join(LIST_METHODS)}")
+        return ListQuestion(
+            id=qid, measures=measures, count=_str(ctx, f"{key}.count", q["count"]),
+            treat=_str(ctx, f"{key}.treat", q["treat"]), items=_items(ctx, f"{key}.items", q["items"]),
+            method=method, covariates=_opt_str(ctx, f"{key}.covariates", q.get("covariates")),
+            control_items=_text_lists(ctx, f"{key}.control_items", q.get("control_items", {})),
+            sensitive_item=_text(ctx, f"{key}.sensitive_item", q.get("sensitive_item", "")),
+            lead=_text(ctx, f"{key}.lead", q.get("lead", "")),
+            placebo=_text(ctx, f"{key}.placebo", q.get("placebo", "")),
+        )
+    if qtype == "double_list":
+        return DoubleListQuestion(
+            id=qid, measures=measures, count_a=_str(ctx, f"{key}.count_a", q["count_a"]),
+            count_b=_str(ctx, f"{key}.count_b", q["count_b"]), treat=_str(ctx, f"{key}.treat", q["treat"]),
+            items_a=_items(ctx, f"{key}.items_a", q["items_a"]), items_b=_items(ctx, f"{key}.items_b", q["items_b"]),
+            control_items_a=_text_lists(ctx, f"{key}.control_items_a", q.get("control_items_a", {})),
+            control_items_b=_text_lists(ctx, f"{key}.control_items_b", q.get("control_items_b", {})),
+            sensitive_item=_text(ctx, f"{key}.sensitive_item", q.get("sensitive_item", "")),
+        )
+    if qtype == "rr":
+        design = q["design"]
+        if design not in RR_DESIGNS:
+            raise ctx.fail(f"{key}.design", f"unknown randomized-response design '{design}'", f"use one of {', '.join(RR_DESIGNS)} (or type = \"crosswise\")")
+        probs = {k: _prob(ctx, f"{key}.{k}", q[k]) for k in ("p", "p1", "p0", "q") if k in q}
+        if design == "forced":
+            for k in ("p1", "p0"):
+                if k not in probs:
+                    raise ctx.fail(f"{key}.{k}", "missing for the forced-response design", "give p1 (forced yes) and p0 (forced no), e.g. p1 = 0.1667, p0 = 0.0833")
+            if abs(probs["p"] + probs["p1"] + probs["p0"] - 1) > 1e-3:
+                raise ctx.fail(f"{key}.p", f"p + p1 + p0 = {probs['p'] + probs['p1'] + probs['p0']:.4g}, not 1", "the three outcomes of the die must add up to 1")
+        if design == "unrelated" and "q" not in probs:
+            raise ctx.fail(f"{key}.q", "missing for the unrelated-question design", "give the known prevalence of the innocuous question, e.g. q = 0.5")
+        if design in ("warner", "mirrored") and abs(probs["p"] - 0.5) < 1e-9:
+            raise ctx.fail(f"{key}.p", "p = 0.5 makes the answers carry no information", "use a p away from 0.5, e.g. 0.7")
+        device = q.get("device")
+        if device is not None and device not in ("die", "browser"):
+            raise ctx.fail(f"{key}.device", f"unknown device '{device}'", 'use "die" or "browser"')
+        return RRQuestion(
+            id=qid, measures=measures, design=design, response=_str(ctx, f"{key}.response", q["response"]),
+            p=probs.get("p"), p1=probs.get("p1"), p0=probs.get("p0"), q=probs.get("q"), device=device,
+            covariates=_opt_str(ctx, f"{key}.covariates", q.get("covariates")),
+            text=_text(ctx, f"{key}.text", q.get("text", "")),
+            instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
+        )
+    qq = _prob(ctx, f"{key}.q", q["q"])
+    if abs(qq - 0.5) < 1e-9:
+        raise ctx.fail(f"{key}.q", "q = 0.5 makes the crosswise answers carry no information", "pick an innocuous item with a known prevalence away from 0.5, e.g. 0.25")
+    return CrosswiseQuestion(
+        id=qid, measures=measures, response=_str(ctx, f"{key}.response", q["response"]), q=qq,
+        text=_text(ctx, f"{key}.text", q.get("text", "")),
+        innocuous=_text(ctx, f"{key}.innocuous", q.get("innocuous", "")),
+        instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
+    )
+
+
+# -- checks against the data -------------------------------------------------------------------
+
+
+def check_against_data(study: Study, df: pd.DataFrame, margins: Mapping[str, Any] | None = None) -> None:
+    """Check that every column the study names exists in the data (and the margins' columns too).
+
+    Raises :class:`InputError` naming the study file, the key and the columns that do exist.
+    """
+    ctx = _Ctx(study.path)
+    cols = set(map(str, df.columns))
+    shown = ", ".join(map(str, list(df.columns)[:25])) + (" …" if len(df.columns) > 25 else "")
+    data_name = study.data.path.name if study.data else "the data"
+
+    def need(key: str, col: str | None) -> None:
+        if col is not None and col not in cols:
+            raise ctx.fail(key, f"column '{col}' is not in {data_name}", f"use one of its columns: {shown}")
+
+    if study.data:
+        need("data.weights", study.data.weights)
+        need("data.strata", study.data.strata)
+        need("data.psu", study.data.psu)
+    for i, s in enumerate(study.report.subgroups):
+        need(f"report.subgroups[{i}]", s)
+    for i, q in enumerate(study.questions):
+        for col in q.columns():
+            need(f"questions[{i}] (id '{q.id}')", col)
+    for col in margins or {}:
+        if col not in cols:
+            raise ctx.fail(
+                "weighting.margins",
+                f"the margins have column '{col}', which is not in {data_name}",
+                f"rename it to a data column or remove it (columns: {shown})",
+            )
+
+
+# -- small validators ---------------------------------------------------------------------------
+
+
+def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], required: set[str], optional: set[str]) -> None:
+    for k in table:
+        if k not in required and k not in optional:
+            allowed = ", ".join(sorted(required | optional))
+            raise ctx.fail(f"{where}.{k}", "unknown key", f"remove it or fix the spelling; allowed keys here: {allowed}")
+    for k in sorted(required):
+        if k not in table:
+            raise ctx.fail(f"{where}.{k}", "missing required key", f"add {k} = ... (see docs/study-file.md)")
+
+
+def _str(ctx: _Ctx, key: str, v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ctx.fail(key, f"{v!r} is not a non-empty string", f'write {key.rsplit(".", 1)[-1]} = "..."')
+    return v
+
+
+def _opt_str(ctx: _Ctx, key: str, v: Any) -> str | None:
+    return None if v is None else _str(ctx, key, v)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _prob(ctx: _Ctx, key: str, v: Any) -> float:
+    if not _is_num(v) or not 0 <= v <= 1:
+        raise ctx.fail(key, f"{v!r} is not a probability between 0 and 1", "give a number such as 0.25")
+    return float(v)
+
+
+def _items(ctx: _Ctx, key: str, v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ctx.fail(key, f"{v!r} is not a positive whole number", "give the number of control items, e.g. 4")
+    return v
+
+
+def _codes(ctx: _Ctx, key: str, v: Any, required: bool = False) -> tuple[Any, ...]:
+    if not isinstance(v, list):
+        v = [v]
+    if required and not v:
+        raise ctx.fail(key, "is empty", "list the codes of the sensitive answer, e.g. yes = [1]")
+    if not all(isinstance(c, (int, float, str)) and not isinstance(c, bool) for c in v):
+        raise ctx.fail(key, f"{v!r} is not a list of codes", "write codes like [1] or [\"yes\"]")
+    return tuple(v)
+
+
+def _lang(ctx: _Ctx, key: str, v: Any) -> str:
+    if v not in LANGUAGES:
+        raise ctx.fail(key, f"unknown language {v!r}", f"use one of {', '.join(LANGUAGES)}")
+    return str(v)
+
+
+def _text(ctx: _Ctx, key: str, v: Any) -> Text:
+    if isinstance(v, str):
+        return {"en": v} if v else {}
+    if isinstance(v, dict) and all(isinstance(x, str) for x in v.values()):
+        return dict(v)
+    raise ctx.fail(key, "must be a string or a table of translations", 'write "..." or { en = "...", ru = "..." }')
+
+
+def _text_lists(ctx: _Ctx, key: str, v: Any) -> dict[str, list[str]]:
+    if isinstance(v, list):
+        v = {"en": v}
+    if isinstance(v, dict) and all(isinstance(x, list) and all(isinstance(s, str) for s in x) for x in v.values()):
+        return {k: list(x) for k, x in v.items()}
+    raise ctx.fail(key, "must be a list of strings or a table of translated lists", 'write { en = ["...", "..."], ru = ["...", "..."] }')
+
+
+def _path(ctx: _Ctx, key: str, v: Any, base: Path) -> Path:
+    s = _str(ctx, key, v)
+    return (base / s).resolve()
+
+
+def _pick(value: Mapping[str, str], lang: str) -> str:
+    if not value:
+        return ""
+    return value.get(lang) or value.get("en") or next(iter(value.values()))
+
+
+def _formula_terms(formula: str | None) -> list[str]:
+    """Column names in a simple covariate formula ``"age + male + I(age^2)"`` (plain names only)."""
+    if not formula:
+        return []
+    return [t.strip() for t in formula.split("+") if re.fullmatch(r"\s*[A-Za-z_][A-Za-z0-9_.]*\s*", t)]
