@@ -1,0 +1,78 @@
+"""``sottovoce rr`` (randomized response and crosswise estimates) and ``sottovoce plan``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..planning import DEFAULT_CONTROL_VAR, DEFAULT_ITEMS, plan
+from ..rr import rr_prevalence, rr_regression
+from ._common import JSON_OPTION, console, emit, emit_json, load_data
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rr")(rr_command)
+    app.command("plan")(plan_command)
+
+
+def rr_command(
+    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),
+    response: str = typer.Option(..., "--response", help="0/1 column of randomized answers (1 = yes / red card / crosswise 'same')."),
+    design: str = typer.Option(..., "--design", help="warner|forced|unrelated|mirrored|disguised|crosswise"),
+    p: float = typer.Option(None, "--p", help="P(answer the sensitive question truthfully) (forced) or P(being asked it) (warner, unrelated, mirrored); P(red card | yes stack) (disguised)."),
+    p1: float = typer.Option(None, "--p1", help="Forced design: probability of a forced 'yes'."),
+    p0: float = typer.Option(None, "--p0", help="Forced design: probability of a forced 'no'."),
+    q: float = typer.Option(None, "--q", help="Known prevalence of the unrelated (or crosswise) item."),
+    covariates: str = typer.Option(None, "--covariates", help="Logistic regression of the trait on these terms, e.g. \"age + C(region)\"."),
+    weights: str = typer.Option(None, "--weights", help="Weight column."),
+    strata: str = typer.Option(None, "--strata", help="Stratum column."),
+    psu: str = typer.Option(None, "--psu", help="PSU (cluster) column."),
+    by: str = typer.Option(None, "--by", help="Estimate for each level of this column."),
+    direct: str = typer.Option(None, "--direct", help="0/1 column with the question asked directly: adds the indirect − direct gap."),
+    truncate: bool = typer.Option(False, "--truncate", help="Report an impossible estimate truncated to [0, 1] (with a warning) instead of failing."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Prevalence of a sensitive trait from randomized-response or crosswise answers."""
+    df = load_data(data, [response, weights, strata, psu, by, direct])
+    df.attrs.setdefault("source", str(data))
+    kw = dict(p=p, p1=p1, p0=p0, q=q, weights=weights, strata=strata, psu=psu, level=level)
+    if covariates:
+        result = rr_regression(df, response, covariates, design, **kw)
+    else:
+        result = rr_prevalence(df, response, design, by=by, direct=direct, truncate=truncate, **kw)
+    emit(result, as_json)
+    if not as_json and result.details.get("design"):
+        d = result.details["design"]
+        params = ", ".join(f"{k} = {v:.3g}" for k, v in d.items() if k not in ("design", "a", "b", "rr_name"))
+        console.print(f"{d['design']} design ({params}): P(answer coded 1) = {d['a']:.3g} + {d['b']:.3g}·prevalence")
+        if "gap" in result.details:
+            g = result.details["gap"]
+            console.print(f"indirect − direct gap: {100 * g['estimate']:.1f} points (se {100 * g['se']:.1f}; direct {100 * g['direct']:.1f}%)")
+
+
+def plan_command(
+    n: int = typer.Option(None, "--n", help="Number of respondents."),
+    moe: float = typer.Option(None, "--moe", help="Target margin of error as a share (0.03 = ±3 points)."),
+    prevalence: float = typer.Option(0.5, "--prevalence", help="Assumed prevalence of the trait."),
+    design: str = typer.Option("all", "--design", help="Comma-separated: direct,list,forced,warner,mirrored,disguised,unrelated,crosswise (default all)."),
+    deff: float = typer.Option(1.0, "--deff", help="Design effect of weighting and clustering."),
+    items: int = typer.Option(DEFAULT_ITEMS, "--items", help="List experiment: number of control items J."),
+    control_var: float = typer.Option(DEFAULT_CONTROL_VAR, "--control-var", help="List experiment: assumed variance of the control-item count."),
+    p: float = typer.Option(None, "--p", help="Probability p of the one randomized-response design named in --design."),
+    p1: float = typer.Option(None, "--p1", help="Forced design: probability of a forced 'yes'."),
+    p0: float = typer.Option(None, "--p0", help="Forced design: probability of a forced 'no'."),
+    q: float = typer.Option(None, "--q", help="Known prevalence of the unrelated or crosswise item."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level of the margins."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Standard errors and sample sizes of every sensitive-question design, side by side."""
+    result = plan(
+        design, n=n, moe=moe, prevalence=prevalence, deff=deff, level=level,
+        items=items, control_var=control_var, p=p, p1=p1, p0=p0, q=q,
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(result.summary())
