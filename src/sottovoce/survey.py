@@ -1,26 +1,81 @@
-"""The survey design object: weights, strata, PSUs and the variance of weighted totals.
+"""The survey design object: weights, strata, PSUs, fpc, replicates, calibration and estimation.
 
 Every design-based standard error in sottovoce goes through :meth:`Survey.cov_total`: an
 estimator writes its linearization (influence) values ``u_i`` so that ``theta_hat - theta ≈
 sum_i w_i u_i``, and the design turns them into a covariance matrix (Taylor linearization with
-strata and PSUs, Lumley 2010, ch. 2 and appendix C; Wolter 2007, ch. 6).
+strata and PSUs, Lumley 2010, *Complex Surveys*, ch. 2 and appendix C; Wolter 2007, ch. 6;
+replicate weights, Wolter ch. 4-5). After raking or post-stratification the influence values
+are first replaced by their calibration residuals (Deville & Särndal 1992), as R's ``survey``
+package does in ``svyrecvar``; see :meth:`Survey.rake` for the exact relation to R.
+
+The estimates (:meth:`Survey.mean`, :meth:`Survey.proportion`, :meth:`Survey.total`) reproduce
+R's ``svymean``/``svytotal``/``svyciprop``/``svychisq`` (tests/reference/ holds the R script and
+its outputs). Everything is vectorised: respondents are collapsed to PSU totals with
+``np.bincount`` before any per-stratum arithmetic.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from .errors import InputError
-from .io import as_frame, require_columns
+from ._results import Result
+from .errors import DesignError, InputError, SottovoceWarning
+from .intervals import CI_METHODS, mean_interval, proportion_interval
+from .io import as_frame, require_columns, value_labels
 
 __all__ = ["Survey"]
 
+LONELY_PSU = ("adjust", "remove", "certainty", "fail")
+REPLICATE_TYPES = ("jk1", "jkn", "bootstrap", "other")
+# R's svyrecvar makes exactly this many backfitting sweeps over the margins of a raked design.
+R_RAKE_SWEEPS = 10
+
+
+@dataclass(frozen=True)
+class _Replicates:
+    """Replicate weights, either as PSU-level multipliers of the base weights or as full columns."""
+
+    kind: str
+    scale: float
+    rscales: np.ndarray  # (R,)
+    mse: bool
+    multipliers: np.ndarray | None = None  # (n_psu, R), replicate weight = w_i * m[psu_i, r]
+    columns: np.ndarray | None = None  # (n, R) full replicate weights
+
+    @property
+    def count(self) -> int:
+        return int(self.rscales.shape[0])
+
+
+@dataclass(frozen=True)
+class _PostStep:
+    """One post-stratification: cell of each row, weights before and after."""
+
+    cells: np.ndarray
+    old: np.ndarray
+    new: np.ndarray
+
+
+@dataclass(frozen=True)
+class _RakeStep:
+    """One raking: the category codes of each margin and the raked weights."""
+
+    margins: tuple[np.ndarray, ...]
+    new: np.ndarray
+    sweeps: int | None  # None = iterate the projection to convergence
+
 
 class Survey:
-    """A survey design: data plus weights, strata and primary sampling units (PSUs).
+    """A survey design: data plus weights, strata, PSUs, fpc, replicate weights, calibration.
 
     Parameters
     ----------
@@ -28,7 +83,18 @@ class Survey:
     weights : name of the weight column; ``None`` means equal weights of 1. Zero weights are
         legitimate (excluded respondents); negative or missing weights are an error.
     strata, psu : names of the stratum and PSU (cluster) columns; PSU ids are taken as nested
-        within strata.
+        within strata. Without ``psu`` every row is its own PSU.
+    fpc : column with the population number of PSUs in each stratum (values > 1) or the sampling
+        fraction (values <= 1), constant within a stratum, as R's ``svydesign(fpc=)``.
+    replicate_weights : list of columns holding replicate weights (full weights, as R's
+        ``svrepdesign(combined.weights=TRUE)``); the variance then uses the replicates.
+    replicate_type : ``"JK1"`` (scale (R-1)/R), ``"bootstrap"`` (scale 1/(R-1)), ``"JKn"`` or
+        ``"other"`` (give ``scale`` and ``rscales``), as R's ``svrepdesign(type=)``.
+    scale, rscales, mse : replicate variance ``scale * sum_r rscales_r (t_r - c)^2`` with ``c``
+        the mean of the replicates (``mse=False``, R's default) or the full-sample estimate.
+    lonely_psu : a stratum with a single PSU: ``"adjust"`` (deviation from the population
+        mean of zero, R's ``"adjust"``), ``"remove"``/``"certainty"`` (contributes nothing) or
+        ``"fail"`` (an error).
     """
 
     def __init__(
@@ -37,68 +103,688 @@ class Survey:
         weights: str | None = None,
         strata: str | None = None,
         psu: str | None = None,
+        fpc: str | None = None,
+        replicate_weights: Sequence[str] | None = None,
+        replicate_type: str | None = None,
+        scale: float | None = None,
+        rscales: Sequence[float] | None = None,
+        mse: bool = False,
+        lonely_psu: Literal["adjust", "remove", "certainty", "fail"] = "adjust",
     ) -> None:
         df = as_frame(data)
+        source = df.attrs.get("source", "data")
         if len(df) == 0:
-            raise InputError(f"{df.attrs.get('source', 'data')}: no rows")
-        require_columns(df, [weights, strata, psu])
+            raise InputError(f"{source}: no rows")
+        if isinstance(replicate_weights, str):
+            replicate_weights = [replicate_weights]
+        require_columns(df, [weights, strata, psu, fpc, *(replicate_weights or [])])
+        if lonely_psu not in LONELY_PSU:
+            raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
         self.data = df
         self.weights_column = weights
         self.strata_column = strata
         self.psu_column = psu
+        self.fpc_column = fpc
+        self.lonely_psu = lonely_psu
         n = len(df)
-        if weights is None:
-            w = np.ones(n)
-        else:
-            w = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
-            bad = ~np.isfinite(w)
-            if bad.any():
-                raise InputError(f"weight column '{weights}' has {int(bad.sum())} missing or non-numeric values (first at row {int(np.argmax(bad)) + 1})")
-            if (w < 0).any():
-                raise InputError(f"weight column '{weights}' has {int((w < 0).sum())} negative values (first at row {int(np.argmax(w < 0)) + 1}); weights must be >= 0")
-            if not (w > 0).any():
-                raise InputError(f"weight column '{weights}' is zero for every respondent")
-        self._w = w
+        self._w = np.ones(n) if weights is None else _weight_column(df, weights)
+        if not (self._w > 0).any():
+            raise InputError(f"weight column '{weights}' is zero for every respondent")
         self._strata = _codes(df, strata, "stratum")
-        psu_codes = _codes(df, psu, "PSU") if psu is not None else np.arange(n)
-        # PSUs are nested in strata: one id per (stratum, psu) pair.
-        self._psu = pd.factorize(pd.MultiIndex.from_arrays([self._strata, psu_codes]))[0] if strata else psu_codes
+        if psu is None:
+            self._psu = np.arange(n, dtype=np.int64)
+        else:
+            psu_codes = _codes(df, psu, "PSU")
+            # PSUs are nested in strata: one id per (stratum, psu) pair.
+            self._psu = pd.factorize(self._strata * (int(psu_codes.max()) + 1) + psu_codes, sort=True)[0].astype(np.int64)
+        self._n_psu = int(self._psu.max()) + 1
+        self._psu_stratum = np.zeros(self._n_psu, dtype=np.int64)
+        self._psu_stratum[self._psu] = self._strata
+        self._n_h = np.bincount(self._psu_stratum)
+        self._f_h = self._finite_factor(fpc)
+        if lonely_psu == "fail" and (self._n_h == 1).any():
+            h = int(np.argmax(self._n_h == 1))
+            raise DesignError(f"stratum {self._stratum_name(h)} of '{strata}' has a single PSU; "
+                              "merge it with a neighbouring stratum or use lonely_psu='adjust'")
+        self._mask: np.ndarray | None = None
+        self._cal: tuple[_PostStep | _RakeStep, ...] = ()
+        self._trimmed = False
+        self._rep: _Replicates | None = None
+        if replicate_weights:
+            self._rep = _read_replicates(df, list(replicate_weights), replicate_type, scale, rscales, mse)
+        elif replicate_type is not None:
+            raise InputError("replicate_type given without replicate_weights columns")
 
     # -- basic properties ---------------------------------------------------------------------
     @property
     def weights(self) -> np.ndarray:
-        """The final weights, one per row (zeros for excluded respondents)."""
-        return self._w
+        """The final weights, one per row (zeros for excluded respondents and outside a domain)."""
+        return self._w if self._mask is None else self._w * self._mask
 
     @property
     def n(self) -> int:
-        """Respondents with a positive weight."""
-        return int((self._w > 0).sum())
+        """Respondents with a positive weight (in the domain, for a domain)."""
+        return int((self.weights > 0).sum())
+
+    @property
+    def calibrated(self) -> bool:
+        """True after :meth:`rake` or :meth:`poststratify`: SEs use calibration residuals."""
+        return bool(self._cal)
+
+    @property
+    def replicates(self) -> int:
+        """Number of replicate weights (0 for a linearization design)."""
+        return 0 if self._rep is None else self._rep.count
+
+    @property
+    def df(self) -> float:
+        """Design degrees of freedom: PSUs minus strata among respondents with positive weight
+        (R's ``degf``); for replicate designs the rank of the replicate weights minus one."""
+        w = self.weights
+        if self._rep is not None:
+            return float(self._rep_rank() - 1)
+        pos = w > 0
+        n_psu = int((np.bincount(self._psu[pos], minlength=self._n_psu) > 0).sum())
+        n_str = int((np.bincount(self._strata[pos]) > 0).sum())
+        return float(n_psu - n_str)
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def __repr__(self) -> str:
+        parts = [f"{self.n} respondents", f"{self._n_psu} PSUs", f"{len(self._n_h)} strata"]
+        if self._rep is not None:
+            parts.append(f"{self._rep.count} {self._rep.kind} replicates")
+        if self._cal:
+            parts.append("calibrated")
+        if self._mask is not None:
+            parts.append("domain")
+        return f"Survey({', '.join(parts)})"
 
     # -- variance -----------------------------------------------------------------------------
     def cov_total(self, u: np.ndarray) -> np.ndarray:
         """Design covariance of the weighted totals ``sum_i w_i u_ik`` (a k×k matrix).
 
-        Uses the with-replacement approximation for PSUs within strata:
-        ``sum_h n_h/(n_h - 1) sum_j (z_hj - zbar_h)(z_hj - zbar_h)'`` with ``z_hj`` the weighted
-        PSU totals. Strata with a single PSU contribute nothing here.
+        Linearization: ``sum_h f_h n_h/(n_h - 1) sum_j (z_hj - zbar_h)(z_hj - zbar_h)'`` with
+        ``z_hj`` the weighted PSU totals (with-replacement approximation; ``f_h = 1 - n_h/N_h``
+        with an fpc), after replacing ``u`` by its calibration residuals when the design was
+        raked or post-stratified. Replicate designs use the replicate totals instead. In a
+        domain, rows outside the domain count as zero (R's ``subset.survey.design``).
         """
         u = np.asarray(u, dtype=float)
         if u.ndim == 1:
             u = u[:, None]
-        z = u * self._w[:, None]
-        n_psu = int(self._psu.max()) + 1
-        zt = np.stack([np.bincount(self._psu, weights=z[:, k], minlength=n_psu) for k in range(z.shape[1])], axis=1)
-        psu_stratum = np.zeros(n_psu, dtype=np.int64)
-        psu_stratum[self._psu] = self._strata
-        n_h = np.bincount(psu_stratum)
-        mean_h = np.stack([np.bincount(psu_stratum, weights=zt[:, k], minlength=len(n_h)) for k in range(zt.shape[1])], axis=1) / np.maximum(n_h, 1)[:, None]
-        dev = zt - mean_h[psu_stratum]
-        scale = np.where(n_h > 1, n_h / np.maximum(n_h - 1, 1), 0.0)[psu_stratum]
+        if u.shape[0] != len(self.data):
+            raise InputError(f"cov_total: influence values have {u.shape[0]} rows, the design has {len(self.data)}")
+        if self._mask is not None:
+            u = u * self._mask[:, None]
+        if self._rep is not None:
+            t_full = self._w @ u
+            t_rep = self._rep_totals(u)
+            return self._rep_cov(t_rep, t_full)
+        return self._linear_cov(u)
+
+    def _linear_cov(self, u: np.ndarray) -> np.ndarray:
+        x = self._w[:, None] * u
+        x = self._residualize(x)
+        k = x.shape[1]
+        zt = np.empty((self._n_psu, k))
+        for j in range(k):
+            zt[:, j] = np.bincount(self._psu, weights=x[:, j], minlength=self._n_psu)
+        n_h = self._n_h
+        sums = np.empty((len(n_h), k))
+        for j in range(k):
+            sums[:, j] = np.bincount(self._psu_stratum, weights=zt[:, j], minlength=len(n_h))
+        lonely = n_h == 1
+        centre = sums / np.maximum(n_h, 1)[:, None]
+        if self.lonely_psu == "adjust":
+            centre[lonely] = 0.0  # R's "adjust": deviation from the population mean, zero
+        dev = zt - centre[self._psu_stratum]
+        scale_h = self._f_h * np.where(lonely, 1.0, n_h / np.maximum(n_h - 1, 1))
+        if self.lonely_psu in ("remove", "certainty"):
+            scale_h = np.where(lonely, 0.0, scale_h)
+        scale = scale_h[self._psu_stratum]
         return (dev * scale[:, None]).T @ dev
+
+    def _residualize(self, x: np.ndarray) -> np.ndarray:
+        """Replace weighted influence values by calibration residuals, step by step (svyrecvar)."""
+        for step in self._cal:
+            if isinstance(step, _PostStep):
+                psw = np.where((step.new == 0) & (step.old == 0), 1.0, step.new)
+                r = _safe_div(x, psw[:, None]) * step.old[:, None]
+                n_cells = int(step.cells.max()) + 1
+                denom = np.bincount(step.cells, weights=step.old, minlength=n_cells)
+                for j in range(x.shape[1]):
+                    m = _safe_div(np.bincount(step.cells, weights=r[:, j], minlength=n_cells), denom)
+                    x[:, j] = x[:, j] - m[step.cells] * psw
+            else:
+                x = _rake_residuals(x, step)
+        return x
+
+    # -- domains ------------------------------------------------------------------------------
+    def domain(self, mask: Any) -> Survey:
+        """The design restricted to a domain (subgroup) for estimation, keeping the full design
+        for the variance (R's ``subset.survey.design``). ``mask`` is a boolean array or Series
+        aligned with the data."""
+        m = mask.reindex(self.data.index).to_numpy() if isinstance(mask, pd.Series) else np.asarray(mask)
+        if m.shape != (len(self.data),):
+            raise InputError(f"domain mask has shape {m.shape}; it needs one value per row ({len(self.data)})")
+        m = np.where(pd.isna(m), False, m).astype(bool)
+        new = copy.copy(self)
+        new._mask = m if self._mask is None else (self._mask & m)
+        return new
+
+    # -- replicates ---------------------------------------------------------------------------
+    def with_replicates(self, kind: str = "jk1", n: int = 50, seed: int | None = None) -> Survey:
+        """A replicate-weight version of this design (R's ``as.svrepdesign``).
+
+        ``"jk1"``: delete-one-PSU jackknife for unstratified designs, multipliers ``n/(n-1)``,
+        scale ``f (n-1)/n``. ``"jkn"``: stratified jackknife, rscales ``f_h (n_h-1)/n_h``.
+        ``"bootstrap"``: Canty & Davison's (1999) with-replacement bootstrap of ``n_h`` PSUs per
+        stratum, multiplier = times drawn, scale ``nbar/((nbar-1)(R-1))`` with ``nbar`` the
+        harmonic mean PSUs per stratum (R's ``bootweights``).
+        """
+        kind = kind.lower()
+        if self._rep is not None:
+            raise DesignError("this design already has replicate weights")
+        if self._cal:
+            raise DesignError("create replicate weights before raking or post-stratifying, not after")
+        n_h, n_psu = self._n_h, self._n_psu
+        if kind == "jk1":
+            if len(n_h) > 1:
+                raise DesignError("JK1 replicates are for unstratified designs; use kind='jkn' for a stratified one")
+            if n_psu < 2:
+                raise DesignError("a jackknife needs at least 2 PSUs")
+            mult = np.full((n_psu, n_psu), n_psu / (n_psu - 1))
+            np.fill_diagonal(mult, 0.0)
+            rep = _Replicates("jk1", float(self._f_h[0] * (n_psu - 1) / n_psu), np.ones(n_psu), False, multipliers=mult)
+        elif kind == "jkn":
+            if (n_h < 2).any():
+                raise DesignError("the stratified jackknife needs at least 2 PSUs in every stratum")
+            mult = np.ones((n_psu, n_psu))
+            same = self._psu_stratum[:, None] == self._psu_stratum[None, :]
+            nh = n_h[self._psu_stratum]
+            mult = np.where(same, (nh / (nh - 1))[None, :], 1.0)
+            np.fill_diagonal(mult, 0.0)
+            rs = self._f_h[self._psu_stratum] * (nh - 1) / nh
+            rep = _Replicates("jkn", 1.0, rs, False, multipliers=mult)
+        elif kind == "bootstrap":
+            if n < 2:
+                raise InputError("bootstrap needs at least 2 replicates")
+            if (n_h < 2).any():
+                raise DesignError("the bootstrap needs at least 2 PSUs in every stratum")
+            if self.fpc_column is not None:
+                raise DesignError("bootstrap replicates with an fpc are not supported; drop the fpc or use kind='jkn'")
+            rng = np.random.default_rng(seed)
+            mult = np.zeros((n_psu, n))
+            order = np.argsort(self._psu_stratum, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(n_h)[:-1]])
+            # Draw n_h PSUs with replacement in every stratum, for all replicates at once.
+            draws = rng.random((n_psu, n))
+            pick = starts[self._psu_stratum[order]][:, None] + np.floor(draws * n_h[self._psu_stratum[order]][:, None]).astype(np.int64)
+            chosen = order[pick]
+            for r in range(n):  # R replicates, each one vectorised bincount
+                mult[:, r] = np.bincount(chosen[:, r], minlength=n_psu)
+            nbar = 1.0 / np.mean(1.0 / n_h)
+            rep = _Replicates("bootstrap", float(nbar / ((nbar - 1) * (n - 1))), np.ones(n), False, multipliers=mult)
+        else:
+            raise InputError(f"unknown replicate kind '{kind}'; use jk1, jkn or bootstrap")
+        new = copy.copy(self)
+        new._rep = rep
+        return new
+
+    def replicate_weights(self) -> np.ndarray:
+        """The replicate weights as an (n, R) array (full weights, not multipliers)."""
+        if self._rep is None:
+            raise DesignError("this design has no replicate weights; use with_replicates() first")
+        if self._rep.columns is not None:
+            return self._rep.columns
+        assert self._rep.multipliers is not None
+        return self._w[:, None] * self._rep.multipliers[self._psu]
+
+    def _rep_totals(self, y: np.ndarray) -> np.ndarray:
+        """Replicate totals ``sum_i w_ri y_ik`` as an (R, k) array."""
+        rep = self._rep
+        assert rep is not None
+        if rep.columns is not None:
+            return rep.columns.T @ y
+        assert rep.multipliers is not None
+        z = np.stack([np.bincount(self._psu, weights=self._w * y[:, j], minlength=self._n_psu) for j in range(y.shape[1])], axis=1)
+        return rep.multipliers.T @ z
+
+    def _rep_cov(self, est_rep: np.ndarray, est_full: np.ndarray) -> np.ndarray:
+        rep = self._rep
+        assert rep is not None
+        centre = est_full if rep.mse else est_rep.mean(axis=0)
+        dev = est_rep - centre
+        return rep.scale * (dev * rep.rscales[:, None]).T @ dev
+
+    def _rep_rank(self) -> int:
+        rep = self._rep
+        assert rep is not None
+        mat = rep.multipliers if rep.multipliers is not None else np.unique(rep.columns, axis=0)
+        return int(np.linalg.matrix_rank(mat))
+
+    # -- calibration --------------------------------------------------------------------------
+    def rake(self, margins: Any, *, tol: float = 1e-8, max_iter: int = 1000, variance: Literal["r", "exact"] = "r") -> Survey:
+        """Rake the weights to population margins; the new design's SEs use calibration residuals.
+
+        The weights come from :func:`sottovoce.weighting.rake` (iterative proportional fitting).
+        The variance replaces each influence value by its residual from the margins' category
+        means, by backfitting over the margins (R's ``svyrecvar`` for a ``rake()`` design):
+        ``variance="r"`` makes exactly R's 10 sweeps and agrees with R to 1e-6 relative;
+        ``variance="exact"`` sweeps until the projection has converged (the limit R approximates;
+        the two differ only when the margins are strongly associated). R projects with the
+        weights of each margin's last raking step; at convergence these equal the final weights,
+        which are used here.
+        """
+        from . import weighting
+
+        if variance not in ("r", "exact"):
+            raise InputError(f"variance='{variance}' must be 'r' or 'exact'")
+        self._check_calibratable("rake")
+        m = weighting.load_margins(margins)
+        data, wcol = self._with_weight_column()
+        new_w = _as_weights(weighting.rake(data, m, weights=wcol, tol=tol, max_iter=max_iter), data)
+        codes = tuple(_margin_codes(self.data, col) for col in m)
+        step = _RakeStep(codes, new_w, R_RAKE_SWEEPS if variance == "r" else None)
+        return self._calibrated(new_w, step)
+
+    def poststratify(self, cells: str | Sequence[str], targets: Any, **kwargs: Any) -> Survey:
+        """Post-stratify the weights to population cell totals (or shares); the new design's SEs
+        use within-cell deviations from the old-weighted cell means (R's ``postStratify``)."""
+        from . import weighting
+
+        self._check_calibratable("poststratify")
+        cols = [cells] if isinstance(cells, str) else list(cells)
+        data, wcol = self._with_weight_column()
+        new_w = _as_weights(weighting.poststratify(data, cols, targets, weights=wcol, **kwargs), data)
+        cell_codes = pd.MultiIndex.from_frame(self.data[cols]).factorize()[0] if len(cols) > 1 else pd.factorize(self.data[cols[0]])[0]
+        cell_codes = np.where(cell_codes < 0, int(cell_codes.max()) + 1, cell_codes).astype(np.int64)
+        return self._calibrated(new_w, _PostStep(cell_codes, self._w.copy(), new_w))
+
+    def trim(self, *args: Any, **kwargs: Any) -> Survey:
+        """Trim the weights with :func:`sottovoce.weighting.trim`. As R's ``trimWeights``, the
+        calibration of the design (if any) is kept for the variance and the trimmed weights are
+        otherwise treated as fixed."""
+        from . import weighting
+
+        if self._rep is not None:
+            raise DesignError("trimming a replicate-weight design is not supported; trim first, then create replicates")
+        data, wcol = self._with_weight_column()
+        new_w = _as_weights(weighting.trim(data, *args, weights=wcol, **kwargs), data)
+        new = copy.copy(self)
+        new._w = new_w
+        new._trimmed = True
+        return new
+
+    def _calibrated(self, new_w: np.ndarray, step: _PostStep | _RakeStep) -> Survey:
+        new = copy.copy(self)
+        new._w = new_w
+        new._cal = (*self._cal, step)
+        return new
+
+    def _check_calibratable(self, what: str) -> None:
+        if self._rep is not None:
+            raise DesignError(f"{what} on a replicate-weight design is not supported; {what} a linearization design")
+        if self._mask is not None:
+            raise DesignError(f"{what} the full sample, then take the domain")
+
+    def _with_weight_column(self) -> tuple[pd.DataFrame, str]:
+        name = "__sottovoce_weight__"
+        data = self.data.assign(**{name: self._w})
+        data.attrs = dict(self.data.attrs)
+        return data, name
+
+    # -- estimation ---------------------------------------------------------------------------
+    def mean(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+        """Weighted mean of a numeric column with its linearization (or replicate) SE.
+
+        A 0/1 column is a share and gets a proportion interval (``ci``); other means get
+        ``mean ± t·se``. ``by`` adds one result per level in ``groups`` (domain estimation).
+        """
+        return self._estimate(var, "mean", by, ci, level, df)
+
+    def total(self, var: str, by: str | None = None, level: float = 0.95, df: float | None = None,
+              categorical: bool | None = None) -> Result:
+        """Weighted total of a numeric column (R's ``svytotal``); a categorical column (value
+        labels or text, or ``categorical=True``) gives one total per category."""
+        if categorical is None:
+            categorical = self._kind(var) == "proportion"
+        return self._estimate(var, "category-total" if categorical else "total", by, "wald", level, df)
+
+    def proportion(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+        """Share of each category of ``var``: one child result per category in ``categories``
+        with its ``code`` and value ``label``; intervals by ``ci`` (wilson, logit, beta, wald)."""
+        return self._estimate(var, "proportion", by, ci, level, df)
+
+    def estimate(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+        """Proportions for a categorical column (value labels or text), a share for a 0/1
+        column, otherwise a mean."""
+        return self._estimate(var, self._kind(var), by, ci, level, df)
+
+    def _kind(self, var: str) -> str:
+        require_columns(self.data, [var])
+        s = self.data[var]
+        if value_labels(self.data, var) or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            return "proportion"
+        return "mean"
+
+    def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | None) -> Result:
+        require_columns(self.data, [var, by])
+        if ci not in CI_METHODS:
+            raise InputError(f"unknown interval method '{ci}'; use one of {', '.join(CI_METHODS)}")
+        if not 0 < level < 1:
+            raise InputError(f"confidence level {level} must be between 0 and 1 (e.g. 0.95)")
+        s = self.data[var]
+        missing = s.isna().to_numpy()
+        w = self.weights
+        base = w > 0
+        categorical = kind in ("proportion", "category-total")
+        if kind == "category-total":
+            kind = "total"
+        if categorical:
+            codes, levels = pd.factorize(s, sort=True)
+            if len(levels) == 0:
+                raise InputError(f"column '{var}' has no non-missing values")
+            y = np.zeros((len(s), len(levels)))
+            ok = codes >= 0
+            y[np.nonzero(ok)[0], codes[ok]] = 1.0
+        else:
+            if not pd.api.types.is_numeric_dtype(s):
+                raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
+            y = np.nan_to_num(s.to_numpy(dtype=float))[:, None]
+            levels = None
+        is_share = kind == "proportion" or (kind == "mean" and bool(np.isin(s.dropna().unique(), [0, 1]).all()))
+        details = {
+            "is_share": is_share,
+            "weighted_base": float(w[base & ~missing].sum()),
+            "n_missing": int((base & missing).sum()),
+            "n_zero_weight": int(((self._w == 0) & (True if self._mask is None else self._mask)).sum()),
+        }
+        warns: list[str] = []
+        if details["n_missing"]:
+            warns.append(f"{details['n_missing']} respondents with no answer to '{var}' are left out (a domain)")
+        top = self._block(var, y, levels, ~missing, kind, is_share, ci, level, df, None, None)
+        top = top.with_(details={**top.details, **details}, warnings=tuple(warns) + top.warnings)
+        if by is None:
+            return top
+        g = self.data[by]
+        gcodes, glevels = pd.factorize(g, sort=True)
+        glabels = value_labels(self.data, by)
+        groups = []
+        for j, lev in enumerate(glevels):
+            d = ~missing & (gcodes == j)
+            res = self._block(var, y, levels, d, kind, is_share, ci, level, df, by, lev)
+            lab = glabels.get(_clean(lev))
+            groups.append(res.with_(label=lab if lab is not None else str(_clean(lev)), level=_clean(lev)))
+        return top.with_(by=by, groups=tuple(groups))
+
+    def _block(self, var: str, y: np.ndarray, levels: Any, d: np.ndarray, kind: str, is_share: bool,
+               ci: str, level: float, df: float | None, by: str | None, lev: Any) -> Result:
+        """Estimates of the columns of ``y`` in the domain ``d`` (within the current design)."""
+        dom = self.domain(d)
+        w = dom.weights
+        n = int((w > 0).sum())
+        W = float(w.sum())
+        k = y.shape[1]
+        if n == 0 or W <= 0:
+            raise DesignError(f"no respondents with a positive weight for '{var}'" + (f" in {by}={_clean(lev)}" if by else ""))
+        total_kind = kind == "total"
+        est_tot = w @ y
+        est = est_tot if total_kind else est_tot / W
+        if self._rep is not None:
+            yd = y * d[:, None] * (1.0 if self._mask is None else self._mask[:, None])
+            num = self._rep_totals(yd)
+            if total_kind:
+                cov = self._rep_cov(num, est)
+            else:
+                den = self._rep_totals((d * (1.0 if self._mask is None else self._mask))[:, None])
+                cov = self._rep_cov(num / den, est)
+        else:
+            u = y if total_kind else (y - est) / W
+            cov = dom.cov_total(u)
+        var_ = np.clip(np.diag(cov), 0.0, None)
+        se = np.sqrt(var_)
+        design_df = dom.df if df is None else df
+        warns: list[str] = []
+        if design_df < 1:
+            warns.append(f"only one PSU{' in ' + by + '=' + str(_clean(lev)) if by else ''}: the SE is unreliable; "
+                         "the interval uses normal quantiles and the respondent count")
+            design_df = math.inf
+        # Design effects: Kish's from the weights, and R's variance ratio (deff=TRUE).
+        wp = w[w > 0]
+        deff_kish = float(len(wp) * (wp**2).sum() / wp.sum() ** 2)
+        mean_y = (w @ y) / W
+        s2 = (w @ (y - mean_y) ** 2) / W * (n / (n - 1) if n > 1 else math.nan)
+        srs_var = s2 * ((W - n) / (W * n) if W > n else 1.0 / n)
+        if total_kind:
+            srs_var = srs_var * W**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            deff = np.where(srs_var > 0, var_ / srs_var, np.nan)
+        children = []
+        labels = value_labels(self.data, var)
+        for j in range(k):
+            if is_share:
+                iv = proportion_interval(float(est[j]), float(var_[j]), n, ci, level, design_df)
+                lo_hi = (iv.low, iv.high)
+                extra = {"ci_method": iv.method, "n_eff": iv.n_eff}
+                if iv.fallback:
+                    what = "estimate is 0 or 1" if iv.fallback == "boundary" else "estimated variance is zero"
+                    warns.append(f"{var}{'=' + str(_clean(levels[j])) if levels is not None else ''}"
+                                 f"{' in ' + by + '=' + str(_clean(lev)) if by else ''}: {what}; "
+                                 f"{iv.method} interval from the {n} respondents")
+            else:
+                lo_hi = mean_interval(float(est[j]), float(se[j]), level, design_df)
+                extra = {"ci_method": "wald"}
+            code = _clean(levels[j]) if levels is not None else None
+            child = Result(
+                estimate=float(est[j]), se=float(se[j]), ci=(float(lo_hi[0]), float(lo_hi[1])), n=n,
+                method=kind, level_ci=level, code=code,
+                label=(labels.get(code, str(code)) if levels is not None else None), variable=var,
+                details={"is_share": is_share, "deff": float(deff[j]), "deff_kish": deff_kish,
+                         "weighted_n": W, "df": design_df if math.isfinite(design_df) else None, **extra},
+            )
+            children.append(child)
+        common = {"is_share": is_share, "weighted_n": W, "deff_kish": deff_kish,
+                  "design": self._describe()}
+        if levels is None:
+            r = children[0]
+            return r.with_(by=by, warnings=tuple(warns), details={**r.details, "design": self._describe()})
+        return Result(n=n, method=kind, level_ci=level, variable=var, by=by, categories=tuple(children),
+                      details=common, warnings=tuple(warns))
+
+    def _describe(self) -> str:
+        if self._rep is not None:
+            what = f"{self._rep.count} {self._rep.kind} replicate weights"
+        else:
+            what = "Taylor linearization"
+            if len(self._n_h) > 1:
+                what += f", {len(self._n_h)} strata"
+            if self.psu_column:
+                what += f", {self._n_psu} PSUs"
+            if self.fpc_column:
+                what += ", fpc"
+        if self._cal:
+            what += ", calibration residuals (" + ", ".join("raking" if isinstance(s, _RakeStep) else "post-stratification" for s in self._cal) + ")"
+        if self._trimmed:
+            what += ", trimmed weights"
+        return what
+
+    # -- tests --------------------------------------------------------------------------------
+    def chisq(self, row: str, col: str) -> Result:
+        """Rao–Scott (1984) test of independence in a weighted crosstab (R's ``svychisq``).
+
+        ``estimate`` is the second-order corrected F statistic (R's default ``statistic="F"``):
+        ``F = X²/tr(Δ)`` on ``d0 = tr(Δ)²/tr(Δ²)`` and ``d0·ν`` degrees of freedom, with ``X²``
+        Pearson's statistic on the weighted table scaled to the sample size, ``Δ`` the
+        generalised design effects of the interaction contrasts and ``ν`` = PSUs − strata.
+        ``details`` also give the first-order correction ``X²/mean(Δ)`` on ``(r-1)(c-1)`` df
+        (R's ``statistic="Chisq"``).
+        """
+        require_columns(self.data, [row, col])
+        rc, rlev = pd.factorize(self.data[row], sort=True)
+        cc, clev = pd.factorize(self.data[col], sort=True)
+        nr, nc = len(rlev), len(clev)
+        if nr < 2 or nc < 2:
+            raise DesignError(f"a crosstab of '{row}' by '{col}' needs at least 2 categories in each; it has {nr}×{nc}")
+        ok = (rc >= 0) & (cc >= 0)
+        dom = self.domain(ok)
+        w = dom.weights
+        cell = np.where(ok, rc + nr * cc, 0)  # rows vary fastest, as R's interaction()
+        mm = np.zeros((len(w), nr * nc))
+        mm[np.nonzero(ok)[0], cell[ok]] = 1.0
+        W = w.sum()
+        p = (w @ mm) / W
+        if self._rep is not None:
+            num = self._rep_totals(mm * ok[:, None] * (1.0 if self._mask is None else self._mask[:, None]))
+            den = self._rep_totals((ok * (1.0 if self._mask is None else self._mask))[:, None].astype(float))
+            V = self._rep_cov(num / den, p)
+            nu = self.df
+        else:
+            V = dom.cov_total(((mm - p) / W))
+            rows = np.ones(len(w), bool) if self._mask is None else self._mask
+            nu = float(np.unique(self._psu[rows]).size - np.unique(self._strata[rows]).size)
+        N = float(len(w) if self._mask is None else self._mask.sum())
+        table = (p * N).reshape(nc, nr).T  # r × c
+        expected = np.outer(table.sum(1), table.sum(0)) / N
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x2 = float(np.nansum(np.where(expected > 0, (table - expected) ** 2 / expected, 0.0)))
+        # Contrasts for the interaction, orthogonal to the main effects (any basis gives the same Δ).
+        grid_r = np.tile(np.arange(nr), nc)
+        grid_c = np.repeat(np.arange(nc), nr)
+        x1 = np.column_stack([np.ones(nr * nc)] + [grid_r == i for i in range(1, nr)] + [grid_c == j for j in range(1, nc)]).astype(float)
+        x12 = np.column_stack([(grid_r == i) & (grid_c == j) for j in range(1, nc) for i in range(1, nr)]).astype(float)
+        q, _ = np.linalg.qr(x1)
+        C = x12 - q @ (q.T @ x12)
+        inv_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
+        denom = C.T @ (inv_p[:, None] * C) / N
+        numr = C.T @ (inv_p[:, None] * V * inv_p[None, :]) @ C
+        delta = np.linalg.solve(denom, numr)
+        tr = float(np.trace(delta))
+        tr2 = float(np.trace(delta @ delta))
+        d0 = tr**2 / tr2
+        f_stat = x2 / tr
+        p_f = float(stats.f.sf(f_stat, d0, d0 * nu)) if nu > 0 else math.nan
+        dfc = (nr - 1) * (nc - 1)
+        chisq1 = x2 / (tr / dfc)
+        p_c = float(stats.chi2.sf(chisq1, dfc))
+        warns = [] if nu > 0 else ["fewer PSUs than strata + 1: the F test has no denominator degrees of freedom"]
+        return Result(
+            estimate=f_stat, n=int((w > 0).sum()), method="rao-scott", variable=row, by=col,
+            details={"statistic": "F", "F": f_stat, "ndf": d0, "ddf": d0 * nu, "p_value": p_f,
+                     "pearson_chisq": x2, "chisq_first_order": chisq1, "df": dfc, "p_value_chisq": p_c,
+                     "mean_deff": tr / dfc, "design": self._describe()},
+            warnings=tuple(warns),
+        )
+
+    # -- construction helpers -----------------------------------------------------------------
+    def _finite_factor(self, fpc: str | None) -> np.ndarray:
+        n_h = self._n_h
+        if fpc is None:
+            return np.ones(len(n_h))
+        v = pd.to_numeric(self.data[fpc], errors="coerce").to_numpy(dtype=float)
+        if (~np.isfinite(v)).any() or (v <= 0).any():
+            bad = int(np.argmax(~np.isfinite(v) | (v <= 0)))
+            raise InputError(f"fpc column '{fpc}' has a missing, non-numeric or non-positive value at row {bad + 1}")
+        lo = np.full(len(n_h), np.inf)
+        hi = np.full(len(n_h), -np.inf)
+        np.minimum.at(lo, self._strata, v)
+        np.maximum.at(hi, self._strata, v)
+        if (hi - lo > 1e-9 * np.maximum(1.0, hi)).any():
+            h = int(np.argmax(hi - lo > 1e-9 * np.maximum(1.0, hi)))
+            raise InputError(f"fpc column '{fpc}' varies within stratum {self._stratum_name(h)}; give one value per stratum")
+        if (hi <= 1).all():  # sampling fractions, as R
+            return 1.0 - hi
+        if (hi < n_h).any():
+            h = int(np.argmax(hi < n_h))
+            raise InputError(f"fpc column '{fpc}': stratum {self._stratum_name(h)} has {int(n_h[h])} sampled PSUs but a population of {hi[h]:g}")
+        return (hi - n_h) / hi
+
+    def _stratum_name(self, h: int) -> str:
+        if self.strata_column is None:
+            return "(the whole sample)"
+        levels = pd.factorize(self.data[self.strata_column], sort=True)[1]
+        return f"'{levels[h]}'"
+
+
+def _rake_residuals(x: np.ndarray, step: _RakeStep) -> np.ndarray:
+    """Backfit weighted influence values off the raking margins (svyrecvar's raking branch).
+
+    Each sweep subtracts, margin by margin, ``w_i`` times the (unweighted) mean of ``x/w`` in the
+    row's category. R does 10 sweeps; ``sweeps=None`` iterates to convergence.
+    """
+    w = step.new
+    pos = w > 0
+    r = _safe_div(x, w[:, None])
+    r[~pos] = 0.0
+    counts = [np.bincount(c[pos], minlength=int(c.max()) + 1).astype(float) for c in step.margins]
+    max_sweeps = step.sweeps if step.sweeps is not None else 10_000
+    scale = max(float(np.abs(r).max()), 1e-300)
+    for _ in range(max_sweeps):
+        change = 0.0
+        for c, cnt in zip(step.margins, counts):
+            for j in range(r.shape[1]):
+                m = _safe_div(np.bincount(c[pos], weights=r[pos, j], minlength=len(cnt)), cnt)
+                r[pos, j] -= m[c[pos]]
+                change = max(change, float(np.abs(m).max()))
+        if step.sweeps is None and change <= 1e-13 * scale:
+            break
+    return r * w[:, None]
+
+
+def _read_replicates(df: pd.DataFrame, cols: list[str], kind: str | None, scale: float | None,
+                     rscales: Sequence[float] | None, mse: bool) -> _Replicates:
+    if kind is None:
+        raise InputError("replicate_weights need replicate_type: JK1, JKn, bootstrap or other")
+    k = kind.lower()
+    if k not in REPLICATE_TYPES:
+        raise InputError(f"replicate_type '{kind}' is not one of JK1, JKn, bootstrap, other")
+    mat = np.column_stack([_weight_column(df, c) for c in cols])
+    R = mat.shape[1]
+    if scale is None:
+        if k == "jk1":
+            scale = (R - 1) / R
+        elif k == "bootstrap":
+            scale = 1.0 / (R - 1) if R > 1 else math.nan
+        elif k == "jkn":
+            scale = 1.0
+        else:
+            raise InputError("replicate_type 'other' needs scale= (and rscales= if they vary)")
+    if rscales is None:
+        if k == "jkn":
+            raise InputError("replicate_type 'JKn' needs rscales= ((n_h - 1)/n_h of each replicate's stratum)")
+        rs = np.ones(R)
+    else:
+        rs = np.asarray(rscales, dtype=float)
+        if rs.shape != (R,):
+            raise InputError(f"rscales has {rs.size} values for {R} replicate weight columns")
+    return _Replicates(k, float(scale), rs, mse, columns=mat)
+
+
+def _weight_column(df: pd.DataFrame, name: str) -> np.ndarray:
+    w = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(w)
+    if bad.any():
+        raise InputError(f"weight column '{name}' has {int(bad.sum())} missing or non-numeric values (first at row {int(np.argmax(bad)) + 1})")
+    if (w < 0).any():
+        raise InputError(f"weight column '{name}' has {int((w < 0).sum())} negative values (first at row {int(np.argmax(w < 0)) + 1}); weights must be >= 0")
+    return w
+
+
+def _margin_codes(df: pd.DataFrame, col: str) -> np.ndarray:
+    codes = pd.factorize(df[col])[0].astype(np.int64)
+    # Missing categories can only be on zero-weight rows (raking refuses them otherwise).
+    return np.where(codes < 0, int(codes.max()) + 1, codes)
+
+
+def _as_weights(w: Any, data: pd.DataFrame) -> np.ndarray:
+    if isinstance(w, pd.Series):
+        w = w.reindex(data.index)
+    arr = np.asarray(w, dtype=float)
+    if arr.shape != (len(data),) or not np.isfinite(arr).all():
+        raise DesignError("weighting returned weights that do not match the data")
+    return arr
 
 
 def _codes(df: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
@@ -106,5 +792,19 @@ def _codes(df: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
         return np.zeros(len(df), dtype=np.int64)
     s = df[column]
     if s.isna().any():
-        raise InputError(f"{what} column '{column}' has {int(s.isna().sum())} missing values")
+        raise InputError(f"{what} column '{column}' has {int(s.isna().sum())} missing values (first at row {int(np.argmax(s.isna().to_numpy())) + 1}); every row needs a {what}")
     return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b != 0, a / np.where(b != 0, b, 1.0), 0.0)
+
+
+def _clean(code: Any) -> Any:
+    if isinstance(code, (float, np.floating)) and float(code).is_integer():
+        return int(code)
+    if isinstance(code, np.integer):
+        return int(code)
+    return code
+
