@@ -1,0 +1,204 @@
+"""Sensitivity of a reported share to what the silent would have said.
+
+* **Sensitivity curve**: with ``r`` the unit response rate and ``y``, ``n`` the yes/no shares among
+  respondents, the share of the population with a usable answer is ``a = r(y+n)``; if a share
+  ``s`` of everyone else would say yes, ``θ(s) = r·y + (1 - a)·s``. At ``s = p = y/(y+n)``
+  (missing at random, the complete-case assumption) ``θ(p) = p``: the curve passes through the
+  complete-case estimate. ``s`` ranges over [0, 1], so the curve spans the Manski bounds.
+* **Tipping point**: the assumed share ``s*`` at which ``θ`` crosses a threshold (0.5 for a
+  majority): ``s* = (0.5 - r·y)/(1 - a)``; and the propensity ratio ``Γ* = odds(p)/odds(0.5)``
+  at which the propensity-ratio bounds (see :mod:`.bounds`) first include 0.5.
+* **SMUB** (Little, West, Boonstra & Hu 2020, *J. Survey Stat. Methodol.* 8:932–964): a proxy
+  pattern-mixture index. With ``X`` the best linear predictor of ``Y`` from auxiliary variables
+  fitted on the respondents, ``ρ`` the respondent correlation of ``X`` and ``Y``, ``x̄``/``s_xx``
+  its respondent mean/variance and ``X̄`` its population mean (from the weighting margins),
+  ``SMUB(φ) = (φ + (1-φ)ρ)/(φρ + (1-φ)) · (x̄ - X̄)/√s_xx`` and the implied bias of the
+  respondent mean ``MUB(φ) = SMUB(φ)·√s_yy``. ``φ = 0``: selection depends on ``X`` only
+  (ignorable given the auxiliaries); ``φ = 1``: on ``Y`` only; ``φ = 0.5``: equally on both.
+  We implement the SMUB of the 2020 paper with a linear proxy; for a binary ``Y`` this is the
+  linear-probability version. The probit-based MUBP of Andridge et al. (2019, *JRSS C*) is the
+  refinement for proportions and is not implemented here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._results import Result
+from ..errors import InputError
+from .bounds import check_toplines
+
+__all__ = ["SensitivityResult", "sensitivity_curve", "tipping_point", "SmubResult", "smub"]
+
+
+@dataclass(frozen=True)
+class SensitivityResult(Result):
+    """The population share as a function of the assumed yes-share among the silent."""
+
+    curve: tuple[tuple[float, float], ...] = ()
+    tipping_share: float | None = None
+    tipping_gamma: float | None = None
+    threshold: float = 0.5
+    answered_share: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["curve"] = [{"assumed_share": s, "estimate": t} for s, t in self.curve]
+        out.update(tipping_share=self.tipping_share, tipping_gamma=self.tipping_gamma,
+                   threshold=self.threshold, answered_share=self.answered_share)
+        return out
+
+    def summary(self) -> str:
+        lines = [f"sensitivity: share answering yes if a share s of the silent ({100 * (1 - self.answered_share):.0f}% of the population) would say yes"]
+        lines += [f"  s = {100 * s:5.1f}%  ->  {100 * t:5.1f}%" for s, t in self.curve]
+        if self.tipping_share is not None:
+            lines.append(f"  tipping point: s* = {100 * self.tipping_share:.1f}% (threshold {100 * self.threshold:.0f}%)")
+        return "\n".join(lines)
+
+
+def tipping_point(yes: float, no: float, response_rate: float = 1.0, threshold: float = 0.5) -> dict[str, float | None | str]:
+    """Where a reported majority (or minority) stops being one.
+
+    Returns ``share``: the yes-share among the silent at which the population share equals
+    ``threshold`` (``None`` when no share in [0, 1] reaches it), ``gamma``: the answer-propensity
+    ratio at which the propensity-ratio bounds first reach the threshold (``None`` if never), and a
+    plain ``verdict``.
+    """
+    y, n, r = check_toplines(yes, no, response_rate)
+    a = r * (y + n)
+    p = y / (y + n) if y + n > 0 else float("nan")
+    lo, hi = r * y, r * y + (1 - a)
+    share: float | None
+    if a >= 1:
+        share = None
+    else:
+        s = (threshold - r * y) / (1 - a)
+        share = float(s) if 0 <= s <= 1 else None
+    side = "above" if p > threshold else "below"
+    if lo > threshold:
+        verdict = f"the share stays above {100 * threshold:.0f}% even if every nonrespondent and non-answer were a no"
+    elif hi < threshold:
+        verdict = f"the share stays below {100 * threshold:.0f}% even if every nonrespondent and non-answer were a yes"
+    else:
+        verdict = (f"the complete-case share is {side} {100 * threshold:.0f}%, and it crosses {100 * threshold:.0f}% "
+                   f"if {100 * (share if share is not None else float('nan')):.0f}% of the silent would say yes")
+    gamma: float | None = None
+    if 0 < p < 1 and lo <= threshold <= hi and p != threshold:
+        odds = (p / (1 - p)) / (threshold / (1 - threshold))
+        gamma = float(odds if odds > 1 else 1 / odds)
+    return {"share": share, "gamma": gamma, "verdict": verdict}
+
+
+def sensitivity_curve(
+    yes: float,
+    no: float,
+    response_rate: float = 1.0,
+    shares: Sequence[float] | np.ndarray | None = None,
+    threshold: float = 0.5,
+) -> SensitivityResult:
+    """``θ(s) = r·y + (1 - r(y+n))·s`` over assumed shares ``s`` (default 0, 0.1, ..., 1 and the complete-case ``p``)."""
+    y, n, r = check_toplines(yes, no, response_rate)
+    if y + n <= 0:
+        raise InputError("no respondent answered yes or no; the sensitivity curve is undefined")
+    p = y / (y + n)
+    grid = np.unique(np.r_[np.linspace(0, 1, 11), p]) if shares is None else np.asarray(shares, dtype=float)
+    if np.any((grid < 0) | (grid > 1)):
+        raise InputError("assumed shares must be in [0, 1]")
+    a = r * (y + n)
+    theta = r * y + (1 - a) * grid
+    tp = tipping_point(y, n, r, threshold)
+    return SensitivityResult(
+        estimate=p, method="sensitivity-curve", details={"is_share": True, "verdict": tp["verdict"], "response_rate": r},
+        curve=tuple((float(s), float(t)) for s, t in zip(grid, theta, strict=True)),
+        tipping_share=tp["share"], tipping_gamma=tp["gamma"], threshold=threshold, answered_share=a,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True)
+class SmubResult(Result):
+    """SMUB(φ) and the implied bias of the respondent mean for several φ."""
+
+    smub: Mapping[float, float] = field(default_factory=dict)
+    mub: Mapping[float, float] = field(default_factory=dict)
+    adjusted: Mapping[float, float] = field(default_factory=dict)
+    rho: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["by_phi"] = [{"phi": k, "smub": self.smub[k], "mub": self.mub[k], "adjusted_estimate": self.adjusted[k]} for k in self.smub]
+        out["rho"] = self.rho
+        return out
+
+    def summary(self) -> str:
+        lines = [f"SMUB (Little et al. 2020), proxy correlation rho = {self.rho:.3f}, respondent mean {self.estimate:.4f}"]
+        lines += [f"  phi = {k:4.2f}: SMUB {self.smub[k]: .4f}  bias {self.mub[k]: .4f}  adjusted {self.adjusted[k]:.4f}" for k in self.smub]
+        return "\n".join(lines)
+
+
+def smub(
+    data: Any,
+    outcome: str,
+    yes: Any,
+    auxiliaries: Sequence[str],
+    population: Mapping[str, Mapping[Any, float]],
+    phi: Sequence[float] = (0.0, 0.5, 1.0),
+    no: Any = None,
+) -> SmubResult:
+    """Standardized measure of unadjusted bias of the respondents' yes-share (Little et al. 2020).
+
+    ``auxiliaries`` are categorical columns whose population shares are in ``population`` (a
+    margins mapping, as from :func:`sottovoce.weighting.load_margins`). Respondents with an
+    answer other than ``yes``/``no`` are dropped when ``no`` is given (item nonresponse);
+    otherwise ``Y = 1{outcome in yes}``. Unweighted, as in the paper: SMUB measures the departure
+    of the respondents from the population.
+    """
+    from ..io import as_frame, match_categories, require_columns
+
+    df = as_frame(data)
+    require_columns(df, [outcome, *auxiliaries])
+    yes_set = set(yes) if isinstance(yes, (list, tuple, set)) else {yes}
+    col = df[outcome]
+    keep = np.ones(len(df), dtype=bool)
+    if no is not None:
+        no_set = set(no) if isinstance(no, (list, tuple, set)) else {no}
+        keep = (col.isin(yes_set) | col.isin(no_set)).to_numpy()
+    sub = df.loc[keep]
+    y = sub[outcome].isin(yes_set).to_numpy(dtype=float)
+    if len(y) < 3:
+        raise InputError(f"column '{outcome}': fewer than 3 respondents with an answer; SMUB needs more")
+    blocks, pop_means = [np.ones((len(sub), 1))], [1.0]
+    for aux in auxiliaries:
+        if aux not in population:
+            raise InputError(f"margins have no table for auxiliary column '{aux}'; add [{aux}] with population shares")
+        shares = population[aux]
+        codes = match_categories(sub, aux, list(shares), where=f"margins [{aux}]")
+        keys = list(shares)
+        # dummies for all but the first category (the intercept carries it)
+        for k in keys[1:]:
+            blocks.append(sub[aux].eq(codes[k]).to_numpy(dtype=float)[:, None])
+            pop_means.append(float(shares[k]))
+    Z = np.hstack(blocks)
+    beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    x = Z @ beta
+    s_xx, s_yy = float(np.var(x, ddof=1)), float(np.var(y, ddof=1))
+    if s_xx <= 0 or s_yy <= 0:
+        raise InputError("SMUB is undefined: the auxiliary variables do not predict the answer at all (constant proxy) or the answer is constant")
+    rho = float(np.corrcoef(x, y)[0, 1])
+    xbar, Xbar = float(x.mean()), float(np.asarray(pop_means) @ beta)
+    d = (xbar - Xbar) / np.sqrt(s_xx)
+    out_s, out_m, out_a = {}, {}, {}
+    for f in phi:
+        if not 0 <= f <= 1:
+            raise InputError(f"phi {f}: the SMUB sensitivity parameter must be in [0, 1]")
+        g = (f + (1 - f) * rho) / (f * rho + (1 - f))
+        out_s[float(f)] = float(g * d)
+        out_m[float(f)] = float(g * d * np.sqrt(s_yy))
+        out_a[float(f)] = float(y.mean() - g * d * np.sqrt(s_yy))
+    return SmubResult(estimate=float(y.mean()), n=len(y), method="smub", variable=outcome,
+                      details={"is_share": True, "proxy_mean_respondents": xbar, "proxy_mean_population": Xbar,
+                               "auxiliaries": list(auxiliaries)},
+                      smub=out_s, mub=out_m, adjusted=out_a, rho=rho)
