@@ -67,11 +67,13 @@ def proportion_interval(
     method: str = "wilson",
     level: float = 0.95,
     df: float | None = None,
+    n_rows: int | None = None,
 ) -> Interval:
     """Interval for a proportion ``p`` with design variance ``var`` from ``n`` respondents.
 
-    ``df`` is the design's degrees of freedom (None = infinite). See the module docstring for
-    the methods and the fallbacks at the boundary.
+    ``df`` is the design's degrees of freedom (None = infinite). ``n_rows`` is the sample size in
+    Korn & Graubard's ``t_{n-1}`` (default ``n``; R uses the rows of the design object). See the
+    module docstring for the methods and the fallbacks at the boundary.
     """
     if method not in CI_METHODS:
         raise InputError(f"unknown interval method '{method}'; use one of {', '.join(CI_METHODS)}")
@@ -98,7 +100,7 @@ def proportion_interval(
     elif method_used == "wilson":
         lo, hi = _wilson(p, n_eff, q)
     else:
-        lo, hi, n_eff = _korn_graubard(p, n_eff, n, level, df)
+        lo, hi, n_eff = _korn_graubard(p, n_eff, n if n_rows is None else n_rows, level, df)
     if not math.isfinite(q):  # no degrees of freedom: no interval
         lo, hi = math.nan, math.nan
     return Interval(float(lo), float(hi), method_used, float(n_eff), fallback)

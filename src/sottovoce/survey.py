@@ -384,8 +384,7 @@ class Survey:
             raise InputError(f"variance='{variance}' must be 'r' or 'exact'")
         self._check_calibratable("rake")
         m = weighting.load_margins(margins)
-        data, wcol = self._with_weight_column()
-        new_w = _as_weights(weighting.rake(data, m, weights=wcol, tol=tol, max_iter=max_iter), data)
+        new_w = _as_weights(weighting.rake(self.data, m, weights=self._w, tol=tol, max_iter=max_iter), self.data)
         codes = tuple(_margin_codes(self.data, col) for col in m)
         step = _RakeStep(codes, new_w, R_RAKE_SWEEPS if variance == "r" else None)
         return self._calibrated(new_w, step)
@@ -397,25 +396,33 @@ class Survey:
 
         self._check_calibratable("poststratify")
         cols = [cells] if isinstance(cells, str) else list(cells)
-        data, wcol = self._with_weight_column()
-        new_w = _as_weights(weighting.poststratify(data, cols, targets, weights=wcol, **kwargs), data)
+        new_w = _as_weights(weighting.poststratify(self.data, cols, targets, weights=self._w, **kwargs), self.data)
         cell_codes = pd.MultiIndex.from_frame(self.data[cols]).factorize()[0] if len(cols) > 1 else pd.factorize(self.data[cols[0]])[0]
         cell_codes = np.where(cell_codes < 0, int(cell_codes.max()) + 1, cell_codes).astype(np.int64)
         return self._calibrated(new_w, _PostStep(cell_codes, self._w.copy(), new_w))
 
-    def trim(self, *args: Any, **kwargs: Any) -> Survey:
-        """Trim the weights with :func:`sottovoce.weighting.trim`. As R's ``trimWeights``, the
-        calibration of the design (if any) is kept for the variance and the trimmed weights are
-        otherwise treated as fixed."""
+    def trim(self, upper: float = 5.0, lower: float | None = None, *, margins: Any = None, **kwargs: Any) -> Survey:
+        """Trim the weights to at most ``upper`` (at least ``lower``) times the mean weight with
+        :func:`sottovoce.weighting.trim`, re-raking to ``margins`` when given.
+
+        As R's ``trimWeights``, the calibration already in the design is kept for the variance
+        and the trimmed weights are otherwise treated as fixed; with ``margins`` the re-raking is
+        added as a raking step (its residuals are used, as for :meth:`rake`).
+        """
         from . import weighting
 
         if self._rep is not None:
             raise DesignError("trimming a replicate-weight design is not supported; trim first, then create replicates")
-        data, wcol = self._with_weight_column()
-        new_w = _as_weights(weighting.trim(data, *args, weights=wcol, **kwargs), data)
+        if self._mask is not None:
+            raise DesignError("trim the full sample, then take the domain")
+        new_w = _as_weights(weighting.trim(self.data, upper, lower, weights=self._w, margins=margins, **kwargs), self.data)
         new = copy.copy(self)
         new._w = new_w
         new._trimmed = True
+        if margins is not None:
+            m = weighting.load_margins(margins)
+            codes = tuple(_margin_codes(self.data, col) for col in m)
+            new._cal = (*self._cal, _RakeStep(codes, new_w, R_RAKE_SWEEPS))
         return new
 
     def _calibrated(self, new_w: np.ndarray, step: _PostStep | _RakeStep) -> Survey:
@@ -429,12 +436,6 @@ class Survey:
             raise DesignError(f"{what} on a replicate-weight design is not supported; {what} a linearization design")
         if self._mask is not None:
             raise DesignError(f"{what} the full sample, then take the domain")
-
-    def _with_weight_column(self) -> tuple[pd.DataFrame, str]:
-        name = "__sottovoce_weight__"
-        data = self.data.assign(**{name: self._w})
-        data.attrs = dict(self.data.attrs)
-        return data, name
 
     # -- estimation ---------------------------------------------------------------------------
     def mean(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
@@ -547,6 +548,9 @@ class Survey:
         var_ = np.clip(np.diag(cov), 0.0, None)
         se = np.sqrt(var_)
         design_df = dom.df if df is None else df
+        # Korn-Graubard's t_{n-1} uses the rows of the design as R's svyciprop: the domain's rows,
+        # but all rows for a calibrated design (R keeps them when taking a domain).
+        n_rows = len(self.data) if self._cal else int((d & (True if self._mask is None else self._mask)).sum())
         warns: list[str] = []
         if design_df < 1:
             warns.append(f"only one PSU{' in ' + by + '=' + str(_clean(lev)) if by else ''}: the SE is unreliable; "
@@ -566,7 +570,7 @@ class Survey:
         labels = value_labels(self.data, var)
         for j in range(k):
             if is_share:
-                iv = proportion_interval(float(est[j]), float(var_[j]), n, ci, level, design_df)
+                iv = proportion_interval(float(est[j]), float(var_[j]), n, ci, level, design_df, n_rows)
                 lo_hi = (iv.low, iv.high)
                 extra = {"ci_method": iv.method, "n_eff": iv.n_eff}
                 if iv.fallback:
