@@ -1,0 +1,52 @@
+"""``sottovoce trend``: pool published polls and microdata waves into one trend with house effects."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ..errors import InputError
+from ._common import JSON_OPTION, emit_json
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("trend")
+    def trend(
+        files: list[Path] = typer.Argument(..., help="Polls CSV/TSV/XLSX, waves/study/published-poll TOML files.", show_default=False),
+        unit: str = typer.Option("day", "--unit", help="Grid of the random walk: day or week."),
+        reference: str | None = typer.Option(None, "--reference", help="House (pollster, or 'pollster / wording') whose effect is 0."),
+        sum_to_zero: bool = typer.Option(False, "--sum-to-zero", help="House effects sum to zero (the default)."),
+        base: str = typer.Option("all", "--base", help="all: share of all respondents; opinion: share of yes + no."),
+        event: list[str] = typer.Option([], "--event", help="Dated event DATE=LABEL (repeatable); drawn and tested for a level shift."),
+        sigma: float | None = typer.Option(None, "--sigma", help="Fix the random-walk sd per unit (share scale) instead of estimating it."),
+        level: float = typer.Option(0.95, "--level", help="Confidence level of bands and intervals."),
+        csv: Path | None = typer.Option(None, "--csv", help="Write a tidy CSV (trend, house effects, polls)."),
+        chart: Path | None = typer.Option(None, "--chart", help="Write a chart (.png or .svg)."),
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        """Pool polls into one trend with house effects (Jackman 2005; Kalman smoother, ML drift)."""
+        from ..dynamics import fit_trend, plot_trend
+
+        if reference is not None and sum_to_zero:
+            raise InputError("--reference and --sum-to-zero exclude each other; choose one identification constraint")
+        inputs = {p.resolve() for p in files}
+        for out in (csv, chart):
+            if out is not None and out.resolve() in inputs:
+                raise InputError(f"{out}: refusing to write over an input file; choose another output path")
+        if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+            raise InputError(f"--chart {chart}: use a .png or .svg file name")
+        result = fit_trend([str(p) for p in files], unit=unit, reference=reference, base=base,
+                           events=event, sigma=sigma, level=level)
+        if csv is not None:
+            result.tidy().to_csv(csv, index=False)
+        if chart is not None:
+            plot_trend(result, chart)
+        if as_json:
+            emit_json(result)
+            return
+        typer.echo(result.summary())
+        for out in (csv, chart):
+            if out is not None:
+                print(f"wrote {out}", file=sys.stderr)

@@ -1,0 +1,352 @@
+"""Pooling the polls: one latent trend, a house effect per pollster × wording, ML drift variance.
+
+Model (Jackman 2005, *Australian Journal of Political Science* 40(4), 499–517): the share
+``alpha_t`` on day (or week) ``t`` follows a Gaussian random walk with variance ``sigma2`` per
+unit; poll ``i``, dated at the midpoint of its fieldwork, observes
+``y_i = alpha_{t_i} + delta_{house(i)} + eps_i``, ``eps_i ~ N(0, deff_i y_i (1 - y_i) / n_i)``
+(or the design-based variance of a microdata wave). House effects are identified either by
+making them sum to zero (the trend is then the average house) or by fixing one house at zero
+(the trend is then on that pollster's scale). Jackman fits the model by MCMC; we fit the same
+model exactly by the Kalman filter with the level and house effects as diffuse effects
+(de Jong 1991) and ``sigma2`` by maximizing the diffuse likelihood, profiled over
+``log sigma`` with scipy.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .._results import Result, jsonable
+from ..errors import DesignError, InputError
+from .events import Event, check_event_range, parse_events
+from .kalman import GLSFit, diffuse_loglik, kalman_filter, rts_smoother
+from .polls import Wave, poll_observations, read_polls
+
+__all__ = ["TrendResult", "fit_trend", "SIGMA_BOUNDS"]
+
+UNITS = {"day": 1, "week": 7}
+# Search range for sigma (per unit, share scale): 0.001 to 10 percentage points a day.
+SIGMA_BOUNDS = (1e-5, 0.1)
+
+
+@dataclass(frozen=True)
+class TrendResult(Result):
+    """The pooled trend: ``trend`` (one row per day/week), ``houses``, ``polls`` and ``events``.
+
+    ``estimate``/``se``/``ci`` are the smoothed share on the last day of the grid.
+    """
+
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    houses: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    polls: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    events: tuple[Event, ...] = ()
+    tests: tuple[Mapping[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        base = Result(**{f.name: getattr(self, f.name) for f in fields(Result)}).to_dict()
+        base["trend"] = _records(self.trend)
+        base["houses"] = _records(self.houses)
+        base["polls"] = _records(self.polls[_POLL_OUT])
+        base["events"] = [{"date": e.date.date().isoformat(), "label": e.label} for e in self.events]
+        base["tests"] = jsonable(list(self.tests))
+        return base
+
+    def tidy(self) -> pd.DataFrame:
+        """One long table: trend rows, house-effect rows and poll rows, told apart by ``kind``."""
+        t = self.trend.assign(kind="trend", term="trend")
+        h = self.houses.rename(columns={"effect": "share"}).assign(kind="house", term=self.houses["house"])
+        p = self.polls[_POLL_OUT].rename(columns={"y": "share"}).assign(kind="poll", term=self.polls["house"])
+        out = pd.concat([t, h, p], ignore_index=True, sort=False)
+        first = ["kind", "term", "date", "share", "se", "low", "high"]
+        return out[first + [c for c in out.columns if c not in first]]
+
+    def summary(self) -> str:
+        d = self.details
+        pct = lambda x: "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"  # noqa: E731
+        lines = [
+            f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)",
+            f"latent share of {'all respondents' if d['base'] == 'all' else 'respondents with an opinion'}; "
+            f"house effects {d['constraint']}",
+            f"random-walk sd per {d['unit']}: {100 * d['sigma']:.3f} points (ML); diffuse log-likelihood {d['loglik']:.2f}",
+            f"latest ({d['last_grid_date']}): {pct(self.estimate)}% "
+            f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]",
+            f"{'house':<36} {'polls':>5} {'effect':>8} {'ci low':>8} {'ci high':>8}",
+        ]
+        for _, h in self.houses.iterrows():
+            ref = " (reference)" if h["reference"] else ""
+            lines.append(f"{(h['house'] + ref)[:36]:<36} {h['polls']:>5} {pct(h['effect']):>8} {pct(h['low']):>8} {pct(h['high']):>8}")
+        outl = self.polls[self.polls["outlier"]]
+        for _, p in outl.iterrows():
+            lines.append(f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})")
+        for t in self.tests:
+            lines.append(f"level shift at {t['event']} ({t['date']}): {100 * t['shift']:+.1f} points "
+                         f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        h = self.houses.copy()
+        for c in ("effect", "se", "low", "high"):
+            h[c] = (100 * h[c]).round(1)
+        head = html.escape(self.summary().split("\n")[0])
+        tests = "".join(f"<li>{html.escape(str(t['event']))}: {100 * t['shift']:+.1f} points, p = {t['p_value']:.3g}</li>" for t in self.tests)
+        return (f"<div><p><b>{head}</b></p><p>latest: {100 * (self.estimate or float('nan')):.1f}% "
+                f"[{100 * self.ci[0]:.1f}, {100 * self.ci[1]:.1f}]</p>"
+                f"{h.to_html(index=False)}<ul>{tests}</ul></div>") if self.ci else f"<pre>{html.escape(self.summary())}</pre>"
+
+
+_POLL_OUT = ["pollster", "wording", "house", "start", "end", "date", "n", "n_eff", "y", "se", "fitted",
+             "residual", "z", "outlier", "source"]
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].dt.strftime("%Y-%m-%d")
+    return jsonable(out.to_dict(orient="records"))
+
+
+@dataclass(frozen=True)
+class _Design:
+    """Polls sorted by grid unit, with the design columns of the diffuse effects."""
+
+    t: np.ndarray          # grid index of each (sorted) poll
+    y: np.ndarray
+    r: np.ndarray          # sampling variance
+    w: np.ndarray          # (n, 1 + H - 1): intercept and house contrasts
+    contrast: np.ndarray   # H × (H - 1): delta = contrast @ b[1:]
+    order: np.ndarray      # sorted position -> original row
+    n_days: int
+
+    def steps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Steps for the likelihood: one per poll (days without polls only add drift)."""
+        gap = np.diff(self.t, prepend=0).astype(float)
+        return gap, 1.0 / self.r, np.column_stack([self.y, self.w])
+
+
+def _grid_steps(d: _Design, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps for the smoother: a marker for each grid day, then that day's polls (gap 0)."""
+    days = np.arange(d.n_days)
+    step_day = np.concatenate([days, d.t])
+    kind = np.concatenate([np.zeros(d.n_days, int), np.ones(len(d.t), int)])
+    order = np.lexsort((np.arange(len(step_day)), kind, step_day))
+    step_day = step_day[order]
+    prec = np.concatenate([np.zeros(d.n_days), 1.0 / d.r])[order]
+    cols = np.vstack([np.zeros((d.n_days, 1 + w.shape[1])), np.column_stack([d.y, w])])[order]
+    gap = np.diff(step_day, prepend=0).astype(float)
+    last = np.searchsorted(step_day, days, side="right") - 1
+    return gap, prec, cols, last
+
+
+def _fit_sigma(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray) -> tuple[float, GLSFit]:
+    """Maximize the diffuse likelihood over log sigma: coarse grid, then bounded Brent."""
+
+    def gls(s: float) -> GLSFit:
+        return diffuse_loglik(kalman_filter(gap, prec, cols, s * s), cols, prec)
+
+    lo, hi = np.log(SIGMA_BOUNDS)
+    grid = np.linspace(lo, hi, 17)
+    lls = np.array([gls(math.exp(g)).loglik for g in grid])
+    k = int(np.argmax(lls))
+    if k == 0:
+        at_zero = gls(0.0)
+        if at_zero.loglik >= lls[0]:
+            return 0.0, at_zero
+    a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    res = optimize.minimize_scalar(lambda g: -gls(math.exp(g)).loglik, bounds=(a, b), method="bounded",
+                                   options={"xatol": 1e-5})
+    s = math.exp(res.x) if -res.fun >= lls[k] else math.exp(grid[k])
+    return s, gls(s)
+
+
+def _house_labels(polls: pd.DataFrame) -> pd.Series:
+    w = polls["wording"].astype(str)
+    return polls["pollster"].astype(str).where(w == "", polls["pollster"].astype(str) + " / " + w)
+
+
+def fit_trend(
+    polls: pd.DataFrame | str | Path | Sequence[str | Path],
+    *,
+    waves: Iterable[Wave] = (),
+    unit: str = "day",
+    reference: str | None = None,
+    base: str = "all",
+    events: Iterable[Any] | Mapping[Any, str] | None = None,
+    test_events: bool = True,
+    sigma: float | None = None,
+    level: float = 0.95,
+    outlier_z: float = 3.0,
+) -> TrendResult:
+    """Pool polls into one trend with house effects (Jackman 2005), fitted by Kalman smoothing.
+
+    Parameters
+    ----------
+    polls : a poll table (see :mod:`sottovoce.dynamics.polls`) or paths to CSV/TOML files.
+    waves : microdata waves (:class:`Wave`) added as polls with design-based standard errors.
+    unit : ``"day"`` or ``"week"``: the grid of the random walk (sigma is per unit).
+    reference : house (``"pollster"`` or ``"pollster / wording"``) whose effect is fixed at 0;
+        ``None`` makes the house effects sum to zero.
+    base : ``"all"`` (share of all respondents) or ``"opinion"`` (share among yes + no).
+    events : dated events ``"YYYY-MM-DD=Label"``; each is drawn and, with ``test_events``,
+        tested for a level shift.
+    sigma : fix the random-walk sd per unit instead of estimating it (0 = a constant share).
+    """
+    if unit not in UNITS:
+        raise InputError(f"unit '{unit}' is unknown; use day or week")
+    if not 0 < level < 1:
+        raise InputError(f"level {level} must be between 0 and 1")
+    table = read_polls(polls, waves) if not isinstance(polls, pd.DataFrame) or waves else read_polls(polls)
+    y, r, neff = poll_observations(table, base)
+    n = len(table)
+    if n < 2:
+        raise InputError("a trend needs at least two polls")
+    table = table.assign(house=_house_labels(table).to_numpy(), y=y, se=np.sqrt(r), n_eff=neff)
+    mid = table["start"] + (table["end"] - table["start"]) / 2
+    table["date"] = mid.dt.floor("D")
+    step = UNITS[unit]
+    origin = table["date"].min()
+    t_all = ((table["date"] - origin).dt.days // step).to_numpy(int)
+    houses = sorted(table["house"].unique())
+    hidx = np.searchsorted(houses, table["house"].to_numpy())
+    counts = np.bincount(hidx, minlength=len(houses))
+    ref = _resolve_reference(reference, houses, table)
+    constraint = f"relative to {houses[ref]}" if ref is not None else "sum to zero"
+    for h, c in zip(houses, counts, strict=True):
+        if c == 1 and len(houses) > 1 and (ref is None or houses[ref] != h):
+            raise DesignError(
+                f"house effect of '{h}' cannot be identified: it has only one poll, which it would fit exactly; "
+                f"make it the reference (--reference \"{h}\") or drop its poll"
+            )
+    H = len(houses)
+    if H == 1:
+        contrast = np.zeros((1, 0))
+    elif ref is not None:
+        contrast = np.delete(np.eye(H), ref, axis=1)
+    else:
+        contrast = np.vstack([np.eye(H - 1), -np.ones((1, H - 1))])
+    order = np.lexsort((r, y, hidx, t_all))
+    x = contrast[hidx[order]]
+    d = _Design(t_all[order], y[order], r[order], np.column_stack([np.ones(n), x]), contrast, order,
+                int(t_all.max()) + 1)
+
+    evs = parse_events(events)
+    check_event_range(evs, table["start"].min(), table["end"].max())
+
+    if sigma is None:
+        sig, gls_fit = _fit_sigma(*d.steps())
+    else:
+        if sigma < 0:
+            raise InputError(f"sigma = {sigma} must be >= 0")
+        sig = float(sigma)
+        gap, prec, cols = d.steps()
+        gls_fit = diffuse_loglik(kalman_filter(gap, prec, cols, sig * sig), cols, prec)
+    s2 = sig * sig
+
+    # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
+    gap, prec, cols, last = _grid_steps(d, d.w)
+    out = kalman_filter(gap, prec, cols, s2)
+    ms, ps = rts_smoother(out, gap, s2)
+    b, cov_b = gls_fit.b, gls_fit.cov_b
+    e1 = np.zeros(len(b))
+    e1[0] = 1.0
+    g = e1 - ms[last, 1:]
+    share = ms[last, 0] + g @ b
+    var = ps[last] + np.einsum("ij,jk,ik->i", g, cov_b, g)
+    se = np.sqrt(np.maximum(var, 0.0))
+    zq = float(stats.norm.ppf(0.5 + level / 2))
+    dates = origin + pd.to_timedelta(np.arange(d.n_days) * step, unit="D")
+    n_on_day = np.bincount(t_all, minlength=d.n_days)
+    trend = pd.DataFrame({"date": dates, "share": share, "se": se, "low": share - zq * se,
+                          "high": share + zq * se, "polls": n_on_day})
+
+    # House effects delta = C b[1:].
+    delta = contrast @ b[1:]
+    cov_d = contrast @ cov_b[1:, 1:] @ contrast.T
+    dse = np.sqrt(np.maximum(np.diag(cov_d), 0.0))
+    first_poll = table.groupby("house")
+    house_df = pd.DataFrame({
+        "house": houses,
+        "pollster": [first_poll.get_group(h)["pollster"].iloc[0] for h in houses],
+        "wording": [first_poll.get_group(h)["wording"].iloc[0] for h in houses],
+        "polls": counts, "effect": delta, "se": dse, "low": delta - zq * dse, "high": delta + zq * dse,
+        "reference": [ref is not None and i == ref for i in range(H)],
+    })
+
+    # Poll residuals standardized by their own variance r_i - Var(signal_i | y) (auxiliary
+    # residuals, de Jong & Penzer 1998, JASA 93(442)).
+    rows = np.empty(n, dtype=int)
+    rows[order] = np.arange(n)
+    ti = t_all
+    wi = d.w[rows]
+    gi = wi - ms[last[ti], 1:]
+    fitted = ms[last[ti], 0] + gi @ b
+    v_sig = ps[last[ti]] + np.einsum("ij,jk,ik->i", gi, cov_b, gi)
+    resid = y - fitted
+    v_res = np.maximum(r - v_sig, 1e-12 * r)
+    z = resid / np.sqrt(v_res)
+    table = table.assign(fitted=fitted, residual=resid, z=z, outlier=np.abs(z) > outlier_z)
+
+    tests = tuple(_level_shift(d, ev, origin, step, sigma, zq) for ev in evs) if test_events else ()
+    warn = []
+    if sigma is None and sig == 0.0:
+        warn.append("the random-walk variance is estimated at 0: the polls are consistent with a constant share")
+    n_out = int(table["outlier"].sum())
+    if n_out:
+        warn.append(f"{n_out} poll(s) with |z| > {outlier_z:g} (listed as outliers)")
+    last_i = d.n_days - 1
+    return TrendResult(
+        estimate=float(share[last_i]), se=float(se[last_i]),
+        ci=(float(share[last_i] - zq * se[last_i]), float(share[last_i] + zq * se[last_i])),
+        n=int(table["n"].sum()), method="trend-kalman", level_ci=level, variable="trend",
+        details={
+            "is_share": True, "sigma": sig, "loglik": gls_fit.loglik, "unit": unit, "base": base,
+            "constraint": constraint, "reference": houses[ref] if ref is not None else None,
+            "n_polls": n, "n_houses": H, "first": str(table["start"].min().date()),
+            "last": str(table["end"].max().date()), "last_grid_date": str(dates[-1].date()),
+            "poll_date": "midpoint of fieldwork",
+        },
+        warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
+    )
+
+
+def _resolve_reference(reference: str | None, houses: list[str], table: pd.DataFrame) -> int | None:
+    if reference is None:
+        return None
+    if reference in houses:
+        return houses.index(reference)
+    own = [h for h in houses if table.loc[table["house"] == h, "pollster"].iloc[0] == reference]
+    if len(own) == 1:
+        return houses.index(own[0])
+    if own:
+        raise InputError(f"reference '{reference}' has several wordings ({', '.join(own)}); name one of them")
+    raise InputError(f"reference pollster '{reference}' is not in the polls; choose one of: {', '.join(houses)}")
+
+
+def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: float | None, zq: float) -> dict[str, Any]:
+    """Wald test of a step at the event, sigma re-estimated by ML with the step in the model."""
+    te = (ev.date - origin).days // step
+    s = (d.t >= te).astype(float)
+    if s.all() or not s.any():
+        raise DesignError(f"event '{ev.label}' on {ev.date.date()}: the polls are all on one side of it, so a level "
+                          "shift cannot be tested; add polls on both sides or drop the event")
+    dd = _Design(d.t, d.y, d.r, np.column_stack([d.w, s]), d.contrast, d.order, d.n_days)
+    if sigma is None:
+        sig, fit = _fit_sigma(*dd.steps())
+    else:
+        gap, prec, cols = dd.steps()
+        sig, fit = sigma, diffuse_loglik(kalman_filter(gap, prec, cols, sigma**2), cols, prec)
+    est, se = float(fit.b[-1]), float(math.sqrt(fit.cov_b[-1, -1]))
+    z = est / se
+    return {"event": ev.label, "date": str(ev.date.date()), "shift": est, "se": se, "low": est - zq * se,
+            "high": est + zq * se, "z": z, "p_value": float(2 * stats.norm.sf(abs(z))), "sigma": sig,
+            "test": "Wald test of a step at the event (sigma re-estimated by ML)"}

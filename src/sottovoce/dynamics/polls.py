@@ -1,0 +1,347 @@
+"""Poll tables for the dynamics model: reading, validating and turning polls into observations.
+
+A *poll table* has one row per published poll (or per wave of microdata). Columns, in the CSV
+that ``sottovoce trend`` reads (shares in percent, 0–100; dates ISO ``YYYY-MM-DD``):
+
+==============  ========  ======================================================================
+column          required  meaning
+==============  ========  ======================================================================
+pollster        yes       who fielded the poll (Levada, FOM, VCIOM, Chronicles, ...)
+start, end      yes       first and last day of fieldwork
+n               yes       respondents asked the question (the base of the shares)
+yes             yes       reported share giving the counted answer ("support"), percent
+no              no        reported share of the opposite answer, percent
+hard_to_say     no        "hard to say" / "don't know", percent
+refused         no        "don't want to answer" / refusals, percent
+wording         no        id of the question wording (house effects are per pollster × wording)
+mode            no        phone, face-to-face, online, ... (kept for the record)
+deff            no        design effect if published (default 1: simple random sampling)
+source          no        citation: URL or title of the publication the figures come from
+==============  ========  ======================================================================
+
+Microdata waves (:class:`Wave`) become rows of the same table with design-based standard errors
+from :class:`sottovoce.survey.Survey` (Taylor linearization, Lumley 2010, ch. 2).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+__all__ = ["POLL_COLUMNS", "Wave", "read_polls", "validate_polls", "wave_to_poll", "poll_observations"]
+
+POLL_COLUMNS = ("pollster", "start", "end", "n", "yes", "no", "hard_to_say", "refused", "wording",
+                "mode", "deff", "source")
+_REQUIRED = ("pollster", "start", "end", "n", "yes")
+_SHARES = ("yes", "no", "hard_to_say", "refused")
+# Published shares are rounded to whole percents: each may be off by 0.5 points.
+_ROUNDING = 0.5
+SHARE_BASES = ("all", "opinion")
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One wave of microdata to be estimated as a poll (design-based SE via ``Survey``).
+
+    ``question`` is the column with the answer codes; ``yes`` the codes counted as the answer of
+    interest, ``no`` the opposite answer (default: every other substantive code), ``hard_to_say``
+    and ``refused`` the non-substantive codes. ``where`` restricts the wave to a subsample
+    (e.g. one arm of a split ballot: ``{"подвыборка_2": 1}``) while keeping the full design.
+    """
+
+    data: Any
+    question: str
+    yes: tuple[Any, ...]
+    start: str
+    end: str
+    pollster: str
+    wording: str = ""
+    weights: str | None = None
+    strata: str | None = None
+    psu: str | None = None
+    no: tuple[Any, ...] | None = None
+    hard_to_say: tuple[Any, ...] = ()
+    refused: tuple[Any, ...] = ()
+    where: Mapping[str, Any] = field(default_factory=dict)
+    mode: str = ""
+    source: str = ""
+
+
+def wave_to_poll(wave: Wave) -> dict[str, Any]:
+    """Estimate one microdata wave as a poll row, with design-based SEs of both share bases."""
+    from ..io import read_table, require_columns
+    from ..survey import Survey
+
+    where = str(wave.data) if not isinstance(wave.data, pd.DataFrame) else "wave data"
+    df = read_table(wave.data) if not isinstance(wave.data, pd.DataFrame) else wave.data
+    require_columns(df, [wave.question, wave.weights, wave.strata, wave.psu, *wave.where], where=where)
+    svy = Survey(df, weights=wave.weights, strata=wave.strata, psu=wave.psu)
+    in_sub = np.ones(len(df), dtype=bool)
+    for col, val in wave.where.items():
+        in_sub &= (df[col] == val).to_numpy()
+    if not in_sub.any():
+        raise InputError(f"{where}: no respondent has {dict(wave.where)}; check the subsample column and code")
+    codes = df[wave.question]
+    answered = codes.notna().to_numpy() & in_sub & (svy.weights > 0)
+    is_yes = codes.isin(list(wave.yes)).to_numpy() & answered
+    if wave.no is not None:
+        is_no = codes.isin(list(wave.no)).to_numpy() & answered
+    else:
+        is_no = answered & ~is_yes & ~codes.isin(list(wave.hard_to_say) + list(wave.refused)).to_numpy()
+    is_hts = codes.isin(list(wave.hard_to_say)).to_numpy() & answered
+    is_ref = codes.isin(list(wave.refused)).to_numpy() & answered
+    if not is_yes.any():
+        raise InputError(f"{where}: no respondent in column '{wave.question}' gave a 'yes' code {list(wave.yes)}; check the codes")
+    w = svy.weights
+    tot = float(w[answered].sum())
+    p_all = float(w[is_yes].sum()) / tot
+    op = is_yes | is_no
+    tot_op = float(w[op].sum())
+    p_op = float(w[is_yes].sum()) / tot_op
+    # Linearization of a ratio of weighted totals: u_i = z_i (y_i - p) / sum(w z); zero outside
+    # the subsample so the variance keeps the full design (domain estimation).
+    u = np.column_stack([
+        answered * (is_yes - p_all) / tot,
+        op * (is_yes - p_op) / tot_op,
+    ]).astype(float)
+    var = np.diag(svy.cov_total(u))
+    n = int(answered.sum())
+    pct = lambda m: 100.0 * float(w[m].sum()) / tot  # noqa: E731
+    srs = p_all * (1 - p_all) / n
+    return {
+        "pollster": wave.pollster, "wording": wave.wording, "mode": wave.mode,
+        "start": wave.start, "end": wave.end, "n": n,
+        "yes": 100 * p_all, "no": pct(is_no), "hard_to_say": pct(is_hts) if wave.hard_to_say else np.nan,
+        "refused": pct(is_ref) if wave.refused else np.nan,
+        "deff": float(var[0] / srs) if srs > 0 else 1.0,
+        "source": wave.source or where,
+        "se_all": float(math.sqrt(var[0])), "se_opinion": float(math.sqrt(var[1])),
+    }
+
+
+def validate_polls(polls: pd.DataFrame, where: str = "polls") -> pd.DataFrame:
+    """Check and normalise a poll table; one-line ``InputError`` naming the row and the fix."""
+    df = polls.copy()
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(f"{where}: missing column(s) {', '.join(missing)}; a poll table needs {', '.join(_REQUIRED)} "
+                         f"(optional: no, hard_to_say, refused, wording, mode, deff, source)")
+    if len(df) == 0:
+        raise InputError(f"{where}: no polls")
+    for c in ("no", "hard_to_say", "refused", "deff", "se_all", "se_opinion"):
+        if c not in df.columns:
+            df[c] = np.nan
+    for c in ("wording", "mode", "source"):
+        if c not in df.columns:
+            df[c] = ""
+        df[c] = df[c].fillna("").astype(str).str.strip()
+    df = df.reset_index(drop=True)
+    rows = lambda mask: np.flatnonzero(np.asarray(mask))  # noqa: E731
+
+    def who(i: int) -> str:
+        return f"{where} row {i + 1} ({df.at[i, 'pollster']}, {df.at[i, 'start']})"
+
+    df["pollster"] = df["pollster"].astype("string").str.strip()
+    bad = rows(df["pollster"].isna() | (df["pollster"] == ""))
+    if len(bad):
+        raise InputError(f"{where} row {bad[0] + 1}: pollster is empty; name the pollster")
+    df["pollster"] = df["pollster"].astype(str)
+    for c in ("start", "end"):
+        parsed = pd.to_datetime(df[c], errors="coerce", format="mixed")
+        bad = rows(parsed.isna())
+        if len(bad):
+            raise InputError(f"{who(bad[0])}: {c} date '{df.at[bad[0], c]}' is missing or not a date; write it as YYYY-MM-DD")
+        df[c] = parsed.dt.normalize()
+    bad = rows(df["end"] < df["start"])
+    if len(bad):
+        i = bad[0]
+        raise InputError(f"{who(i)}: fieldwork end {df.at[i, 'end'].date()} precedes start {df.at[i, 'start'].date()}; swap or correct the dates")
+    n = pd.to_numeric(df["n"], errors="coerce")
+    bad = rows(n.isna() | (n < 1))
+    if len(bad):
+        raise InputError(f"{who(bad[0])}: sample size n = '{df.at[bad[0], 'n']}' is missing or below 1; give the number of respondents asked")
+    df["n"] = n.astype(float)
+    for c in _SHARES:
+        s = pd.to_numeric(df[c], errors="coerce")
+        nonnum = rows(s.isna() & df[c].notna() & (df[c].astype(str).str.strip() != ""))
+        if len(nonnum):
+            raise InputError(f"{who(nonnum[0])}: {c} = '{df.at[nonnum[0], c]}' is not a number; give shares in percent (0-100)")
+        bad = rows((s < 0) | (s > 100 + _ROUNDING))
+        if len(bad):
+            raise InputError(f"{who(bad[0])}: {c} = {s[bad[0]]:g}% is outside 0-100; give shares in percent")
+        df[c] = s.astype(float)
+    bad = rows(df["yes"].isna())
+    if len(bad):
+        raise InputError(f"{who(bad[0])}: the 'yes' share is missing; every poll needs its reported share")
+    reported = df[list(_SHARES)].notna().sum(axis=1)
+    total = df[list(_SHARES)].sum(axis=1, skipna=True)
+    bad = rows(total > 100 + _ROUNDING * reported)
+    if len(bad):
+        i = bad[0]
+        raise InputError(f"{who(i)}: the shares add up to {total[i]:g}%, above 100% beyond rounding; check the figures (they must be percent of one base)")
+    deff = pd.to_numeric(df["deff"], errors="coerce")
+    bad = rows(deff.notna() & (deff <= 0))
+    if len(bad):
+        raise InputError(f"{who(bad[0])}: design effect deff = {deff[bad[0]]:g} must be positive; leave it empty if not published")
+    df["deff"] = deff.fillna(1.0).astype(float)
+    return df
+
+
+def poll_observations(polls: pd.DataFrame, base: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed share, its sampling variance and effective sample size for each poll.
+
+    ``base="all"``: the share of all respondents giving the counted answer (hard-to-say and
+    refusals in the denominator, as pollsters publish it). ``base="opinion"``: the share among
+    respondents with an opinion, yes / (yes + no); the sample size shrinks to n·(yes + no).
+    Variance: ``deff · y(1 - y) / n`` (y kept at least 1/(2n) from 0 and 1 so that a poll
+    reporting 0% or 100% does not get infinite precision), or the design-based SE of a microdata
+    wave when known.
+    """
+    if base not in SHARE_BASES:
+        raise InputError(f"share base '{base}' is unknown; use 'all' (share of all respondents) or 'opinion' (of those with an opinion)")
+    yes = polls["yes"].to_numpy(float) / 100
+    n = polls["n"].to_numpy(float)
+    if base == "all":
+        y = yes
+        se = polls["se_all"].to_numpy(float)
+    else:
+        no = polls["no"].to_numpy(float) / 100
+        if np.isnan(no).any():
+            i = int(np.argmax(np.isnan(no)))
+            raise InputError(f"poll {i + 1} ({polls['pollster'].iloc[i]}, {polls['start'].iloc[i].date()}) has no 'no' share; "
+                             "the opinion base (yes / (yes + no)) needs it, or use the base of all respondents")
+        op = yes + no
+        if (op <= 0).any():
+            i = int(np.argmax(op <= 0))
+            raise InputError(f"poll {i + 1} ({polls['pollster'].iloc[i]}): yes + no is 0%; it cannot give a share among those with an opinion")
+        y = yes / op
+        n = n * np.minimum(op, 1.0)
+        se = polls["se_opinion"].to_numpy(float)
+    deff = polls["deff"].to_numpy(float)
+    yc = np.clip(y, 0.5 / n, 1 - 0.5 / n)
+    var = np.where(np.isfinite(se), se**2, deff * yc * (1 - yc) / n)
+    neff = yc * (1 - yc) / var
+    return y, var, neff
+
+
+# -- reading files ------------------------------------------------------------------------------
+def read_polls(paths: str | Path | Sequence[str | Path] | pd.DataFrame, waves: Iterable[Wave] = ()) -> pd.DataFrame:
+    """Read and validate polls from CSV/TSV/XLSX tables, TOML files and microdata waves.
+
+    TOML files may be: a list of waves (``[[wave]]`` tables with the fields of :class:`Wave`,
+    ``data`` relative to the file), a study file (``[study]``: one poll per direct question,
+    fieldwork from ``study.fieldwork``), or a published-poll audit file (``[poll]`` with
+    pollster, fieldwork dates, sample size and toplines).
+    """
+    frames: list[pd.DataFrame] = []
+    if isinstance(paths, pd.DataFrame):
+        frames.append(validate_polls(paths, "polls"))
+        paths = []
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise InputError(f"{path}: file not found")
+        if path.suffix.lower() == ".toml":
+            frames.append(validate_polls(pd.DataFrame(_toml_polls(path)), str(path)))
+        else:
+            from ..io import read_table
+
+            frames.append(validate_polls(read_table(path), str(path)))
+    wave_rows = [wave_to_poll(w) for w in waves]
+    if wave_rows:
+        frames.append(validate_polls(pd.DataFrame(wave_rows), "waves"))
+    if not frames:
+        raise InputError("no polls given; pass a polls CSV, a waves/study/poll TOML file, or microdata waves")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _toml_polls(path: Path) -> list[dict[str, Any]]:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    if "wave" in doc:
+        return [wave_to_poll(_wave_from_toml(path, i, w)) for i, w in enumerate(doc["wave"])]
+    if "study" in doc:
+        return _study_polls(path)
+    if "poll" in doc or "polls" in doc:
+        return [_audit_poll(path, p) for p in ([doc["poll"]] if "poll" in doc else doc["polls"])]
+    raise InputError(f"{path}: neither a waves file ([[wave]]), a study file ([study]) nor a published-poll file ([poll])")
+
+
+_WAVE_KEYS = {"data", "question", "yes", "start", "end", "pollster", "wording", "weights", "strata",
+              "psu", "no", "hard_to_say", "refused", "where", "mode", "source"}
+
+
+def _wave_from_toml(path: Path, i: int, w: Mapping[str, Any]) -> Wave:
+    where = f"{path} [[wave]] {i + 1}"
+    unknown = set(w) - _WAVE_KEYS
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_WAVE_KEYS))}")
+    for k in ("data", "question", "yes", "start", "end", "pollster"):
+        if k not in w:
+            raise InputError(f"{where}: missing key '{k}'")
+    codes = lambda v: tuple(v) if isinstance(v, list) else (v,)  # noqa: E731
+    data = Path(w["data"])
+    if not data.is_absolute():
+        data = path.parent / data
+    return Wave(
+        data=data, question=w["question"], yes=codes(w["yes"]), start=str(w["start"]), end=str(w["end"]),
+        pollster=str(w["pollster"]), wording=str(w.get("wording", "")), weights=w.get("weights"),
+        strata=w.get("strata"), psu=w.get("psu"), no=codes(w["no"]) if "no" in w else None,
+        hard_to_say=codes(w.get("hard_to_say", [])), refused=codes(w.get("refused", [])),
+        where=dict(w.get("where", {})), mode=str(w.get("mode", "")), source=str(w.get("source", "")),
+    )
+
+
+def _study_polls(path: Path) -> list[dict[str, Any]]:
+    from ..study import load_study
+
+    study = load_study(path)
+    if study.data is None:
+        raise InputError(f"{path}: the study has no [data] section; the trend needs its microdata")
+    if len(study.fieldwork) < 1:
+        raise InputError(f"{path}: [study] fieldwork is missing; add fieldwork = [\"start\", \"end\"] so the wave can be dated")
+    start, end = study.fieldwork[0], study.fieldwork[-1]
+    title = study.title.get("en") or next(iter(study.title.values()), study.id) if isinstance(study.title, Mapping) else str(study.title)
+    rows = []
+    for q in study.questions:
+        if getattr(q, "type", None) != "direct":
+            continue
+        rows.append(wave_to_poll(Wave(
+            data=study.data.path, question=q.column, yes=tuple(q.yes), start=start, end=end, pollster=study.id,
+            wording=q.id, weights=study.data.weights, strata=study.data.strata, psu=study.data.psu,
+            hard_to_say=tuple(q.hard_to_say), refused=tuple(q.refused), source=f"{title} ({path.name})",
+        )))
+    if not rows:
+        raise InputError(f"{path}: the study has no direct question; the trend needs one (type = \"direct\")")
+    return rows
+
+
+def _audit_poll(path: Path, p: Mapping[str, Any]) -> dict[str, Any]:
+    """A published-poll audit file: pollster, fieldwork, sample size and toplines (percent)."""
+    fw = p.get("fieldwork", [p.get("start"), p.get("end")])
+    if isinstance(fw, str):
+        fw = [fw, fw]
+    top = p.get("toplines", p)
+    pick = lambda *keys: next((top[k] for k in keys if k in top), np.nan)  # noqa: E731
+    return {
+        "pollster": p.get("pollster", ""), "start": fw[0], "end": fw[-1],
+        "n": p.get("n", p.get("sample_size", p.get("completes", np.nan))),
+        "yes": pick("yes", "support"), "no": pick("no", "oppose", "not_support"),
+        "hard_to_say": pick("hard_to_say", "dont_know"), "refused": pick("refused", "refusal"),
+        "wording": p.get("wording", p.get("question_id", "")), "mode": p.get("mode", ""),
+        "deff": p.get("deff", np.nan), "source": p.get("source", p.get("citation", str(path))),
+    }
