@@ -328,3 +328,19 @@ def test_diagnostics_table_and_report(sample):
     js = rep.to_dict()
     assert js["margins"][0]["variable"] == "sex" and js["deff"] == pytest.approx(stats["deff"])
     assert "<table>" in rep._repr_html_()
+
+
+def test_rake_ignores_categories_of_zero_weight_rows(sample):
+    """Excluded respondents (weight 0) may have a refused or missing category: they take no part."""
+    odd = sample.assign(age=sample["age"].where(sample.index != 4, "refused"))
+    odd.loc[5, "sex"] = np.nan
+    odd.loc[[4, 5], "w"] = 0.0
+    w = rake(odd, MARGINS, "w")
+    assert w[4] == 0 and w[5] == 0
+    clean = sample.drop(index=[4, 5])
+    np.testing.assert_allclose(w.drop(index=[4, 5]), rake(clean, MARGINS, "w"), rtol=1e-10)
+    assert sv.diagnostics(odd, w, MARGINS)["n"].sum() == 2 * (len(sample) - 2)
+    # With a positive weight the same rows are an error.
+    odd.loc[4, "w"] = 1.0
+    with pytest.raises(InputError, match="refused"):
+        rake(odd, MARGINS, "w")

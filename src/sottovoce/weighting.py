@@ -50,54 +50,53 @@ def _where(df: pd.DataFrame) -> str:
     return str(df.attrs.get("source") or "data")
 
 
-def _category_index(df: pd.DataFrame, column: str, codes: Sequence[Any], where: str, table: str) -> np.ndarray:
+def _category_index(df: pd.DataFrame, column: str, codes: Sequence[Any], where: str, table: str,
+                    excluded: np.ndarray | None = None) -> np.ndarray:
     """Index (0..k-1) of each row's category among ``codes`` (data values of the k categories).
 
     Integer-coded columns (SPSS and Stata codes) go through a lookup table indexed by value, one
     vectorised pass; other columns are hashed with :func:`pandas.factorize`. Missing values and
-    values that are not among ``codes`` raise :class:`InputError`.
+    values that are not among ``codes`` raise :class:`InputError`, unless every such row is
+    ``excluded`` (zero input weight): those rows take no part, so any index will do.
     """
     s = df[column]
-    k = len(codes)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cat_codes = s.cat.codes.to_numpy()
-        lookup = _lookup_for(list(s.cat.categories), codes)
-        if (cat_codes < 0).any():
-            _raise_missing(column, int((cat_codes < 0).sum()), where)
-        idx = lookup[cat_codes]
-        if (idx < 0).any():
-            _raise_unknown(df, column, s.to_numpy()[idx < 0], where, table)
-        return idx
-    vals = s.to_numpy()
-    kind = vals.dtype.kind
-    if kind == "f":
-        nan = np.isnan(vals)
-        if nan.any():
-            _raise_missing(column, int(nan.sum()), where)
-    if kind in "iuf" and all(_is_int_code(c) for c in codes):
-        lo, hi = vals.min(), vals.max()
-        if np.isfinite(lo) and np.isfinite(hi) and hi - lo < 1 << 20:
-            ints = vals.astype(np.int64, copy=False)
-            if kind in "iu" or np.array_equal(ints, vals):
-                lo_i = int(lo)
-                table_ = np.full(int(hi) - lo_i + 1, -1, dtype=np.intp)
-                for j, c in enumerate(codes):
-                    c = int(c)
-                    if lo_i <= c <= int(hi):
-                        table_[c - lo_i] = j
-                idx = table_[ints - lo_i] if lo_i else table_[ints]
-                if (idx < 0).any():
-                    _raise_unknown(df, column, vals[idx < 0], where, table)
-                return idx
-    fcodes, uniques = pd.factorize(s, use_na_sentinel=True)
-    if (fcodes < 0).any():
-        _raise_missing(column, int((fcodes < 0).sum()), where)
-    lookup = _lookup_for(list(uniques), codes)
-    idx = lookup[fcodes]
-    if (idx < 0).any():
-        _raise_unknown(df, column, s.to_numpy()[idx < 0], where, table)
-    _ = k
+    idx = _fast_int_index(s.to_numpy(), codes) if not isinstance(s.dtype, pd.CategoricalDtype) else None
+    if idx is None:
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            fcodes, uniques = s.cat.codes.to_numpy(), list(s.cat.categories)
+        else:
+            fcodes, uniques = pd.factorize(s, use_na_sentinel=True)
+        idx = np.where(fcodes >= 0, _lookup_for(list(uniques), codes)[fcodes], -1)
+    bad = idx < 0
+    if bad.any():
+        if excluded is not None and excluded[bad].all():
+            return np.where(bad, 0, idx)
+        if excluded is not None:
+            bad &= ~excluded
+        missing = bad & s.isna().to_numpy()
+        if missing.any():
+            _raise_missing(column, int(missing.sum()), where)
+        _raise_unknown(df, column, s.to_numpy()[bad], where, table)
     return idx
+
+
+def _fast_int_index(vals: np.ndarray, codes: Sequence[Any]) -> np.ndarray | None:
+    """Category index by table lookup for integer codes (``None`` when that does not apply)."""
+    kind = vals.dtype.kind
+    if kind not in "iuf" or not all(_is_int_code(c) for c in codes) or len(vals) == 0:
+        return None
+    lo, hi = vals.min(), vals.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo >= 1 << 20:
+        return None  # NaN present (min/max propagate it) or codes too spread out for a table
+    ints = vals.astype(np.int64, copy=False)
+    if kind == "f" and not np.array_equal(ints, vals):
+        return None
+    lo_i, hi_i = int(lo), int(hi)
+    lookup = np.full(hi_i - lo_i + 1, -1, dtype=np.intp)
+    for j, c in enumerate(codes):
+        if lo_i <= int(c) <= hi_i:
+            lookup[int(c) - lo_i] = j
+    return lookup[ints - lo_i] if lo_i else lookup[ints]
 
 
 def _is_int_code(c: Any) -> bool:
@@ -216,9 +215,11 @@ def _decode(codes: np.ndarray, ks: list[int]) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------------------------
 def _input_weights(df: pd.DataFrame, weights: Any) -> np.ndarray | None:
     """Validated input weights (``None`` for equal weights). Zero is allowed, negative/missing not."""
+    where = _where(df)
+    if len(df) == 0:
+        raise InputError(f"{where}: no rows to weight")
     if weights is None:
         return None
-    where = _where(df)
     if isinstance(weights, str):
         require_columns(df, [weights], where=where)
         name = f"weight column '{weights}'"
@@ -261,7 +262,7 @@ class _Prepared:
     cells: _Cells
 
 
-def _prepare(data: Any, margins: Any) -> _Prepared:
+def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Prepared:
     df = as_frame(data)
     m = load_margins(margins)
     where = _where(df)
@@ -285,7 +286,7 @@ def _prepare(data: Any, margins: Any) -> _Prepared:
         keys.append(k_list)
         codes.append([match[k] for k in k_list])
         targets.append(np.array([table[k] for k in k_list], dtype=float))
-        idx.append(_category_index(df, col, codes[-1], where, m.source))
+        idx.append(_category_index(df, col, codes[-1], where, m.source, excluded))
     cells = _make_cells(idx, [len(k) for k in keys], len(df))
     return _Prepared(df, m, columns, keys, codes, targets, cells)
 
@@ -383,8 +384,9 @@ def rake(
     """
     if not (tol > 0) or max_iter < 1:
         raise InputError(f"rake: tol must be > 0 and max_iter >= 1 (got tol={tol}, max_iter={max_iter})")
-    prep = _prepare(data, margins)
-    w0 = _input_weights(prep.df, weights)
+    df = as_frame(data)
+    w0 = _input_weights(df, weights)
+    prep = _prepare(df, margins, None if w0 is None else w0 == 0)
     n = len(prep.df)
     cell_w = prep.cells.totals(w0)
     total = prep.margins.population_total or (float(w0.sum()) if w0 is not None else float(n))
@@ -447,6 +449,8 @@ def poststratify(data: Any, cells: str | Sequence[str], targets: Any, weights: A
     tuples = [k if isinstance(k, tuple) else (k,) for k in keys]
     if any(len(t) != len(cols) for t in tuples):
         raise InputError(f"targets: each cell key needs {len(cols)} parts ({', '.join(cols)}), e.g. {tuple('…' for _ in cols)}")
+    w0 = _input_weights(df, weights)
+    excluded = None if w0 is None else w0 == 0
     idx, ks, per_col_codes = [], [], []
     for j, col in enumerate(cols):
         names = list(dict.fromkeys(t[j] for t in tuples))
@@ -454,9 +458,8 @@ def poststratify(data: Any, cells: str | Sequence[str], targets: Any, weights: A
         codes = list(dict.fromkeys(_norm(match[nm]) for nm in names))
         per_col_codes.append({nm: codes.index(_norm(match[nm])) for nm in names})
         ks.append(len(codes))
-        idx.append(_category_index(df, col, codes, where, "targets"))
+        idx.append(_category_index(df, col, codes, where, "targets", excluded))
     cell_struct = _make_cells(idx, ks, len(df))
-    w0 = _input_weights(df, weights)
     have = cell_struct.totals(w0)
     # Target per observed cell; a data cell without target is an error, so is a target without data.
     strides = np.cumprod([1] + ks[::-1][:-1])[::-1]
@@ -565,7 +568,7 @@ def trim(
     if margins is None:
         w = _cap(w, hi, lo)
     else:
-        prep = _prepare(df, margins)
+        prep = _prepare(df, margins, w == 0)
         total = float(w.sum())
         targets = [t * total for t in prep.targets]
         for rounds in range(1, max_rounds + 1):  # noqa: B007 - reported after the loop
@@ -639,12 +642,12 @@ def diagnostics(data: Any, weights: Any, margins: Any) -> pd.DataFrame:
     ``df.attrs["weights"]`` holds min/max/mean/CV, Kish's deff and the effective n; see also
     :func:`weight_report` for a printable summary.
     """
-    prep = _prepare(data, margins)
-    w = _input_weights(prep.df, weights)
-    assert w is not None or weights is None
-    w_arr = np.ones(len(prep.df)) if w is None else w
+    df = as_frame(data)
+    w = _input_weights(df, weights)
+    w_arr = np.ones(len(df)) if w is None else w
+    prep = _prepare(df, margins, w_arr == 0)
     cell_w = prep.cells.totals(w_arr)
-    cell_n = prep.cells.totals(None)
+    cell_n = prep.cells.totals((w_arr > 0).astype(float))  # respondents who count
     rows = []
     for j, col in enumerate(prep.columns):
         ach = np.bincount(prep.cells.cats[j], weights=cell_w, minlength=prep.cells.ks[j])

@@ -40,7 +40,7 @@ def weight(
     else:
         w = rake(df, m, weights, tol=tol, max_iter=max_iter)
     extra = {
-        "data": str(data),
+        "data_file": str(data),
         "margins_file": str(margins),
         "iterations": w.attrs.get("iterations"),
         "population_total": w.attrs.get("total"),
