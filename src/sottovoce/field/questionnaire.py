@@ -1,0 +1,344 @@
+"""The survey as respondents see it, built from the study file's ``[[questions]]``.
+
+Each question becomes a block of the form whose field names are the study's answer columns
+(``column``, ``count``/``treat``, ``count_a``/``count_b``, ``response``), so a decrypted submission
+is a row that ``sottovoce analyze`` reads directly. Designs and their sources:
+
+* list experiment (item count technique; Imai 2011): the server draws the arm when it renders the
+  page and puts it in a hidden field; the arm travels only inside the sealed answer;
+* double list (Droitcour et al. 1991; Glynn 2013): the sensitive item goes on list A or B;
+* randomized response (Warner 1965; forced response, Boruch 1971; unrelated question, Greenberg
+  et al. 1969; mirrored/disguised, Blair, Imai & Zhou 2015): the respondent rolls a real die (or,
+  with ``device = "browser"``, a virtual one drawn with ``crypto.getRandomValues``) and follows the
+  printed instruction; the roll is never asked for or sent;
+* crosswise model (Yu, Tian & Tang 2008): one answer about two statements at once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DesignError
+from ..study import (
+    CrosswiseQuestion,
+    DirectQuestion,
+    DoubleListQuestion,
+    ListQuestion,
+    RRQuestion,
+    Study,
+    load_study,
+)
+
+__all__ = ["Questionnaire", "AnswerError", "encode_payload", "decode_payload", "UI", "PAYLOAD_VERSION"]
+
+PAYLOAD_VERSION = 1
+_PAD = 256  # ciphertext length must not reveal the answers: pad plaintexts to a multiple of this
+
+UI: dict[str, dict[str, str]] = {
+    "en": {
+        "hard_to_say": "Hard to say",
+        "refused": "Prefer not to answer",
+        "submit": "Send my answers",
+        "privacy": "Your answers are encrypted as soon as they arrive. We do not store your IP address, "
+        "your browser, or the time you answered. Nothing is saved on your device.",
+        "invite": "Invitation code",
+        "thanks_title": "Thank you",
+        "thanks": "Your answers have been received. You can close this page.",
+        "error_title": "Please check your answers",
+        "back": "Back to the survey",
+        "count_label": "How many?",
+        "list_a": "List A",
+        "list_b": "List B",
+        "double_lead": "For each list, how many of the statements apply to you? Only say how many, not which.",
+        "cw_same": "Both statements are true, or both are false",
+        "cw_diff": "Exactly one of the two statements is true",
+        "cw_lead": "Read both statements. Do not say which is true; only say whether they are the same for you.",
+        "statement_a": "Statement A",
+        "statement_b": "Statement B",
+        "yes": "Yes",
+        "no": "No",
+        "roll": "Roll the die",
+        "die_shows": "The die shows",
+        "die_private": "Only you can see this; it is not sent.",
+        "forced": "Roll a die where nobody can see it, and do not tell us the result. If it shows {yes}, "
+        "answer \u201cYes\u201d whatever the truth. If it shows {no}, answer \u201cNo\u201d. Otherwise answer truthfully.",
+        "mirror": "Roll a die where nobody can see it, and do not tell us the result. If it shows {a}, answer "
+        "\u201cYes\u201d if the statement is TRUE for you. Otherwise answer \u201cYes\u201d if it is FALSE for you.",
+        "language": "Язык: русский",
+        "other_lang": "ru",
+        "required": "Please answer: {q}",
+        "title_suffix": "",
+    },
+    "ru": {
+        "hard_to_say": "Затрудняюсь ответить",
+        "refused": "Не хочу отвечать",
+        "submit": "Отправить ответы",
+        "privacy": "Ваши ответы шифруются сразу при получении. Мы не храним ваш IP-адрес, браузер и время "
+        "ответа. На вашем устройстве ничего не сохраняется.",
+        "invite": "Код приглашения",
+        "thanks_title": "Спасибо",
+        "thanks": "Ваши ответы получены. Эту страницу можно закрыть.",
+        "error_title": "Пожалуйста, проверьте ответы",
+        "back": "Вернуться к опросу",
+        "count_label": "Сколько?",
+        "list_a": "Список А",
+        "list_b": "Список Б",
+        "double_lead": "Сколько утверждений из каждого списка относятся к вам? Назовите только количество, а не какие именно.",
+        "cw_same": "Оба утверждения верны или оба неверны",
+        "cw_diff": "Верно ровно одно из двух утверждений",
+        "cw_lead": "Прочитайте оба утверждения. Не говорите, какое верно; ответьте только, одинаковы ли они для вас.",
+        "statement_a": "Утверждение А",
+        "statement_b": "Утверждение Б",
+        "yes": "Да",
+        "no": "Нет",
+        "roll": "Бросить кубик",
+        "die_shows": "На кубике выпало",
+        "die_private": "Это видите только вы; это не отправляется.",
+        "forced": "Бросьте кубик так, чтобы никто не видел, и не сообщайте нам результат. Если выпало {yes}, "
+        "ответьте «Да» независимо от правды. Если выпало {no}, ответьте «Нет». В остальных случаях ответьте честно.",
+        "mirror": "Бросьте кубик так, чтобы никто не видел, и не сообщайте нам результат. Если выпало {a}, ответьте "
+        "«Да», если утверждение ВЕРНО для вас. Иначе ответьте «Да», если оно НЕВЕРНО для вас.",
+        "language": "Language: English",
+        "other_lang": "en",
+        "required": "Пожалуйста, ответьте: {q}",
+        "title_suffix": "",
+    },
+}
+
+
+class AnswerError(ValueError):
+    """A submission that does not fit the questionnaire (the message says which answer and why)."""
+
+
+def _pick(text: Mapping[str, str] | str | None, lang: str, fallback: str = "") -> str:
+    if not text:
+        return fallback
+    if isinstance(text, str):
+        return text
+    return text.get(lang) or text.get("en") or next(iter(text.values()), fallback)
+
+
+def _faces(k: int, top: bool = False) -> str:
+    """Die faces as text: the first k (1, 1–2, …) or with ``top`` the last k (6, 5–6, …)."""
+    lo, hi = (7 - k, 6) if top else (1, k)
+    return str(lo) if lo == hi else f"{lo}\u2013{hi}"
+
+
+def _sixths(x: float | None, where: str) -> int:
+    k = round((x or 0.0) * 6)
+    if abs(k / 6 - (x or 0.0)) > 0.005:
+        raise DesignError(
+            f"{where}: probability {x} is not a whole number of die faces (k/6); use multiples of 1/6 "
+            "(e.g. 0.1667) or write the die rule yourself in `instructions`"
+        )
+    return k
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """The fieldable form of a study: rendering, answer columns and validation of submissions."""
+
+    study: Study
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Questionnaire:
+        q = cls(load_study(path))
+        q.check()
+        return q
+
+    @property
+    def id(self) -> str:
+        return self.study.id
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return ("en", "ru")
+
+    def check(self) -> None:
+        """Fail at start-up (not in front of a respondent) when a question cannot be shown."""
+        if not self.study.questions:
+            raise DesignError(f"{self.study.path}: the study has no [[questions]] to show; add at least one")
+        seen: dict[str, str] = {}
+        for q in self.study.questions:
+            where = f"{self.study.path}: question '{q.id}'"
+            for col in self._cols(q):
+                if col.startswith("_"):
+                    raise DesignError(f"{where}: column '{col}' starts with '_', which the server reserves; rename it")
+                if col in seen:
+                    raise DesignError(f"{where}: column '{col}' is also used by question '{seen[col]}'; give each answer its own column")
+                seen[col] = q.id
+            if isinstance(q, ListQuestion) and not q.control_items:
+                raise DesignError(f"{where}: a list question needs control_items (and sensitive_item) to be shown")
+            if isinstance(q, ListQuestion | DoubleListQuestion) and not q.sensitive_item:
+                raise DesignError(f"{where}: add sensitive_item, the statement added to the treatment list")
+            if isinstance(q, DoubleListQuestion) and not (q.control_items_a and q.control_items_b):
+                raise DesignError(f"{where}: a double list needs control_items_a and control_items_b to be shown")
+            if isinstance(q, RRQuestion) and not q.instructions:
+                if q.design in ("unrelated", "disguised"):
+                    raise DesignError(f"{where}: the {q.design} design needs `instructions` telling the respondent what to answer for each die result")
+                if q.design == "forced":
+                    _sixths(q.p1, f"{where}: p1")
+                    _sixths(q.p0, f"{where}: p0")
+                else:
+                    _sixths(q.p, f"{where}: p")
+        for lang in self.languages:  # list lengths must match the declared number of items
+            for q in self.study.questions:
+                if isinstance(q, ListQuestion) and len(self._list_items(q.control_items, lang)) != q.items:
+                    raise DesignError(f"{self.study.path}: question '{q.id}': control_items.{lang} has {len(self._list_items(q.control_items, lang))} items but items = {q.items}")
+
+    @staticmethod
+    def _list_items(items: Mapping[str, list[str]], lang: str) -> list[str]:
+        return list(items.get(lang) or items.get("en") or next(iter(items.values()), []))
+
+    @staticmethod
+    def _cols(q: Any) -> list[str]:
+        if isinstance(q, DirectQuestion):
+            return [q.column]
+        if isinstance(q, ListQuestion):
+            return [q.treat, q.count]
+        if isinstance(q, DoubleListQuestion):
+            return [q.treat, q.count_a, q.count_b]
+        return [q.response]
+
+    def columns(self) -> list[str]:
+        """The answer columns, in questionnaire order (the columns of the decrypted table)."""
+        return [c for q in self.study.questions for c in self._cols(q)]
+
+    # -- rendering --------------------------------------------------------------------------------
+    def render(self, lang: str, rng: secrets.SystemRandom | None = None) -> list[dict[str, Any]]:
+        """View models for the template; list arms and item positions are drawn here, per page."""
+        rng = rng or secrets.SystemRandom()
+        ui = UI[lang]
+        blocks: list[dict[str, Any]] = []
+        for n, q in enumerate(self.study.questions, 1):
+            b: dict[str, Any] = {"n": n, "id": q.id, "type": q.type, "hidden": [], "virtual_die": False}
+            if isinstance(q, DirectQuestion):
+                opts = list(q.options) or []
+                choices = [(str(o.code), _pick(o.text, lang, str(o.code))) for o in opts]
+                if not choices:
+                    choices = [(str(c), ui["yes"]) for c in q.yes] + [("0" if 0 not in q.yes else "2", ui["no"])]
+                choices += [(str(c), ui["hard_to_say"]) for c in q.hard_to_say]
+                choices += [(str(c), ui["refused"]) for c in q.refused]
+                b.update(text=_pick(q.text, lang, q.id), name=q.column, choices=choices)
+            elif isinstance(q, ListQuestion):
+                arm = rng.randrange(2)
+                items = self._list_items(q.control_items, lang)
+                extra = _pick(q.sensitive_item, lang) if arm else _pick(q.placebo, lang)
+                if extra:
+                    items.insert(rng.randrange(len(items) + 1), extra)
+                b.update(text=_pick(q.lead, lang, _pick(q.lead, "en")), items=items, name=q.count,
+                         hidden=[(q.treat, str(arm))], counts=list(range(len(items) + 1)))
+            elif isinstance(q, DoubleListQuestion):
+                arm = rng.randrange(2)  # 1: sensitive item on list A
+                lists = []
+                for label, ctrl, col, on in (("list_a", q.control_items_a, q.count_a, arm == 1),
+                                             ("list_b", q.control_items_b, q.count_b, arm == 0)):
+                    items = self._list_items(ctrl, lang)
+                    if on:
+                        items.insert(rng.randrange(len(items) + 1), _pick(q.sensitive_item, lang))
+                    lists.append({"label": ui[label], "items": items, "name": col, "counts": list(range(len(items) + 1))})
+                b.update(text=ui["double_lead"], lists=lists, hidden=[(q.treat, str(arm))])
+            elif isinstance(q, RRQuestion):
+                b.update(text=_pick(q.text, lang, q.id), name=q.response, instructions=self._rr_rule(q, lang),
+                         choices=[("1", ui["yes"]), ("0", ui["no"])], virtual_die=q.device == "browser")
+            elif isinstance(q, CrosswiseQuestion):
+                b.update(text=_pick(q.instructions, lang, ui["cw_lead"]), name=q.response,
+                         statements=[(ui["statement_a"], _pick(q.text, lang)), (ui["statement_b"], _pick(q.innocuous, lang))],
+                         choices=[("1", ui["cw_same"]), ("0", ui["cw_diff"])])
+            blocks.append(b)
+        return blocks
+
+    def _rr_rule(self, q: RRQuestion, lang: str) -> str:
+        if q.instructions:
+            return _pick(q.instructions, lang)
+        if q.design == "forced":
+            return UI[lang]["forced"].format(yes=_faces(_sixths(q.p1, q.id)), no=_faces(_sixths(q.p0, q.id), top=True))
+        return UI[lang]["mirror"].format(a=_faces(_sixths(q.p, q.id)))
+
+    # -- validation ------------------------------------------------------------------------------
+    def answers_from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """Pick the answer columns out of a posted form (strings) and validate them."""
+        return self.validate({c: form[c] for c in self.columns() if c in form}, from_form=True)
+
+    def validate(self, answers: Mapping[str, Any], from_form: bool = False) -> dict[str, Any]:
+        """Check every answer against its question; returns the answers in column order.
+
+        Raises :class:`AnswerError` naming the column and the allowed values.
+        """
+        if not isinstance(answers, Mapping):
+            raise AnswerError("answers must be an object mapping answer columns to values")
+        unknown = sorted(set(answers) - set(self.columns()))
+        if unknown:
+            raise AnswerError(f"unknown answer column(s) {', '.join(map(repr, unknown[:5]))}; expected {', '.join(self.columns())}")
+        out: dict[str, Any] = {}
+        for q in self.study.questions:
+            if isinstance(q, DirectQuestion):
+                codes = [o.code for o in q.options] or [*q.yes, 0 if 0 not in q.yes else 2]
+                codes += [*q.hard_to_say, *q.refused]
+                out[q.column] = self._code(answers, q.column, codes, from_form)
+            elif isinstance(q, ListQuestion):
+                arm = self._code(answers, q.treat, [0, 1], from_form)
+                top = q.items + (1 if (arm or q.placebo) else 0)
+                out[q.treat], out[q.count] = arm, self._code(answers, q.count, list(range(top + 1)), from_form)
+            elif isinstance(q, DoubleListQuestion):
+                arm = self._code(answers, q.treat, [0, 1], from_form)
+                out[q.treat] = arm
+                out[q.count_a] = self._code(answers, q.count_a, list(range(q.items_a + arm + 1)), from_form)
+                out[q.count_b] = self._code(answers, q.count_b, list(range(q.items_b + (1 - arm) + 1)), from_form)
+            else:
+                out[q.response] = self._code(answers, q.response, [0, 1], from_form)
+        return out
+
+    def _code(self, answers: Mapping[str, Any], col: str, allowed: list[Any], from_form: bool) -> Any:
+        if col not in answers or answers[col] in (None, ""):
+            raise AnswerError(f"missing answer '{col}'; allowed values: {', '.join(map(str, allowed))}")
+        v = answers[col]
+        if isinstance(v, bool) or not isinstance(v, int | str | float):
+            raise AnswerError(f"answer '{col}' must be one of {', '.join(map(str, allowed))}, got {json.dumps(v)[:40]}")
+        for a in allowed:  # accept the code itself or its text form (forms send strings)
+            if v == a and type(v) is type(a):
+                return a
+            if (from_form or isinstance(v, str)) and isinstance(v, str) and v == str(a):
+                return a
+        raise AnswerError(f"answer '{col}' = {str(v)[:40]!r} is not allowed; use one of {', '.join(map(str, allowed))}")
+
+    def answer_schema(self) -> dict[str, Any]:
+        """JSON Schema of the ``answers`` object (for the OpenAPI description)."""
+        props: dict[str, Any] = {}
+        for q in self.study.questions:
+            if isinstance(q, DirectQuestion):
+                codes = [o.code for o in q.options] or [*q.yes, 0 if 0 not in q.yes else 2]
+                props[q.column] = {"enum": [*codes, *q.hard_to_say, *q.refused]}
+            elif isinstance(q, ListQuestion):
+                props[q.treat] = {"type": "integer", "enum": [0, 1]}
+                props[q.count] = {"type": "integer", "minimum": 0, "maximum": q.items + 1}
+            elif isinstance(q, DoubleListQuestion):
+                props[q.treat] = {"type": "integer", "enum": [0, 1]}
+                props[q.count_a] = {"type": "integer", "minimum": 0, "maximum": q.items_a + 1}
+                props[q.count_b] = {"type": "integer", "minimum": 0, "maximum": q.items_b + 1}
+            else:
+                props[q.response] = {"type": "integer", "enum": [0, 1]}
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+def encode_payload(study_id: str, answers: Mapping[str, Any]) -> bytes:
+    """The plaintext that gets sealed: JSON padded with spaces so its length says nothing."""
+    raw = json.dumps({"v": PAYLOAD_VERSION, "study": study_id, "answers": dict(answers)},
+                     ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return raw + b" " * (-len(raw) % _PAD)
+
+
+def decode_payload(plain: bytes) -> tuple[str, dict[str, Any]]:
+    """Inverse of :func:`encode_payload`; raises ``ValueError`` on anything else."""
+    obj = json.loads(plain.decode("utf-8"))
+    if not isinstance(obj, dict) or obj.get("v") != PAYLOAD_VERSION or not isinstance(obj.get("answers"), dict):
+        raise ValueError("not a sottovoce submission")
+    return str(obj.get("study")), obj["answers"]
+
+
+

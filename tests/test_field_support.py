@@ -1,0 +1,159 @@
+"""Shared helpers for the survey-server tests (a study with every design, a running server)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_ADDR = "127.0.0.77"  # tests connect from this loopback address so the grep test can look for it
+
+STUDY_TOML = """
+[study]
+id = "field-test"
+title = { en = "Field test survey", ru = "Тестовый опрос" }
+language = "en"
+
+[[questions]]
+id = "support_direct"
+type = "direct"
+column = "q_support"
+text = { en = "Do you support the military operation?", ru = "Вы поддерживаете военную операцию?" }
+options = [
+  { code = 1, en = "Yes", ru = "Да" },
+  { code = 2, en = "No", ru = "Нет" },
+]
+yes = [1]
+hard_to_say = [99]
+refused = [98]
+
+[[questions]]
+id = "support_list"
+type = "list"
+count = "list_count"
+treat = "list_treat"
+items = 3
+lead = { en = "How many of these apply to you? Only say how many.", ru = "Сколько из этого относится к вам?" }
+control_items = { en = ["I own a car", "I read books", "I have a cat"], ru = ["У меня есть машина", "Я читаю книги", "У меня есть кошка"] }
+sensitive_item = { en = "I support the operation", ru = "Я поддерживаю операцию" }
+
+[[questions]]
+id = "support_double"
+type = "double_list"
+count_a = "dl_a"
+count_b = "dl_b"
+treat = "dl_treat"
+items_a = 2
+items_b = 2
+control_items_a = { en = ["I cook", "I ski"], ru = ["Я готовлю", "Я катаюсь на лыжах"] }
+control_items_b = { en = ["I swim", "I sing"], ru = ["Я плаваю", "Я пою"] }
+sensitive_item = { en = "I support the operation", ru = "Я поддерживаю операцию" }
+
+[[questions]]
+id = "support_rr_die"
+type = "rr"
+design = "forced"
+response = "rr_die"
+p = 0.6666666666666666
+p1 = 0.16666666666666666
+p0 = 0.16666666666666666
+device = "die"
+text = { en = "Do you support the operation?", ru = "Вы поддерживаете операцию?" }
+
+[[questions]]
+id = "support_rr_browser"
+type = "rr"
+design = "warner"
+response = "rr_browser"
+p = 0.6666666666666666
+device = "browser"
+text = { en = "I support the operation.", ru = "Я поддерживаю операцию." }
+
+[[questions]]
+id = "support_cw"
+type = "crosswise"
+response = "cw"
+q = 0.25
+text = { en = "I support the operation", ru = "Я поддерживаю операцию" }
+innocuous = { en = "My mother was born in January, February or March", ru = "Моя мама родилась в январе, феврале или марте" }
+"""
+
+COLUMNS = ["q_support", "list_treat", "list_count", "dl_treat", "dl_a", "dl_b", "rr_die", "rr_browser", "cw"]
+
+
+def write_study(tmp: Path) -> Path:
+    p = tmp / "study.toml"
+    p.write_text(STUDY_TOML, encoding="utf-8")
+    return p
+
+
+def make_keys(tmp: Path, passphrase: bytes | None = None) -> tuple[Path, Path]:
+    from sottovoce.field.crypto import new_keypair
+
+    return new_keypair(tmp / "keys", passphrase)
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def answers(treat: int = 1, dl_treat: int = 0, **kw: int) -> dict[str, int]:
+    a = {"q_support": 2, "list_treat": treat, "list_count": 2, "dl_treat": dl_treat, "dl_a": 1, "dl_b": 2,
+         "rr_die": 1, "rr_browser": 0, "cw": 1}
+    a.update(kw)
+    return a
+
+
+class Server:
+    """``sottovoce serve`` in a subprocess (so it can be killed with SIGKILL), logs to a file."""
+
+    def __init__(self, study: Path, public_key: Path, db: str, log: Path, extra: list[str] | None = None) -> None:
+        self.args = [sys.executable, "-c", "from sottovoce.cli import run; run()", "serve", str(study),
+                     "--public-key", str(public_key), "--db", db, *(extra or [])]
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> Server:
+        self.port = free_port()
+        fh = open(self.log, "ab")
+        self.proc = subprocess.Popen([*self.args, "--port", str(self.port)], stdout=fh, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        fh.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start in 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
