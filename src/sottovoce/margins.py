@@ -43,9 +43,9 @@ class Margins(dict[str, dict[Any, float]]):
     source: str
     counts: dict[str, float]
 
-    def __init__(self, tables: Mapping[str, dict[Any, float]] = (), *, source: str = "margins",
+    def __init__(self, tables: Mapping[str, dict[Any, float]] | None = None, *, source: str = "margins",
                  counts: Mapping[str, float] | None = None) -> None:
-        super().__init__(tables)
+        super().__init__(tables or {})
         self.source = source
         self.counts = dict(counts or {})
 

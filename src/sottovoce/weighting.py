@@ -466,7 +466,9 @@ def poststratify(data: Any, cells: str | Sequence[str], targets: Any, weights: A
     target_code = {
         int(sum(per_col_codes[j][t[j]] * strides[j] for j in range(len(cols)))): share for t, share in zip(tuples, shares.values(), strict=True)
     }
-    cell_codes = sum(c.astype(np.int64) * int(strides[j]) for j, c in enumerate(cell_struct.cats))
+    cell_codes = np.zeros(cell_struct.n_cells, dtype=np.int64)
+    for j, c in enumerate(cell_struct.cats):
+        cell_codes += c.astype(np.int64) * int(strides[j])
     tgt = np.array([target_code.get(int(c), np.nan) for c in cell_codes])
     if np.isnan(tgt).any():
         j = int(np.flatnonzero(np.isnan(tgt))[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -10,7 +11,7 @@ from rich.table import Table
 from ..errors import InputError
 from ..io import write_table
 from ..weighting import load_margins, rake, trim, weight_report
-from ._common import JSON_OPTION, console, emit_json, err_console, load_data
+from ._common import console, emit_json, err_console, load_data
 
 
 def register(app: typer.Typer) -> None:
@@ -18,15 +19,15 @@ def register(app: typer.Typer) -> None:
 
 
 def weight(
-    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),
-    margins: Path = typer.Option(..., "--margins", help="Population margins (TOML): one table per column."),
-    weights: str | None = typer.Option(None, "--weights", help="Column of input (design) weights; zero excludes a respondent."),
-    trim_at: float | None = typer.Option(None, "--trim", help="Cap weights at K × the mean weight, then re-rake."),
-    out: Path | None = typer.Option(None, "--out", help="Write a copy of DATA with the weight column here (.csv .tsv .parquet .sav .dta)."),
-    weight_name: str = typer.Option("weight", "--weight-name", help="Name of the new weight column."),
-    tol: float = typer.Option(1e-8, "--tol", help="Convergence tolerance on the margin shares."),
-    max_iter: int = typer.Option(1000, "--max-iter", help="Most raking sweeps before giving up."),
-    as_json: bool = JSON_OPTION,
+    data: Annotated[Path, typer.Argument(help="Data file (.csv .tsv .parquet .sav .dta .xlsx).")],
+    margins: Annotated[Path, typer.Option("--margins", help="Population margins (TOML): one table per column.")],
+    weights: Annotated[str | None, typer.Option("--weights", help="Column of input (design) weights; zero excludes a respondent.")] = None,
+    trim_at: Annotated[float | None, typer.Option("--trim", help="Cap weights at K × the mean weight, then re-rake.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write a copy of DATA with the weight column here (.csv .tsv .parquet .sav .dta).")] = None,
+    weight_name: Annotated[str, typer.Option("--weight-name", help="Name of the new weight column.")] = "weight",
+    tol: Annotated[float, typer.Option("--tol", help="Convergence tolerance on the margin shares.")] = 1e-8,
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Most raking sweeps before giving up.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout and nothing else.")] = False,
 ) -> None:
     """Rake DATA to the margins in M.toml (optionally trimming), print diagnostics, write a weighted copy."""
     if out is not None and data.exists() and out.exists() and out.resolve() == data.resolve():
