@@ -516,10 +516,17 @@ class Survey:
         groups = []
         for j, lev in enumerate(glevels):
             d = ~missing & (gcodes == j)
-            res = self._block(var, y, levels, d, kind, is_share, ci, level, df, by, lev)
             lab = glabels.get(_clean(lev))
+            if not (w[d] > 0).any():
+                note = f"{by}={_clean(lev)}: no respondents with a positive weight and an answer; no estimate"
+                groups.append(Result(method=kind, n=0, variable=var, by=by, level=_clean(lev), level_ci=level,
+                                     label=lab if lab is not None else str(_clean(lev)), warnings=(note,)))
+                warns.append(note)
+                continue
+            res = self._block(var, y, levels, d, kind, is_share, ci, level, df, by, lev)
+            warns.extend(res.warnings)
             groups.append(res.with_(label=lab if lab is not None else str(_clean(lev)), level=_clean(lev)))
-        return top.with_(by=by, groups=tuple(groups))
+        return top.with_(by=by, groups=tuple(groups), warnings=tuple(dict.fromkeys((*top.warnings, *warns))))
 
     def _block(self, var: str, y: np.ndarray, levels: Any, d: np.ndarray, kind: str, is_share: bool,
                ci: str, level: float, df: float | None, by: str | None, lev: Any) -> Result:
@@ -561,7 +568,11 @@ class Survey:
         deff_kish = float(len(wp) * (wp**2).sum() / wp.sum() ** 2)
         mean_y = (w @ y) / W
         s2 = (w @ (y - mean_y) ** 2) / W * (n / (n - 1) if n > 1 else math.nan)
-        srs_var = s2 * ((W - n) / (W * n) if W > n else 1.0 / n)
+        # R's deff=TRUE compares with SRS without replacement from a population of W; that is
+        # meaningless when the weights are scaled to the sample size (W ≈ n), so there the
+        # with-replacement SRS variance is used (R's deff="replace").
+        srs_fpc = W > 2 * n
+        srs_var = s2 * ((W - n) / (W * n) if srs_fpc else 1.0 / n)
         if total_kind:
             srs_var = srs_var * W**2
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -587,6 +598,7 @@ class Survey:
                 method=kind, level_ci=level, code=code,
                 label=(labels.get(code, str(code)) if levels is not None else None), variable=var,
                 details={"is_share": is_share, "deff": float(deff[j]), "deff_kish": deff_kish,
+                         "deff_srs": "without replacement" if srs_fpc else "with replacement",
                          "weighted_n": W, "df": design_df if math.isfinite(design_df) else None, **extra},
             )
             children.append(child)

@@ -1,0 +1,67 @@
+"""``sottovoce estimate``: design-based estimates of a variable, overall and by group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import InputError
+from ..intervals import CI_METHODS
+from ..io import variable_label
+from ..survey import LONELY_PSU, Survey
+from ._common import JSON_OPTION, console, emit, load_data
+
+
+def register(app: typer.Typer) -> None:
+    app.command("estimate")(estimate)
+
+
+def estimate(
+    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),
+    var: str = typer.Option(..., "--var", help="Column to estimate: categories give one share each, numbers a mean."),
+    by: str | None = typer.Option(None, "--by", help="Column of subgroups: one estimate per level (domain estimation)."),
+    weights: str | None = typer.Option(None, "--weights", help="Weight column; zero excludes a respondent."),
+    strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
+    psu: str | None = typer.Option(None, "--psu", help="Primary sampling unit (cluster) column."),
+    fpc: str | None = typer.Option(None, "--fpc", help="Column of population PSU counts per stratum (or sampling fractions)."),
+    margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),
+    ci: str = typer.Option("wilson", "--ci", help="Interval for shares: wilson, logit, beta (Korn-Graubard) or wald."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Strata with one PSU: adjust, remove, certainty or fail."),
+    crosstab: str | None = typer.Option(None, "--chisq", help="Also test independence of --var and this column (Rao-Scott)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Weighted shares (or a mean) of VAR with design-based standard errors and intervals."""
+    if ci not in CI_METHODS:
+        raise InputError(f"--ci '{ci}' is not one of {', '.join(CI_METHODS)}")
+    if not 0 < level < 1:
+        raise InputError(f"--level {level} must be between 0 and 1 (e.g. 0.95)")
+    if lonely_psu not in LONELY_PSU:
+        raise InputError(f"--lonely-psu '{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
+    df = load_data(data, [var, by, weights, strata, psu, fpc, crosstab])
+    svy = Survey(df, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)  # type: ignore[arg-type]
+    if margins is not None:
+        svy = svy.rake(margins)
+    result = svy.estimate(var, by=by, ci=ci, level=level)
+    extra = {"data_file": str(data), "weights": weights, "margins_file": str(margins) if margins else None,
+             "question": variable_label(df, var)}
+    if crosstab is not None:
+        extra["chisq"] = svy.chisq(var, crosstab).to_dict()
+    result = result.with_(details={**result.details, **{k: v for k, v in extra.items() if v is not None}})
+    title = f"{var}" + (f" — {extra['question']}" if extra.get("question") else "")
+    emit(result, as_json, title=title)
+    if as_json:
+        return
+    d = result.details
+    notes = [f"weighted base {d['weighted_base']:,.1f}; {result.n} respondents; {d.get('design', '')}"]
+    if d.get("n_zero_weight"):
+        notes.append(f"{d['n_zero_weight']} respondents with zero weight are excluded")
+    if margins is not None:
+        notes.append(f"raked to {margins}; standard errors account for the raking")
+    if "chisq" in d:
+        t = d["chisq"]
+        notes.append(f"Rao-Scott test of {var} × {crosstab}: F = {t['F']:.3f} on {t['ndf']:.2f} and {t['ddf']:.1f} df, "
+                     f"p = {t['p_value']:.4g}; first-order χ² = {t['chisq_first_order']:.3f} on {t['df']} df, p = {t['p_value_chisq']:.4g}")
+    for line in notes:
+        console.print(line)
