@@ -1,0 +1,290 @@
+"""``list_experiment``: one entry point for the difference in means and the regressions.
+
+Methods: ``dim`` (difference in means, design-based SE), ``lm`` and ``nls`` (Imai 2011's linear
+and two-step NLS estimators) and ``ml`` (Imai 2011's EM maximum likelihood, with the constrained
+or unconstrained control model and Blair & Imai 2012's ceiling/floor liars). Several sensitive
+items (treatment coded 0 = control, 1..K) give one result per item under ``categories``, each
+fitted on the control group plus that item's arm.
+
+Coefficients follow ``ictreg``: part ``sensitive`` = ``par.treat``; ``control`` =
+``par.control`` (``control.psi0`` / ``control.psi1`` = ``par.control.psi0`` / ``psi1`` of the
+unconstrained model); ``ceiling`` / ``floor`` = ``par.ceiling`` / ``par.floor``. Terms are named
+like R's model.matrix: ``(Intercept)``, ``age``, ``C(region)[T.x]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from scipy.stats import norm
+
+from .._results import Result
+from ..errors import InputError, SottovoceWarning
+from . import _data, ml as _ml, regression as _reg
+from .dim import dim_influence
+
+__all__ = ["list_experiment", "ListFit"]
+
+METHODS = ("dim", "lm", "nls", "ml")
+
+
+@dataclass(frozen=True)
+class ListFit(Result):
+    """A list-experiment result; regression fits can :meth:`predict` individual prevalence."""
+
+    def predict(self, data: Any = None, avg: bool = False, weights: str | None = None) -> Any:
+        """Predicted probability of holding the sensitive trait for each respondent of ``data``
+        (default: the estimation data), or with ``avg=True`` their (weighted) mean as a Result
+        with a delta-method confidence interval (as ``predict.ictreg(avg = TRUE)``)."""
+        model = getattr(self, "_model", None)
+        if model is None:
+            raise InputError("predict() needs a regression fit (method lm, nls or ml)")
+        X = model["X"] if data is None else _data.design_matrix(pd.DataFrame(data), model["covariates"])[0]
+        if data is not None and X.shape[1] != len(model["beta"]):
+            raise InputError("predict(): the new data give different covariate columns than the fit (check categories)")
+        w = model["w"] if data is None else (np.ones(len(X)) if weights is None else pd.to_numeric(pd.DataFrame(data)[weights]).to_numpy(float))
+        p, grad = _prevalence(model["method"], X, model["beta"], w)
+        if not avg:
+            return p
+        est = float(np.average(p, weights=w))
+        se = float(np.sqrt(grad @ model["V"] @ grad))
+        z = norm.ppf(0.5 + self.level_ci / 2)
+        return Result(estimate=est, se=se, ci=(est - z * se, est + z * se), n=len(p), method=f"list-{model['method']}-predict", details={"is_share": True})
+
+
+def _prevalence(method: str, X: np.ndarray, beta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Individual prevalence and the gradient of its weighted mean with respect to ``beta``."""
+    W = w.sum()
+    if method == "lm":
+        return X @ beta, (w @ X) / W
+    p = expit(X @ beta)
+    return p, ((w * p * (1 - p)) @ X) / W
+
+
+def list_experiment(
+    data: Any,
+    count: str,
+    treat: str,
+    items: int | None,
+    method: str = "dim",
+    covariates: str | None = None,
+    weights: str | None = None,
+    strata: str | None = None,
+    psu: str | None = None,
+    by: str | None = None,
+    constrained: bool = True,
+    ceiling: bool = False,
+    floor: bool = False,
+    ceiling_covariates: str | None = None,
+    floor_covariates: str | None = None,
+    se: str = "observed",
+    level: float = 0.95,
+    tol: float = 1e-8,
+    max_iter: int = 5000,
+) -> ListFit:
+    """Estimate the prevalence of the sensitive item(s) of a list experiment.
+
+    Parameters
+    ----------
+    data : respondents (pandas or polars).
+    count : column with the number of items the respondent agrees with.
+    treat : column with the arm: 0 control, 1 treatment (1..K for K sensitive items).
+    items : J, the number of control items.
+    method : ``dim``, ``lm``, ``nls`` or ``ml``.
+    covariates : formulaic right-hand side, e.g. ``"age + male + C(region)"`` (regressions).
+    weights, strata, psu : survey design columns (see :class:`sottovoce.Survey`).
+    by : column; adds one estimate per level under ``groups``.
+    constrained : ML only; False fits ictreg's unconstrained model (``control.psi0/psi1``).
+    ceiling, floor : ML only; Blair & Imai (2012) liar models (``ceiling_covariates`` and
+        ``floor_covariates`` give their covariates, default intercept only).
+    se : ``observed`` (inverse observed information, ictreg's choice; HC3 for lm), ``sandwich``
+        or ``design`` (through ``Survey.cov_total``; the default when strata or PSUs are given).
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
+    if se not in ("observed", "sandwich", "design"):
+        raise InputError(f"unknown se '{se}'; use observed, sandwich or design")
+    if (strata or psu) and se == "observed":
+        se = "design"
+    if method != "ml" and (ceiling or floor or not constrained):
+        raise InputError("--ceiling, --floor and --unconstrained apply to --method ml only")
+    extra = [by] if by else []
+    d = _data.load(data, count, treat, items, covariates if method != "dim" else None, weights, strata, psu, extra=extra)
+    if method != "dim" and d.X.shape[1] > 1 and covariates:
+        _check_rank(d)
+    treated_arms = [a for a in d.arms if a != 0]
+    results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by) for a in treated_arms]
+    if len(results) == 1:
+        return results[0]
+    return ListFit(
+        method=f"list-{method}", n=int((d.w > 0).sum()), variable=count, level_ci=level,
+        categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip(treated_arms, results)),
+        details={"is_share": True, "J": d.J, "items": len(treated_arms)},
+    )
+
+
+def _check_rank(d: _data.ListData) -> None:
+    for a in d.arms:
+        Xa = d.X[d.t == a]
+        if np.linalg.matrix_rank(Xa) < d.X.shape[1]:
+            # name a covariate that is constant within this arm
+            const = [term for j, term in enumerate(d.terms) if j > 0 and np.ptp(Xa[:, j]) == 0]
+            which = const[0] if const else d.terms[-1]
+            arm = "control group" if a == 0 else f"treatment arm {a}"
+            raise InputError(f"covariate '{which}' is constant or collinear within the {arm}; drop it or merge its categories")
+
+
+def _ci(est: float, se: float, level: float) -> tuple[float, float]:
+    z = norm.ppf(0.5 + level / 2)
+    return (est - z * se, est + z * se)
+
+
+def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, by) -> ListFit:
+    sel = (d.t == 0) | (d.t == arm)
+    w = np.where(sel, d.w, 0.0)
+    n = int((w > 0).sum())
+    warnings: list[str] = []
+    base: dict[str, Any] = {"is_share": True, "J": d.J, "arm": arm, "se_type": se if method != "dim" else "design"}
+    if method == "dim":
+        est, u = dim_influence(d.y, sel & (d.t == arm), d.t == 0, w)
+        s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
+        groups = _dim_groups(d, arm, w, by, level) if by else ()
+        if est < 0:
+            warnings.append("the difference in means is negative: the treatment group counts fewer items than the control group (a design effect or deflation? run `sottovoce list-test`)")
+        return ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=n, method="list-dim", variable=d.count, level_ci=level,
+                       groups=groups, details={**base, "n_treated": int(((d.t == arm) & (w > 0)).sum()), "n_control": int(((d.t == 0) & (w > 0)).sum())},
+                       warnings=tuple(warnings))
+    y, t, X = d.y[sel], (d.t[sel] == arm).astype(np.int64), d.X[sel]
+    ws = d.w[sel]
+    k = X.shape[1]
+    if method == "lm":
+        beta, V, infl = _reg.fit_lm(y, t, X, ws, [0, 1])
+        if se == "design" or se == "sandwich":
+            U = np.zeros((len(d.y), 2 * k))
+            U[sel] = infl
+            V = d.survey.cov_total(U) if se == "design" else (infl * (ws ** 2)[:, None]).T @ infl
+        parts = {"sensitive": (beta[k:], V[k:, k:]), "control": (beta[:k], V[:k, :k])}
+        beta_s, V_s, extra = beta[k:], V[k:, k:], {}
+        vc_terms = [("control", term) for term in d.terms] + [("sensitive", term) for term in d.terms]
+        V_full = V
+    elif method == "nls":
+        if se != "observed":
+            raise InputError("method nls has ictreg's two-step standard errors only; use se='observed' (or method ml/lm for design-based SEs)")
+        delta, psi, V = _reg.fit_nls(y, t, X, ws, d.J)
+        parts = {"sensitive": (delta, V[:k, :k]), "control": (psi, V[k:, k:])}
+        beta_s, V_s, extra = delta, V[:k, :k], {}
+        vc_terms = [("sensitive", term) for term in d.terms] + [("control", term) for term in d.terms]
+        V_full = V
+    else:
+        Xc = Xf = None
+        tc = tf = None
+        if ceiling:
+            Xc_all, tc, okc = _data.design_matrix(d.frame, ceiling_covariates)
+            Xc = Xc_all[sel]
+        if floor:
+            Xf_all, tf, okf = _data.design_matrix(d.frame, floor_covariates)
+            Xf = Xf_all[sel]
+        model = _ml.MLModel(y=y, t=t, X=X, terms=d.terms, J=d.J, wt=ws, constrained=constrained, ceiling=ceiling, floor=floor,
+                            X_ceiling=Xc, terms_ceiling=tc, X_floor=Xf, terms_floor=tf)
+        fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
+        if se == "design":
+            U = np.zeros((len(d.y), len(fit.theta)))
+            U[sel] = fit.model.score_rows(fit.theta) @ np.linalg.inv(-fit.hessian)
+            V_full = d.survey.cov_total(U)
+        else:
+            V_full = _ml.vcov_of(fit, se)
+        par = model.split(fit.theta)
+        parts = {}
+        for i, b in enumerate(model.blocks):
+            lo, hi = model.offsets[i], model.offsets[i + 1]
+            parts[b.part] = (par[b.part], V_full[lo:hi, lo:hi])
+        beta_s, V_s = par["sensitive"], V_full[:k, :k]
+        vc_terms = [(b.part, term) for b in model.blocks for term in b.terms]
+        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
+        if ceiling or floor:
+            extra.update(_liar_shares(model, fit.theta, ws))
+        if weights_used(d) and se == "observed":
+            warnings.append("observed-information SEs treat the weights as frequency weights (as ictreg does); use se='design' for survey weights")
+    coefs = {part: {term: {"coef": float(b[j]), "se": float(np.sqrt(max(Vb[j, j], 0.0)))} for j, term in enumerate(d.terms if part in ("sensitive", "control", "control.psi0", "control.psi1") else _terms_for(part, tc if method == "ml" and ceiling else None, tf if method == "ml" and floor else None))}
+             for part, (b, Vb) in parts.items()}
+    p, grad = _prevalence(method, d.X, beta_s, np.where(sel, d.w, 0.0))
+    Wsel = w.sum()
+    est = float(w @ p / Wsel)
+    s = float(np.sqrt(grad @ V_s @ grad))
+    groups = _reg_groups(d, method, beta_s, V_s, w, by, level) if by else ()
+    fitres = ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=n, method=f"list-{method}", variable=d.count, level_ci=level,
+                     coefficients=coefs, groups=groups,
+                     details={**base, **extra, "constrained": constrained, "covariates": covariates or "1",
+                              "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
+                     warnings=tuple(warnings))
+    object.__setattr__(fitres, "_model", {"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates})
+    return fitres
+
+
+def weights_used(d: _data.ListData) -> bool:
+    return d.survey.weights_column is not None
+
+
+def _terms_for(part: str, tc: list[str] | None, tf: list[str] | None) -> list[str]:
+    if part == "ceiling":
+        return tc or ["(Intercept)"]
+    return tf or ["(Intercept)"]
+
+
+def _liar_shares(model: _ml.MLModel, theta: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """Population shares of ceiling/floor liars (Blair & Imai 2012, eq. 12–13)."""
+    par = model.split(theta)
+    g = expit(model.X @ par["sensitive"])
+    h = expit(model.X @ par["control"])
+    out = {}
+    W = w.sum()
+    if model.ceiling:
+        q = expit(model.blocks[model._idx("ceiling")].X @ par["ceiling"])
+        out["ceiling_liars_share"] = float(w @ (q * g * h ** model.J) / W)
+        out["ceiling_liars_conditional"] = float((w @ (q * g * h ** model.J)) / (w @ (g * h ** model.J)))
+    if model.floor:
+        q = expit(model.blocks[model._idx("floor")].X @ par["floor"])
+        out["floor_liars_share"] = float(w @ (q * g * (1 - h) ** model.J) / W)
+        out["floor_liars_conditional"] = float((w @ (q * g * (1 - h) ** model.J)) / (w @ (g * (1 - h) ** model.J)))
+    return out
+
+
+def _levels(d: _data.ListData, by: str) -> list[Any]:
+    col = d.frame[by]
+    if col.isna().any():
+        raise InputError(f"--by column '{by}' has {int(col.isna().sum())} missing values; drop them or fill in a category")
+    return sorted(col.unique(), key=lambda v: (str(type(v)), v))
+
+
+def _dim_groups(d, arm, w, by, level) -> tuple[Result, ...]:
+    from ..io import category_label
+
+    out = []
+    col = d.frame[by].to_numpy()
+    for lev in _levels(d, by):
+        dom = col == lev
+        est, u = dim_influence(d.y, dom & (d.t == arm), dom & (d.t == 0), np.where(dom, w, 0.0))
+        u = np.where(dom, u, 0.0)
+        s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
+        out.append(Result(estimate=est, se=s, ci=_ci(est, s, level), n=int((dom & (w > 0)).sum()), method="list-dim", by=by,
+                          level=lev, label=category_label(d.frame, by, lev), level_ci=level, details={"is_share": True}))
+    return tuple(out)
+
+
+def _reg_groups(d, method, beta, V, w, by, level) -> tuple[Result, ...]:
+    from ..io import category_label
+
+    out = []
+    col = d.frame[by].to_numpy()
+    for lev in _levels(d, by):
+        dom = (col == lev) & (w > 0)
+        p, grad = _prevalence(method, d.X[dom], beta, w[dom])
+        est = float(np.average(p, weights=w[dom]))
+        s = float(np.sqrt(grad @ V @ grad))
+        out.append(Result(estimate=est, se=s, ci=_ci(est, s, level), n=int(dom.sum()), method=f"list-{method}", by=by, level=lev,
+                          label=category_label(d.frame, by, lev), level_ci=level, details={"is_share": True}))
+    return tuple(out)

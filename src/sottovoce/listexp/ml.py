@@ -1,0 +1,344 @@
+"""Maximum-likelihood list-experiment regression fitted by EM (Imai 2011; Blair & Imai 2012).
+
+The model of Imai (2011, JASA 106:407–416), as in R's ``list::ictreg(method = "ml")``:
+
+* sensitive item ``Z_i ~ Bernoulli(g(X_i))``, ``g = logistic(X δ)``  (part ``sensitive``);
+* control count ``Y*_i | Z_i = z ~ Binomial(J, h_z(X_i))``, ``h_z = logistic(X ψ_z)``.
+  Constrained model: ``ψ_0 = ψ_1 = ψ`` (part ``control``); unconstrained: parts
+  ``control.psi0`` and ``control.psi1`` (ictreg's ``par.control.psi0`` / ``psi1``);
+* observed ``Y_i = Y*_i + T_i Z_i``.
+
+Ceiling and floor liars (Blair & Imai 2012, Political Analysis 20:47–77, sec. 3): among treated
+respondents with ``Z = 1``, those with ``Y* = J`` answer ``J`` instead of ``J + 1`` with probability
+``q_u(X)`` (part ``ceiling``) and those with ``Y* = 0`` answer ``0`` instead of ``1`` with
+probability ``q_l(X)`` (part ``floor``), both logistic; these models use the constrained control
+model, as ictreg does.
+
+EM: the E-step computes, for all respondents at once, the posterior of the latent ``(Z, Y*,
+lie)`` given ``Y, T, X``; the M-step is a set of weighted logistic / binomial-logit fits solved by
+Newton (``_logit.fit``). Each step cannot lower the observed log-likelihood (the trace is kept in
+``details["loglik_trace"]``). Once EM has settled, Newton–Raphson on the observed log-likelihood
+(score by Fisher's identity, Hessian by central differences of the analytic score) polishes the
+maximum, with step halving so that it too never lowers the likelihood.
+
+Standard errors: ``se="observed"`` (default) inverts the observed information of the full
+(weighted) log-likelihood at the MLE — what ictreg computes with ``optim(..., hessian = TRUE)``
+(ictreg multiplies each respondent's log-likelihood by its weight, so its SEs assume frequency
+weights). ``se="sandwich"`` gives the robust ``H⁻¹ (Σ w² s sᵀ) H⁻¹``; ``se="design"`` feeds the
+influence values ``H⁻¹ s_i`` to :meth:`Survey.cov_total` (strata, PSUs, calibration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, gammaln
+
+from ..errors import ConvergenceError, DesignError, InputError
+from . import _logit
+
+__all__: list[str] = []
+
+
+@dataclass
+class Block:
+    """One logistic sub-model: its part name, design matrix, term names and coefficients."""
+
+    part: str
+    X: np.ndarray
+    terms: list[str]
+
+
+@dataclass
+class MLModel:
+    """Latent-class likelihood of one list experiment (one sensitive item vs control)."""
+
+    y: np.ndarray
+    t: np.ndarray  # 0/1
+    X: np.ndarray
+    terms: list[str]
+    J: int
+    wt: np.ndarray
+    constrained: bool = True
+    ceiling: bool = False
+    floor: bool = False
+    X_ceiling: np.ndarray | None = None
+    terms_ceiling: list[str] | None = None
+    X_floor: np.ndarray | None = None
+    terms_floor: list[str] | None = None
+    blocks: list[Block] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if (self.ceiling or self.floor) and not self.constrained:
+            raise InputError("ceiling/floor models use the constrained control model (as ictreg does); drop --unconstrained")
+        self.blocks = [Block("sensitive", self.X, self.terms)]
+        if self.constrained:
+            self.blocks.append(Block("control", self.X, self.terms))
+        else:
+            self.blocks += [Block("control.psi0", self.X, self.terms), Block("control.psi1", self.X, self.terms)]
+        if self.floor:
+            Xf = self.X_floor if self.X_floor is not None else np.ones((len(self.y), 1))
+            self.blocks.append(Block("floor", Xf, self.terms_floor or ["(Intercept)"]))
+        if self.ceiling:
+            Xc = self.X_ceiling if self.X_ceiling is not None else np.ones((len(self.y), 1))
+            self.blocks.append(Block("ceiling", Xc, self.terms_ceiling or ["(Intercept)"]))
+        self.sizes = [b.X.shape[1] for b in self.blocks]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
+        J, y = self.J, self.y
+        # log binomial coefficients for Y* = y and Y* = y - 1 (invalid cells get -inf below)
+        self._lc_y = _lchoose(J, y)
+        self._lc_y1 = _lchoose(J, y - 1)
+
+    # -- parameters ---------------------------------------------------------------------------
+    def split(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        return {b.part: theta[self.offsets[i]:self.offsets[i + 1]] for i, b in enumerate(self.blocks)}
+
+    # -- E-step -------------------------------------------------------------------------------
+    def estep(self, theta: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Per-row log-likelihood and, per block, (row mask, multiplier, target) of the Q function.
+
+        Block b's expected complete-data log-likelihood is
+        ``Σ wt_i m_i [τ_i log p_i + (1 - τ_i) log(1 - p_i)]`` with ``p_i = logistic(X_b β_b)``.
+        """
+        J, y, t = self.J, self.y, self.t
+        par = self.split(theta)
+        eta_g = self.X @ par["sensitive"]
+        lg, l1g = _logit.log_expit(eta_g), _logit.log1m_expit(eta_g)
+        if self.constrained:
+            eta0 = eta1 = self.X @ par["control"]
+        else:
+            eta0, eta1 = self.X @ par["control.psi0"], self.X @ par["control.psi1"]
+        lh0, l1h0 = _logit.log_expit(eta0), _logit.log1m_expit(eta0)
+        lh1, l1h1 = (lh0, l1h0) if self.constrained else (_logit.log_expit(eta1), _logit.log1m_expit(eta1))
+        ninf = -np.inf
+        ys = y - t  # Y* when Z = 1 and the respondent is honest
+        # Z = 0: Y* = y (valid when y <= J)
+        la0 = np.where(y <= J, l1g + self._lc_y + y * lh0 + (J - y) * l1h0, ninf)
+        # Z = 1, honest: Y* = y - t
+        lcs = np.where(t == 1, self._lc_y1, self._lc_y)
+        la1 = np.where((ys >= 0) & (ys <= J), lg + lcs + ys * lh1 + (J - ys) * l1h1, ninf)
+        la2 = np.full_like(la0, ninf)  # Z = 1, Y* = y, lied (treated only)
+        treated = t == 1
+        if self.floor:
+            eta_l = self.blocks[self._idx("floor")].X @ par["floor"]
+            lq, l1q = _logit.log_expit(eta_l), _logit.log1m_expit(eta_l)
+            at0 = treated & (y == 0)
+            la2 = np.where(at0, lg + self._lc_y + l1h0 * J + lq, la2)
+            la1 = np.where(treated & (y == 1), la1 + l1q, la1)
+        if self.ceiling:
+            eta_u = self.blocks[self._idx("ceiling")].X @ par["ceiling"]
+            lq, l1q = _logit.log_expit(eta_u), _logit.log1m_expit(eta_u)
+            atJ = treated & (y == J)
+            la2 = np.where(atJ, np.logaddexp(la2, lg + self._lc_y + lh0 * J + lq), la2)
+            la1 = np.where(treated & (y == J + 1), la1 + l1q, la1)
+        if self.constrained:
+            # control respondents: Z is unobserved and does not change their count's law
+            la0 = np.where(treated, la0, l1g + self._lc_y + y * lh0 + (J - y) * l1h0)
+            la1 = np.where(treated, la1, lg + self._lc_y + y * lh0 + (J - y) * l1h0)
+        ll = np.logaddexp(np.logaddexp(la0, la1), la2)
+        p0, p1, p2 = np.exp(la0 - ll), np.exp(la1 - ll), np.exp(la2 - ll)
+        ez = p1 + p2
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        one = np.ones_like(y)
+        for b in self.blocks:
+            if b.part == "sensitive":
+                # constrained: a control respondent's posterior equals the prior, so its rows add
+                # nothing to the score; leaving them out speeds EM up and keeps it monotone
+                mask = treated if self.constrained else np.ones_like(treated)
+                parts.append((mask, one, ez))
+            elif b.part == "control":
+                ystar = np.where(treated, y * p0 + ys * p1 + y * p2, y)
+                parts.append((np.ones_like(treated), J * one, ystar / J))
+            elif b.part == "control.psi0":
+                parts.append((np.ones_like(treated), J * p0, np.clip(y, 0, J) / J))
+            elif b.part == "control.psi1":
+                parts.append((np.ones_like(treated), J * p1, np.clip(ys, 0, J) / J))
+            elif b.part == "floor":
+                m = treated & ((y == 0) | (y == 1))
+                mass = np.where(y == 0, p2, p1)
+                parts.append((m, mass, (y == 0).astype(float)))
+            elif b.part == "ceiling":
+                m = treated & ((y == J) | (y == J + 1))
+                mass = np.where(y == J, p2, p1)
+                parts.append((m, mass, (y == J).astype(float)))
+        return ll, parts
+
+    def _idx(self, part: str) -> int:
+        return [b.part for b in self.blocks].index(part)
+
+    def loglik(self, theta: np.ndarray) -> float:
+        ll, _ = self.estep(theta)
+        return float(self.wt @ ll)
+
+    def score_rows(self, theta: np.ndarray) -> np.ndarray:
+        """Per-row (unweighted) scores of the observed log-likelihood (Fisher's identity)."""
+        _, parts = self.estep(theta)
+        par = self.split(theta)
+        cols = []
+        for b, (mask, mult, tau) in zip(self.blocks, parts):
+            p = expit(b.X @ par[b.part])
+            r = np.where(mask, mult * (tau - p), 0.0)
+            cols.append(b.X * r[:, None])
+        return np.hstack(cols)
+
+    def score(self, theta: np.ndarray) -> np.ndarray:
+        return self.wt @ self.score_rows(theta)
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray:
+        """Observed-information Hessian by central differences of the analytic score."""
+        p = len(theta)
+        H = np.empty((p, p))
+        for j in range(p):
+            h = 1e-5 * max(1.0, abs(theta[j]))
+            e = np.zeros(p)
+            e[j] = h
+            H[:, j] = (self.score(theta + e) - self.score(theta - e)) / (2 * h)
+        return (H + H.T) / 2
+
+    # -- EM -----------------------------------------------------------------------------------
+    def em_step(self, theta: np.ndarray) -> np.ndarray:
+        _, parts = self.estep(theta)
+        par = self.split(theta)
+        new = []
+        for b, (mask, mult, tau) in zip(self.blocks, parts):
+            weight = np.where(mask, self.wt * mult, 0.0)
+            new.append(_logit.fit(b.X, np.clip(tau, 0.0, 1.0), weight, par[b.part], max_iter=25))
+        return np.concatenate(new)
+
+    def start(self) -> np.ndarray:
+        """Starting values: control model from the control group, sensitive intercept from DiM."""
+        J, y, t, wt = self.J, self.y, self.t, self.wt
+        c = t == 0
+        psi = _logit.fit(self.X[c], y[c] / J, J * wt[c])
+        dim = np.average(y[~c], weights=wt[~c]) - np.average(y[c], weights=wt[c])
+        delta = np.zeros(self.X.shape[1])
+        delta[0] = np.log(np.clip(dim, 0.05, 0.95) / (1 - np.clip(dim, 0.05, 0.95)))
+        theta = [delta, psi] if self.constrained else [delta, psi, psi.copy()]
+        if self.floor:
+            theta.append(np.r_[-2.0, np.zeros(self.blocks[self._idx("floor")].X.shape[1] - 1)])
+        if self.ceiling:
+            theta.append(np.r_[-2.0, np.zeros(self.blocks[self._idx("ceiling")].X.shape[1] - 1)])
+        return np.concatenate(theta)
+
+
+def _lchoose(J: int, k: np.ndarray) -> np.ndarray:
+    k = np.asarray(k, dtype=float)
+    ok = (k >= 0) & (k <= J)
+    kk = np.clip(k, 0, J)
+    return np.where(ok, gammaln(J + 1) - gammaln(kk + 1) - gammaln(J - kk + 1), -np.inf)
+
+
+@dataclass
+class MLFit:
+    theta: np.ndarray
+    vcov: np.ndarray
+    loglik: float
+    trace: list[float]
+    iterations: int
+    model: MLModel
+    hessian: np.ndarray
+
+
+def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.ndarray | None = None) -> MLFit:
+    """Find the MLE by EM (monotone) and a Newton polish; raise a clear error if it cannot."""
+    theta = model.start() if theta0 is None else np.array(theta0, dtype=float)
+    ll = model.loglik(theta)
+    trace = [ll]
+    it = 0
+    while it < max_iter:
+        new = model.em_step(theta)
+        ll_new = model.loglik(new)
+        it += 1
+        trace.append(ll_new)
+        gain = ll_new - ll
+        theta, ll = new, ll_new
+        if gain < tol:
+            break
+        if it >= 3 and gain < 1e-4 * max(1.0, abs(ll)) ** 0.5:  # EM has settled: Newton converges faster
+            polished = _newton(model, theta, ll, tol)
+            if polished is not None:
+                theta, ll, H = polished
+                trace.append(ll)
+                return _finish(model, theta, ll, trace, it, H)
+    else:
+        raise ConvergenceError(
+            f"the ML fit of the list experiment did not converge in {max_iter} EM iterations "
+            f"(last log-likelihood gain {gain:.2e}); simplify the covariates, merge sparse categories or use --method dim"
+        )
+    polished = _newton(model, theta, ll, tol)
+    if polished is not None:
+        theta, ll, H = polished
+        trace.append(ll)
+    else:
+        H = model.hessian(theta)
+    return _finish(model, theta, ll, trace, it, H)
+
+
+def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: int = 50) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """Newton–Raphson on the observed log-likelihood with step halving; None if not concave here."""
+    for _ in range(max_iter):
+        H = model.hessian(theta)
+        g = model.score(theta)
+        try:
+            np.linalg.cholesky(-H)
+        except np.linalg.LinAlgError:
+            return None
+        step = np.linalg.solve(-H, g)
+        scale = 1.0
+        for _ in range(40):
+            cand = theta + scale * step
+            ll_c = model.loglik(cand)
+            if ll_c >= ll:
+                break
+            scale /= 2
+        else:
+            return theta, ll, H
+        gain = ll_c - ll
+        theta, ll = cand, ll_c
+        if gain < tol and np.max(np.abs(scale * step)) < 1e-7:
+            return theta, ll, model.hessian(theta)
+    return None
+
+
+def _finish(model: MLModel, theta: np.ndarray, ll: float, trace: list[float], it: int, H: np.ndarray) -> MLFit:
+    names = [(b.part, term) for b in model.blocks for term in b.terms]
+    big = np.abs(theta) > 15
+    try:
+        np.linalg.cholesky(-H)
+        vcov = np.linalg.inv(-H)
+        bad_se = ~np.isfinite(np.diag(vcov)) | (np.diag(vcov) <= 0)
+    except np.linalg.LinAlgError:
+        vcov = np.full_like(H, np.nan)
+        bad_se = np.ones(len(theta), dtype=bool)
+    if big.any() or bad_se.any():
+        j = int(np.argmax(np.where(big, np.abs(theta), 0))) if big.any() else int(np.argmax(bad_se))
+        part, term = names[j]
+        if part in ("ceiling", "floor") and theta[j] < 0:
+            raise DesignError(
+                f"the share of {part} liars is estimated at zero (on the boundary, coefficient '{term}' = {theta[j]:.3g}), "
+                f"so the {part} model has no finite standard errors: the data show no {part} effect; refit without --{part}"
+            )
+        raise DesignError(
+            f"the ML fit is not identified: the {part} model's coefficient for '{term}' diverges ({theta[j]:.3g}) — "
+            f"the covariate separates the respondents (or the item is never/always chosen in a cell); "
+            f"drop '{term}', merge its sparse categories, or use --method dim"
+        )
+    return MLFit(theta=theta, vcov=vcov, loglik=ll, trace=trace, iterations=it, model=model, hessian=H)
+
+
+def vcov_of(fit: MLFit, se: str, survey: Any = None) -> np.ndarray:
+    """Covariance of the coefficients: observed information, sandwich, or design-based."""
+    if se == "observed":
+        return fit.vcov
+    S = fit.model.score_rows(fit.theta)
+    Hinv = np.linalg.inv(-fit.hessian)
+    if se == "sandwich":
+        meat = (S * (fit.model.wt ** 2)[:, None]).T @ S
+        return Hinv @ meat @ Hinv
+    if se == "design":
+        if survey is None:
+            raise InputError("se='design' needs the survey design")
+        return survey.cov_total(S @ Hinv)
+    raise InputError(f"unknown se '{se}'; use observed, sandwich or design")
