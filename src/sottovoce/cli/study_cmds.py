@@ -1,0 +1,65 @@
+"""``sottovoce analyze STUDY.toml --out DIR`` and ``sottovoce report RESULTS.json --out report.html``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import JSON_OPTION, console, emit_json
+
+LANG_OPTION = typer.Option(None, "--lang", help="Report language: en or ru (default: the study file's).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_command)
+    app.command("report")(report_command)
+
+
+def analyze_command(
+    study: Annotated[Path, typer.Argument(help="Study file (TOML; see docs/study-file.md).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json, results.csv, charts/ and report.html.")],
+    lang: str = LANG_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a whole study: read, weight, estimate, audit nonresponse and write the report."""
+    from ..pipeline import analyze
+
+    res = analyze(study, out_dir=out, lang=lang, progress=not as_json)
+    show(res, out, as_json)
+
+
+def report_command(
+    results: Annotated[Path, typer.Argument(help="results.json written by `sottovoce analyze`.")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write (e.g. report.html).")],
+    lang: str = LANG_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Re-render the HTML report from results.json without recomputing anything."""
+    from ..errors import InputError
+    from ..pipeline import load_results
+    from ..report import write_report
+
+    res = load_results(results)
+    if out.resolve() == results.resolve():
+        raise InputError(f"{out}: is the results file itself; give --out a new .html file name")
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give --out a file name such as report.html")
+    write_report(res.data, out, lang)
+    if as_json:
+        emit_json({"report": str(out), "headline": res.headline(lang)})
+    else:
+        console.print(f"report: {out}")
+
+
+def show(res, out: Path, as_json: bool, lang: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Print the headline and where the files are (or one JSON object)."""
+    if as_json:
+        emit_json({**res.to_dict(), "outputs": {"dir": str(out), "report": str(out / "report.html"),
+                                                "results": str(out / "results.json"), "csv": str(out / "results.csv")},
+                   "headline": res.headline(lang)})
+        return
+    for sentence in res.headline(lang):
+        console.print(sentence)
+    console.print(f"\nreport: {out / 'report.html'}\nresults: {out / 'results.json'}, {out / 'results.csv'}")

@@ -1,0 +1,580 @@
+"""From a study file to results and a report: read → weight → estimate → audit → explain.
+
+:func:`analyze` runs every step a study file asks for and returns a :class:`StudyResults`; with
+``out_dir`` it also writes ``results.json``, ``results.csv``, the charts and ``report.html``.
+Each estimator is looked up in its module when the step runs, so a capability this installation
+lacks is recorded as skipped ("not available") instead of failing the whole analysis. Errors in
+the study or the data (:class:`~sottovoce.errors.InputError`) stop the run before anything is
+written; a design that cannot be estimated for one question (``DesignError``,
+``ConvergenceError``) is recorded for that question and shown as a caveat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._results import Result, jsonable
+from .errors import ConvergenceError, DesignError, InputError
+from .io import _key, read_table
+from .study import (
+    LANGUAGES,
+    CrosswiseQuestion,
+    DirectQuestion,
+    DoubleListQuestion,
+    ListQuestion,
+    RRQuestion,
+    Study,
+    check_against_data,
+    load_study,
+)
+
+__all__ = ["analyze", "StudyResults", "load_results", "FORMAT"]
+
+FORMAT = "sottovoce-results/1"
+CSV_COLUMNS = ["question", "type", "method", "group", "category", "estimate", "se", "ci_low", "ci_high", "n", "suppressed"]
+_DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "jinja2", "pyreadstat")
+
+
+# -- the results object -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """All results of a study, as the JSON-clean payload written to ``results.json``.
+
+    ``data`` follows the layout documented in ``docs/study-file.md`` ("Results"). The object
+    renders as HTML tables in Jupyter and re-renders the report without recomputing.
+    """
+
+    data: Mapping[str, Any]
+    study: Study | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``results.json`` payload (plain JSON types)."""
+        return dict(self.data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+    def question(self, qid: str) -> dict[str, Any]:
+        """The entry of one question (``result``, ``status``, ...)."""
+        for q in self.data.get("questions", []):
+            if q["id"] == qid:
+                return q
+        raise KeyError(qid)
+
+    def headline(self, lang: str | None = None) -> list[str]:
+        """The main finding in plain sentences (see :func:`sottovoce.report.headline`)."""
+        from .report import headline
+
+        return headline(self.data, lang)
+
+    def report_html(self, lang: str | None = None) -> str:
+        """The self-contained HTML report."""
+        from .report import render_report
+
+        return render_report(self.data, lang)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One tidy row per estimate (small cells suppressed), as in ``results.csv``."""
+        return tidy_rows(self.data)
+
+    def summary(self) -> str:
+        lines = [" ".join(self.headline()), ""]
+        lines.append(f"{'question':<22} {'group':<28} {'estimate':>9} {'95% CI':>15} {'n':>6}")
+        for r in self.rows():
+            grp = f"{r['group']}={r['category']}" if r["group"] else ""
+            if r["suppressed"]:
+                val, ci = "–", "suppressed"
+            else:
+                val = _pct(r["estimate"])
+                ci = f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"
+            lines.append(f"{r['question'][:22]:<22} {grp[:28]:<28} {val:>9} {ci:>15} {r['n'] if r['n'] is not None else '':>6}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<p><b>{html.escape(s)}</b></p>" for s in self.headline())
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape('' if r[c] is None else (_pct(r[c]) if c in ('estimate', 'se', 'ci_low', 'ci_high') and not r['suppressed'] else str(r[c])))}</td>" for c in CSV_COLUMNS) + "</tr>"
+            for r in self.rows()
+        )
+        header = "".join(f"<th>{c}{' (%)' if c in ('estimate', 'se', 'ci_low', 'ci_high') else ''}</th>" for c in CSV_COLUMNS)
+        return f"<div>{head}<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
+
+    def save(self, out_dir: str | Path, lang: str | None = None) -> Path:
+        """Write ``results.json``, ``results.csv``, ``charts/`` and ``report.html`` into ``out_dir``.
+
+        Everything is built in a temporary sibling folder and moved into place at the end, so a
+        failure leaves no partial output in ``out_dir``.
+        """
+        return write_outputs(self.data, out_dir, lang)
+
+
+def _pct(x: Any) -> str:
+    return "" if x is None else f"{100 * float(x):.1f}"
+
+
+def load_results(path: str | Path) -> StudyResults:
+    """Read a ``results.json`` written by :func:`analyze` (to re-render its report)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: results file not found; run `sottovoce analyze STUDY.toml --out DIR` first")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not a JSON results file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"{p}: not a sottovoce results.json (format '{FORMAT}' expected); give the results.json that `sottovoce analyze` wrote")
+    return StudyResults(data)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def tidy_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Flatten the results to one row per estimate; rows under ``min_cell`` respondents are blanked."""
+    min_cell = int(data.get("min_cell", 30))
+    rows: list[dict[str, Any]] = []
+
+    def add(question: str, qtype: str, r: Mapping[str, Any], group: str | None = None, category: Any = None) -> None:
+        n = r.get("n")
+        small = n is None or n < min_cell
+        ci = r.get("ci") or (None, None)
+        rows.append({
+            "question": question, "type": qtype, "method": r.get("method"), "group": group or "",
+            "category": "" if category is None else str(category),
+            "estimate": None if small else r.get("estimate"), "se": None if small else r.get("se"),
+            "ci_low": None if small else ci[0], "ci_high": None if small else ci[1],
+            "n": n, "suppressed": bool(small),
+        })
+
+    for q in data.get("questions", []):
+        r = q.get("result")
+        if not r:
+            continue
+        add(q["id"], q["type"], r)
+        for g in r.get("groups", []) or []:
+            add(q["id"], q["type"], g, g.get("by"), g.get("label") if g.get("label") is not None else g.get("level"))
+    for c in data.get("comparisons", []):
+        name = f"{c['direct']} - {c['indirect']}"
+        add(name, "gap", c)
+        for g in c.get("groups", []) or []:
+            add(name, "gap", g, g.get("by"), g.get("label") if g.get("label") is not None else g.get("level"))
+    return rows
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r[k] is None else (repr(float(r[k])) if isinstance(r[k], float) else r[k])) for k in CSV_COLUMNS})
+
+
+def write_outputs(data: Mapping[str, Any], out_dir: str | Path, lang: str | None = None) -> Path:
+    """Write all output files atomically into ``out_dir`` (see :meth:`StudyResults.save`)."""
+    from .report import build_view, render_report
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; give --out a folder name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        (tmp / "results.json").write_text(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        _write_csv(tidy_rows(data), tmp / "results.csv")
+        charts_dir = tmp / "charts"
+        charts_dir.mkdir()
+        view = build_view(data, lang)
+        if view["compare_chart"]:
+            (charts_dir / "compare.svg").write_text(_standalone(view["compare_chart"]), encoding="utf-8")
+        for g in view["groups"]:
+            (charts_dir / f"by-{_safe(g['by'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
+        if view["nonresponse"].get("sens_chart"):
+            (charts_dir / "nonresponse-sensitivity.svg").write_text(_standalone(view["nonresponse"]["sens_chart"]), encoding="utf-8")
+        (tmp / "report.html").write_text(render_report(data, lang), encoding="utf-8")
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output is an ordinary folder
+        if not out.exists():
+            os.replace(tmp, out)
+        else:  # keep the user's other files in DIR; replace ours one by one
+            for item in tmp.iterdir():
+                target = out / item.name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                os.replace(item, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _standalone(svg: str) -> str:
+    return svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1) if "xmlns=" not in svg.split(">", 1)[0] else svg
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
+
+
+# -- the pipeline -------------------------------------------------------------------------------
+
+
+class _Steps:
+    """Progress display on stderr (rich) for the long steps; silent when disabled."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._progress: Any = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[_Steps]:
+        if not self.enabled:
+            yield self
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as prog:
+            self._progress = prog
+            self._task = prog.add_task("sottovoce", total=self.total)
+            yield self
+
+    def step(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=text, advance=1)
+
+
+def analyze(
+    study_or_path: Study | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    lang: str | None = None,
+    *,
+    progress: bool = False,
+) -> StudyResults:
+    """Run a study: read the data, weight, estimate every question, audit nonresponse, report.
+
+    Parameters
+    ----------
+    study_or_path : a study file (TOML, see ``docs/study-file.md``) or a loaded :class:`Study`.
+    out_dir : if given, write ``results.json``, ``results.csv``, ``charts/`` and ``report.html``
+        there (nothing is written on an error).
+    lang : report language (``en`` or ``ru``); default the study's ``[report] language``.
+    progress : show a progress display on stderr.
+
+    Direct questions give the weighted share of the ``yes`` codes among respondents with an
+    answer ("hard to say" and refusals count as not "yes"), with Taylor-linearization standard
+    errors that account for raking (Lumley 2010; Deville & Särndal 1992). Indirect questions use
+    the list-experiment (Imai 2011) and randomized-response (Blair, Imai & Zhou 2015) estimators;
+    comparisons give ``direct − indirect`` with the covariance of answers from the same people.
+    """
+    study = study_or_path if isinstance(study_or_path, Study) else load_study(study_or_path)
+    lang = lang or study.report.language
+    if lang not in LANGUAGES:
+        raise InputError(f"unknown report language '{lang}'; use one of {', '.join(LANGUAGES)}")
+    n_steps = 4 + len(study.questions)
+    with _Steps(progress, n_steps).running() as steps:
+        data = _run(study, lang, steps)
+        res = StudyResults(data, study)
+        if out_dir is not None:
+            steps.step("writing the report")
+            res.save(out_dir, lang)
+    return res
+
+
+def _module(name: str) -> Any:
+    """An estimator module, or ``None`` when this installation does not have it yet."""
+    try:
+        return importlib.import_module(f"sottovoce.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"sottovoce.{name}":
+            return None
+        raise
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("sottovoce", *_DEPENDENCIES):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
+    assert study.path is None or study.path.exists()
+    if study.data is None:
+        raise InputError(f"{study.path or 'study'}: data: missing section; add [data] with path = \"respondents.csv\" to analyze a study")
+    steps.step("reading the data")
+    df = read_table(study.data.path)
+    if len(df) == 0:
+        raise InputError(f"{study.data.path}: the data file has no rows")
+    skipped: list[dict[str, str]] = []
+    weighting = _module("weighting")
+    margins = None
+    if study.weighting.margins is not None:
+        if weighting is None:
+            skipped.append({"step": "weighting", "reason": "not_available"})
+        else:
+            margins = weighting.load_margins(study.weighting.margins)
+    check_against_data(study, df, margins)
+
+    # Derived 0/1 columns: the sensitive answer of each direct question.
+    derived: dict[str, str] = {}
+    for q in study.questions:
+        if isinstance(q, DirectQuestion):
+            derived[q.id] = f"__sv_yes_{q.id}"
+    work = df.assign(**{col: _yes_indicator(df[study.question(qid).column], study.question(qid).yes) for qid, col in derived.items()})  # type: ignore[union-attr]
+    work.attrs = dict(df.attrs)
+
+    steps.step("weighting")
+    svy, wrec = _design(study, work, margins, weighting, skipped)
+
+    out_q: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
+    subgroups = list(study.report.subgroups)
+    for q in study.questions:
+        steps.step(f"estimating {q.id}")
+        out_q.append(_question(study, q, svy, work, derived, subgroups, lang, skipped))
+    by_id = {q["id"]: q for q in out_q}
+    for q in study.questions:
+        if q.measures is None or q.type == "direct":
+            continue
+        dq = study.question(q.measures)
+        if by_id[q.id].get("status") != "done" or by_id[dq.id].get("status") != "done":
+            continue
+        comp = _comparison(q, dq, svy, work, derived[dq.id], subgroups, by_id)
+        if comp is not None:
+            comparisons.append(comp)
+
+    steps.step("auditing nonresponse")
+    nonresponse = _nonresponse(study, work, svy, by_id, derived, skipped)
+
+    s = study
+    return jsonable({
+        "format": FORMAT,
+        "study": {
+            "id": s.id, "title": s.title, "population": s.population, "fieldwork": list(s.fieldwork),
+            "simulated": s.simulated, "file": s.path.name if s.path else None, "sha256": s.sha256,
+            "data_file": s.data.path.name,
+        },
+        "versions": _versions(),
+        "language": lang,
+        "min_cell": s.report.min_cell,
+        "subgroups": subgroups,
+        "n_respondents": int(len(df)),
+        "weighting": wrec,
+        "questions": out_q,
+        "comparisons": comparisons,
+        "nonresponse": nonresponse,
+        "skipped": skipped,
+    })
+
+
+def _yes_indicator(s: pd.Series, yes: tuple[Any, ...]) -> pd.Series:
+    """1.0 for a ``yes`` code, 0.0 for any other answer, NaN for a missing one (codes matched
+    as in the margins: ``1`` matches ``1.0`` and ``"1"``)."""
+    keys = {_key(c) for c in yes}
+    uniq = pd.unique(s.dropna())
+    hit = {u for u in uniq if _key(u) in keys}
+    out = s.isin(list(hit)).astype(float)
+    out[s.isna()] = np.nan
+    return out
+
+
+def _design(study: Study, df: pd.DataFrame, margins: Any, weighting: Any, skipped: list[dict[str, str]]) -> tuple[Any, dict[str, Any]]:
+    from .survey import Survey
+
+    d = study.data
+    assert d is not None
+    svy = Survey(df, weights=d.weights, strata=d.strata, psu=d.psu)
+    rec: dict[str, Any] = {"status": "none", "trim": study.weighting.trim}
+    if margins is None:
+        return svy, rec
+    calibrated = hasattr(svy, "rake")
+    if calibrated:
+        svy = svy.rake(margins)
+        if study.weighting.trim:
+            svy = svy.trim(upper=study.weighting.trim, margins=margins)
+    else:  # weights from the weighting module, treated as fixed by this Survey
+        w = weighting.rake(df, margins, weights=d.weights)
+        if study.weighting.trim:
+            w = weighting.trim(w.to_numpy(), upper=study.weighting.trim)
+        df = df.assign(__sv_weight=np.asarray(w, dtype=float))
+        svy = Survey(df, weights="__sv_weight", strata=d.strata, psu=d.psu)
+    w = np.asarray(svy.weights, dtype=float)
+    diag = weighting.diagnostics(df, w, margins)
+    stats = diag.attrs.get("weights", {})
+    rec.update({
+        "status": "done",
+        "calibrated": bool(calibrated),
+        "n": int((w > 0).sum()),
+        "effective_n": float(weighting.effective_n(w)),
+        "kish_deff": float(weighting.kish_deff(w)),
+        "weight_min_ratio": float(stats.get("min", w[w > 0].min()) / stats.get("mean", w[w > 0].mean())),
+        "weight_max_ratio": float(stats.get("max_over_mean", w.max() / w[w > 0].mean())),
+        "weight_cv": stats.get("cv"),
+        "diagnostics": [
+            {"variable": r["variable"], "category": str(r["category"]), "n": int(r["n"]),
+             "sample": float(r["unweighted"]), "target": float(r["target"]), "achieved": float(r["achieved"])}
+            for r in diag.to_dict("records")
+        ],
+    })
+    return svy, rec
+
+
+def _with_groups(fit: Callable[[str | None], Result], subgroups: list[str]) -> Result:
+    """The overall estimate plus the groups of every subgroup column, in one Result."""
+    overall = fit(None)
+    groups: list[Result] = []
+    for by in subgroups:
+        groups.extend(fit(by).groups)
+    return overall.with_(groups=tuple(groups))
+
+
+def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": q.id, "type": q.type, "measures": q.measures}
+    try:
+        if isinstance(q, DirectQuestion):
+            entry["text"] = q.text
+            entry["yes_labels"] = [o.text for o in q.options if _key(o.code) in {_key(c) for c in q.yes}]
+            if not hasattr(svy, "mean"):
+                return {**entry, "status": "skipped", "reason": "not_available"}
+            col = derived[q.id]
+            res = _with_groups(lambda by: svy.mean(col, by=by), subgroups)
+            entry["result"] = res.with_(variable=q.column, method="direct").to_dict()
+            entry["item_nonresponse"] = _item_nonresponse(df[q.column], svy.weights, q)
+        elif isinstance(q, ListQuestion):
+            entry["method"] = q.method
+            lx = _module("listexp")
+            fn = getattr(lx, "list_experiment", None) if lx else None
+            if fn is None:
+                return {**entry, "status": "skipped", "reason": "not_available"}
+            res = _with_groups(lambda by: fn(svy, count=q.count, treat=q.treat, items=q.items, method=q.method, by=by), subgroups)
+            entry["result"] = res.to_dict()
+            test = getattr(lx, "design_effect_test", None)
+            if test is not None:
+                t = test(svy, count=q.count, treat=q.treat, items=q.items)
+                entry["design_test"] = {"p_value": t.details.get("p_value"), **t.to_dict()}
+        elif isinstance(q, DoubleListQuestion):
+            lx = _module("listexp")
+            fn = getattr(lx, "double_list", None) if lx else None
+            if fn is None:
+                return {**entry, "status": "skipped", "reason": "not_available"}
+            res = _with_groups(lambda by: fn(svy, count_a=q.count_a, count_b=q.count_b, treat=q.treat, items_a=q.items_a, items_b=q.items_b, by=by), subgroups)
+            entry["result"] = res.to_dict()
+        elif isinstance(q, (RRQuestion, CrosswiseQuestion)):
+            rr = _module("rr")
+            fn = getattr(rr, "rr_prevalence", None) if rr else None
+            if fn is None:
+                return {**entry, "status": "skipped", "reason": "not_available"}
+            design, params = _rr_params(q)
+            entry["design"] = design
+            res = _with_groups(lambda by: fn(svy, q.response, design, by=by, **params), subgroups)
+            entry["result"] = res.to_dict()
+    except (DesignError, ConvergenceError) as exc:
+        return {**entry, "status": "failed", "reason": "error", "message": str(exc)}
+    entry["status"] = "done"
+    return entry
+
+
+def _rr_params(q: RRQuestion | CrosswiseQuestion) -> tuple[str, dict[str, float]]:
+    if isinstance(q, CrosswiseQuestion):
+        return "crosswise", {"q": q.q}
+    params = {k: getattr(q, k) for k in ("p", "p1", "p0", "q") if getattr(q, k) is not None}
+    return q.design, params
+
+
+def _item_nonresponse(s: pd.Series, w: np.ndarray, q: DirectQuestion) -> dict[str, float]:
+    """Weighted shares of "hard to say", refusals and missing answers (descriptive)."""
+    keys = s.map(lambda v: None if pd.isna(v) else _key(v))
+    total = float(w.sum())
+    out = {}
+    for name, codes in (("hard_to_say", q.hard_to_say), ("refused", q.refused)):
+        ks = {_key(c) for c in codes}
+        out[name] = float(w[keys.isin(ks).to_numpy()].sum() / total) if ks else 0.0
+    out["missing"] = float(w[s.isna().to_numpy()].sum() / total)
+    return out
+
+
+def _flip(r: Result) -> dict[str, Any]:
+    """An ``indirect − direct`` result turned into ``direct − indirect`` (the share fear hides)."""
+    def one(x: Result) -> dict[str, Any]:
+        d = x.to_dict()
+        d["estimate"] = -x.estimate if x.estimate is not None else None
+        d["ci"] = [-x.ci[1], -x.ci[0]] if x.ci else None
+        d.pop("groups", None)
+        return d
+
+    out = one(r)
+    out["groups"] = [one(g) for g in r.groups]
+    return out
+
+
+def _comparison(q: Any, dq: DirectQuestion, svy: Any, df: pd.DataFrame, direct_col: str, subgroups: list[str], by_id: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``direct − indirect`` with the covariance of the two answers of the same respondents."""
+    gap: dict[str, Any] | None = None
+    if isinstance(q, (RRQuestion, CrosswiseQuestion)):
+        rr = _module("rr")
+        fn = getattr(rr, "rr_gap", None) if rr else None
+        if fn is None:
+            return None
+        design, params = _rr_params(q)
+        res = _with_groups(lambda by: fn(svy, q.response, direct_col, design, by=by, **params), subgroups)
+        gap = _flip(res)
+    elif isinstance(q, ListQuestion):
+        lx = _module("listexp")
+        fn = getattr(lx, "list_direct_gap", None) if lx else None
+        if fn is None:
+            return None
+        res = _with_groups(lambda by: fn(svy, count=q.count, treat=q.treat, items=q.items, direct=direct_col, by=by), subgroups)
+        gap = _flip(res)
+    if gap is None:
+        return None
+    gap.update({"direct": dq.id, "indirect": q.id, "indirect_type": q.type, "definition": "direct - indirect"})
+    return gap
+
+
+def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, Any], derived: dict[str, str], skipped: list[dict[str, str]]) -> dict[str, Any]:
+    spec = study.dispositions
+    if spec is None:
+        return {"status": "none"}
+    disp = read_table(spec.path)
+    if spec.column not in disp.columns:
+        raise InputError(f"{study.path}: dispositions.column: column '{spec.column}' is not in {spec.path.name}; use one of its columns: {', '.join(map(str, disp.columns[:25]))}")
+    nr = _module("nonresponse")
+    if nr is None:
+        skipped.append({"step": "nonresponse", "reason": "not_available"})
+        return {"status": "skipped", "reason": "not_available", "n_cases": int(len(disp))}
+    return {"status": "skipped", "reason": "not_available", "n_cases": int(len(disp))}
+
+
+def _dump(obj: Any) -> str:  # pragma: no cover - debugging helper
+    buf = io.StringIO()
+    json.dump(jsonable(obj), buf, ensure_ascii=False, indent=2)
+    return buf.getvalue()

@@ -1,0 +1,364 @@
+"""The HTML report: one self-contained file a journalist can quote and a methodologist can check.
+
+The report is rendered from the ``results.json`` payload alone (``sottovoce report`` re-renders it
+without recomputing). It has a plain-language headline with its uncertainty, the direct and
+indirect estimates side by side, subgroups, nonresponse, weighting, methods with their papers and
+caveats generated from the results. Cells with fewer than ``min_cell`` respondents are suppressed
+in every table and chart (the usual statistical-disclosure rule for published tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import charts
+from .text import STRINGS, count_phrase, pct, pick, plural_ru, points, round_half_up, t
+
+__all__ = ["render_report", "write_report", "headline", "headline_numbers", "LANGUAGES"]
+
+LANGUAGES = tuple(STRINGS)
+_ORDER = {"direct": 0, "list": 1, "double_list": 2, "rr": 3, "crosswise": 4}
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+# -- helpers over the results payload ---------------------------------------------------------
+
+
+def _lang(results: Mapping[str, Any], lang: str | None) -> str:
+    lang = lang or results.get("language") or "en"
+    if lang not in STRINGS:
+        from ..errors import InputError
+
+        raise InputError(f"unknown report language '{lang}'; use one of {', '.join(STRINGS)}")
+    return lang
+
+
+def _ok(r: Mapping[str, Any] | None, min_cell: int) -> bool:
+    """A publishable estimate: computed, with an interval, and with at least ``min_cell`` respondents."""
+    return bool(r) and r.get("estimate") is not None and r.get("ci") is not None and (r.get("n") or 0) >= min_cell
+
+
+def _moe(r: Mapping[str, Any]) -> int:
+    lo, hi = r["ci"]
+    return max(points((hi - lo) / 2), 1) if hi > lo else 0
+
+
+def _questions(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {q["id"]: q for q in results.get("questions", [])}
+
+
+def _method_name(q: Mapping[str, Any], lang: str) -> str:
+    return t(lang, f"m_name_{q['type']}")
+
+
+def _answer(q: Mapping[str, Any], lang: str) -> str:
+    labels = [pick(o, lang) for o in q.get("yes_labels", [])]
+    return " / ".join(x for x in labels if x) or t(lang, "yes")
+
+
+def _gap_phrase(gap: int, lang: str, case: str) -> str:
+    """``15 percentage points`` / Russian in the case the sentence needs (nominative or genitive)."""
+    n = abs(gap)
+    if lang != "ru":
+        return count_phrase(n, "en", "point")
+    if case == "gen":  # около N ...
+        return f"{n} " + ("процентного пункта" if n % 10 == 1 and n % 100 != 11 else "процентных пунктов")
+    return f"{n} " + plural_ru(n, "процентный пункт", "процентных пункта", "процентных пунктов")
+
+
+def _best_comparison(results: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The headline comparison: the most precise indirect estimate linked to a direct question."""
+    qs = _questions(results)
+    min_cell = int(results.get("min_cell", 30))
+    cands = [
+        c for c in results.get("comparisons", [])
+        if c.get("se") is not None and _ok(qs.get(c["direct"], {}).get("result"), min_cell)
+        and _ok(qs.get(c["indirect"], {}).get("result"), min_cell)
+    ]
+    if not cands:
+        return None
+    return min(cands, key=lambda c: c["se"])
+
+
+def headline_numbers(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The numbers the headline quotes (whole percents and points), for tests and the terminal."""
+    c = _best_comparison(results)
+    if c is None:
+        return None
+    qs = _questions(results)
+    d, i = qs[c["direct"]]["result"], qs[c["indirect"]]["result"]
+    lo, hi = c["ci"]
+    gap = points(c["estimate"])
+    if lo > 0:
+        verdict = "hidden"
+    elif hi < 0:
+        verdict = "reverse"
+    else:
+        verdict = "none"
+    return {
+        "direct": c["direct"], "indirect": c["indirect"],
+        "direct_pct": int(pct(d["estimate"])), "direct_moe": _moe(d),
+        "indirect_pct": int(pct(i["estimate"])), "indirect_moe": _moe(i),
+        "gap_points": gap, "gap_moe": _moe(c), "verdict": verdict,
+    }
+
+
+def headline(results: Mapping[str, Any], lang: str | None = None) -> list[str]:
+    """The main finding as plain sentences, e.g. "Asked directly, 68% said “Yes” (±3). ..."."""
+    lang = _lang(results, lang)
+    h = headline_numbers(results)
+    if h is None:
+        return [t(lang, "no_headline")]
+    qs = _questions(results)
+    dq, iq = qs[h["direct"]], qs[h["indirect"]]
+    out = [
+        t(lang, "direct_sentence", p=h["direct_pct"], answer=_answer(dq, lang), moe=h["direct_moe"]),
+        t(lang, "indirect_sentence", method=_method_name(iq, lang), p=h["indirect_pct"], moe=h["indirect_moe"]),
+    ]
+    if h["verdict"] == "hidden":
+        out.append(t(lang, "gap_hidden", gap=_gap_phrase(h["gap_points"], lang, "gen"), moe=h["gap_moe"]))
+    elif h["verdict"] == "reverse":
+        out.append(t(lang, "gap_reverse", gap=_gap_phrase(h["gap_points"], lang, "acc"), moe=h["gap_moe"]))
+    else:
+        out.append(t(lang, "gap_none", gap=_gap_phrase(h["gap_points"], lang, "nom"), moe=h["gap_moe"]))
+    return out
+
+
+# -- view model ---------------------------------------------------------------------------------
+
+
+def _row(label: str, r: Mapping[str, Any] | None, min_cell: int, lang: str, kind: str = "", why: str | None = None) -> dict[str, Any]:
+    if r is None or r.get("estimate") is None:
+        note = STRINGS[lang].get(f"why_{why}", "–") if why else "–"
+        return {"label": label, "kind": kind, "suppressed": True, "note": note, "estimate": "", "ci": "", "n": ""}
+    n = r.get("n")
+    if not _ok(r, min_cell):
+        return {"label": label, "kind": kind, "suppressed": True, "note": t(lang, "suppressed", k=min_cell), "estimate": "", "ci": "", "n": ""}
+    lo, hi = r["ci"]
+    return {
+        "label": label, "kind": kind, "suppressed": False, "note": "",
+        "estimate": _fmt1(r["estimate"], lang), "ci": f"{_fmt1(lo, lang)} – {_fmt1(hi, lang)}", "n": n,
+    }
+
+
+def _fmt1(share: float, lang: str = "en") -> str:
+    return _dec(f"{round_half_up(100 * share, 1):.1f}", lang)
+
+
+def _dec(text: str, lang: str) -> str:
+    """Russian writes decimals with a comma (54,5), English with a point (54.5)."""
+    return text.replace(".", ",") if lang == "ru" else text
+
+
+def _point(label: str, kind: str, r: Mapping[str, Any] | None, min_cell: int) -> charts.Point | None:
+    if not _ok(r, min_cell):
+        return None
+    assert r is not None
+    return charts.Point(label, kind, r["estimate"], max(r["ci"][0], 0.0), min(r["ci"][1], 1.0))
+
+
+def _group_key(g: Mapping[str, Any]) -> tuple[str, str]:
+    return str(g.get("by")), str(g.get("label") if g.get("label") is not None else g.get("level"))
+
+
+def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str, Any]:
+    """Everything the template shows, already translated, rounded and suppressed."""
+    lang = _lang(results, lang)
+    S = STRINGS[lang]
+    min_cell = int(results.get("min_cell", 30))
+    study = results.get("study", {})
+    qs = [q for q in results.get("questions", [])]
+    qs_sorted = sorted(qs, key=lambda q: _ORDER.get(q["type"], 9))
+    caveats: list[str] = []
+    if study.get("simulated"):
+        caveats.append(S["c_simulated"])
+
+    # Side-by-side comparison (one chart + table over every question that has an estimate).
+    compare_rows, compare_points = [], []
+    for q in qs_sorted:
+        name = f"{_method_name(q, lang)}: {q['id']}"
+        compare_rows.append(_row(name, q.get("result"), min_cell, lang, q["type"], q.get("reason")))
+        p = _point(_method_name(q, lang), q["type"], q.get("result"), min_cell)
+        if p is not None:
+            compare_points.append(p)
+        if q.get("status") == "failed":
+            caveats.append(t(lang, "c_failed", q=q["id"], why=S["why_error"]))
+        dt = q.get("design_test") or {}
+        pval = dt.get("p_value")
+        if pval is not None and pval < 0.05:
+            caveats.append(t(lang, "c_design_test", q=q["id"], p=_dec(f"{pval:.3f}", lang)))
+    gap_rows = []
+    byid = _questions(results)
+    for c in results.get("comparisons", []):
+        iq = byid.get(c["indirect"])
+        if iq is None:
+            continue
+        gap_rows.append(_row(f"{S['gap_row']}: {_method_name(iq, lang)}", c, min_cell, lang, "gap"))
+    compare_chart = charts.interval_chart(compare_points, S["chart_compare_alt"], S["estimate"]) if compare_points else ""
+
+    # Subgroups: one chart and table per grouping column.
+    group_sections, small = [], 0
+    for by in results.get("subgroups", []):
+        levels: list[str] = []
+        per_q: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for q in qs_sorted:
+            for g in (q.get("result") or {}).get("groups", []) or []:
+                if str(g.get("by")) != by:
+                    continue
+                _, lev = _group_key(g)
+                if lev not in levels:
+                    levels.append(lev)
+                per_q.setdefault(q["id"], {})[lev] = g
+        if not levels:
+            continue
+        rows, series, names = [], {}, {}
+        for q in qs_sorted:
+            if q["id"] not in per_q:
+                continue
+            pts = []
+            for lev in levels:
+                g = per_q[q["id"]].get(lev)
+                row = _row(lev, g, min_cell, lang, q["type"])
+                row["question"] = _method_name(q, lang)
+                rows.append(row)
+                if g is not None and g.get("estimate") is not None and (g.get("n") or 0) < min_cell:
+                    small += 1
+                pts.append(_point(lev, q["type"], g, min_cell))
+            key = q["type"] if q["type"] not in series else f"{q['type']}:{q['id']}"
+            series[key] = pts
+            names[key] = _method_name(q, lang)
+        chart = charts.grouped_interval_chart(levels, series, names, t(lang, "chart_groups_alt", group=by), S["estimate"])
+        group_sections.append({"by": by, "rows": rows, "chart": chart, "alt": t(lang, "chart_groups_alt", group=by)})
+    if small:
+        caveats.append(t(lang, "c_small", count=count_phrase(small, lang, "group"), k=min_cell,
+                         verb=S["c_small_verb_one"] if small == 1 else S["c_small_verb_many"]))
+
+    # Weighting.
+    w = results.get("weighting") or {}
+    weighting: dict[str, Any] = {"done": w.get("status") == "done"}
+    if weighting["done"]:
+        n, neff, deff, wmax = w.get("n"), w.get("effective_n"), w.get("kish_deff"), w.get("weight_max_ratio")
+        weighting["summary"] = t(lang, "weighting_summary", n=n, neff=_num(neff, 0, lang), deff=_num(deff, 2, lang), wmax=_num(wmax, 1, lang))
+        weighting["se_note"] = S["se_note_calibrated"] if w.get("calibrated") else S["se_note_fixed"]
+        weighting["rows"] = [
+            {"variable": d.get("variable"), "category": d.get("category"),
+             "target": _pct1(d.get("target"), lang), "achieved": _pct1(d.get("achieved"), lang), "sample": _pct1(d.get("sample"), lang)}
+            for d in w.get("diagnostics", [])
+        ]
+        if wmax is not None and wmax > 5:
+            caveats.append(t(lang, "c_weights", wmax=_num(wmax, 1, lang)))
+        if deff is not None and deff > 2:
+            caveats.append(t(lang, "c_deff", deff=_num(deff, 2, lang), n=n, neff=_num(neff, 0, lang)))
+
+    # Nonresponse.
+    nr = results.get("nonresponse") or {}
+    nonresponse: dict[str, Any] = {"done": nr.get("status") == "done", "items": [],
+                                   "skipped": nr.get("status") == "skipped"}
+    if nonresponse["done"]:
+        nonresponse["cases"] = nr.get("n_cases")
+        nonresponse["rates"] = [
+            {"name": k, "help": S.get(f"rate_help_{k.rstrip('0123456789')}", ""), "value": _pct1(v, lang)}
+            for k, v in (nr.get("rates") or {}).items() if v is not None
+        ]
+        b = nr.get("bounds")
+        if b and b.get("lower") is not None:
+            bq = byid.get(b.get("question", ""), {})
+            nonresponse["bounds"] = t(lang, "bounds_text", answer=_answer(bq, lang) if bq else S["yes"], lo=pct(b["lower"]), hi=pct(b["upper"]))
+        sens = nr.get("sensitivity")
+        if sens and sens.get("x"):
+            nonresponse["sens_chart"] = charts.line_chart(sens["x"], sens["y"], S["chart_sens_alt"], S["sens_x"], S["sens_y"], sens.get("reference"))
+            nonresponse["sens_rows"] = [{"x": _dec(f"{x:g}", lang), "y": _pct1(y, lang)} for x, y in zip(sens["x"], sens["y"], strict=False)]
+        if nr.get("tipping_point") is not None:
+            nonresponse["tipping"] = t(lang, "tipping", x=_num(nr["tipping_point"], 2, lang))
+        rr_key = next((k for k in ("RR2", "RR1", "RR4", "RR3") if (nr.get("rates") or {}).get(k) is not None), None)
+        if rr_key and nr["rates"][rr_key] < 0.3:
+            caveats.append(t(lang, "c_low_rr", rr=pct(nr["rates"][rr_key]), k=rr_key[2:]))
+    for q in qs_sorted:
+        inr = q.get("item_nonresponse")
+        if inr:
+            nonresponse["items"].append({"question": q["id"], **{k: _pct1(inr.get(k), lang) for k in ("hard_to_say", "refused", "missing")}})
+
+    for s in results.get("skipped", []):
+        what = S.get(f"what_{s.get('step')}", s.get("step", ""))
+        caveats.append(t(lang, "c_skipped", what=what, why=S.get(f"why_{s.get('reason', 'error')}", S["why_error"])))
+
+    # Methods actually used.
+    methods = []
+    seen = set()
+    for q in qs_sorted:
+        if q.get("status") != "done":
+            continue
+        if q["type"] == "direct":
+            m = S["m_direct"]
+        elif q["type"] == "list":
+            m = t(lang, "m_list", method=q.get("method", "dim"))
+        elif q["type"] == "rr":
+            m = t(lang, "m_rr", design=S.get(f"design_{q.get('design')}", q.get("design")))
+        else:
+            m = S[f"m_{q['type']}"]
+        if m not in seen:
+            seen.add(m)
+            methods.append(m)
+    if weighting["done"]:
+        methods.append(S["m_rake"])
+        if w.get("trim"):
+            methods.append(t(lang, "m_trim", k=_num(w["trim"], 1, lang)))
+    if nonresponse["done"]:
+        methods.append(S["m_aapor"])
+    methods.append(t(lang, "m_suppress", k=min_cell))
+
+    fieldwork = " – ".join(study.get("fieldwork", []))
+    return {
+        "lang": lang, "S": S, "title": pick(study.get("title"), lang) or study.get("id", ""),
+        "population": pick(study.get("population"), lang), "fieldwork": fieldwork,
+        "simulated": bool(study.get("simulated")), "n_respondents": results.get("n_respondents"),
+        "version": (results.get("versions") or {}).get("sottovoce", ""),
+        "headline": headline(results, lang), "compare_rows": compare_rows, "gap_rows": gap_rows,
+        "compare_chart": compare_chart, "groups": group_sections, "weighting": weighting,
+        "nonresponse": nonresponse, "methods": methods, "caveats": caveats or [S["c_none"]],
+        "min_cell": min_cell, "sha256": study.get("sha256", ""),
+    }
+
+
+def _num(x: Any, digits: int, lang: str = "en") -> str:
+    if x is None:
+        return "–"
+    return _dec(f"{round_half_up(float(x), digits):.{digits}f}", lang)
+
+
+def _pct1(x: Any, lang: str = "en") -> str:
+    return "" if x is None else _fmt1(float(x), lang)
+
+
+def render_report(results: Mapping[str, Any], lang: str | None = None) -> str:
+    """The report as one self-contained HTML string (inline CSS and SVG; no external requests)."""
+    view = build_view(results, lang)
+    from markupsafe import Markup
+
+    view["compare_chart"] = Markup(view["compare_chart"])
+    for g in view["groups"]:
+        g["chart"] = Markup(g["chart"])
+    if view["nonresponse"].get("sens_chart"):
+        view["nonresponse"]["sens_chart"] = Markup(view["nonresponse"]["sens_chart"])
+    return _env().get_template("report.html.j2").render(**view)
+
+
+def write_report(results: Mapping[str, Any], path: str | Path, lang: str | None = None) -> Path:
+    """Render the report and write it to ``path`` (UTF-8)."""
+    p = Path(path)
+    p.write_text(render_report(results, lang), encoding="utf-8")
+    return p
+
