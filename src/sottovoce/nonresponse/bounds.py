@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from .._results import Result
 from ..errors import InputError
@@ -162,7 +162,7 @@ def propensity_ratio_bounds(
     (derivation in the module docstring). Intervals use the delta method for ``p`` and Imbens–Manski.
     """
     y, no_, r = check_toplines(yes, no, response_rate)
-    if not np.isfinite(gamma) or gamma < 1:
+    if np.isnan(gamma) or gamma < 1:
         raise InputError(f"gamma {gamma}: the propensity ratio bound must be >= 1 (1 = missing at random)")
     a = y + no_
     if a <= 0:
@@ -173,8 +173,8 @@ def propensity_ratio_bounds(
         lo_g = hi_g = p
     else:
         lg = np.log(p / (1 - p))
-        lo_g = float(1 / (1 + np.exp(-(lg - np.log(gamma)))))
-        hi_g = float(1 / (1 + np.exp(-(lg + np.log(gamma)))))
+        lo_g = float(special.expit(lg - np.log(gamma)))
+        hi_g = float(special.expit(lg + np.log(gamma)))
     lo, hi = max(lo_g, wlo), min(hi_g, whi)
     se_lo = se_hi = None
     if se_yes is not None and se_no is not None:

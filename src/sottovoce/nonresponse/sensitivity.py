@@ -89,7 +89,8 @@ def tipping_point(yes: float, no: float, response_rate: float = 1.0, threshold: 
     gamma: float | None = None
     if 0 < p < 1 and lo <= threshold <= hi and p != threshold:
         odds = (p / (1 - p)) / (threshold / (1 - threshold))
-        gamma = float(odds if odds > 1 else 1 / odds)
+        g = float(odds if odds > 1 else 1 / odds)
+        gamma = g if np.isfinite(g) else None
     return {"share": share, "gamma": gamma, "verdict": verdict}
 
 
