@@ -110,7 +110,9 @@ def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
     z2n = z * z / n
     centre = (p + z2n / 2.0) / (1.0 + z2n)
     half = z * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n)) / (1.0 + z2n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if p <= 0.0 else max(0.0, centre - half)
+    hi = 1.0 if p >= 1.0 else min(1.0, centre + half)
+    return lo, hi
 
 
 def _korn_graubard(p: float, n_eff: float, n: int, level: float, df: float | None) -> tuple[float, float, float]:

@@ -29,6 +29,7 @@ def estimate(
     ci: str = typer.Option("wilson", "--ci", help="Interval for shares: wilson, logit, beta (Korn-Graubard) or wald."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Strata with one PSU: adjust, remove, certainty or fail."),
+    categories: bool = typer.Option(False, "--categories", help="Treat VAR as categorical even without value labels (one share per code)."),
     crosstab: str | None = typer.Option(None, "--chisq", help="Also test independence of --var and this column (Rao-Scott)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -43,7 +44,10 @@ def estimate(
     svy = Survey(df, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)  # type: ignore[arg-type]
     if margins is not None:
         svy = svy.rake(margins)
-    result = svy.estimate(var, by=by, ci=ci, level=level)
+    if categories:
+        result = svy.proportion(var, by=by, ci=ci, level=level)
+    else:
+        result = svy.estimate(var, by=by, ci=ci, level=level)
     extra = {"data_file": str(data), "weights": weights, "margins_file": str(margins) if margins else None,
              "question": variable_label(df, var)}
     if crosstab is not None:
