@@ -363,22 +363,22 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
     ids = [q.id for q in questions]
     for i, qid in enumerate(ids):
         if qid in ids[:i]:
-            raise ctx.fail(f"questions[{i}].id", f"duplicate question id '{qid}'", "give every question its own id")
+            raise ctx.fail(f"{_qkey(i, qid)}.id", f"duplicate question id '{qid}'", "give every question its own id")
     for i, q in enumerate(questions):
         if q.measures is None:
             continue
         if q.measures not in ids:
             raise ctx.fail(
-                f"questions[{i}].measures",
+                f"{_qkey(i, q.id)}.measures",
                 f"question '{q.id}' measures '{q.measures}', which is not a question in this file",
                 f"use the id of a direct question ({', '.join(x.id for x in questions if x.type == 'direct') or 'none defined'})",
             )
         if q.type != "direct" and questions[ids.index(q.measures)].type != "direct":
-            raise ctx.fail(f"questions[{i}].measures", f"'{q.measures}' is a {questions[ids.index(q.measures)].type} question", "an indirect question must measure a direct question")
+            raise ctx.fail(f"{_qkey(i, q.id)}.measures", f"'{q.measures}' is a {questions[ids.index(q.measures)].type} question", "an indirect question must measure a direct question")
         if q.type == "direct":
             target = questions[ids.index(q.measures)]
             if target.type == "direct":
-                raise ctx.fail(f"questions[{i}].measures", f"direct question '{q.id}' is linked to direct question '{q.measures}'", "link a direct question to an indirect one (list, rr, crosswise)")
+                raise ctx.fail(f"{_qkey(i, q.id)}.measures", f"direct question '{q.id}' is linked to direct question '{q.measures}'", "link a direct question to an indirect one (list, rr, crosswise)")
     return Study(
         path=path,
         id=sid,
@@ -397,9 +397,9 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
 
 
 def _question(ctx: _Ctx, i: int, q: Any) -> Question:
-    key = f"questions[{i}]"
     if not isinstance(q, dict):
-        raise ctx.fail(key, "must be a table", "write it as [[questions]] followed by key = value lines")
+        raise ctx.fail(f"questions[{i}]", "must be a table", "write it as [[questions]] followed by key = value lines")
+    key = _qkey(i, q.get("id"))
     qtype = q.get("type")
     if qtype is None:
         raise ctx.fail(f"{key}.type", "missing", f"add type = one of {', '.join(_QUESTION_KEYS)}")
@@ -408,7 +408,6 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
     req, opt = _QUESTION_KEYS[qtype]
     _check_keys(ctx, key, q, req | {"type"}, opt)
     qid = _str(ctx, f"{key}.id", q["id"])
-    key = f"questions[{i}] (id '{qid}')"
     measures = _opt_str(ctx, f"{key}.measures", q.get("measures"))
     if qtype == "direct":
         yes = _codes(ctx, f"{key}.yes", q["yes"], required=True)
@@ -506,7 +505,7 @@ def check_against_data(study: Study, df: pd.DataFrame, margins: Mapping[str, Any
         need(f"report.subgroups[{i}]", s)
     for i, q in enumerate(study.questions):
         for col in q.columns():
-            need(f"questions[{i}] (id '{q.id}')", col)
+            need(_qkey(i, q.id), col)
     for col in margins or {}:
         if col not in cols:
             raise ctx.fail(
@@ -517,6 +516,11 @@ def check_against_data(study: Study, df: pd.DataFrame, margins: Mapping[str, Any
 
 
 # -- small validators ---------------------------------------------------------------------------
+
+
+def _qkey(i: int, qid: Any) -> str:
+    """How errors name a question: its position and, when it has one, its id."""
+    return f"questions[{i}] (id '{qid}')" if isinstance(qid, str) and qid else f"questions[{i}]"
 
 
 def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], required: set[str], optional: set[str]) -> None:
