@@ -1,0 +1,294 @@
+"""Poll dynamics (Jackman 2005 pooling): references, closed forms, invariances, CLI and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sottovoce.dynamics import fit_trend, read_polls
+from sottovoce.dynamics.kalman import augmented_state_filter
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "polls"
+DAY0 = pd.Timestamp("2022-01-01")
+
+
+def simulate_polls(seed: int, n_days: int = 120, n_polls: int = 60, houses=None, sigma: float = 0.004,
+                   field_days: int = 0) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Plant a random-walk trend and house effects; draw polls from it."""
+    rng = np.random.default_rng(seed)
+    houses = houses or {"A": 0.03, "B": -0.01, "C": -0.02}
+    alpha = 0.5 + np.cumsum(np.r_[0.0, rng.normal(0, sigma, n_days - 1)])
+    names = list(houses)
+    h = np.array(names)[np.arange(n_polls) % len(names)]
+    t = rng.integers(0, n_days, n_polls)
+    n = rng.integers(800, 2000, n_polls)
+    p = alpha[t] + np.array([houses[k] for k in h])
+    y = rng.normal(p, np.sqrt(p * (1 - p) / n))
+    start = DAY0 + pd.to_timedelta(t, unit="D")
+    df = pd.DataFrame({"pollster": h, "start": start, "end": start + pd.Timedelta(days=field_days), "n": n, "yes": 100 * y})
+    return df, alpha, houses
+
+
+def dense_reference(res, sigma2: float):
+    """Universal kriging / GLS on the full covariance: diffuse log-likelihood, b, trend and its variance."""
+    polls = res.polls
+    origin = res.trend["date"].iloc[0]
+    t = (polls["date"] - origin).dt.days.to_numpy()
+    y, r = polls["y"].to_numpy(), polls["se"].to_numpy() ** 2
+    houses = list(res.houses["house"])
+    hid = np.array([houses.index(h) for h in polls["house"]])
+    H = len(houses)
+    ref = np.flatnonzero(res.houses["reference"].to_numpy())
+    C = np.delete(np.eye(H), ref[0], axis=1) if len(ref) else np.vstack([np.eye(H - 1), -np.ones((1, H - 1))])
+    X = np.column_stack([np.ones(len(y)), C[hid]])
+    V = np.diag(r) + sigma2 * np.minimum.outer(t, t)
+    Vi = np.linalg.inv(V)
+    A = X.T @ Vi @ X
+    Ai = np.linalg.inv(A)
+    b = Ai @ X.T @ Vi @ y
+    e = y - X @ b
+    ll = -0.5 * (len(y) * np.log(2 * np.pi) + np.linalg.slogdet(V)[1] + np.linalg.slogdet(A)[1] + e @ Vi @ e)
+    days = np.arange(len(res.trend))
+    c = sigma2 * np.minimum.outer(days, t)  # Cov(xi_day, y)
+    share = b[0] + c @ Vi @ e
+    g = np.eye(len(b))[0][None, :] - c @ Vi @ X
+    var = sigma2 * days - np.einsum("ij,jk,ik->i", c, Vi, c) + np.einsum("ij,jk,ik->i", g, Ai, g)
+    return ll, b, C @ b[1:], share, var
+
+
+@pytest.mark.parametrize("sigma", [None, 0.0, 0.002, 0.02])
+@pytest.mark.parametrize("reference", [None, "B"])
+def test_matches_dense_gls_reference(sigma, reference):
+    df, _, _ = simulate_polls(3, n_days=90, n_polls=40)
+    res = fit_trend(df, sigma=sigma, reference=reference)
+    s2 = res.details["sigma"] ** 2
+    ll, _, delta, share, var = dense_reference(res, s2)
+    assert res.details["loglik"] == pytest.approx(ll, abs=1e-8)
+    np.testing.assert_allclose(res.houses["effect"], delta, atol=1e-10)
+    np.testing.assert_allclose(res.trend["share"], share, atol=1e-10)
+    np.testing.assert_allclose(res.trend["se"] ** 2, var, rtol=1e-7, atol=1e-14)
+
+
+def test_ml_sigma_maximizes_the_likelihood():
+    df, _, _ = simulate_polls(4, n_days=150, n_polls=80)
+    res = fit_trend(df)
+    s = res.details["sigma"]
+    assert s > 0
+    for f in (0.8, 0.95, 1.05, 1.25):
+        assert fit_trend(df, sigma=s * f).details["loglik"] < res.details["loglik"] + 1e-9
+
+
+def test_textbook_augmented_state_filter_agrees():
+    df, _, _ = simulate_polls(5, n_days=60, n_polls=30)
+    res = fit_trend(df, reference="A", sigma=0.003)
+    p = res.polls
+    t = (p["date"] - p["date"].min()).dt.days.to_numpy()
+    x = np.column_stack([(p["house"] == h).to_numpy(float) for h in ("B", "C")])
+    a, P = augmented_state_filter(t, p["y"].to_numpy(), p["se"].to_numpy() ** 2, x, len(res.trend), 0.003**2, kappa=1e4)
+    assert a[0] == pytest.approx(res.trend["share"].iloc[-1], abs=1e-6)
+    assert np.sqrt(P[0, 0]) == pytest.approx(res.trend["se"].iloc[-1], rel=1e-4)
+    np.testing.assert_allclose(a[1:], res.houses["effect"].to_numpy()[1:], atol=1e-6)
+
+
+def test_one_pollster_without_drift_is_the_precision_weighted_mean():
+    rng = np.random.default_rng(6)
+    n = rng.integers(500, 3000, 12)
+    yes = rng.uniform(40, 60, 12)
+    start = DAY0 + pd.to_timedelta(rng.integers(0, 200, 12), unit="D")
+    df = pd.DataFrame({"pollster": "P", "start": start, "end": start + pd.Timedelta(days=2), "n": n, "yes": yes, "deff": 1.5})
+    res = fit_trend(df, sigma=0.0)
+    y = yes / 100
+    w = n / (1.5 * y * (1 - y))
+    mean, se = (w * y).sum() / w.sum(), 1 / np.sqrt(w.sum())
+    np.testing.assert_allclose(res.trend["share"], mean, rtol=1e-12)
+    np.testing.assert_allclose(res.trend["se"], se, rtol=1e-10)
+    assert res.estimate == pytest.approx(mean) and res.ci[0] == pytest.approx(mean - 1.959963985 * se)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), perm_seed=st.integers(0, 10_000))
+def test_estimates_do_not_depend_on_row_order(seed, perm_seed):
+    df, _, _ = simulate_polls(seed, n_days=40, n_polls=18)
+    df.loc[df.index[:3], "start"] = df["start"].iloc[3]  # several polls on one day
+    df.loc[df.index[:3], "end"] = df["end"].iloc[3]
+    a = fit_trend(df)
+    b = fit_trend(df.sample(frac=1, random_state=perm_seed))
+    np.testing.assert_allclose(a.trend["share"], b.trend["share"], atol=1e-12)
+    np.testing.assert_allclose(a.trend["se"], b.trend["se"], atol=1e-12)
+    np.testing.assert_allclose(a.houses["effect"], b.houses["effect"], atol=1e-12)
+    assert a.details["sigma"] == b.details["sigma"]
+    pd.testing.assert_series_equal(a.polls.sort_values(["start", "pollster", "y"])["z"].reset_index(drop=True),
+                                   b.polls.sort_values(["start", "pollster", "y"])["z"].reset_index(drop=True))
+
+
+def test_constraint_changes_only_the_scale():
+    df, _, _ = simulate_polls(7)
+    stz = fit_trend(df)
+    ref = fit_trend(df, reference="B")
+    assert ref.details["sigma"] == pytest.approx(stz.details["sigma"], rel=1e-3)
+    d_b = stz.houses.set_index("house")["effect"]["B"]
+    np.testing.assert_allclose(ref.trend["share"], stz.trend["share"] + d_b, atol=1e-5)
+    np.testing.assert_allclose(ref.houses["effect"], stz.houses["effect"] - d_b, atol=1e-5)
+    assert abs(stz.houses["effect"].sum()) < 1e-12
+
+
+def test_recovers_planted_house_effects_and_flags_an_outlier():
+    df, alpha, houses = simulate_polls(8, n_days=200, n_polls=150)
+    df.loc[5, "yes"] += 12  # a wild poll
+    res = fit_trend(df)
+    h = res.houses.set_index("house")
+    for k, v in houses.items():
+        assert h.loc[k, "low"] - 0.005 < v < h.loc[k, "high"] + 0.005
+    assert res.polls["outlier"].iloc[5] and res.polls["z"].iloc[5] > 3
+    assert res.polls["outlier"].sum() <= 3
+    days = (res.trend["date"] - DAY0).dt.days.to_numpy()
+    assert np.mean(np.abs(res.trend["share"] - alpha[days]) < 0.02) > 0.9
+
+
+def test_level_shift_is_detected():
+    df, _, _ = simulate_polls(9, n_days=100, n_polls=90, sigma=0.0005)
+    after = df["start"] >= DAY0 + pd.Timedelta(days=50)
+    df.loc[after, "yes"] -= 6
+    res = fit_trend(df, events=["2022-02-20=Shock"])
+    (test,) = res.tests
+    assert test["p_value"] < 1e-4 and test["low"] < -0.06 < test["high"]
+
+
+def test_weekly_grid_and_opinion_base():
+    df, _, _ = simulate_polls(10, n_days=140)
+    df["no"] = 100 - df["yes"] - 10
+    res = fit_trend(df, unit="week", base="opinion")
+    first, last = res.polls["date"].min(), res.polls["date"].max()
+    assert len(res.trend) == (last - first).days // 7 + 1
+    assert (res.trend["date"].diff().dropna() == pd.Timedelta(days=7)).all()
+    assert res.trend["share"].between(0.4, 0.8).all()
+    assert res.details["unit"] == "week" and res.details["base"] == "opinion"
+
+
+def test_microdata_waves_reproduce_published_toplines(wave1, wave2):
+    polls = read_polls(EXAMPLES / "chronicles-waves.toml")
+    # Published (half-year report, table 2.1.1): 59/22/19; old wording 70/14/16; new 63/7/17/12.
+    np.testing.assert_allclose(polls["yes"].round(), [59, 70, 63])
+    np.testing.assert_allclose(polls["no"].round(), [22, 14, 7])
+    np.testing.assert_allclose(polls["hard_to_say"].round(), [19, 16, 17])
+    assert round(polls["refused"].iloc[2]) == 12
+    assert (polls["se_all"] > 0.01).all() and (polls["se_all"] < 0.02).all()
+    assert polls["deff"].between(1.0, 1.3).all()  # weighting inflates the variance a little
+
+
+def test_wave_share_se_matches_linearization_by_hand(wave1):
+    import sottovoce as sv
+    from sottovoce.dynamics import Wave, wave_to_poll
+
+    df = sv.read_table(wave1)
+    row = wave_to_poll(Wave(df, "Q4", (1,), "2022-02-28", "2022-03-02", "Chronicles", weights="wes_age_gender_tnp",
+                            no=(2,), hard_to_say=(99,)))
+    w = df["wes_age_gender_tnp"].to_numpy(float)
+    yes = (df["Q4"] == 1).to_numpy(float)
+    p = (w * yes).sum() / w.sum()
+    n = len(w)
+    # with-replacement linearization over all rows (zero weights included, as R's svydesign does)
+    z = w * (yes - p) / w.sum()
+    se = np.sqrt(n / (n - 1) * ((z - z.mean()) ** 2).sum())
+    assert row["yes"] / 100 == pytest.approx(p, rel=1e-12)
+    assert row["se_all"] == pytest.approx(se, rel=1e-6)
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+def write_csv(tmp_path: Path, df: pd.DataFrame, name: str = "polls.csv") -> Path:
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_cli_json_csv_and_charts(cli, tmp_path):
+    df, _, _ = simulate_polls(11)
+    path = write_csv(tmp_path, df)
+    r = cli("trend", path, "--event", "2022-03-01=Event", "--csv", tmp_path / "t.csv", "--chart", tmp_path / "c.png", "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert {"estimate", "se", "ci", "n", "method", "trend", "houses", "polls", "tests", "sigma", "loglik"} <= set(out)
+    assert out["houses"][0]["house"] == "A" and len(out["trend"]) == (df["start"].max() - df["start"].min()).days + 1
+    assert out["events"] == [{"date": "2022-03-01", "label": "Event"}]
+    tidy = pd.read_csv(tmp_path / "t.csv")
+    assert set(tidy["kind"]) == {"trend", "house", "poll"}
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    r = cli("trend", path, "--reference", "C", "--chart", tmp_path / "c.svg")
+    assert r.code == 0 and "relative to C" in r.out
+    assert b"<svg" in (tmp_path / "c.svg").read_bytes()[:500]
+
+
+def test_cli_real_examples(cli, wave1, wave2, tmp_path):
+    r = cli("trend", EXAMPLES / "chronicles-waves.toml", EXAMPLES / "published-polls.csv",
+            "--reference", "Chronicles / new", "--event", "2022-03-04=Fake-news law", "--json")
+    assert r.code == 0, r.err
+    out = r.json()
+    houses = {h["house"]: h for h in out["houses"]}
+    # Split ballot: the old wording gives more "support" than the new one (70 vs 63 published).
+    assert houses["Chronicles / old"]["low"] > 0
+    assert out["n_polls"] == 5 and all(p["source"] for p in out["polls"])
+
+
+def _bad(cli, tmp_path, df, *args):
+    r = cli("trend", write_csv(tmp_path, df), *args)
+    assert r.code == 2, (r.code, r.out, r.err)
+    assert r.err.startswith("error: ") and r.err.count("\n") == 1 and r.out == ""
+    return r.err
+
+
+def test_bad_end_before_start(cli, tmp_path):
+    df, _, _ = simulate_polls(12, n_polls=10)
+    df.loc[3, "end"] = df.loc[3, "start"] - pd.Timedelta(days=2)
+    assert "row 4" in _bad(cli, tmp_path, df) and "precedes start" in _bad(cli, tmp_path, df)
+
+
+def test_bad_shares_above_100(cli, tmp_path):
+    df, _, _ = simulate_polls(13, n_polls=10)
+    df["no"] = 100 - df["yes"].round()
+    df["hard_to_say"] = 1.0  # 101%: within rounding of three reported shares
+    assert cli("trend", write_csv(tmp_path, df)).code == 0
+    df.loc[2, "hard_to_say"] = 8.0
+    assert "above 100%" in _bad(cli, tmp_path, df)
+    df.loc[2, "hard_to_say"] = 1.0
+    df.loc[4, "yes"] = 130
+    assert "outside 0-100" in _bad(cli, tmp_path, df)
+
+
+@pytest.mark.parametrize("value", [np.nan, 0, 0.5, -3])
+def test_bad_sample_size(cli, tmp_path, value):
+    df, _, _ = simulate_polls(14, n_polls=10)
+    df["n"] = df["n"].astype(float)
+    df.loc[6, "n"] = value
+    err = _bad(cli, tmp_path, df)
+    assert "row 7" in err and "sample size" in err
+
+
+def test_bad_single_poll_house(cli, tmp_path):
+    df, _, _ = simulate_polls(15, n_polls=12)
+    df.loc[0, "pollster"] = "Lonely"
+    err = _bad(cli, tmp_path, df)
+    assert "'Lonely'" in err and "only one poll" in err and "--reference" in err and "drop" in err
+    assert cli("trend", write_csv(tmp_path, df), "--reference", "Lonely").code == 0
+
+
+def test_bad_event_outside_range(cli, tmp_path):
+    df, _, _ = simulate_polls(16, n_polls=12)
+    err = _bad(cli, tmp_path, df, "--event", "2023-06-01=Later")
+    assert "outside the polls' date range" in err and "Later" in err
+
+
+def test_bad_other_inputs(cli, tmp_path):
+    df, _, _ = simulate_polls(17, n_polls=12)
+    assert "missing column" in _bad(cli, tmp_path, df.drop(columns="n"))
+    assert "unknown" in _bad(cli, tmp_path, df, "--unit", "month")
+    assert "exclude each other" in _bad(cli, tmp_path, df, "--reference", "A", "--sum-to-zero")
+    assert "not in the polls" in _bad(cli, tmp_path, df, "--reference", "Nobody")
+    assert "not a date" in _bad(cli, tmp_path, df, "--event", "someday=X")
+    assert ".png or .svg" in _bad(cli, tmp_path, df, "--chart", tmp_path / "c.pdf")
