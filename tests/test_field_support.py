@@ -157,3 +157,31 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+PG_ROLE = "sv_field_test"
+
+
+def postgres_url(dbname: str) -> str | None:
+    """Create a fresh database (owned by a test role) via `su postgres -c psql`; None if no server."""
+    import shutil
+
+    if shutil.which("psql") is None or shutil.which("su") is None:
+        return None
+
+    def psql(sql: str) -> bool:
+        r = subprocess.run(["su", "postgres", "-c", f'psql -qAt -v ON_ERROR_STOP=1 -c "{sql}"'],
+                           capture_output=True, text=True, cwd="/", timeout=60)
+        return r.returncode == 0
+
+    role = (f"DO \\$\\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='{PG_ROLE}') THEN "
+            f"CREATE ROLE {PG_ROLE} LOGIN PASSWORD '{PG_ROLE}'; END IF; END \\$\\$")
+    try:
+        if not psql(role):
+            return None
+        psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+        if not psql(f"CREATE DATABASE {dbname} OWNER {PG_ROLE}"):
+            return None
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"postgresql://{PG_ROLE}:{PG_ROLE}@127.0.0.1/{dbname}"

@@ -121,6 +121,8 @@ def register(app: typer.Typer) -> None:
         from ..field.export import decrypt_jsonl
         from ..io import write_table
 
+        if out.exists() and any(f.exists() and out.resolve() == f.resolve() for f in (export_file, key)):
+            raise InputError(f"--out {out}: refusing to overwrite an input file; choose another --out")
         phrase = _read_passphrase(passphrase_file, ask=private_key_is_protected(key)) if private_key_is_protected(key) else None
         sk = load_private_key(key, phrase)
         result = decrypt_jsonl(export_file, sk, with_meta=with_meta)

@@ -112,6 +112,14 @@ class Guard:
             log.info("%s %s %s", scope.get("method", "?"), path if path in _LOGGED_PATHS else "(other)", status["code"])
 
 
+async def _body(request: Request) -> bytes | None:
+    """The request body, or None when it goes over the size limit (checked while reading)."""
+    try:
+        return await request.body()
+    except _TooLarge:
+        return None
+
+
 def _error(code: int, msg: str) -> JSONResponse:
     return JSONResponse({"error": msg}, status_code=code)
 
@@ -171,8 +179,11 @@ def create_app(
         lang = lang_of(None)
         if ctype != "application/x-www-form-urlencoded":
             return page("error.html", lang, "/", 415, message="send the form as application/x-www-form-urlencoded")
+        raw = await _body(request)
+        if raw is None:
+            return page("error.html", lang, "/", 413, message=f"request body is over the limit of {max_body} bytes")
         try:
-            fields = parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True, max_num_fields=500)
+            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=500)
         except (UnicodeDecodeError, ValueError):
             return page("error.html", lang, "/", 400, message="malformed form body (not UTF-8 url-encoded)")
         if any(len(v) > 1 for v in fields.values()):
@@ -203,8 +214,11 @@ def create_app(
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             return _error(415, "send the submission as application/json")
+        raw = await _body(request)
+        if raw is None:
+            return _error(413, f"request body is over the limit of {max_body} bytes")
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, f"malformed JSON body ({str(exc)[:80]})")
         if not isinstance(body, dict):

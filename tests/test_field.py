@@ -1,0 +1,425 @@
+"""Survey server, in process: keys, sealing, storage (SQLite and PostgreSQL), the app, export/decrypt, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from test_field_support import COLUMNS, answers, make_keys, postgres_url, write_study
+
+from sottovoce.errors import DesignError, InputError
+from sottovoce.field.app import SECURITY_HEADERS, create_app
+from sottovoce.field.crypto import BadCiphertext, load_private_key, load_public_key, seal, unseal
+from sottovoce.field.export import decrypt_jsonl, export_jsonl
+from sottovoce.field.questionnaire import AnswerError, Questionnaire, decode_payload, encode_payload
+from sottovoce.field.storage import Pending, open_store
+
+KEY = "k" * 24
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    return write_study(tmp_path)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, Path]:
+    return make_keys(tmp_path)
+
+
+def run_app(app, coro_fn):
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            return await coro_fn(c)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        app.committer.close()
+
+
+def make_app(study: Path, pub: Path, db: str, **kw):
+    return create_app(Questionnaire.from_file(study), load_public_key(pub), db, **kw)
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def test_keys_private_file_is_0600_and_pair_roundtrips(tmp_path, cli):
+    r = cli("keys", "new", "--out", tmp_path / "k")
+    assert r.code == 0, r.err
+    priv, pub = tmp_path / "k" / "private.key", tmp_path / "k" / "public.key"
+    assert stat.S_IMODE(priv.stat().st_mode) == 0o600
+    sk, pk = load_private_key(priv), load_public_key(pub)
+    assert bytes(sk.public_key) == bytes(pk)
+    assert unseal(sk, seal(pk, b"answer")) == b"answer"
+    again = cli("keys", "new", "--out", tmp_path / "k")  # never overwrite a key
+    assert again.code == 2 and "already exists" in again.err
+
+
+def test_passphrase_protected_key(tmp_path, cli, monkeypatch):
+    pf = tmp_path / "pass.txt"
+    pf.write_text("correct horse battery\n")
+    assert cli("keys", "new", "--out", tmp_path / "k", "--passphrase-file", pf).code == 0
+    priv = tmp_path / "k" / "private.key"
+    raw = priv.read_text()
+    assert "argon2id" in raw and '"key"' not in raw
+    sk = load_private_key(priv, b"correct horse battery")
+    assert bytes(sk.public_key) == bytes(load_public_key(tmp_path / "k" / "public.key"))
+    with pytest.raises(InputError, match="wrong passphrase"):
+        load_private_key(priv, b"wrong")
+    with pytest.raises(InputError, match="passphrase-protected"):
+        load_private_key(priv)
+    # through the CLI: a wrong passphrase is one error line, exit 2
+    export = tmp_path / "e.jsonl"
+    export.write_text("")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("nope\n")
+    r = cli("decrypt", export, "--key", priv, "--out", tmp_path / "a.csv", "--passphrase-file", bad)
+    assert r.code == 2 and r.err.startswith("error: ") and "wrong passphrase" in r.err
+    monkeypatch.setenv("SOTTOVOCE_PASSPHRASE", "correct horse battery")
+    r = cli("decrypt", export, "--key", priv, "--out", tmp_path / "a.csv")
+    assert r.code == 0, r.err
+
+
+def test_server_refuses_private_key(tmp_path, study, keys, cli):
+    _, priv = keys
+    r = cli("serve", study, "--public-key", priv, "--db", f"sqlite:///{tmp_path}/x.db")
+    assert r.code == 2 and "PRIVATE key" in r.err
+
+
+def test_sealed_box_detects_tampering_and_wrong_key(tmp_path):
+    pub, priv = make_keys(tmp_path)
+    _, priv2 = make_keys(tmp_path / "other")
+    ct = seal(load_public_key(pub), b"secret")
+    flipped = bytearray(ct)
+    flipped[40] ^= 1
+    with pytest.raises(BadCiphertext):
+        unseal(load_private_key(priv), bytes(flipped))
+    with pytest.raises(BadCiphertext):
+        unseal(load_private_key(priv2), ct)
+
+
+def test_padding_hides_answer_lengths():
+    short = encode_payload("s", {"a": 1})
+    long = encode_payload("s", {"a": 99, "b": "x" * 100})
+    assert len(short) == len(long) == 256
+    assert decode_payload(long) == ("s", {"a": 99, "b": "x" * 100})
+
+
+# -- questionnaire -------------------------------------------------------------------------------
+
+def test_validation_names_column_and_allowed_values(study):
+    q = Questionnaire.from_file(study)
+    assert q.columns() == COLUMNS
+    assert q.validate(answers()) == answers()
+    with pytest.raises(AnswerError, match="list_count"):
+        q.validate(answers(treat=0, list_count=4))  # control list has only 3 items
+    assert q.validate(answers(treat=1, list_count=4))["list_count"] == 4
+    with pytest.raises(AnswerError, match="dl_b"):
+        q.validate(answers(dl_treat=1, dl_b=3))
+    with pytest.raises(AnswerError, match="missing answer 'cw'"):
+        q.validate({k: v for k, v in answers().items() if k != "cw"})
+    with pytest.raises(AnswerError, match="unknown answer column"):
+        q.validate({**answers(), "ip": 1})
+    with pytest.raises(AnswerError, match="q_support"):
+        q.validate(answers(q_support=True))
+    assert q.validate(answers(q_support=99))["q_support"] == 99  # hard to say
+    assert q.answers_from_form({k: str(v) for k, v in answers().items()}) == answers()
+
+
+def test_list_arms_are_randomised_at_render(study):
+    q = Questionnaire.from_file(study)
+    arms = [dict(q.render("en")[1]["hidden"])["list_treat"] for _ in range(200)]
+    assert 60 < arms.count("1") < 140  # ~Binomial(200, 1/2)
+    shown = {len(q.render("en")[1]["items"]) for _ in range(50)}
+    assert shown == {3, 4}
+
+
+def test_unfieldable_question_fails_at_startup(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('[study]\nid = "x"\ntitle = "x"\n[[questions]]\nid = "r"\ntype = "rr"\ndesign = "forced"\n'
+                 'response = "r"\np = 0.7\np1 = 0.2\np0 = 0.1\n')
+    with pytest.raises(DesignError, match="die faces"):
+        Questionnaire.from_file(p)
+
+
+# -- storage -------------------------------------------------------------------------------------
+
+def _exercise_store(url: str) -> None:
+    s = open_store(url)
+    try:
+        a, b = s.hash("key-a"), s.hash("key-b")
+        out = s.submit_batch([Pending(a, b"1"), Pending(a, b"2"), Pending(b, b"3")])
+        assert [o.status for o in out] == ["stored", "duplicate", "stored"]
+        assert out[0].id == out[1].id and s.count() == 2
+        assert s.add_invites(["code-1", "code-2", "code-1"]) == 2 and s.invites_left() == 2
+        got = s.submit_batch([Pending(s.hash("c"), b"4", s.hash("code-1")), Pending(s.hash("d"), b"5", s.hash("code-1")),
+                              Pending(s.hash("e"), b"6", s.hash("nope"))])
+        assert [o.status for o in got] == ["stored", "bad_invite", "bad_invite"]
+        assert s.invites_left() == 1 and s.count() == 3
+        # a retry of an accepted submission is a duplicate, even though its code is used up now
+        assert s.submit_batch([Pending(s.hash("c"), b"4", s.hash("code-1"))])[0].status == "duplicate"
+        rows = list(s.rows())
+        assert sorted(ct for _, _, ct in rows) == [b"1", b"3", b"4"]
+        assert all(len(day) == 10 for _, day, _ in rows)
+    finally:
+        s.close()
+    s2 = open_store(url)  # the salt persists: the same key hashes the same after a restart
+    assert s2.hash("key-a") == a
+    s2.close()
+
+
+def test_sqlite_store(tmp_path):
+    _exercise_store(f"sqlite:///{tmp_path}/s.db")
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "s.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    cols = {r[1] for r in con.execute("PRAGMA table_info(submissions)")}
+    assert cols == {"id", "day", "ciphertext", "idem"}
+    assert {r[1] for r in con.execute("PRAGMA table_info(invites)")} == {"hash"}
+
+
+@pytest.mark.postgres
+def test_postgres_store():
+    url = postgres_url("sv_field_unit")
+    if url is None:
+        pytest.skip("no PostgreSQL server reachable through `su postgres -c psql`")
+    _exercise_store(url)
+
+
+def test_bad_db_urls(tmp_path, study, keys, cli):
+    pub, _ = keys
+    for db, msg in (("mysql://x", "use sqlite"), (f"sqlite:///{tmp_path}/nodir/x.db", "does not exist"),
+                    ("postgresql://nobody:x@127.0.0.1:1/none", "cannot connect")):
+        r = cli("serve", study, "--public-key", pub, "--db", db)
+        assert r.code == 2 and r.err.startswith("error: ") and msg in r.err, (db, r.err)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    r = cli("export", "--db", f"sqlite:///{junk}", "--out", tmp_path / "e.jsonl")
+    assert r.code == 2 and "SQLite" in r.err
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+def test_pages_headers_no_cookies_and_languages(tmp_path, study, keys):
+    pub, _ = keys
+    app = make_app(study, pub, f"sqlite:///{tmp_path}/a.db")
+
+    async def go(c):
+        out = {}
+        for path in ("/", "/?lang=ru", "/thanks", "/healthz", "/openapi.json", "/static/survey.js", "/nope"):
+            out[path] = await c.get(path)
+        return out
+
+    res = run_app(app, go)
+    for path, r in res.items():
+        for k, v in SECURITY_HEADERS.items():
+            assert r.headers.get(k) == v, (path, k)
+        assert "set-cookie" not in r.headers
+    page = res["/"].text
+    assert res["/"].status_code == 200 and 'autocomplete="off"' in page
+    assert "http://" not in page and "https://" not in page  # nothing from third parties
+    assert "<script>" not in page and "style=" not in page  # CSP: no inline code
+    assert "Hard to say" in page and "Prefer not to answer" in page
+    assert "Вы поддерживаете военную операцию?" in res["/?lang=ru"].text
+    assert res["/nope"].status_code == 404 and res["/nope"].json()["error"]
+    spec = res["/openapi.json"].json()
+    assert "/api/submissions" in spec["paths"]
+    assert set(spec["paths"]["/api/submissions"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["answers"]["properties"]) == set(COLUMNS)
+
+
+def test_api_and_form_submissions_roundtrip(tmp_path, study, keys, cli):
+    pub, priv = keys
+    db = f"sqlite:///{tmp_path}/a.db"
+    app = make_app(study, pub, db)
+    given = [answers(treat=1, list_count=4), answers(treat=0, list_count=0, q_support=98, dl_treat=1, dl_a=3)]
+
+    async def go(c):
+        codes = []
+        r = await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": given[0]})
+        codes.append(r.status_code)
+        rid = r.json()["id"]
+        r = await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": given[0]})  # retry
+        codes.append(r.status_code)
+        assert r.json() == {"status": "duplicate", "id": rid}
+        form = {"_key": "f" * 30, "_lang": "ru", **{k: str(v) for k, v in given[1].items()}}
+        r = await c.post("/submit", data=form)
+        codes.append(r.status_code)
+        assert r.headers["location"] == "/thanks?lang=ru"
+        r = await c.post("/submit", data=form)  # a double click stores once
+        codes.append(r.status_code)
+        return codes
+
+    assert run_app(app, go) == [201, 200, 303, 303]
+    r = cli("export", "--db", db, "--out", tmp_path / "e.jsonl")
+    assert r.code == 0, r.err
+    lines = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(set(x) == {"id", "day", "ciphertext"} for x in lines)
+    r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
+    assert r.code == 0, r.err
+    df = pd.read_csv(tmp_path / "a.csv")
+    assert list(df.columns) == COLUMNS
+    got = sorted(df.to_dict("records"), key=lambda d: d["list_treat"])
+    assert got == sorted(given, key=lambda d: d["list_treat"])
+
+
+def test_refusals_are_4xx_with_clear_messages(tmp_path, study, keys):
+    pub, _ = keys
+    app = make_app(study, pub, f"sqlite:///{tmp_path}/a.db", max_body=2048)
+
+    async def go(c):
+        api = "/api/submissions"
+        j = {"content-type": "application/json"}
+        return [
+            (await c.post(api, content=b"{not json", headers=j), 400, "malformed JSON"),
+            (await c.post(api, content=b"[1, 2]", headers=j), 400, "JSON object"),
+            (await c.post(api, content=b'{"x": 1}', headers=j), 400, "unknown field"),
+            (await c.post(api, json={"idempotency_key": "short", "answers": answers()}), 400, "idempotency_key"),
+            (await c.post(api, json={"idempotency_key": KEY}), 400, "missing 'answers'"),
+            (await c.post(api, json={"idempotency_key": KEY, "answers": answers(cw=7)}), 422, "'cw'"),
+            (await c.post(api, json={"idempotency_key": KEY, "answers": [1]}), 422, "object"),
+            (await c.post(api, content=b"\xff\xfe", headers=j), 400, "malformed JSON"),
+            (await c.post(api, content=b"a=1", headers={"content-type": "text/plain"}), 415, "application/json"),
+            (await c.post(api, content=b"x" * 5000, headers=j), 413, "over the limit"),
+            (await c.post("/submit", content=b"_key=" + b"a" * 5000,
+                          headers={"content-type": "application/x-www-form-urlencoded"}), 413, "over the limit"),
+            (await c.post("/submit", data={"_key": "bad"}), 400, "form key"),
+            (await c.post("/submit", data={"_key": KEY, "q_support": "7"}), 400, "q_support"),
+            (await c.post("/submit", content=b"\xff", headers={"content-type": "application/x-www-form-urlencoded"}), 400, "UTF-8"),
+            (await c.get("/api/submissions"), 405, "method not allowed"),
+        ]
+
+    async def chunked(c):  # no Content-Length: the limit still holds while reading
+        async def body():
+            for _ in range(10):
+                yield b"x" * 1000
+
+        return await c.post("/api/submissions", content=body(), headers={"content-type": "application/json"})
+
+    for r, code, msg in run_app(app, go):
+        assert r.status_code == code and msg in r.text, (code, r.status_code, r.text[:200])
+    app2 = make_app(study, pub, f"sqlite:///{tmp_path}/b.db", max_body=2048)
+    r = run_app(app2, chunked)
+    assert r.status_code == 413
+
+
+def test_invitation_codes(tmp_path, study, keys, cli):
+    pub, _ = keys
+    db = f"sqlite:///{tmp_path}/a.db"
+    store = open_store(db)
+    store.add_invites(["alpha-1", "beta-2"])
+    store.require_invites()
+    app = make_app(study, pub, store)
+
+    async def go(c):
+        page = await c.get("/")
+        assert 'name="_invite"' in page.text
+        s = [
+            await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": answers()}),
+            await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": answers(), "invite": "alpha-1"}),
+            await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": answers(), "invite": "alpha-1"}),
+            await c.post("/api/submissions", json={"idempotency_key": "z" * 20, "answers": answers(), "invite": "alpha-1"}),
+            await c.post("/api/submissions", json={"idempotency_key": "y" * 20, "answers": answers(), "invite": "guess"}),
+        ]
+        return [r.status_code for r in s]
+
+    assert run_app(app, go) == [403, 201, 200, 403, 403]
+    s = open_store(db)
+    assert s.count() == 1 and s.invites_left() == 1
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))
+    assert b"alpha-1" not in raw and b"beta-2" not in raw  # only hashes are stored
+    s.close()
+    codes = tmp_path / "empty.txt"
+    codes.write_text("\n")
+    r = cli("serve", study, "--public-key", pub, "--db", db, "--invites", codes)
+    assert r.code == 2 and "no codes" in r.err
+
+
+# -- export and decrypt --------------------------------------------------------------------------
+
+def test_tampered_and_foreign_records_are_reported_by_id(tmp_path, keys, cli):
+    pub, priv = keys
+    other_pub, _ = make_keys(tmp_path / "other")
+    db = f"sqlite:///{tmp_path}/a.db"
+    s = open_store(db)
+    pk, opk = load_public_key(pub), load_public_key(other_pub)
+    s.submit_batch([Pending(s.hash(f"k{i}"), seal(pk, encode_payload("field-test", {"x": i}))) for i in range(4)]
+                   + [Pending(s.hash("foreign"), seal(opk, encode_payload("field-test", {"x": 9})))])
+    s.close()
+    export_jsonl(db, tmp_path / "e.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    sk = load_private_key(priv)
+
+    def opens(line: dict) -> bool:
+        try:
+            unseal(sk, base64.b64decode(line["ciphertext"]))
+            return True
+        except BadCiphertext:
+            return False
+
+    lines.sort(key=lambda x: not opens(x))  # the foreign record last
+    assert [opens(x) for x in lines] == [True] * 4 + [False]
+    ct = bytearray(base64.b64decode(lines[0]["ciphertext"]))
+    ct[-1] ^= 0x20
+    lines[0]["ciphertext"] = base64.b64encode(bytes(ct)).decode()
+    lines[1]["ciphertext"] = "%%%"
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + "{broken\n")
+    res = decrypt_jsonl(tmp_path / "t.jsonl", load_private_key(priv))
+    bad_ids = {rid for rid, _ in res.bad}
+    assert {lines[0]["id"], lines[1]["id"], lines[4]["id"], "line 6"} == bad_ids
+    assert len(res.bad) == 4 and len(res.table) == 2  # the foreign record is bad too
+    r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
+    assert r.code == 2 and lines[0]["id"] in r.err and "4 record(s)" in r.err
+    assert not (tmp_path / "a.csv").exists()
+    r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "a.csv", "--skip-bad")
+    assert r.code == 0 and lines[0]["id"] in r.err and len(pd.read_csv(tmp_path / "a.csv")) == 2
+    r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "t.jsonl", "--skip-bad")
+    assert r.code == 2 and "overwrite" in r.err
+
+
+def test_cli_bad_inputs(tmp_path, study, keys, cli):
+    pub, priv = keys
+    cases = [
+        (("decrypt", tmp_path / "none.jsonl", "--key", priv, "--out", tmp_path / "a.csv"), "not found"),
+        (("decrypt", tmp_path / "none.jsonl", "--key", pub, "--out", tmp_path / "a.csv"), "private key"),
+        (("serve", study, "--public-key", tmp_path / "nope.key"), "not found"),
+        (("serve", tmp_path / "nope.toml", "--public-key", pub), "nope.toml"),
+        (("serve", study, "--public-key", pub, "--invites", tmp_path / "nope.txt"), "--invites"),
+        (("keys", "new", "--out", study), "not a directory"),
+        (("keys", "new", "--out", tmp_path / "k2", "--passphrase-file", tmp_path / "nope"), "--passphrase-file"),
+        (("export", "--db", f"sqlite:///{tmp_path}/a.db", "--out", tmp_path / "a.db"), "database itself"),
+    ]
+    for args, msg in cases:
+        r = cli(*args)
+        assert r.code == 2 and r.err.startswith("error: ") and msg in r.err and "Traceback" not in r.err, (args, r.err)
+    (tmp_path / "e.jsonl").write_bytes(b"\xff\xfe\x00garbage")
+    r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
+    assert r.code == 2 and "JSON lines" in r.err
+
+
+def test_decrypted_table_feeds_the_estimators(tmp_path, study, keys):
+    """The table has the study's answer columns with the codes the estimators expect."""
+    pub, priv = keys
+    db = f"sqlite:///{tmp_path}/a.db"
+    s = open_store(db)
+    q = Questionnaire.from_file(study)
+    pk = load_public_key(pub)
+    rows = [answers(treat=i % 2, list_count=(i % 3) + (i % 2), rr_die=i % 2) for i in range(40)]
+    s.submit_batch([Pending(s.hash(f"key{i:020d}"), seal(pk, encode_payload(q.id, a))) for i, a in enumerate(rows)])
+    s.close()
+    export_jsonl(db, tmp_path / "e.jsonl")
+    res = decrypt_jsonl(tmp_path / "e.jsonl", load_private_key(priv), with_meta=True)
+    assert list(res.table.columns) == ["record_id", "day", *COLUMNS] and not res.bad
+    t = res.table
+    dim = t.loc[t.list_treat == 1, "list_count"].mean() - t.loc[t.list_treat == 0, "list_count"].mean()
+    truth = pd.DataFrame(rows)
+    assert dim == pytest.approx(truth.loc[truth.list_treat == 1, "list_count"].mean() - truth.loc[truth.list_treat == 0, "list_count"].mean())
+    assert os.path.getsize(tmp_path / "e.jsonl") > 0
