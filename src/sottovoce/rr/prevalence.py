@@ -14,6 +14,7 @@ interval (checked by the Monte Carlo tests), while a logit interval would underc
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,13 @@ IMPOSSIBLE_Z = 3.0
 def binary_column(df: pd.DataFrame, column: str, what: str = "response") -> np.ndarray:
     """A 0/1 column as floats with NaN for missing; any other value is an error naming it."""
     raw = df[column]
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        y = raw.to_numpy(dtype=float, na_value=np.nan)
+        bad_np = np.isfinite(y) & (y != 0) & (y != 1) | np.isinf(y)
+        if not bad_np.any():
+            if not np.isfinite(y).any():
+                raise InputError(f"{what} column '{column}' has no answers (all missing)")
+            return y
     num = pd.to_numeric(raw, errors="coerce")
     bad = raw.notna() & ~num.isin([0, 1])
     if bad.any():
@@ -68,7 +76,9 @@ def group_masks(df: pd.DataFrame, by: str | None) -> list[tuple[Any, Any, np.nda
     return [(lvl, category_label(df, by, lvl), codes == k) for k, lvl in enumerate(levels)]
 
 
+@lru_cache(maxsize=16)
 def z_value(level: float) -> float:
+    """Normal quantile for a two-sided interval at ``level``."""
     if not 0 < level < 1:
         raise InputError(f"confidence level {level} must be between 0 and 1")
     return float(norm.ppf(0.5 + level / 2))
