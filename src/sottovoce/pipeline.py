@@ -349,7 +349,11 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     for q in study.questions:
         if isinstance(q, DirectQuestion):
             derived[q.id] = f"__sv_yes_{q.id}"
-    work = df.assign(**{col: _yes_indicator(df[study.question(qid).column], study.question(qid).yes) for qid, col in derived.items()})  # type: ignore[union-attr]
+    extra: dict[str, pd.Series] = {}
+    for q in study.questions:
+        if isinstance(q, DirectQuestion):
+            extra.update(_direct_columns(df, q))
+    work = df.assign(**extra)
     work.attrs = dict(df.attrs)
 
     steps.step("weighting")
@@ -368,7 +372,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         dq = study.question(q.measures)
         if by_id[q.id].get("status") != "done" or by_id[dq.id].get("status") != "done":
             continue
-        comp = _comparison(q, dq, svy, work, derived[dq.id], subgroups, by_id)
+        comp = _comparison(study, q, dq, svy, work, derived[dq.id], subgroups, by_id)
         if comp is not None:
             comparisons.append(comp)
 
@@ -394,6 +398,19 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         "nonresponse": nonresponse,
         "skipped": skipped,
     })
+
+
+def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, pd.Series]:
+    """0/1 columns of a direct question: ``yes`` among answers (NaN if missing), and ``yes`` and a
+    substantive other answer among everyone interviewed (for the nonresponse bounds)."""
+    col = df[q.column]
+    yes = _yes_indicator(col, q.yes)
+    silent = _yes_indicator(col, (*q.hard_to_say, *q.refused)).fillna(1.0)
+    return {
+        f"__sv_yes_{q.id}": yes,
+        f"__sv_y_{q.id}": yes.fillna(0.0),
+        f"__sv_n_{q.id}": ((yes == 0) & (silent == 0)).astype(float),
+    }
 
 
 def _yes_indicator(s: pd.Series, yes: tuple[Any, ...]) -> pd.Series:
@@ -475,19 +492,23 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
             fn = getattr(lx, "list_experiment", None) if lx else None
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
-            res = _with_groups(lambda by: fn(svy, count=q.count, treat=q.treat, items=q.items, method=q.method, by=by), subgroups)
+            frame, design = _weighted_frame(svy, study)
+            res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by, **design), subgroups)
             entry["result"] = res.to_dict()
-            test = getattr(lx, "design_effect_test", None)
+            entry["se_weights"] = "fixed"  # listexp builds its own design from the final weights
+            test = getattr(lx, "list_design_test", None)
             if test is not None:
-                t = test(svy, count=q.count, treat=q.treat, items=q.items)
-                entry["design_test"] = {"p_value": t.details.get("p_value"), **t.to_dict()}
+                t = test(frame, q.count, q.treat, q.items, **design)
+                entry["design_test"] = {"p_value": t.estimate, "verdict": t.details.get("verdict"), "method": t.method}
         elif isinstance(q, DoubleListQuestion):
             lx = _module("listexp")
             fn = getattr(lx, "double_list", None) if lx else None
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
-            res = _with_groups(lambda by: fn(svy, count_a=q.count_a, count_b=q.count_b, treat=q.treat, items_a=q.items_a, items_b=q.items_b, by=by), subgroups)
-            entry["result"] = res.to_dict()
+            frame, design = _weighted_frame(svy, study)
+            res = fn(frame, q.count_a, q.count_b, q.treat, q.items_a, q.items_b, **design)
+            entry["result"] = res.to_dict()  # overall only: the double-list estimator has no domains yet
+            entry["se_weights"] = "fixed"
         elif isinstance(q, (RRQuestion, CrosswiseQuestion)):
             rr = _module("rr")
             fn = getattr(rr, "rr_prevalence", None) if rr else None
@@ -501,6 +522,15 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
         return {**entry, "status": "failed", "reason": "error", "message": str(exc)}
     entry["status"] = "done"
     return entry
+
+
+def _weighted_frame(svy: Any, study: Study) -> tuple[pd.DataFrame, dict[str, str | None]]:
+    """The data with the final weights as a column, for estimators that take a DataFrame."""
+    d = study.data
+    assert d is not None
+    frame = svy.data.assign(__sv_weight=np.asarray(svy.weights, dtype=float))
+    frame.attrs = dict(svy.data.attrs)
+    return frame, {"weights": "__sv_weight", "strata": d.strata, "psu": d.psu}
 
 
 def _rr_params(q: RRQuestion | CrosswiseQuestion) -> tuple[str, dict[str, float]]:
@@ -536,7 +566,22 @@ def _flip(r: Result) -> dict[str, Any]:
     return out
 
 
-def _comparison(q: Any, dq: DirectQuestion, svy: Any, df: pd.DataFrame, direct_col: str, subgroups: list[str], by_id: Mapping[str, Any]) -> dict[str, Any] | None:
+def _list_gap(res: Result) -> dict[str, Any]:
+    """The ``direct − list`` category of :func:`sottovoce.listexp.list_direct`, overall and by group."""
+    def one(r: Result) -> dict[str, Any]:
+        g = next(c for c in r.categories if c.label == "gap")
+        d = g.to_dict()
+        for k in ("by", "level", "label"):
+            if getattr(r, k) is not None:
+                d[k] = jsonable(getattr(r, k))
+        return d
+
+    out = one(res)
+    out["groups"] = [one(g) for g in res.groups]
+    return out
+
+
+def _comparison(study: Study, q: Any, dq: DirectQuestion, svy: Any, df: pd.DataFrame, direct_col: str, subgroups: list[str], by_id: Mapping[str, Any]) -> dict[str, Any] | None:
     """``direct − indirect`` with the covariance of the two answers of the same respondents."""
     gap: dict[str, Any] | None = None
     if isinstance(q, (RRQuestion, CrosswiseQuestion)):
@@ -549,11 +594,14 @@ def _comparison(q: Any, dq: DirectQuestion, svy: Any, df: pd.DataFrame, direct_c
         gap = _flip(res)
     elif isinstance(q, ListQuestion):
         lx = _module("listexp")
-        fn = getattr(lx, "list_direct_gap", None) if lx else None
-        if fn is None:
+        fn = getattr(lx, "list_direct", None) if lx else None
+        if fn is None or q.covariates:
             return None
-        res = _with_groups(lambda by: fn(svy, count=q.count, treat=q.treat, items=q.items, direct=direct_col, by=by), subgroups)
-        gap = _flip(res)
+        frame, design = _weighted_frame(svy, study)
+        frame = frame[frame[direct_col].notna()]  # the gap is over respondents who answered directly
+        res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, direct_col, by=by, **design), subgroups)
+        gap = _list_gap(res)
+        gap["se_weights"] = "fixed"
     if gap is None:
         return None
     gap.update({"direct": dq.id, "indirect": q.id, "indirect_type": q.type, "definition": "direct - indirect"})
@@ -568,10 +616,30 @@ def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, A
     if spec.column not in disp.columns:
         raise InputError(f"{study.path}: dispositions.column: column '{spec.column}' is not in {spec.path.name}; use one of its columns: {', '.join(map(str, disp.columns[:25]))}")
     nr = _module("nonresponse")
-    if nr is None:
+    if nr is None or not hasattr(nr, "outcome_rates"):
         skipped.append({"step": "nonresponse", "reason": "not_available"})
         return {"status": "skipped", "reason": "not_available", "n_cases": int(len(disp))}
-    return {"status": "skipped", "reason": "not_available", "n_cases": int(len(disp))}
+    disp.attrs.setdefault("source", str(spec.path))
+    rates = nr.outcome_rates(disp, column=spec.column, e=spec.e)
+    out: dict[str, Any] = {
+        "status": "done", "n_cases": int(len(disp)), "rates": dict(rates.to_dict()["rates"]),
+        "counts": rates.to_dict().get("counts"), "e": rates.to_dict().get("e"),
+    }
+    rr = next((out["rates"].get(k) for k in ("RR3", "RR1") if out["rates"].get(k) is not None), None)
+    direct = next((q for q in study.questions if isinstance(q, DirectQuestion)), None)
+    if direct is None or rr is None or not hasattr(nr, "manski_bounds") or not hasattr(svy, "mean"):
+        return out
+    # Shares among all interviewed of "yes" and of a substantive answer other than yes; the rest
+    # (hard to say, refused, missing) are item nonresponse, which the bounds treat as unknown.
+    ry, rn = svy.mean(f"__sv_y_{direct.id}"), svy.mean(f"__sv_n_{direct.id}")
+    b = nr.manski_bounds(ry.estimate, rn.estimate, rr, ry.se, rn.se, n=ry.n)
+    out["bounds"] = {"question": direct.id, "response_rate": rr, "yes_share": ry.estimate, "no_share": rn.estimate,
+                     "lower": b.lower, "upper": b.upper, "ci": list(b.ci) if b.ci else None, "method": b.method}
+    if hasattr(nr, "sensitivity_curve"):
+        sc = nr.sensitivity_curve(ry.estimate, rn.estimate, rr)
+        out["sensitivity"] = {"question": direct.id, "x": [c[0] for c in sc.curve], "y": [c[1] for c in sc.curve],
+                              "tipping_share": sc.tipping_share, "threshold": sc.threshold}
+    return out
 
 
 def _dump(obj: Any) -> str:  # pragma: no cover - debugging helper

@@ -21,6 +21,7 @@ from .text import STRINGS, count_phrase, pct, pick, plural_ru, points, round_hal
 __all__ = ["render_report", "write_report", "headline", "headline_numbers", "LANGUAGES"]
 
 LANGUAGES = tuple(STRINGS)
+_SHOWN_RATES = ("RR1", "RR3", "COOP1", "REF1", "CON1")  # all rates are in results.json
 _ORDER = {"direct": 0, "list": 1, "double_list": 2, "rr": 3, "crosswise": 4}
 
 
@@ -260,32 +261,37 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         ]
         if wmax is not None and wmax > 5:
             caveats.append(t(lang, "c_weights", wmax=_num(wmax, 1, lang)))
+        fixed = [q["id"] for q in qs if q.get("se_weights") == "fixed" and q.get("status") == "done"]
+        if fixed:
+            caveats.append(t(lang, "c_fixed_se", qs=", ".join(fixed)))
         if deff is not None and deff > 2:
             caveats.append(t(lang, "c_deff", deff=_num(deff, 2, lang), n=n, neff=_num(neff, 0, lang)))
 
     # Nonresponse.
     nr = results.get("nonresponse") or {}
-    nonresponse: dict[str, Any] = {"done": nr.get("status") == "done", "items": [],
-                                   "skipped": nr.get("status") == "skipped"}
+    nonresponse: dict[str, Any] = {"done": nr.get("status") == "done", "items": [], "skipped": nr.get("status") == "skipped",
+                                   "cases": nr.get("n_cases"), "rates": [], "bounds": "", "sens_chart": "", "sens_rows": [], "tipping": ""}
     if nonresponse["done"]:
-        nonresponse["cases"] = nr.get("n_cases")
+        rates = nr.get("rates") or {}
         nonresponse["rates"] = [
-            {"name": k, "help": S.get(f"rate_help_{k.rstrip('0123456789')}", ""), "value": _pct1(v, lang)}
-            for k, v in (nr.get("rates") or {}).items() if v is not None
+            {"name": k, "help": S[f"rate_help_{k.rstrip('0123456789')}"], "value": _pct1(rates[k], lang)}
+            for k in _SHOWN_RATES if rates.get(k) is not None
         ]
         b = nr.get("bounds")
+        bq = byid.get((b or {}).get("question", ""), {})
         if b and b.get("lower") is not None:
-            bq = byid.get(b.get("question", ""), {})
-            nonresponse["bounds"] = t(lang, "bounds_text", answer=_answer(bq, lang) if bq else S["yes"], lo=pct(b["lower"]), hi=pct(b["upper"]))
+            nonresponse["bounds"] = t(lang, "bounds_text", answer=_answer(bq, lang), lo=pct(b["lower"]), hi=pct(b["upper"]), rr=pct(b["response_rate"]))
         sens = nr.get("sensitivity")
         if sens and sens.get("x"):
-            nonresponse["sens_chart"] = charts.line_chart(sens["x"], sens["y"], S["chart_sens_alt"], S["sens_x"], S["sens_y"], sens.get("reference"))
-            nonresponse["sens_rows"] = [{"x": _dec(f"{x:g}", lang), "y": _pct1(y, lang)} for x, y in zip(sens["x"], sens["y"], strict=False)]
-        if nr.get("tipping_point") is not None:
-            nonresponse["tipping"] = t(lang, "tipping", x=_num(nr["tipping_point"], 2, lang))
-        rr_key = next((k for k in ("RR2", "RR1", "RR4", "RR3") if (nr.get("rates") or {}).get(k) is not None), None)
-        if rr_key and nr["rates"][rr_key] < 0.3:
-            caveats.append(t(lang, "c_low_rr", rr=pct(nr["rates"][rr_key]), k=rr_key[2:]))
+            xs = [100 * x for x in sens["x"]]
+            nonresponse["sens_chart"] = charts.line_chart(xs, sens["y"], S["chart_sens_alt"], t(lang, "sens_x", answer=_answer(bq, lang)), S["sens_y"], sens.get("threshold"))
+            nonresponse["sens_rows"] = [{"x": _num(x, 0, lang), "y": _pct1(y, lang)} for x, y in zip(xs, sens["y"], strict=False)]
+            if sens.get("tipping_share") is not None:
+                nonresponse["tipping"] = t(lang, "tipping", s=pct(sens["tipping_share"]), answer=_answer(bq, lang), threshold=pct(sens.get("threshold", 0.5)))
+        rr = rates.get("RR3", rates.get("RR1"))
+        if rr is not None and rr < 0.3:
+            caveats.append(t(lang, "c_low_rr", rr=pct(rr), k="3" if rates.get("RR3") is not None else "1"))
+    nonresponse["sens_x"] = t(lang, "sens_x", answer=_answer(byid.get(((nr.get("sensitivity") or {}).get("question")) or "", {}), lang))
     for q in qs_sorted:
         inr = q.get("item_nonresponse")
         if inr:
