@@ -320,6 +320,11 @@ def _finish(model: MLModel, theta: np.ndarray, ll: float, trace: list[float], it
                 f"the share of {part} liars is estimated at zero (on the boundary, coefficient '{term}' = {theta[j]:.3g}), "
                 f"so the {part} model has no finite standard errors: the data show no {part} effect; refit without --{part}"
             )
+        if term == "(Intercept)" and len(model.terms) >= 1:
+            raise DesignError(
+                f"the ML fit is on the boundary: the {part} model's intercept diverges ({theta[j]:.3g}), i.e. an estimated share of 0 or 1 "
+                f"(no or all respondents hold the {'sensitive item' if part == 'sensitive' else 'control items'}); use --method dim, or fewer covariates"
+            )
         raise DesignError(
             f"the ML fit is not identified: the {part} model's coefficient for '{term}' diverges ({theta[j]:.3g}) — "
             f"the covariate separates the respondents (or the item is never/always chosen in a cell); "
