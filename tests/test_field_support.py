@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
+from sottovoce.field.loadtest import Server, free_port  # noqa: F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_ADDR = "127.0.0.77"  # tests connect from this loopback address so the grep test can look for it
@@ -100,63 +95,12 @@ def make_keys(tmp: Path, passphrase: bytes | None = None) -> tuple[Path, Path]:
     return new_keypair(tmp / "keys", passphrase)
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def answers(treat: int = 1, dl_treat: int = 0, **kw: int) -> dict[str, int]:
     a = {"q_support": 2, "list_treat": treat, "list_count": 2, "dl_treat": dl_treat, "dl_a": 1, "dl_b": 2,
          "rr_die": 1, "rr_browser": 0, "cw": 1}
     a.update(kw)
     return a
 
-
-class Server:
-    """``sottovoce serve`` in a subprocess (so it can be killed with SIGKILL), logs to a file."""
-
-    def __init__(self, study: Path, public_key: Path, db: str, log: Path, extra: list[str] | None = None) -> None:
-        self.args = [sys.executable, "-c", "from sottovoce.cli import run; run()", "serve", str(study),
-                     "--public-key", str(public_key), "--db", db, *(extra or [])]
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    def start(self) -> Server:
-        self.port = free_port()
-        fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([*self.args, "--port", str(self.port)], stdout=fh, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        fh.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start in 30 s")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 PG_ROLE = "sv_field_test"

@@ -1,0 +1,108 @@
+"""Survey server load benchmark: acknowledged submissions per second through the real server.
+
+200 concurrent keep-alive clients on loopback POST valid submissions to ``sottovoce serve`` (uvicorn,
+one process) for a few seconds. Reported: sustained acknowledged submissions/s, p99 latency, and
+the ratio to the *raw* insert-and-commit rate of the same database with the same durability
+settings (one transaction per row, as a naive server would do). Targets: ratio >= 0.5 and, with
+SQLite, >= 500 acknowledged submissions/s on a 2-core machine.
+
+Run alone: ``.venv/bin/python bench/bench_field.py`` (prints one JSON row per line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+CLIENTS = 200
+SECONDS = 5.0
+
+STUDY = """
+[study]
+id = "bench"
+title = "Load benchmark"
+[[questions]]
+id = "d"
+type = "direct"
+column = "q_support"
+options = [{ code = 1, en = "Yes" }, { code = 2, en = "No" }]
+yes = [1]
+hard_to_say = [99]
+refused = [98]
+[[questions]]
+id = "r"
+type = "rr"
+design = "forced"
+response = "rr_answer"
+p = 0.6666666666666666
+p1 = 0.16666666666666666
+p0 = 0.16666666666666666
+"""
+
+
+def _make() -> tuple[str, bytes]:
+    key = secrets.token_urlsafe(18)
+    body = {"idempotency_key": key, "answers": {"q_support": 1 + secrets.randbelow(2), "rr_answer": secrets.randbelow(2)}}
+    return key, json.dumps(body).encode()
+
+
+def raw_commit_rate(db: str, seconds: float = 2.0) -> float:
+    """Insert-and-commit one sealed-size row per transaction, as fast as the database allows."""
+    from sottovoce.field.storage import Pending, open_store
+
+    store = open_store(db)
+    n, t0 = 0, time.perf_counter()
+    blob = secrets.token_bytes(304)  # the size of a sealed, padded submission
+    while time.perf_counter() - t0 < seconds:
+        store.submit_batch([Pending(store.hash(secrets.token_hex(16)), blob)])
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    store.close()
+    return rate
+
+
+def measure(db: str, workdir: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> dict:
+    """Serve the benchmark study on ``db`` and load it; returns the figures."""
+    from sottovoce.field.crypto import new_keypair
+    from sottovoce.field.loadtest import Server, hammer
+    from sottovoce.field.storage import open_store
+
+    study = workdir / "study.toml"
+    study.write_text(STUDY, encoding="utf-8")
+    pub, _ = new_keypair(workdir / "keys")
+    server = Server(study, pub, db, workdir / "server.log").start()
+    try:
+        stats = asyncio.run(hammer("127.0.0.1", server.port, clients=clients, seconds=seconds, make=_make))
+    finally:
+        server.stop()
+    store = open_store(db)
+    stored = store.count()
+    store.close()
+    return {"rate": stats.rate, "p99_ms": 1000 * stats.p99(), "acked": len(stats.acked), "stored": stored,
+            "errors": stats.errors, "statuses": stats.statuses, "seconds": stats.seconds}
+
+
+def run() -> list[dict]:
+    """Rows for bench/run.py: name, seconds, ratio, target, ok (plus the measured figures)."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sv-bench-field-") as tmp:
+        work = Path(tmp)
+        raw = raw_commit_rate(f"sqlite:///{work}/raw.db")
+        m = measure(f"sqlite:///{work}/served.db", work)
+        ratio = m["rate"] / raw
+        rows.append({
+            "name": f"field serve, SQLite WAL synchronous=FULL, {CLIENTS} clients: acknowledged submissions/s vs raw insert+commit/s",
+            "seconds": m["seconds"], "ratio": ratio, "target": 0.5, "ok": ratio >= 0.5 and m["rate"] >= 500,
+            "acked_per_s": round(m["rate"], 1), "raw_commits_per_s": round(raw, 1), "p99_ms": round(m["p99_ms"], 1),
+            "acked": m["acked"], "stored": m["stored"],
+        })
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(json.dumps(row))

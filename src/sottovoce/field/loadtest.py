@@ -1,0 +1,149 @@
+"""A small loopback load generator for the survey server (used by the crash test and the benchmark).
+
+Raw HTTP/1.1 keep-alive connections on asyncio, so the client costs little CPU and the
+measurement is about the server. It only ever connects to a loopback address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["LoadStats", "hammer", "Server", "free_port"]
+
+
+@dataclass
+class LoadStats:
+    """What a load run saw: acknowledged submissions (key -> record id), failures and latencies."""
+
+    acked: dict[str, str] = field(default_factory=dict)
+    attempted: list[str] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.acked) / self.seconds if self.seconds else 0.0
+
+    def p99(self) -> float:
+        if not self.latencies:
+            return float("nan")
+        lat = sorted(self.latencies)
+        return lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+
+
+async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable[[], tuple[str, bytes]],
+                  stats: LoadStats, local_addr: str | None) -> None:
+    writer = None
+    try:
+        reader, writer = await asyncio.open_connection(host, port, local_addr=(local_addr, 0) if local_addr else None)
+        while not stop():
+            key, body = make()
+            stats.attempted.append(key)
+            head = (f"POST /api/submissions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode()
+            t0 = time.perf_counter()
+            writer.write(head + body)
+            await writer.drain()
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            payload = await reader.readexactly(length)
+            stats.latencies.append(time.perf_counter() - t0)
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            if status in (200, 201):
+                stats.acked[key] = json.loads(payload)["id"]
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        stats.errors += 1  # the server went away mid-request: that submission is unacknowledged
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def hammer(url_host: str, port: int, *, clients: int, seconds: float, make: Callable[[], tuple[str, bytes]],
+                 local_addr: str | None = None, max_requests: int | None = None) -> LoadStats:
+    """Run ``clients`` concurrent keep-alive clients for ``seconds`` (or ``max_requests`` in all)."""
+    if not ipaddress.ip_address(url_host).is_loopback:
+        raise ValueError("the load generator only targets loopback addresses")
+    stats = LoadStats()
+    t0 = time.monotonic()
+
+    def stop() -> bool:
+        return time.monotonic() - t0 > seconds or (max_requests is not None and len(stats.attempted) >= max_requests)
+
+    await asyncio.gather(*(_client(url_host, port, stop, make, stats, local_addr) for _ in range(clients)))
+    stats.seconds = time.monotonic() - t0
+    return stats
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``sottovoce serve`` in a subprocess (so it can be killed with SIGKILL), logs to a file."""
+
+    def __init__(self, study: Path, public_key: Path, db: str, log: Path, extra: list[str] | None = None) -> None:
+        self.args = [sys.executable, "-c", "from sottovoce.cli import run; run()", "serve", str(study),
+                     "--public-key", str(public_key), "--db", db, *(extra or [])]
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> Server:
+        self.port = free_port()
+        fh = open(self.log, "ab")
+        self.proc = subprocess.Popen([*self.args, "--port", str(self.port)], stdout=fh, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        fh.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if _healthy(self.port):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start in 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+
+def _healthy(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
