@@ -155,7 +155,10 @@ pi <- (coef(m)[["y"]] - a) / b
 se <- sqrt(V["y", "y"]) / abs(b)
 gap <- svycontrast(m, c(y = 1 / b, d = -1))
 bys <- svyby(~y, ~g, des, svymean)
-out <- list(pi = pi, se = se, gap = unname(coef(gap)) - a / b, gap_se = as.numeric(SE(gap)),
+lv <- sort(unique(df$g))
+gg <- sapply(lv, function(l) { m <- svymean(~y + d, subset(des, g == l)); k <- svycontrast(m, c(y = 1 / b, d = -1))
+             c(unname(coef(k)) - a / b, as.numeric(SE(k))) })
+out <- list(pi = pi, by_gap = gg[1, ], by_gap_se = gg[2, ], gap_level = lv, se = se, gap = unname(coef(gap)) - a / b, gap_se = as.numeric(SE(gap)),
             by_level = as.character(bys$g), by_pi = (bys$y - a) / b, by_se = bys$se / abs(b))
 cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
 """
@@ -191,6 +194,10 @@ def test_prevalence_and_gap_match_r_survey(name, params, tmp_path):
     assert r.se == pytest.approx(ref["se"], rel=1e-8)
     assert r.details["gap"]["estimate"] == pytest.approx(ref["gap"], abs=1e-10)
     assert r.details["gap"]["se"] == pytest.approx(ref["gap_se"], rel=1e-8)
+    gaps = {g.level: g.details["gap"] for g in r.groups}
+    for lvl, gap, gap_se in zip(ref["gap_level"], ref["by_gap"], ref["by_gap_se"], strict=True):
+        assert gaps[lvl]["estimate"] == pytest.approx(gap, abs=1e-10)
+        assert gaps[lvl]["se"] == pytest.approx(gap_se, rel=1e-8)
     got = {g.level: (g.estimate, g.se) for g in r.groups}
     for lvl, pi, se in zip(ref["by_level"], ref["by_pi"], ref["by_se"], strict=True):
         assert got[lvl][0] == pytest.approx(min(max(pi, 0), 1), abs=1e-10)
@@ -389,6 +396,7 @@ def test_cli_table_output(cli, data_csv):
 @pytest.mark.parametrize(
     ("flags", "match"),
     [
+        (["--design", "warner", "--p", "0.7", "--covariates", "x", "--by", "g"], "cannot be combined"),
         (["--design", "warner", "--p", "0.5"], "not identifiable"),
         (["--design", "forced", "--p", "0.1", "--p1", "0.5", "--p0", "0.5"], "p1 + p0"),
         (["--design", "forced", "--p", "0.8"], "needs two of"),

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from ..errors import InputError
 from ..planning import DEFAULT_CONTROL_VAR, DEFAULT_ITEMS, plan
-from ..rr import rr_prevalence, rr_regression
+from ..rr import make_design, rr_prevalence, rr_regression
 from ._common import JSON_OPTION, console, emit, emit_json, load_data
 
 
@@ -17,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 def rr_command(
-    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),
+    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),  # noqa: B008
     response: str = typer.Option(..., "--response", help="0/1 column of randomized answers (1 = yes / red card / crosswise 'same')."),
     design: str = typer.Option(..., "--design", help="warner|forced|unrelated|mirrored|disguised|crosswise"),
     p: float = typer.Option(None, "--p", help="P(answer the sensitive question truthfully) (forced) or P(being asked it) (warner, unrelated, mirrored); P(red card | yes stack) (disguised)."),
@@ -37,11 +38,16 @@ def rr_command(
     """Prevalence of a sensitive trait from randomized-response or crosswise answers."""
     df = load_data(data, [response, weights, strata, psu, by, direct])
     df.attrs.setdefault("source", str(data))
-    kw = dict(p=p, p1=p1, p0=p0, q=q, weights=weights, strata=strata, psu=psu, level=level)
+    dsg = make_design(design, p=p, p1=p1, p0=p0, q=q)
     if covariates:
-        result = rr_regression(df, response, covariates, design, **kw)
+        extra = [flag for flag, v in (("--by", by), ("--direct", direct), ("--truncate", truncate)) if v]
+        if extra:
+            raise InputError(f"{', '.join(extra)} cannot be combined with --covariates; run the regression and the prevalence separately")
+        result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, level=level)
     else:
-        result = rr_prevalence(df, response, design, by=by, direct=direct, truncate=truncate, **kw)
+        result = rr_prevalence(
+            df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
+        )
     emit(result, as_json)
     if not as_json and result.details.get("design"):
         d = result.details["design"]

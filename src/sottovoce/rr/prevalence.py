@@ -172,7 +172,7 @@ def rr_prevalence(
         from .gap import rr_gap
 
         g = rr_gap(svy, response, direct, dsg, by=by, level=level)
-        gaps = [g] + list(g.groups)
+        gaps = [g, *g.groups]
 
     results = []
     for j in range(masks.shape[1]):
@@ -188,8 +188,9 @@ def rr_prevalence(
             "raw_estimate": float(pi[j]),
             "privacy": dsg.privacy(min(max(est, 1e-9), 1 - 1e-9)),
         }
-        if gaps[j] is not None:
-            details["gap"] = _gap_dict(gaps[j])
+        gap_j = gaps[j]
+        if gap_j is not None:
+            details["gap"] = _gap_dict(gap_j)
         kw: dict[str, Any] = {}
         if j:
             kw = {"by": by, "level": _plain(groups[j - 1][0]), "label": groups[j - 1][1]}
