@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sottovoce as sv
-from sottovoce.planning import DEFAULT_DESIGN_PARAMS
+from sottovoce.planning import PLAN_DEFAULTS
 
 
 def _simulated_se(name: str, pi: float, n: int, reps: int, rng: np.random.Generator, items: int = 4, control_var: float = 0.5) -> float:
@@ -26,7 +26,7 @@ def _simulated_se(name: str, pi: float, n: int, reps: int, rng: np.random.Genera
         count = control + trait * treated
         est = count[:, treated].mean(axis=1) - count[:, ~treated].mean(axis=1)
     else:
-        dsg = sv.make_design(name, **DEFAULT_DESIGN_PARAMS[name])
+        dsg = sv.rr_design(name, **PLAN_DEFAULTS[name])
         est = dsg.prevalence_from(dsg.simulate_answers(trait, rng).mean(axis=1))
     return float(est.std(ddof=1))
 
@@ -51,7 +51,7 @@ def test_direct_closed_form_and_comparison_sentence():
     assert rows["list"]["se"] == pytest.approx(math.sqrt(2 * (1 + 0.25) / 1600))
     assert plan.details["sentence"].startswith("with 1,600 respondents: direct ±2.4 points, list ±7.7 points, forced ±3.7 points")
     assert set(rows) == set(sv.PLAN_DESIGNS)
-    for name in DEFAULT_DESIGN_PARAMS:
+    for name in PLAN_DEFAULTS:
         assert set(rows[name]["privacy"]) and all(0 < v < 1 for v in rows[name]["privacy"].values())
     assert "direct" in plan.summary() and "privacy" in plan.summary()
 

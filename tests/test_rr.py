@@ -49,7 +49,7 @@ def _frame(name: str, params: dict, n: int = 3000, pi: float = 0.3, seed: int = 
 def test_device_simulation_matches_the_linear_map(name, params):
     """The simulated device (written from each design's description, not from a and b) gives
     P(yes | trait) = a + b and P(yes | no trait) = a."""
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     rng = np.random.default_rng(1)
     m = 400_000
     for t, expected in ((1, dsg.a + dsg.b), (0, dsg.a)):
@@ -70,8 +70,8 @@ def test_known_parameterisations_match_rr_package():
     assert (u.b, u.a) == pytest.approx((0.6, 0.12))
     c = sv.Crosswise(q=0.2)  # P(same) = qπ + (1 − q)(1 − π)
     assert float(c.p_yes(0.1)) == pytest.approx(0.2 * 0.1 + 0.8 * 0.9)
-    assert sv.make_design("forced-known", p=0.7, p1=0.2).p0 == pytest.approx(0.1)
-    assert sv.make_design("unrelated-known", p=0.6, q=0.3) == u
+    assert sv.rr_design("forced-known", p=0.7, p1=0.2).p0 == pytest.approx(0.1)
+    assert sv.rr_design("unrelated-known", p=0.6, q=0.3) == u
 
 
 @given(
@@ -79,7 +79,7 @@ def test_known_parameterisations_match_rr_package():
     pi=st.floats(0, 1),
 )
 def test_p_yes_mapping_is_invertible(case, pi):
-    dsg = sv.make_design(case[0], **case[1])
+    dsg = sv.rr_design(case[0], **case[1])
     lam = dsg.p_yes(pi)
     assert 0 <= lam <= 1
     assert float(dsg.prevalence_from(lam)) == pytest.approx(pi, abs=1e-12)
@@ -87,7 +87,7 @@ def test_p_yes_mapping_is_invertible(case, pi):
 
 @pytest.mark.parametrize(("name", "params"), DESIGN_CASES, ids=IDS)
 def test_privacy_is_bayes_rule_checked_by_simulation(name, params):
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     trait, ans = simulate(dsg, 0.3, 400_000, 3)
     priv = dsg.privacy(0.3)
     yes_key, no_key = list(priv)
@@ -98,7 +98,7 @@ def test_privacy_is_bayes_rule_checked_by_simulation(name, params):
 @pytest.mark.parametrize(("name", "params"), DESIGN_CASES, ids=IDS)
 def test_closed_form_variance_matches_simulation(name, params):
     """Var(π̂) = λ(1−λ)/(n b²): compare with the spread of 4,000 simulated surveys."""
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     n, reps, pi = 500, 4000, 0.3
     rng = np.random.default_rng(7)
     trait = (rng.random((reps, n)) < pi).astype(np.int8)
@@ -125,7 +125,7 @@ def test_closed_form_variance_matches_simulation(name, params):
 )
 def test_bad_designs_raise(args, match):
     with pytest.raises(DesignError, match=match):
-        sv.make_design(**args)
+        sv.rr_design(**args)
 
 
 # -- prevalence ----------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_bad_designs_raise(args, match):
 def test_prevalence_srs_closed_form(name, params):
     df = _frame(name, params)
     r = sv.rr_prevalence(df, "y", name, **params)
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     lam = df["y"].mean()
     n = len(df)
     assert r.estimate == pytest.approx((lam - dsg.a) / dsg.b)
@@ -187,7 +187,7 @@ def test_prevalence_and_gap_match_r_survey(name, params, tmp_path):
     df = _frame(name, params, n=2500, seed=11)
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     ref = _run_r(R_SURVEY, tmp_path, str(path), repr(dsg.a), repr(dsg.b))
     r = sv.rr_prevalence(df, "y", name, weights="w", strata="stratum", psu="cluster", by="g", direct="d", **params)
     assert r.estimate == pytest.approx(ref["pi"], abs=1e-10)
@@ -314,7 +314,7 @@ def test_regression_matches_r_rrreg_model(name, params, tmp_path):
     df.loc[rng.choice(n, 25, replace=False), "y"] = np.nan
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     ref = _run_r(R_RRREG, tmp_path, str(path), repr(dsg.b), repr(dsg.a), "y ~ I(age/10) + I((age/10)^2) + female + educ")
     r = sv.rr_regression(df, "y", "I(age/10) + I((age/10)**2) + female + educ", name, **params)
     coefs = r.coefficients["sensitive"]

@@ -30,7 +30,7 @@ REPS = 6000
 @pytest.mark.parametrize(("name", "params"), DESIGN_CASES, ids=[c[0] for c in DESIGN_CASES])
 def test_prevalence_interval_coverage(name, params):
     pi, n = 0.3, 800
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     rng = np.random.default_rng(2024)
     trait = (rng.random((REPS, n)) < pi).astype(np.int8)
     answers = dsg.simulate_answers(trait, rng)  # all samples at once
@@ -51,7 +51,7 @@ def test_clustered_stratified_design_coverage():
     design-based SE (through Survey.cov_total) keeps coverage; an SRS SE would not."""
     reps, strata, psus, m = 2000, 8, 20, 10
     p = {"p": 2 / 3, "p1": 1 / 6, "p0": 1 / 6}
-    dsg = sv.make_design("forced", **p)
+    dsg = sv.rr_design("forced", **p)
     rng = np.random.default_rng(99)
     stratum_mean = np.linspace(0.15, 0.45, strata)
     truth = stratum_mean.mean()  # equal-sized strata, equal weights
@@ -83,7 +83,7 @@ def test_regression_interval_coverage(name, params):
     """95% Wald intervals from rrreg's OPG standard errors cover the planted slope."""
     reps, n = 2500, 1500
     beta = np.array([-0.4, 0.7])
-    dsg = sv.make_design(name, **params)
+    dsg = sv.rr_design(name, **params)
     rng = np.random.default_rng(5)
     x = rng.normal(size=(reps, n))
     pi = 1 / (1 + np.exp(-(beta[0] + beta[1] * x)))

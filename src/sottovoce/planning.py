@@ -28,10 +28,10 @@ from ._results import Result
 from .errors import InputError
 from .rr.designs import DESIGNS, RRDesign, make_design
 
-__all__ = ["DEFAULT_DESIGN_PARAMS", "PLAN_DESIGNS", "Plan", "plan", "design_variance"]
+__all__ = ["PLAN_DEFAULTS", "PLAN_DESIGNS", "Plan", "plan", "planned_variance"]
 
 #: the parameters assumed when the user names a design without its probabilities
-DEFAULT_DESIGN_PARAMS: dict[str, dict[str, float]] = {
+PLAN_DEFAULTS: dict[str, dict[str, float]] = {
     "forced": {"p": 2 / 3, "p1": 1 / 6, "p0": 1 / 6},  # one die: 1 → say yes, 6 → say no (Blair et al. 2015)
     "warner": {"p": 0.75},
     "mirrored": {"p": 0.75},
@@ -46,7 +46,7 @@ DEFAULT_CONTROL_VAR = 0.5
 PLAN_DESIGNS = ("direct", "list", "forced", "warner", "mirrored", "disguised", "unrelated", "crosswise")
 
 
-def design_variance(
+def planned_variance(
     design: str | RRDesign,
     prevalence: float,
     *,
@@ -64,12 +64,12 @@ def design_variance(
     if design == "list":
         # n/2 per arm: Var = [σ² + π(1−π)]/(n/2) + σ²/(n/2)
         return 2.0 * (2.0 * control_var + pi * (1 - pi))
-    return design_variance(_rr(design, params), pi)
+    return planned_variance(_rr(design, params), pi)
 
 
 def _rr(name: str, params: dict[str, float | None]) -> RRDesign:
     given = {k: v for k, v in params.items() if v is not None}
-    return make_design(name, **(given or DEFAULT_DESIGN_PARAMS.get(name, {})))  # type: ignore[arg-type]
+    return make_design(name, **(given or PLAN_DEFAULTS.get(name, {})))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def plan(
 
     ``designs``: names from :data:`PLAN_DESIGNS` (default: all). ``p/p1/p0/q`` set the
     probabilities when a single randomized-response design is planned; otherwise
-    :data:`DEFAULT_DESIGN_PARAMS` apply. ``moe`` is a share (0.03 = ±3 points). Without ``n``
+    :data:`PLAN_DEFAULTS` apply. ``moe`` is a share (0.03 = ±3 points). Without ``n``
     the standard errors are shown for n = 1,600 (and for the n required when ``moe`` is given).
     """
     names = _names(designs)
@@ -130,14 +130,14 @@ def plan(
         row: dict[str, Any] = {"design": name}
         if name in DESIGNS:
             dsg = _rr(name, given)
-            v1 = design_variance(dsg, prevalence)
+            v1 = planned_variance(dsg, prevalence)
             row["parameters"] = dsg.params()
             row["privacy"] = dsg.privacy(prevalence)
         elif name == "list":
-            v1 = design_variance("list", prevalence, items=items, control_var=control_var)
+            v1 = planned_variance("list", prevalence, items=items, control_var=control_var)
             row["parameters"] = {"items": items, "control_var": control_var}
         else:
-            v1 = design_variance("direct", prevalence)
+            v1 = planned_variance("direct", prevalence)
             row["parameters"] = {}
         se = math.sqrt(v1 * deff / n_eval)
         row.update({"n": n_eval, "se": se, "moe": z * se, "unit_variance": v1})

@@ -34,7 +34,7 @@ __all__ = [
     "Disguised",
     "Crosswise",
     "RR_DESIGNS",
-    "make_design",
+    "rr_design",
     "rr_prevalence",
     "rr_regression",
     "rr_gap",
@@ -65,3 +65,4 @@ def simulate(
 
 
 simulate_rr = simulate
+rr_design = make_design
