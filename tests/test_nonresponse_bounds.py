@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -81,7 +81,7 @@ def test_tipping_point_numbers():
     tp = tipping_point(0.59, 0.22, 0.10)
     # theta(s) = 0.059 + 0.919 s = 0.5  ->  s = 0.441/0.919
     assert tp["share"] == pytest.approx(0.441 / 0.919)
-    assert tp["gamma"] == pytest.approx((0.59 / 0.22))
+    assert tp["gamma"] == pytest.approx(0.59 / 0.22)
     robust = tipping_point(0.9, 0.05, 1.0)
     assert robust["share"] is None and "stays above" in robust["verdict"]
 

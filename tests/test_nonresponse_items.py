@@ -8,7 +8,13 @@ import pytest
 
 import sottovoce as sv
 from sottovoce.errors import InputError
-from sottovoce.nonresponse import alternative_targets, fit_logistic, item_nonresponse, margin_distance, r_indicator
+from sottovoce.nonresponse import (
+    alternative_targets,
+    fit_logistic,
+    item_nonresponse,
+    margin_distance,
+    r_indicator,
+)
 
 
 def test_item_nonresponse_matches_r_survey(wave1):

@@ -37,8 +37,10 @@ from .nonresponse.sensitivity import sensitivity_curve, tipping_point
 __all__ = ["AuditResult", "load_poll", "audit_poll"]
 
 DEFAULT_DEFF_RANGE = (1.5, 2.5)
+# Shown, clearly labelled as hypothetical, when a poll publishes no response rate.
+ASSUMED_RESPONSE_RATES = (0.1, 0.3)
 _SHARE_KEYS = ("yes", "no", "hard_to_say", "refused")
-_CITED_NUMBERS = ("sample_size", "response_rate", "design_effect")
+_CITED_NUMBERS = ("sample_size", "response_rate", "design_effect", "published_moe")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class AuditResult(Result):
 
     def summary(self) -> str:
         p = self.poll
-        head = f"{p.get('pollster', '')}: {p.get('title', '')} ({p.get('fieldwork', '')})"
+        when = p.get("fieldwork") or p.get("published") or "date not published"
+        head = f"{p.get('pollster', '')}: {p.get('title', '')} ({when})"
         return "\n".join([head, *(f"- {s}" for s in self.sentences)])
 
     def _repr_html_(self) -> str:
@@ -107,9 +110,9 @@ def _validate(spec: dict[str, Any], where: str) -> None:
     if not isinstance(sources, dict):
         raise InputError(f"{where}: [sources] must be a table of citations, e.g. [sources.levada] with publisher, title, date, url")
     for sid, src in sources.items():
-        missing = [k for k in ("publisher", "title", "date", "url") if not (isinstance(src, dict) and src.get(k))]
+        missing = [k for k in ("publisher", "title", "url") if not (isinstance(src, dict) and src.get(k))]
         if missing:
-            raise InputError(f"{where}: citation [sources.{sid}] lacks {', '.join(missing)}; every source needs publisher, title, date and url")
+            raise InputError(f"{where}: citation [sources.{sid}] lacks {', '.join(missing)}; every source needs publisher, title, url (and date when known)")
 
     def cited(table: dict[str, Any], key: str, label: str) -> None:
         sid = table.get(f"{key}_source", table.get("source"))
@@ -135,9 +138,11 @@ def _validate(spec: dict[str, Any], where: str) -> None:
     shares = spec.get("shares")
     if not isinstance(shares, dict):
         raise InputError(f"{where}: the [shares] table is missing; give yes, no, hard_to_say (percent, as published)")
-    for k in ("yes", "no"):
-        if _number(shares, k, f"{where} [shares]") is None:
-            raise InputError(f"{where}: [shares] needs '{k}' (percent as published)")
+    if _number(shares, "yes", f"{where} [shares]") is None:
+        raise InputError(f"{where}: [shares] needs 'yes' (percent as published)")
+    pm = _number(spec, "published_moe", where)
+    if pm is not None and not (0 < pm < 50):
+        raise InputError(f"{where}: published_moe = {pm:g} must be the published margin of error in percentage points at 50% (e.g. 3.4)")
     total = 0.0
     k_given = 0
     for k in _SHARE_KEYS:
@@ -176,15 +181,21 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
         _validate(spec, where)
     n = int(spec["sample_size"])
     sh = spec["shares"]
-    y, no = float(sh["yes"]) / 100, float(sh["no"]) / 100
+    y = float(sh["yes"]) / 100
     dk = float(sh.get("hard_to_say") or 0) / 100
     rf = float(sh.get("refused") or 0) / 100
+    warnings: list[str] = []
+    if _number(sh, "no", where) is None:
+        # only the yes share was published: everyone else is counted as "not yes"
+        no = max(0.0, 1 - y - dk - rf)
+        warnings.append("the 'no' share was not published; every respondent not counted as yes, hard to say or refusing is treated as no")
+    else:
+        no = float(sh["no"]) / 100
     if y + no > 1:
         s = y + no
         y, no = y / s, no / s
     label = str(sh.get("yes_label", "yes"))
     z = float(stats.norm.ppf(1 - (1 - level) / 2))
-    warnings: list[str] = []
 
     # response rate: published, or from published dispositions
     r = _number(spec, "response_rate", where)
@@ -203,9 +214,15 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
 
     # honest margin of error
     deff = _number(spec, "design_effect", where)
+    deff_source = "published"
+    pm = _number(spec, "published_moe", where)
+    if deff is None and pm is not None:
+        # the pollster's own margin of error at 50% implies deff = (moe/z)^2 · n / 0.25
+        deff = max(1.0, (pm / 100 / float(stats.norm.ppf(0.975))) ** 2 * n / 0.25)
+        deff_source = f"implied by the published margin of error ±{pm:g} points at 50%"
     srs_se = math.sqrt(y * (1 - y) / n)
     if deff is not None:
-        moe = {"design_effect": deff, "design_effect_source": "published", "moe": z * srs_se * math.sqrt(deff),
+        moe = {"design_effect": deff, "design_effect_source": deff_source, "moe": z * srs_se * math.sqrt(deff),
                "moe_srs": z * srs_se}
         se = srs_se * math.sqrt(deff)
     else:
@@ -225,6 +242,13 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
     )
     sc = sensitivity_curve(y, no, r_eff)
     tp = tipping_point(y, no, r_eff)
+    scenarios: list[dict[str, Any]] = []
+    if r is None:
+        for ra in ASSUMED_RESPONSE_RATES:
+            b = manski_bounds(y, no, ra)
+            t = tipping_point(y, no, ra)
+            scenarios.append({"assumed_response_rate": ra, "lower": b.lower, "upper": b.upper, "tipping_share": t["share"]})
+        bounds["assumed_response_rate_scenarios"] = scenarios
     sens = {"curve": [{"assumed_share": s, "estimate": t} for s, t in sc.curve], "tipping_share": tp["share"],
             "tipping_gamma": tp["gamma"], "verdict": tp["verdict"], "answered_share": sc.answered_share}
 
@@ -248,17 +272,26 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
         + f" (n = {n:,}).",
     ]
     if deff is not None:
-        sentences.append(f"With the published design effect of {deff:g}, the margin of error on {_pct(y)} is ±{100 * moe['moe']:.1f} points (±{100 * moe['moe_srs']:.1f} if it were a simple random sample).")
+        sentences.append(f"With a design effect of {deff:.2f} ({deff_source}), the margin of error on {_pct(y)} is ±{100 * moe['moe']:.1f} points (±{100 * moe['moe_srs']:.1f} if it were a simple random sample).")
     else:
         sentences.append(f"No design effect was published; with a design effect between {deff_range[0]:g} and {deff_range[1]:g} the margin of error on {_pct(y)} is ±{100 * moe['moe'][0]:.1f} to ±{100 * moe['moe'][1]:.1f} points, not the ±{100 * moe['moe_srs']:.1f} of a simple random sample.")
     if r is not None:
         sentences.append(f"At a {_pct(r, 1 if r < 0.1 else 0)} response rate, anywhere from {_pct(mb.lower)} to {_pct(mb.upper)} of {pop} could hold this view: only {_pct(sc.answered_share)} of the eligible population gave a yes-or-no answer.")
     else:
-        sentences.append(f"No response rate was published. Counting only those who answered without a yes or no, between {_pct(mb.lower)} and {_pct(mb.upper)} of respondents could hold this view; nonresponse widens this further.")
+        first, *rest = scenarios
+        hyp = f"{_pct(first['assumed_response_rate'])}, anywhere from {_pct(first['lower'])} to {_pct(first['upper'])} of {pop} could hold this view" + "".join(
+            f"; at {_pct(x['assumed_response_rate'])}, from {_pct(x['lower'])} to {_pct(x['upper'])}" for x in rest)
+        item = (f" Among respondents alone, those without a yes-or-no answer leave the share between {_pct(mb.lower)} and {_pct(mb.upper)}."
+                if mb.upper - mb.lower > 0.005 else "")
+        sentences.append(f"No response rate was published, so the worst case cannot be stated.{item} Had the response rate been (hypothetically) {hyp}.")
     g2 = next((a for a in ab if a["gamma"] == 2.0), ab[0] if ab else None)
-    if g2 is not None:
+    if g2 is not None and g2["upper"] - g2["lower"] > 0.005:
         sentences.append(f"If supporters were up to {g2['gamma']:g} times as likely (or as unlikely) to answer as opponents, the true share would lie between {_pct(g2['lower'])} and {_pct(g2['upper'])}.")
-    if tp["share"] is not None and y / (y + no) > 0.5:
+    if r is None:
+        t10 = scenarios[0]
+        if t10["tipping_share"] is not None and y / (y + no) > 0.5:
+            sentences.append(f"At a (hypothetical) {_pct(t10['assumed_response_rate'])} response rate, the reported majority disappears if fewer than {_pct(t10['tipping_share'])} of those who did not answer would say yes.")
+    elif tp["share"] is not None and y / (y + no) > 0.5:
         sentences.append(f"The reported majority disappears if fewer than {_pct(tp['share'])} of those who did not answer would say yes" + (f", or if supporters were {tp['gamma']:.1f} times as willing to answer as opponents." if tp["gamma"] else "."))
     else:
         sentences.append(f"Tipping point: {tp['verdict']}.")

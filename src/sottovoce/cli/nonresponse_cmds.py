@@ -1,4 +1,5 @@
 """``sottovoce rates`` (AAPOR outcome rates) and ``sottovoce audit`` (audit of a published poll)."""
+# ruff: noqa: B008  (typer declares options as argument defaults)
 
 from __future__ import annotations
 

@@ -1,0 +1,129 @@
+"""Audit of published polls: the examples, the numbers, plain sentences, bad input through the CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from sottovoce.audit import audit_poll, load_poll
+from sottovoce.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples" / "published-polls").glob("*.toml"))
+
+BASE = """
+pollster = "Test pollster"
+title = "t"
+sample_size = {n}
+{extra}
+source = "s"
+
+[shares]
+yes = {yes}
+no = {no}
+hard_to_say = {dk}
+source = "s"
+
+[sources.s]
+publisher = "p"
+title = "t"
+date = "2022-03-01"
+url = "https://example.org"
+"""
+
+
+def poll_file(tmp_path, n="1000", yes=59, no=22, dk=19, extra="response_rate = 0.09") -> Path:
+    path = tmp_path / "poll.toml"
+    path.write_text(BASE.format(n=n, yes=yes, no=no, dk=dk, extra=extra))
+    return path
+
+
+def test_published_examples_exist_and_audit_cleanly(cli):
+    assert len(EXAMPLES) >= 6
+    pollsters = set()
+    with_indirect = 0
+    for path in EXAMPLES:
+        spec = load_poll(path)
+        pollsters.add(spec["pollster"])
+        with_indirect += "indirect" in spec
+        for src in spec["sources"].values():
+            assert src["url"].startswith("https://")
+        res = cli("audit", path, "--json")
+        assert res.code == 0, (path, res.err)
+        d = res.json()
+        assert 0 <= d["bounds"]["lower"] <= d["estimate"] <= d["bounds"]["upper"] <= 1
+        assert d["sentences"]
+    assert len(pollsters) >= 4 and with_indirect >= 1
+
+
+def test_audit_numbers(tmp_path):
+    res = audit_poll(poll_file(tmp_path, extra='response_rate = 0.09\nresponse_rate_source = "s"\ndesign_effect = 2.0'))
+    z = 1.959963984540054
+    assert res.margin_of_error["moe"] == pytest.approx(z * math.sqrt(2 * 0.59 * 0.41 / 1000))
+    assert res.bounds["lower"] == pytest.approx(0.09 * 0.59)
+    assert res.bounds["upper"] == pytest.approx(1 - 0.09 * 0.22)
+    assert res.sensitivity["tipping_share"] == pytest.approx((0.5 - 0.09 * 0.59) / (1 - 0.09 * 0.81))
+    curve = {round(c["assumed_share"], 12): c["estimate"] for c in res.sensitivity["curve"]}
+    assert curve[round(0.59 / 0.81, 12)] == pytest.approx(0.59 / 0.81)  # passes through the complete case
+    assert any("At a 9.0% response rate, anywhere from 5% to 98%" in s for s in res.sentences)
+
+
+def test_published_moe_implies_design_effect(tmp_path):
+    res = audit_poll(poll_file(tmp_path, n="1600", extra='published_moe = 3.4\npublished_moe_source = "s"'))
+    deff = (0.034 / 1.959963984540054) ** 2 * 1600 / 0.25
+    assert res.margin_of_error["design_effect"] == pytest.approx(deff)
+    assert res.bounds["assumed_response_rate_scenarios"][0]["assumed_response_rate"] == 0.1
+
+
+def test_indirect_gap(tmp_path):
+    path = poll_file(tmp_path)
+    path.write_text(path.read_text() + '\n[indirect]\nmethod = "list experiment"\nestimate = 53\nse = 3\nsource = "s"\n')
+    res = audit_poll(path)
+    assert res.indirect["gap"] == pytest.approx(-0.06)
+    assert res.indirect["gap_se"] == pytest.approx(math.sqrt(0.03**2 + res.se**2))
+
+
+def test_missing_citation_is_an_error(tmp_path):
+    path = poll_file(tmp_path, extra="design_effect = 1.8")
+    text = path.read_text().replace('source = "s"\n\n[shares]', '\n[shares]')
+    path.write_text(text)
+    with pytest.raises(InputError, match="citation"):
+        load_poll(path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": '""'}, "sample_size' is missing"),
+        ({"yes": 70, "no": 30, "dk": 10}, "more than 100%"),
+        ({"extra": 'response_rate = 1.4\nresponse_rate_source = "s"'}, r"\(0, 1\]"),
+        ({"extra": 'response_rate = 0\nresponse_rate_source = "s"'}, r"\(0, 1\]"),
+    ],
+)
+def test_cli_bad_poll_files(cli, tmp_path, kwargs, message):
+    import re
+
+    path = poll_file(tmp_path, **kwargs)
+    res = cli("audit", path)
+    assert res.code == 2
+    assert res.err.startswith("error:") and re.search(message, res.err)
+    assert len(res.err.strip().splitlines()) == 1
+
+
+def test_cli_sample_size_absent_entirely(cli, tmp_path):
+    path = poll_file(tmp_path)
+    path.write_text(path.read_text().replace("sample_size = 1000\n", ""))
+    res = cli("audit", path)
+    assert res.code == 2 and "sample_size" in res.err
+
+
+def test_rounding_is_not_an_error(tmp_path):
+    res = audit_poll(poll_file(tmp_path, yes=73, no=14, dk=14))  # 101% as published by FOM
+    assert res.estimate == pytest.approx(0.73)
+
+
+def test_cli_audit_text_output(cli):
+    res = cli("audit", EXAMPLES[0])
+    assert res.code == 0 and "sensitivity" in res.out
