@@ -83,13 +83,13 @@ class Plan(Result):
             f"plan at prevalence {d['prevalence']:.0%}, design effect {d['deff']:g}, "
             f"{int(d['confidence'] * 100)}% margins"
         )
-        lines = [head, f"{'design':<11} {'parameters':<26} {'se':>7} {'± moe':>7} {'n needed':>9}  privacy"]
+        lines = [head, f"{'design':<11} {'parameters':<30} {'se':>7} {'± moe':>7} {'n needed':>9}  privacy"]
         for r in rows:
             params = ", ".join(f"{k}={v:.3g}" for k, v in r["parameters"].items())
             priv = "  ".join(f"{k} = {v:.0%}" for k, v in (r.get("privacy") or {}).items())
             need = f"{r['n_required']:,}" if r.get("n_required") is not None else "–"
             lines.append(
-                f"{r['design']:<11} {params[:26]:<26} {100 * r['se']:>6.2f} {100 * r['moe']:>7.1f} {need:>9}  {priv}"
+                f"{r['design']:<11} {params[:30]:<30} {100 * r['se']:>6.2f} {100 * r['moe']:>7.1f} {need:>9}  {priv}"
             )
         lines.append(d["sentence"])
         return "\n".join(lines)
