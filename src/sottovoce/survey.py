@@ -362,7 +362,7 @@ class Survey:
     def _rep_rank(self) -> int:
         rep = self._rep
         assert rep is not None
-        mat = rep.multipliers if rep.multipliers is not None else np.unique(rep.columns, axis=0)
+        mat = rep.multipliers if rep.multipliers is not None else np.unique(np.asarray(rep.columns), axis=0)
         return int(np.linalg.matrix_rank(mat))
 
     # -- calibration --------------------------------------------------------------------------
@@ -509,7 +509,7 @@ class Survey:
         top = self._block(var, y, levels, ~missing, kind, is_share, ci, level, df, None, None)
         top = top.with_(details={**top.details, **details}, warnings=tuple(warns) + top.warnings)
         if by is None:
-            return top
+            return _warned(top)
         g = self.data[by]
         gcodes, glevels = pd.factorize(g, sort=True)
         glabels = value_labels(self.data, by)
@@ -526,7 +526,8 @@ class Survey:
             res = self._block(var, y, levels, d, kind, is_share, ci, level, df, by, lev)
             warns.extend(res.warnings)
             groups.append(res.with_(label=lab if lab is not None else str(_clean(lev)), level=_clean(lev)))
-        return top.with_(by=by, groups=tuple(groups), warnings=tuple(dict.fromkeys((*top.warnings, *warns))))
+        top = top.with_(by=by, groups=tuple(groups), warnings=tuple(dict.fromkeys((*top.warnings, *warns))))
+        return _warned(top)
 
     def _block(self, var: str, y: np.ndarray, levels: Any, d: np.ndarray, kind: str, is_share: bool,
                ci: str, level: float, df: float | None, by: str | None, lev: Any) -> Result:
@@ -658,7 +659,7 @@ class Survey:
             V = self._rep_cov(num / den, p)
             nu = self.df
         else:
-            V = dom.cov_total(((mm - p) / W))
+            V = dom.cov_total((mm - p) / W)
             rows = np.ones(len(w), bool) if self._mask is None else self._mask
             nu = float(np.unique(self._psu[rows]).size - np.unique(self._strata[rows]).size)
         N = float(len(w) if self._mask is None else self._mask.sum())
@@ -724,6 +725,13 @@ class Survey:
         return f"'{levels[h]}'"
 
 
+def _warned(result: Result) -> Result:
+    """Raise each caveat of a result once as a SottovoceWarning (the result keeps them too)."""
+    for w in result.warnings:
+        warnings.warn(w, SottovoceWarning, stacklevel=4)
+    return result
+
+
 def _rake_residuals(x: np.ndarray, step: _RakeStep) -> np.ndarray:
     """Backfit weighted influence values off the raking margins (svyrecvar's raking branch).
 
@@ -739,7 +747,7 @@ def _rake_residuals(x: np.ndarray, step: _RakeStep) -> np.ndarray:
     scale = max(float(np.abs(r).max()), 1e-300)
     for _ in range(max_sweeps):
         change = 0.0
-        for c, cnt in zip(step.margins, counts):
+        for c, cnt in zip(step.margins, counts, strict=True):
             for j in range(r.shape[1]):
                 m = _safe_div(np.bincount(c[pos], weights=r[pos, j], minlength=len(cnt)), cnt)
                 r[pos, j] -= m[c[pos]]

@@ -18,7 +18,7 @@ def main() -> None:
     rows = []
     psu_id = 0
     for h, n_psu in enumerate([5, 6, 4, 7]):
-        for j in range(n_psu):
+        for _ in range(n_psu):
             psu_id += 1
             m = int(rng.integers(8, 20))
             effect = rng.normal(0, 0.6)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, SottovoceWarning
 from ..intervals import CI_METHODS
 from ..io import variable_label
 from ..survey import LONELY_PSU, Survey
@@ -18,14 +20,14 @@ def register(app: typer.Typer) -> None:
 
 
 def estimate(
-    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),
+    data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),  # noqa: B008
     var: str = typer.Option(..., "--var", help="Column to estimate: categories give one share each, numbers a mean."),
     by: str | None = typer.Option(None, "--by", help="Column of subgroups: one estimate per level (domain estimation)."),
     weights: str | None = typer.Option(None, "--weights", help="Weight column; zero excludes a respondent."),
     strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
     psu: str | None = typer.Option(None, "--psu", help="Primary sampling unit (cluster) column."),
     fpc: str | None = typer.Option(None, "--fpc", help="Column of population PSU counts per stratum (or sampling fractions)."),
-    margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),
+    margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),  # noqa: B008
     ci: str = typer.Option("wilson", "--ci", help="Interval for shares: wilson, logit, beta (Korn-Graubard) or wald."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Strata with one PSU: adjust, remove, certainty or fail."),
@@ -44,11 +46,14 @@ def estimate(
     svy = Survey(df, weights=weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=lonely_psu)  # type: ignore[arg-type]
     if margins is not None:
         svy = svy.rake(margins)
-    if categories:
-        result = svy.proportion(var, by=by, ci=ci, level=level)
-    else:
-        result = svy.estimate(var, by=by, ci=ci, level=level)
-    extra = {"data_file": str(data), "weights": weights, "margins_file": str(margins) if margins else None,
+    with warnings.catch_warnings():
+        # The result carries its warnings and emit() prints them once.
+        warnings.simplefilter("ignore", SottovoceWarning)
+        if categories:
+            result = svy.proportion(var, by=by, ci=ci, level=level)
+        else:
+            result = svy.estimate(var, by=by, ci=ci, level=level)
+    extra: dict[str, Any] = {"data_file": str(data), "weights": weights, "margins_file": str(margins) if margins else None,
              "question": variable_label(df, var)}
     if crosstab is not None:
         extra["chisq"] = svy.chisq(var, crosstab).to_dict()
