@@ -96,3 +96,21 @@ def test_alternative_targets_report_movement():
     assert yes.details["spread"] == pytest.approx(0.1 * (po - py))
     with pytest.raises(InputError, match="at least two"):
         alternative_targets(df, "y", {"one": sets["census2010"]})
+
+
+def test_demo_worst_case_bounds_contain_planted_truth():
+    import json
+    from pathlib import Path
+
+    from sottovoce.nonresponse import outcome_rates, survey_bounds
+
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo"
+    if not (demo / "truth.json").exists():
+        pytest.skip("demo study not generated")
+    resp = pd.read_csv(demo / "respondents.csv")
+    disp = pd.read_csv(demo / "dispositions.csv", dtype={"disposition": str})
+    rr3 = outcome_rates(disp, column="disposition").rates["RR3"]
+    truth = json.loads((demo / "truth.json").read_text())["support"]
+    b = survey_bounds(resp, "q_support", 1, 2, response_rate=rr3)
+    assert b.lower <= truth <= b.upper
+    assert b.estimate - truth > 0.2  # the complete-case answer is far off: nonresponse depends on the answer
