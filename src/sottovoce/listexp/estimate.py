@@ -183,10 +183,10 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         Xc = Xf = None
         tc = tf = None
         if ceiling:
-            Xc_all, tc, okc = _data.design_matrix(d.frame, ceiling_covariates)
+            Xc_all, tc, okc = _data.design_matrix(d.frame, ceiling_cov)
             Xc = Xc_all[sel]
         if floor:
-            Xf_all, tf, okf = _data.design_matrix(d.frame, floor_covariates)
+            Xf_all, tf, okf = _data.design_matrix(d.frame, floor_cov)
             Xf = Xf_all[sel]
         model = _ml.MLModel(y=y, t=t, X=X, terms=d.terms, J=d.J, wt=ws, constrained=constrained, ceiling=ceiling, floor=floor,
                             X_ceiling=Xc, terms_ceiling=tc, X_floor=Xf, terms_floor=tf)
