@@ -41,6 +41,7 @@ def _svg(fig: plt.Figure, title: str) -> str:
     plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: invalid inside HTML
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)  # RDF boilerplate with URLs
     # Scale with the page, and expose the chart as one image with a name to screen readers.
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r'<svg \1', text, count=1)
     return text.replace("<svg ", f'<svg role="img" aria-label="{_attr(title)}" class="chart" ', 1)

@@ -1,0 +1,268 @@
+"""The report's words and numbers: headline equals results.json, rounding and Russian plurals,
+small-cell suppression, and a Russian report free of untranslated English."""
+
+from __future__ import annotations
+
+import copy
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sottovoce as sv
+from sottovoce.report import headline, headline_numbers, render_report
+from sottovoce.report.text import STRINGS, plural_ru, round_half_up
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "examples" / "demo" / "study.toml"
+
+
+class _Text(HTMLParser):
+    """Visible text of a page (no <style>, no SVG internals), and the text of one element by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip = 0
+        self.parts: list[str] = []
+        self.by_id: dict[str, list[str]] = {}
+        self.open_ids: list[tuple[str, int]] = []
+        self.depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += 1
+        if tag in ("style", "svg", "script"):
+            self.skip += 1
+        ident = dict(attrs).get("id")
+        if ident:
+            self.open_ids.append((ident, self.depth))
+            self.by_id[ident] = []
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "svg", "script"):
+            self.skip -= 1
+        while self.open_ids and self.open_ids[-1][1] == self.depth:
+            self.open_ids.pop()
+        self.depth -= 1
+
+    def handle_data(self, data):
+        if self.skip:
+            return
+        self.parts.append(data)
+        for ident, _ in self.open_ids:
+            self.by_id[ident].append(data)
+
+    def text(self, ident: str | None = None) -> str:
+        return " ".join(" ".join(self.by_id[ident] if ident else self.parts).split())
+
+
+def visible(html: str) -> _Text:
+    p = _Text()
+    p.feed(html)
+    return p
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    res = sv.analyze(DEMO, out_dir=out)
+    return res, (out / "report.html").read_text(encoding="utf-8"), res.report_html("ru")
+
+
+def test_headline_numbers_in_the_html_equal_results_json(demo):
+    res, html_en, html_ru = demo
+    data = res.to_dict()
+    qs = {q["id"]: q for q in data["questions"]}
+    comp = min((c for c in data["comparisons"] if c.get("se") is not None), key=lambda c: c["se"])
+    direct, indirect = qs[comp["direct"]]["result"], qs[comp["indirect"]]["result"]
+
+    def whole(x):  # percent, rounded half up, computed here independently of the report code
+        return int(Decimal(repr(100 * x)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def moe(r):
+        return whole((r["ci"][1] - r["ci"][0]) / 2)
+
+    expected = [f"{whole(direct['estimate'])}%", f"(±{moe(direct)})", f"{whole(indirect['estimate'])}%", f"(±{moe(indirect)})",
+                f"{whole(comp['estimate'])} ", f"(±{moe(comp)})"]
+    for html in (html_en, html_ru):
+        head = visible(html).text("headline")
+        pos = 0
+        for piece in expected:  # in this order
+            found = head.find(piece, pos)
+            assert found >= 0, (piece, head)
+            pos = found + len(piece)
+    h = headline_numbers(data)
+    assert (h["direct_pct"], h["indirect_pct"], h["gap_points"]) == (whole(direct["estimate"]), whole(indirect["estimate"]), whole(comp["estimate"]))
+    assert h["verdict"] == ("hidden" if comp["ci"][0] > 0 else "reverse" if comp["ci"][1] < 0 else "none")
+
+
+def test_every_section_is_there_in_both_languages(demo):
+    _, html_en, html_ru = demo
+    for html in (html_en, html_ru):
+        page = visible(html)
+        for section in ("headline", "compare", "groups", "nonresponse", "weighting", "methods", "caveats", "simulated"):
+            assert page.text(section), section
+        assert html.count("<svg") >= 3 and html.count("<figcaption>") == html.count("<svg")
+        assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "").replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
+        assert "https://" not in html and "<script" not in html and "<link" not in html and "@import" not in html
+    en = visible(html_en)
+    assert "Imai (2011)" in en.text("methods") and "Warner (1965)" in en.text("methods") and "AAPOR" in en.text("methods")
+    assert "simulated" in en.text("caveats")
+
+
+def _allowed_latin(data: dict) -> set[str]:
+    """Latin words a Russian report may show: data values, ids, codes, and names of people/methods."""
+    allowed = {"sottovoce", "results", "json", "csv", "SHA", "AAPOR", "Standard", "Definitions", "RR", "COOP", "REF", "CON",
+               "et", "al", "Imai", "Blair", "Zhou", "Aronow", "Coppock", "Crawford", "Green", "Droitcour", "Glynn", "Warner",
+               "Boruch", "Greenberg", "Yu", "Tian", "Tang", "Jann", "Jerke", "Krumpal", "Deville", "Särndal", "Lumley", "Kish",
+               "Manski", "dim", "lm", "nls", "ml"}
+    names = ("id", "by", "level", "label", "variable", "category", "measures", "direct", "indirect")
+
+    def walk(x, key=None):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, k)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key)
+        elif isinstance(x, str) and key in names:  # names from the data, shown as they are
+            allowed.update(re.findall(r"[A-Za-zÀ-ÿ]+", x))
+    walk(data)
+    allowed.update(w for s in data.get("subgroups", []) for w in re.findall(r"[A-Za-zÀ-ÿ]+", s))
+    return allowed
+
+
+def test_russian_report_has_no_untranslated_english(demo):
+    res, _, html_ru = demo
+    text = visible(html_ru).text()
+    for key, english in STRINGS["en"].items():
+        fixed = [p.strip() for p in re.split(r"\{[^}]*\}", english) if len(re.findall(r"[A-Za-z]{2,}", p)) >= 2]
+        for piece in fixed:
+            assert piece not in text, (key, piece)
+    text = re.sub(r"\b[0-9a-f]{16}…", "", text)  # the study file's hash in the footer
+    latin = set(re.findall(r"[A-Za-zÀ-ÿ]+", text)) - _allowed_latin(res.to_dict())
+    assert not latin, sorted(latin)
+    assert "Главный вывод" in text and "Оговорки" in text
+
+
+def test_russian_numbers_use_a_decimal_comma(demo):
+    res, _, html_ru = demo
+    w = res.to_dict()["weighting"]
+    deff = f"{round_half_up(w['kish_deff'], 2):.2f}"
+    assert deff.replace(".", ",") in visible(html_ru).text("weighting")
+    assert deff not in visible(html_ru).text("weighting")
+
+
+def _results(direct=0.68, d_ci=(0.65, 0.71), indirect=0.53, i_ci=(0.46, 0.60), gap=0.15, g_ci=(0.08, 0.22), n=1000, groups=()):
+    return {
+        "format": "sottovoce-results/1", "language": "en", "min_cell": 30, "subgroups": ["region"], "n_respondents": n,
+        "study": {"id": "t", "title": {"en": "T"}, "simulated": False},
+        "questions": [
+            {"id": "d", "type": "direct", "status": "done", "yes_labels": [{"en": "Yes", "ru": "Да"}],
+             "result": {"estimate": direct, "ci": list(d_ci), "se": 0.01, "n": n, "method": "direct", "groups": list(groups)}},
+            {"id": "l", "type": "list", "status": "done", "method": "dim", "measures": "d",
+             "result": {"estimate": indirect, "ci": list(i_ci), "se": 0.03, "n": n, "method": "list-dim"}},
+        ],
+        "comparisons": [{"direct": "d", "indirect": "l", "estimate": gap, "ci": list(g_ci), "se": 0.03, "n": n}],
+        "weighting": {"status": "none"}, "nonresponse": {"status": "none"}, "skipped": [],
+    }
+
+
+def test_the_issue_example_reads_as_written():
+    assert headline(_results()) == [
+        "Asked directly, 68% said “Yes” (±3).",
+        "Asked indirectly (list experiment), 53% (±7).",
+        "Fear plausibly hides about 15 percentage points (±7).",
+    ]
+    assert headline(_results(), "ru") == [
+        "На прямой вопрос 68% ответили «Да» (±3).",
+        "При косвенном вопросе (списочный эксперимент) — 53% (±7).",
+        "Страх, по всей видимости, скрывает около 15 процентных пунктов (±7).",
+    ]
+
+
+def test_wording_when_the_gap_is_not_significant_or_reversed():
+    flat = _results(indirect=0.64, gap=0.04, g_ci=(-0.03, 0.11))
+    assert headline(flat)[2] == ("The difference (4 percentage points, ±7) is within the margin of error: "
+                                 "these data show no clear sign that fear hides answers.")
+    assert headline(flat, "ru")[2].startswith("Разница (4 процентных пункта, ±7) не выходит за пределы погрешности")
+    rev = _results(indirect=0.75, gap=-0.07, g_ci=(-0.12, -0.02))
+    assert headline(rev)[2] == "More people gave the sensitive answer when asked indirectly than directly, by about 7 percentage points (±5)."
+    assert headline(rev, "ru")[2].endswith("примерно на 7 процентных пунктов (±5).")
+    one = _results(gap=0.21, g_ci=(0.15, 0.27))
+    assert "около 21 процентного пункта" in headline(one, "ru")[2]
+    assert "about 21 percentage points" in headline(one)[2]
+
+
+def test_half_points_round_away_from_zero():
+    r = _results(direct=0.525, d_ci=(0.50, 0.55), gap=0.025, g_ci=(0.005, 0.045))
+    h = headline(r)
+    assert h[0] == "Asked directly, 53% said “Yes” (±3)."  # Python's round(52.5) would give 52
+    assert "about 3 percentage points (±2)" in h[2]
+
+
+def test_small_cells_are_suppressed_in_tables_and_charts():
+    groups = [{"by": "region", "level": "North", "label": "North", "estimate": 0.61, "ci": [0.55, 0.67], "se": 0.03, "n": 400},
+              {"by": "region", "level": "Islands", "label": "Islands", "estimate": 0.123456, "ci": [0.01, 0.4], "se": 0.1, "n": 12}]
+    html = render_report(_results(groups=groups))
+    page = visible(html).text("groups")
+    assert "North" in page and "61.0" in page
+    assert "Islands" in page and "fewer than 30 respondents — not shown" in page
+    assert "12.3" not in html and "0.123456" not in html
+    assert "1 group had fewer than 30 respondents and is not shown." in visible(html).text("caveats")
+    assert "1 группа: меньше 30 респондентов, она не показана." in visible(render_report(_results(groups=groups), "ru")).text("caveats")
+    small = _results(n=20)
+    assert headline(small) == ["No direct question is linked to an indirect one, so there is no comparison to headline."]
+
+
+def test_caveats_are_generated_from_the_results():
+    r = _results()
+    r["questions"][1]["design_test"] = {"p_value": 0.012}
+    r["weighting"] = {"status": "done", "calibrated": True, "n": 1000, "effective_n": 400.0, "kish_deff": 2.5, "weight_max_ratio": 9.3, "diagnostics": []}
+    r["study"]["simulated"] = True
+    cav = visible(render_report(r)).text("caveats")
+    assert "failed the design-effect test (p = 0.012)" in cav
+    assert "up to 9.3 times the mean" in cav
+    assert "the design effect is 2.50, so the 1000 interviews count like 400" in cav
+    assert "The data are simulated" in cav
+    cav_ru = visible(render_report(r, "ru")).text("caveats")
+    assert "не прошёл тест на дизайн-эффект (p = 0,012)" in cav_ru
+
+
+@given(st.integers(min_value=0, max_value=10_000))
+def test_russian_plural_forms(n):
+    form = plural_ru(n, "пункт", "пункта", "пунктов")
+    last, last2 = n % 10, n % 100
+    if 11 <= last2 <= 14:
+        assert form == "пунктов"
+    elif last == 1:
+        assert form == "пункт"
+    elif last in (2, 3, 4):
+        assert form == "пункта"
+    else:
+        assert form == "пунктов"
+
+
+@given(st.floats(min_value=-1000, max_value=1000, allow_nan=False), st.integers(min_value=0, max_value=3))
+def test_round_half_up_is_decimal_rounding(x, digits):
+    expected = float(Decimal(repr(x)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    assert round_half_up(x, digits) == expected
+    assert abs(round_half_up(x, digits) - x) <= 0.5 * 10 ** -digits + 1e-9
+
+
+@given(st.floats(0.01, 0.99), st.floats(0.01, 0.99), st.floats(0.001, 0.2), st.floats(0.001, 0.2))
+def test_headline_verdict_follows_the_interval(d, i, se_d, se_g):
+    gap = d - i
+    ci = (gap - 1.96 * se_g, gap + 1.96 * se_g)
+    r = _results(direct=d, d_ci=(d - 1.96 * se_d, d + 1.96 * se_d), indirect=i, i_ci=(i - 0.05, i + 0.05), gap=gap, g_ci=ci)
+    h = headline(r)
+    if ci[0] > 0:
+        assert h[2].startswith("Fear plausibly hides")
+    elif ci[1] < 0:
+        assert h[2].startswith("More people gave the sensitive answer")
+    else:
+        assert "within the margin of error" in h[2]
+    assert len(headline(copy.deepcopy(r), "ru")) == 3
