@@ -136,7 +136,7 @@ class Survey:
         else:
             psu_codes = _codes(df, psu, "PSU")
             # PSUs are nested in strata: one id per (stratum, psu) pair.
-            self._psu = pd.factorize(self._strata * (int(psu_codes.max()) + 1) + psu_codes, sort=True)[0].astype(np.int64)
+            self._psu = _dense_codes(self._strata * (int(psu_codes.max()) + 1) + psu_codes)
         self._n_psu = int(self._psu.max()) + 1
         self._psu_stratum = np.zeros(self._n_psu, dtype=np.int64)
         self._psu_stratum[self._psu] = self._strata
@@ -817,7 +817,20 @@ def _codes(df: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
     s = df[column]
     if s.isna().any():
         raise InputError(f"{what} column '{column}' has {int(s.isna().sum())} missing values (first at row {int(np.argmax(s.isna().to_numpy())) + 1}); every row needs a {what}")
+    if pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        return _dense_codes(s.to_numpy(dtype=np.int64))
     return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
+def _dense_codes(x: np.ndarray) -> np.ndarray:
+    """Codes 0..k-1 in sorted order of the integer values (one O(n) pass when their range is small)."""
+    lo, hi = int(x.min()), int(x.max())
+    if hi - lo > 4 * len(x) + 1024:
+        return pd.factorize(x, sort=True)[0].astype(np.int64)
+    shifted = x - lo
+    present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+    rank = np.cumsum(present) - 1
+    return rank[shifted].astype(np.int64)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
