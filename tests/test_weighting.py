@@ -344,3 +344,15 @@ def test_rake_ignores_categories_of_zero_weight_rows(sample):
     odd.loc[4, "w"] = 1.0
     with pytest.raises(InputError, match="refused"):
         rake(odd, MARGINS, "w")
+
+
+def test_rake_integer_code_absent_from_data_is_named(sample):
+    """Codes inside the data's range but absent from it, and codes outside it, are both reported."""
+    coded = sample.assign(grp=np.where(sample.index % 2 == 0, 1, 3))
+    with pytest.raises(InputError, match=r"category '2' of column 'grp' is not in the data; the data have: 1, 3"):
+        rake(coded, {"grp": {"1": 0.4, "2": 0.2, "3": 0.4}})
+    with pytest.raises(InputError, match=r"category '7' of column 'grp' is not in the data; the data have: 1, 3"):
+        rake(coded, {"grp": {"1": 0.4, "7": 0.2, "3": 0.4}})
+    coded.attrs["value_labels"] = {"grp": {1: "one", 2: "two", 3: "three"}}
+    with pytest.raises(InputError, match=r"'two' of column 'grp' is not in the data; the data have: 1 \(one\), 3 \(three\)"):
+        rake(coded, {"grp": {"one": 0.4, "two": 0.2, "three": 0.4}})
