@@ -155,3 +155,37 @@ def test_smub_closed_forms():
     assert res.adjusted[0.0] == pytest.approx(ps)
     with pytest.raises(InputError, match="no table"):
         smub(df, "y", 1, ["age"], {"sex": {"m": 1}})
+
+
+def _mubp_world(seed=7, n_pop=400_000):
+    rng = np.random.default_rng(seed)
+    age = rng.choice(list("abcd"), size=n_pop)
+    u = pd.Series(age).map({"a": -1.0, "b": -0.3, "c": 0.3, "d": 1.0}).to_numpy() + rng.normal(size=n_pop)
+    y = (u > 0).astype(int)
+    # selection depends on age only: ignorable given the auxiliary (phi = 0 holds)
+    sel = rng.random(n_pop) < pd.Series(age).map({"a": 0.002, "b": 0.004, "c": 0.006, "d": 0.012}).to_numpy()
+    return age, y, sel
+
+
+def test_mubp_probit_proxy_and_phi0_recovers_ignorable_bias():
+    sm = pytest.importorskip("statsmodels.api")
+    from sottovoce.nonresponse import mubp
+    from sottovoce.nonresponse.sensitivity import _fit_probit
+
+    age, y, sel = _mubp_world()
+    df = pd.DataFrame({"age": age[sel], "y": y[sel]})
+    Z = pd.get_dummies(df["age"], drop_first=True).astype(float)
+    Z.insert(0, "const", 1.0)
+    beta = _fit_probit(Z.to_numpy(), df["y"].to_numpy(dtype=float))
+    assert beta == pytest.approx(sm.Probit(df["y"], Z).fit(disp=0).params.to_numpy(), abs=1e-7)
+    pop = {"age": {k: float((age == k).mean()) for k in "abcd"}}
+    zp = pd.get_dummies(pd.Series(age[~sel]), drop_first=True).astype(float).to_numpy()
+    res = mubp(df, "y", 1, ["age"], pop, selected_fraction=float(sel.mean()),
+               population_var_x=float((beta[0] + zp @ beta[1:]).var()))
+    true_bias = df["y"].mean() - y.mean()
+    assert res.mubp[0.0] == pytest.approx(true_bias, abs=0.03)  # normal approximation to a 4-point proxy
+    assert res.mubp[0.0] < res.mubp[0.5] < res.mubp[1.0]  # more selection on Y, more bias
+    # no imbalance on the auxiliary: nothing to extrapolate, MUBP = 0 for every phi
+    balanced = {"age": df["age"].value_counts(normalize=True).to_dict()}
+    flat = mubp(df, "y", 1, ["age"], balanced)
+    assert all(abs(v) < 1e-9 for v in flat.mubp.values())

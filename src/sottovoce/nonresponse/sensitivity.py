@@ -15,9 +15,18 @@
   ``SMUB(φ) = (φ + (1-φ)ρ)/(φρ + (1-φ)) · (x̄ - X̄)/√s_xx`` and the implied bias of the
   respondent mean ``MUB(φ) = SMUB(φ)·√s_yy``. ``φ = 0``: selection depends on ``X`` only
   (ignorable given the auxiliaries); ``φ = 1``: on ``Y`` only; ``φ = 0.5``: equally on both.
-  We implement the SMUB of the 2020 paper with a linear proxy; for a binary ``Y`` this is the
-  linear-probability version. The probit-based MUBP of Andridge et al. (2019, *JRSS C*) is the
-  refinement for proportions and is not implemented here.
+  We implement the SMUB of the 2020 paper with a linear proxy (for a binary ``Y`` this is its
+  linear-probability version) and also report ``SMAB(φ) = SMUB(φ) - SMUB(0)``.
+* **MUBP** (Andridge, West, Little, Boonstra & Alvarado-Leiton 2019, *JRSS C* 68:1465–1483), the
+  measure built for proportions: ``Y = 1{U > 0}`` with a latent normal ``U``; the proxy ``X`` is the
+  linear predictor of a probit regression of ``Y`` on the auxiliaries among respondents. With
+  ``μ_U⁽⁰⁾ = Φ⁻¹(ȳ)`` (the two-step "modified ML" estimator), ``ρ`` the biserial correlation of
+  ``X`` and ``U`` (profile maximum likelihood) and ``g(φ) = (φ + (1-φ)ρ)/(φρ + (1-φ))``, the
+  nonrespondents have ``μ_U⁽¹⁾ = μ_U⁽⁰⁾ + g·(x̄⁽¹⁾ - x̄⁽⁰⁾)/√s_xx`` and
+  ``σ_UU⁽¹⁾ = 1 + g²·(s_xx⁽¹⁾ - s_xx)/s_xx``, so ``E[Y | not selected] = Φ(μ_U⁽¹⁾/√σ_UU⁽¹⁾)`` and
+  ``MUBP(φ) = ȳ - E[Y] = (1 - π)(ȳ - E[Y | not selected])`` with ``π`` the selected fraction of the
+  population. From weighting margins only the population *mean* of ``X`` is known; its variance
+  among the non-selected is taken equal to the respondents' unless given (``population_var_x``).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from .._results import Result
 from ..errors import InputError
 from .bounds import check_toplines
 
-__all__ = ["SensitivityResult", "sensitivity_curve", "tipping_point", "SmubResult", "smub"]
+__all__ = ["SensitivityResult", "sensitivity_curve", "tipping_point", "SmubResult", "smub", "MubpResult", "mubp"]
 
 
 @dataclass(frozen=True)
@@ -124,13 +133,14 @@ class SmubResult(Result):
     """SMUB(φ) and the implied bias of the respondent mean for several φ."""
 
     smub: Mapping[float, float] = field(default_factory=dict)
+    smab: Mapping[float, float] = field(default_factory=dict)
     mub: Mapping[float, float] = field(default_factory=dict)
     adjusted: Mapping[float, float] = field(default_factory=dict)
     rho: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out["by_phi"] = [{"phi": k, "smub": self.smub[k], "mub": self.mub[k], "adjusted_estimate": self.adjusted[k]} for k in self.smub]
+        out["by_phi"] = [{"phi": k, "smub": self.smub[k], "smab": self.smab[k], "mub": self.mub[k], "adjusted_estimate": self.adjusted[k]} for k in self.smub]
         out["rho"] = self.rho
         return out
 
@@ -157,6 +167,33 @@ def smub(
     otherwise ``Y = 1{outcome in yes}``. Unweighted, as in the paper: SMUB measures the departure
     of the respondents from the population.
     """
+    y, Z, pop_means = _selected_design(data, outcome, yes, no, auxiliaries, population)
+    beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+    x = Z @ beta
+    s_xx, s_yy = float(np.var(x, ddof=1)), float(np.var(y, ddof=1))
+    if s_xx <= 0 or s_yy <= 0:
+        raise InputError("SMUB is undefined: the auxiliary variables do not predict the answer at all (constant proxy) or the answer is constant")
+    rho = float(np.corrcoef(x, y)[0, 1])
+    xbar, Xbar = float(x.mean()), float(np.asarray(pop_means) @ beta)
+    d = (xbar - Xbar) / np.sqrt(s_xx)
+    out_s, out_sa, out_m, out_a = {}, {}, {}, {}
+    for f in phi:
+        if not 0 <= f <= 1:
+            raise InputError(f"phi {f}: the SMUB sensitivity parameter must be in [0, 1]")
+        g = (f + (1 - f) * rho) / (f * rho + (1 - f))
+        out_s[float(f)] = float(g * d)
+        out_sa[float(f)] = float((g - rho) * d)  # SMAB: the part not explained by the auxiliaries
+        out_m[float(f)] = float(g * d * np.sqrt(s_yy))
+        out_a[float(f)] = float(y.mean() - g * d * np.sqrt(s_yy))
+    return SmubResult(estimate=float(y.mean()), n=len(y), method="smub", variable=outcome,
+                      details={"is_share": True, "proxy_mean_respondents": xbar, "proxy_mean_population": Xbar,
+                               "auxiliaries": list(auxiliaries)},
+                      smub=out_s, smab=out_sa, mub=out_m, adjusted=out_a, rho=rho)
+
+
+def _selected_design(data: Any, outcome: str, yes: Any, no: Any, auxiliaries: Sequence[str],
+                     population: Mapping[str, Mapping[Any, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Respondents' 0/1 outcome, their dummy design matrix and its population means (from margins)."""
     from ..io import as_frame, match_categories, require_columns
 
     df = as_frame(data)
@@ -170,36 +207,123 @@ def smub(
     sub = df.loc[keep]
     y = sub[outcome].isin(yes_set).to_numpy(dtype=float)
     if len(y) < 3:
-        raise InputError(f"column '{outcome}': fewer than 3 respondents with an answer; SMUB needs more")
+        raise InputError(f"column '{outcome}': fewer than 3 respondents with an answer; the index needs more")
     blocks, pop_means = [np.ones((len(sub), 1))], [1.0]
     for aux in auxiliaries:
         if aux not in population:
             raise InputError(f"margins have no table for auxiliary column '{aux}'; add [{aux}] with population shares")
         shares = population[aux]
         codes = match_categories(sub, aux, list(shares), where=f"margins [{aux}]")
-        keys = list(shares)
+        total = float(sum(float(v) for v in shares.values()))
         # dummies for all but the first category (the intercept carries it)
-        for k in keys[1:]:
+        for k in list(shares)[1:]:
             blocks.append(sub[aux].eq(codes[k]).to_numpy(dtype=float)[:, None])
-            pop_means.append(float(shares[k]))
-    Z = np.hstack(blocks)
-    beta, *_ = np.linalg.lstsq(Z, y, rcond=None)
+            pop_means.append(float(shares[k]) / total)
+    return y, np.hstack(blocks), np.asarray(pop_means)
+
+
+def _fit_probit(Z: np.ndarray, y: np.ndarray, tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
+    """Probit regression by Fisher scoring on the distinct covariate patterns."""
+    from scipy import stats
+
+    pats, inv = np.unique(Z, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    m = np.bincount(inv, minlength=len(pats)).astype(float)
+    s = np.bincount(inv, weights=y, minlength=len(pats))
+    beta = np.zeros(Z.shape[1])
+    for _ in range(max_iter):
+        eta = pats @ beta
+        mu = np.clip(stats.norm.cdf(eta), 1e-12, 1 - 1e-12)
+        dens = stats.norm.pdf(eta)
+        v = mu * (1 - mu)
+        score = pats.T @ ((s - m * mu) * dens / v)
+        info = (pats * (m * dens**2 / v)[:, None]).T @ pats
+        step = np.linalg.lstsq(info, score, rcond=None)[0]
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            break
+    return beta
+
+
+@dataclass(frozen=True)
+class MubpResult(Result):
+    """MUBP(φ): the bias of the respondents' proportion under the proxy pattern-mixture model."""
+
+    mubp: Mapping[float, float] = field(default_factory=dict)
+    adjusted: Mapping[float, float] = field(default_factory=dict)
+    rho: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["by_phi"] = [{"phi": k, "mubp": self.mubp[k], "adjusted_estimate": self.adjusted[k]} for k in self.mubp]
+        out["rho"] = self.rho
+        return out
+
+    def summary(self) -> str:
+        lines = [f"MUBP (Andridge et al. 2019), biserial correlation rho = {self.rho:.3f}, respondent share {self.estimate:.4f}"]
+        lines += [f"  phi = {k:4.2f}: MUBP {self.mubp[k]: .4f}  adjusted {self.adjusted[k]:.4f}" for k in self.mubp]
+        return "\n".join(lines)
+
+
+def mubp(
+    data: Any,
+    outcome: str,
+    yes: Any,
+    auxiliaries: Sequence[str],
+    population: Mapping[str, Mapping[Any, float]],
+    phi: Sequence[float] = (0.0, 0.5, 1.0),
+    no: Any = None,
+    selected_fraction: float = 0.0,
+    population_var_x: float | None = None,
+) -> MubpResult:
+    """Measure of unadjusted bias for a proportion (Andridge et al. 2019), two-step estimator.
+
+    ``selected_fraction`` is the share of the population that responded (0 for a sample from a
+    large population); ``population_var_x`` the variance of the probit proxy among the
+    non-selected when known (default: equal to the respondents'). See the module docstring.
+    """
+    from scipy import optimize, stats
+
+    y, Z, pop_means = _selected_design(data, outcome, yes, no, auxiliaries, population)
+    ybar = float(y.mean())
+    if ybar in (0.0, 1.0):
+        raise InputError(f"column '{outcome}': every respondent gave the same answer; MUBP is undefined")
+    if not 0 <= selected_fraction < 1:
+        raise InputError(f"selected_fraction {selected_fraction} must be in [0, 1)")
+    beta = _fit_probit(Z, y)
     x = Z @ beta
-    s_xx, s_yy = float(np.var(x, ddof=1)), float(np.var(y, ddof=1))
-    if s_xx <= 0 or s_yy <= 0:
-        raise InputError("SMUB is undefined: the auxiliary variables do not predict the answer at all (constant proxy) or the answer is constant")
-    rho = float(np.corrcoef(x, y)[0, 1])
-    xbar, Xbar = float(x.mean()), float(np.asarray(pop_means) @ beta)
-    d = (xbar - Xbar) / np.sqrt(s_xx)
-    out_s, out_m, out_a = {}, {}, {}
+    xbar0 = float(x.mean())
+    sxx0 = float(np.mean((x - xbar0) ** 2))  # ML variance, as in the paper
+    if sxx0 <= 0:
+        raise InputError("MUBP is undefined: the auxiliary variables do not predict the answer (constant proxy)")
+    xbar_pop = float(pop_means @ beta)
+    pi = float(selected_fraction)
+    xbar1 = (xbar_pop - pi * xbar0) / (1 - pi)
+    sxx1 = sxx0 if population_var_x is None else float(population_var_x)
+    mu_u0 = float(stats.norm.ppf(ybar))
+    # profile likelihood of the biserial correlation with the threshold fixed at mu_u0
+    xs, cnt = np.unique(x, return_counts=True)
+    succ = np.bincount(np.searchsorted(xs, x), weights=y, minlength=len(xs))
+
+    def negloglik(r: float) -> float:
+        a = (mu_u0 - xbar0 * r / np.sqrt(sxx0)) / np.sqrt(1 - r**2)
+        b = (r / np.sqrt(sxx0)) / np.sqrt(1 - r**2)
+        eta = a + b * xs
+        return float(-(succ @ stats.norm.logcdf(eta) + (cnt - succ) @ stats.norm.logsf(eta)))
+
+    rho = float(optimize.minimize_scalar(negloglik, bounds=(-0.99, 0.99), method="bounded", options={"xatol": 1e-10}).x)
+    out_b, out_a = {}, {}
     for f in phi:
         if not 0 <= f <= 1:
-            raise InputError(f"phi {f}: the SMUB sensitivity parameter must be in [0, 1]")
+            raise InputError(f"phi {f}: the MUBP sensitivity parameter must be in [0, 1]")
         g = (f + (1 - f) * rho) / (f * rho + (1 - f))
-        out_s[float(f)] = float(g * d)
-        out_m[float(f)] = float(g * d * np.sqrt(s_yy))
-        out_a[float(f)] = float(y.mean() - g * d * np.sqrt(s_yy))
-    return SmubResult(estimate=float(y.mean()), n=len(y), method="smub", variable=outcome,
-                      details={"is_share": True, "proxy_mean_respondents": xbar, "proxy_mean_population": Xbar,
+        mu_u1 = mu_u0 + g * (xbar1 - xbar0) / np.sqrt(sxx0)
+        s_uu1 = max(1 + g**2 * (sxx1 - sxx0) / sxx0, np.finfo(float).eps)
+        mu_y1 = float(stats.norm.cdf(mu_u1 / np.sqrt(s_uu1)))
+        mu_y = pi * ybar + (1 - pi) * mu_y1
+        out_b[float(f)] = ybar - mu_y
+        out_a[float(f)] = mu_y
+    return MubpResult(estimate=ybar, n=len(y), method="mubp", variable=outcome,
+                      details={"is_share": True, "proxy_mean_respondents": xbar0, "proxy_mean_population": xbar_pop,
                                "auxiliaries": list(auxiliaries)},
-                      smub=out_s, mub=out_m, adjusted=out_a, rho=rho)
+                      mubp=out_b, adjusted=out_a, rho=rho)
