@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from test_field_support import COLUMNS, answers, make_keys, postgres_url, write_study
 
 from sottovoce.errors import DesignError, InputError
 from sottovoce.field.app import SECURITY_HEADERS, create_app
@@ -20,6 +19,7 @@ from sottovoce.field.crypto import BadCiphertext, load_private_key, load_public_
 from sottovoce.field.export import decrypt_jsonl, export_jsonl
 from sottovoce.field.questionnaire import AnswerError, Questionnaire, decode_payload, encode_payload
 from sottovoce.field.storage import Pending, open_store
+from test_field_support import COLUMNS, answers, make_keys, postgres_url, write_study
 
 KEY = "k" * 24
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import sys
 from pathlib import Path
@@ -69,32 +68,9 @@ def register(app: typer.Typer) -> None:
         max_body: int = typer.Option(64 * 1024, "--max-body", help="Largest request body in bytes (bigger ones get 413)."),
     ) -> None:
         """Serve the survey: answers are sealed to the public key on arrival."""
-        from ..field.app import create_app
-        from ..field.crypto import load_public_key
-        from ..field.questionnaire import Questionnaire
-        from ..field.storage import open_store
+        from ..field.app import run_server
 
-        questionnaire = Questionnaire.from_file(study)
-        key = load_public_key(public_key)
-        if invites is not None and not invites.is_file():
-            raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
-        store = open_store(db)
-        if invites is not None:
-            codes = invites.read_text(encoding="utf-8").splitlines()
-            if not any(c.strip() for c in codes):
-                raise InputError(f"--invites {invites}: no codes in the file; put one code per line")
-            added = store.add_invites(codes)
-            store.require_invites()
-            print(f"invitation codes: {added} new, {store.invites_left()} unused", file=sys.stderr)
-        import uvicorn
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
-        app_ = create_app(questionnaire, key, store, max_body=max_body)
-        print(f"serving study '{questionnaire.id}' on http://{host}:{port}/ (database {_safe(db)})", file=sys.stderr, flush=True)
-        uvicorn.run(
-            app_, host=host, port=port, log_config=None, access_log=False, server_header=False,
-            date_header=False, proxy_headers=False, lifespan="on", timeout_graceful_shutdown=5,
-        )
+        run_server(study, public_key, db, host=host, port=port, invites=invites, max_body=max_body)
 
     @app.command("export")
     def export(

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,7 +33,7 @@ from .openapi import IDEM_PATTERN, openapi_spec
 from .questionnaire import UI, AnswerError, Questionnaire, encode_payload
 from .storage import GroupCommitter, Pending, Store, open_store
 
-__all__ = ["create_app", "SECURITY_HEADERS", "DEFAULT_MAX_BODY"]
+__all__ = ["create_app", "run_server", "SECURITY_HEADERS", "DEFAULT_MAX_BODY"]
 
 log = logging.getLogger("sottovoce.field")
 
@@ -302,3 +304,44 @@ def create_app(
 def _invite_msg(lang: str) -> str:
     return ("Код приглашения неверен или уже использован." if lang == "ru"
             else "This invitation code is not valid or has already been used.")
+
+
+def run_server(
+    study: str | os.PathLike[str],
+    public_key: str | os.PathLike[str],
+    db: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    invites: str | os.PathLike[str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> None:
+    """What ``sottovoce serve`` does: check everything, then run uvicorn with no access log."""
+    import sys
+
+    import uvicorn
+
+    from ..errors import InputError
+    from .crypto import load_public_key
+    from .storage import _redact
+
+    questionnaire = Questionnaire.from_file(study)
+    key = load_public_key(public_key)
+    if invites is not None and not Path(invites).is_file():
+        raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
+    store = open_store(db)
+    if invites is not None:
+        codes = Path(invites).read_text(encoding="utf-8").splitlines()
+        if not any(c.strip() for c in codes):
+            raise InputError(f"--invites {invites}: no codes in the file; put one code per line")
+        added = store.add_invites(codes)
+        store.require_invites()
+        print(f"invitation codes: {added} new, {store.invites_left()} unused", file=sys.stderr)
+    # our own log lines only: METHOD /path STATUS, no time, no address (uvicorn's access log is off)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    app = create_app(questionnaire, key, store, max_body=max_body)
+    print(f"serving study '{questionnaire.id}' on http://{host}:{port}/ (database {_redact(db)})", file=sys.stderr, flush=True)
+    uvicorn.run(
+        app, host=host, port=port, log_config=None, access_log=False, server_header=False,
+        date_header=False, proxy_headers=False, lifespan="on", timeout_graceful_shutdown=5,
+    )

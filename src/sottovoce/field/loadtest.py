@@ -99,7 +99,9 @@ def free_port() -> int:
 class Server:
     """``sottovoce serve`` in a subprocess (so it can be killed with SIGKILL), logs to a file."""
 
-    def __init__(self, study: Path, public_key: Path, db: str, log: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, study: Path, public_key: Path, db: str, log: Path, extra: list[str] | None = None,
+                 fork: bool = False) -> None:
+        self.study, self.public_key, self.db, self.fork = study, public_key, db, fork
         self.args = [sys.executable, "-c", "from sottovoce.cli import run; run()", "serve", str(study),
                      "--public-key", str(public_key), "--db", db, *(extra or [])]
         self.log = log
@@ -108,10 +110,13 @@ class Server:
 
     def start(self) -> Server:
         self.port = free_port()
-        fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([*self.args, "--port", str(self.port)], stdout=fh, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        fh.close()
+        if self.fork:  # a forked child skips the interpreter start-up: fast crash cycles
+            self.proc = _ForkedServer(self)  # type: ignore[assignment]
+        else:
+            fh = open(self.log, "ab")
+            self.proc = subprocess.Popen([*self.args, "--port", str(self.port)], stdout=fh, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            fh.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -147,3 +152,48 @@ def _healthy(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         return s.recv(64).startswith(b"HTTP/1.1 200")
+
+
+class _ForkedServer:
+    """``run_server`` in a forked child, with the interface of ``subprocess.Popen`` that Server uses."""
+
+    def __init__(self, server: Server) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self._p = ctx.Process(target=_child, args=(server,), daemon=True)
+        self._p.start()
+
+    @property
+    def pid(self) -> int:
+        return int(self._p.pid or 0)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._p.exitcode
+
+    def poll(self) -> int | None:
+        return self._p.exitcode
+
+    def kill(self) -> None:
+        self._p.kill()
+
+    def terminate(self) -> None:
+        self._p.terminate()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._p.join(timeout)
+        if self._p.exitcode is None:
+            raise subprocess.TimeoutExpired("server", timeout or 0)
+        return self._p.exitcode
+
+
+def _child(server: Server) -> None:
+    from .app import run_server
+
+    fd = os.open(server.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    run_server(server.study, server.public_key, server.db, port=server.port)
