@@ -109,9 +109,9 @@ def _check_present(df: pd.DataFrame, column: str, keys: Sequence[Any], codes: Se
     seen = np.bincount(cats, minlength=len(keys)) > 0
     if seen.all():
         return
-    absent = keys[int(np.flatnonzero(~seen)[0])]
+    absent = list(keys)[int(np.flatnonzero(~seen)[0])]
     shown = []
-    for c in sorted((_norm(codes[i]) for i in np.flatnonzero(seen)), key=str)[:30]:
+    for c in sorted((_norm(codes[int(i)]) for i in np.flatnonzero(seen)), key=str)[:30]:
         lab = category_label(df, column, c)
         shown.append(f"{c} ({lab})" if lab else f"{c}")
     raise InputError(f"{where}: category '{absent}' of column '{column}' is not in the data; the data have: {', '.join(shown)}")
@@ -247,7 +247,7 @@ def _make_cells(idx: list[np.ndarray], ks: list[int], n_rows: int) -> _Cells:
     if total < 1 << 62:
         # The narrowest integer type holding every code keeps this pass memory-light and fast.
         dtype = np.int16 if total < 1 << 15 else np.int32 if total < 1 << 31 else np.int64
-        code = idx[0].astype(dtype, copy=True)
+        code: np.ndarray = np.array(idx[0], dtype=dtype)
         for j in range(1, len(idx)):
             code *= ks[j]
             code += idx[j]
