@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         placebo_prevalence: float = typer.Option(0.0, "--placebo-prevalence", help="Known prevalence of the placebo item."),
         count_b: Optional[str] = typer.Option(None, "--count-b", help="Double list: count of list B (--treat = 1 if the sensitive item was on list A)."),
         level: float = typer.Option(0.95, "--level", help="Confidence level."),
+        max_iter: int = typer.Option(5000, "--max-iter", help="ML: maximum number of EM iterations."),
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Estimate the prevalence of a sensitive item from a list experiment."""
@@ -50,7 +51,7 @@ def register(app: typer.Typer) -> None:
                                        weights=weights, strata=strata, psu=psu, level=level)
         else:
             res = listexp.list_experiment(df, count, treat, items, method=method, covariates=covariates, weights=weights, strata=strata,
-                                          psu=psu, by=by, constrained=not unconstrained, ceiling=ceiling, floor=floor, se=se, level=level)
+                                          psu=psu, by=by, constrained=not unconstrained, ceiling=ceiling, floor=floor, se=se, level=level, max_iter=max_iter)
         if as_json:
             emit_json(res)
             return

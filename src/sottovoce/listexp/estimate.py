@@ -188,15 +188,30 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         if floor:
             Xf_all, tf, okf = _data.design_matrix(d.frame, floor_cov)
             Xf = Xf_all[sel]
-        model = _ml.MLModel(y=y, t=t, X=X, terms=d.terms, J=d.J, wt=ws, constrained=constrained, ceiling=ceiling, floor=floor,
-                            X_ceiling=Xc, terms_ceiling=tc, X_floor=Xf, terms_floor=tf)
+        # collapse respondents with the same covariates, count and arm into weighted cells: the
+        # likelihood is a sum over cells, so EM iterates on a few cells instead of every row
+        pieces = [X, y[:, None], t[:, None]] + ([Xc] if Xc is not None else []) + ([Xf] if Xf is not None else [])
+        cells, inv = np.unique(np.hstack(pieces), axis=0, return_inverse=True)
+        inv = inv.ravel()
+        wc = np.bincount(inv, weights=ws, minlength=len(cells))
+        k0 = X.shape[1]
+        kc = Xc.shape[1] if Xc is not None else 0
+        model = _ml.MLModel(y=cells[:, k0], t=cells[:, k0 + 1].astype(np.int64), X=cells[:, :k0], terms=d.terms, J=d.J, wt=wc,
+                            constrained=constrained, ceiling=ceiling, floor=floor,
+                            X_ceiling=cells[:, k0 + 2:k0 + 2 + kc] if Xc is not None else None, terms_ceiling=tc,
+                            X_floor=cells[:, k0 + 2 + kc:] if Xf is not None else None, terms_floor=tf)
         fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
-        if se == "design":
-            U = np.zeros((len(d.y), len(fit.theta)))
-            U[sel] = fit.model.score_rows(fit.theta) @ np.linalg.inv(-fit.hessian)
-            V_full = d.survey.cov_total(U)
+        if se == "observed":
+            V_full = fit.vcov
         else:
-            V_full = _ml.vcov_of(fit, se)
+            S = fit.model.score_rows(fit.theta)[inv]  # per respondent
+            Hinv = np.linalg.inv(-fit.hessian)
+            if se == "design":
+                U = np.zeros((len(d.y), len(fit.theta)))
+                U[sel] = S @ Hinv
+                V_full = d.survey.cov_total(U)
+            else:
+                V_full = Hinv @ ((S * (ws ** 2)[:, None]).T @ S) @ Hinv
         par = model.split(fit.theta)
         parts = {}
         for i, b in enumerate(model.blocks):
@@ -204,9 +219,9 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             parts[b.part] = (par[b.part], V_full[lo:hi, lo:hi])
         beta_s, V_s = par["sensitive"], V_full[:k, :k]
         vc_terms = [(b.part, term) for b in model.blocks for term in b.terms]
-        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
+        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "cells": len(cells), "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
         if ceiling or floor:
-            extra.update(_liar_shares(model, fit.theta, ws))
+            extra.update(_liar_shares(model, fit.theta, wc))
         if weights_used(d) and se == "observed":
             warnings.append("observed-information SEs treat the weights as frequency weights (as ictreg does); use se='design' for survey weights")
     coefs = {part: {term: {"coef": float(b[j]), "se": float(np.sqrt(max(Vb[j, j], 0.0)))} for j, term in enumerate(d.terms if part in ("sensitive", "control", "control.psi0", "control.psi1") else _terms_for(part, tc if method == "ml" and ceiling else None, tf if method == "ml" and floor else None))}

@@ -1,0 +1,344 @@
+"""List experiments: closed forms, simulation with known truth, EM monotonicity, properties, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sottovoce as sv
+from sottovoce.errors import ConvergenceError, DesignError, InputError
+from sottovoce.listexp import design_test as dt
+from sottovoce.listexp.ml import MLModel, fit_ml
+
+
+def simulate(n=2000, seed=0, J=3, delta=(-0.5, 0.8, -0.4), psi=(0.2, -0.3, 0.5), arms=1):
+    rng = np.random.default_rng(seed)
+    age = rng.normal(size=n)
+    male = rng.integers(0, 2, n)
+    X = np.c_[np.ones(n), age, male]
+    z = rng.random(n) < 1 / (1 + np.exp(-(X @ np.asarray(delta))))
+    ys = rng.binomial(J, 1 / (1 + np.exp(-(X @ np.asarray(psi)))))
+    t = rng.integers(0, arms + 1, n)
+    return pd.DataFrame({"y": ys + (t > 0) * z, "t": t, "age": age, "male": male, "w": rng.uniform(0.5, 2.0, n),
+                         "region": rng.choice(["north", "south", "east"], n), "D": (z & (rng.random(n) < 0.5)).astype(int)})
+
+
+# -- difference in means ------------------------------------------------------------------------
+def test_dim_and_se_match_hand_computation():
+    df = simulate(500, seed=1)
+    res = sv.list_experiment(df, "y", "t", 3, weights="w")
+    y, t, w = df.y.to_numpy(float), df.t.to_numpy(), df.w.to_numpy()
+    mT = (w * y)[t == 1].sum() / w[t == 1].sum()
+    mC = (w * y)[t == 0].sum() / w[t == 0].sum()
+    u = np.where(t == 1, (y - mT) / w[t == 1].sum(), -(y - mC) / w[t == 0].sum())
+    n = len(y)
+    se = np.sqrt(n / (n - 1) * np.sum((w * u) ** 2))
+    assert res.estimate == pytest.approx(mT - mC, abs=1e-12)
+    assert res.se == pytest.approx(se, rel=1e-10)
+    lo, hi = res.ci
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * se, rel=1e-5)
+    # unweighted: close to the textbook s_T^2/n_T + s_C^2/n_C
+    r0 = sv.list_experiment(df, "y", "t", 3)
+    welch = np.sqrt(df.y[df.t == 1].var() / (t == 1).sum() + df.y[df.t == 0].var() / (t == 0).sum())
+    assert r0.se == pytest.approx(welch, rel=0.01)
+
+
+def test_dim_by_group_and_several_items():
+    df = simulate(1500, seed=2, arms=2)
+    res = sv.list_experiment(df, "y", "t", 3)
+    assert [c.code for c in res.categories] == [1, 2]
+    assert [c.label for c in res.categories] == ["sensitive item 1", "sensitive item 2"]
+    by = sv.list_experiment(df[df.t < 2], "y", "t", 3, by="male")
+    assert [g.level for g in by.groups] == [0, 1]
+    sub = df[(df.t < 2) & (df.male == 1)]
+    assert by.groups[1].estimate == pytest.approx(sub.y[sub.t == 1].mean() - sub.y[sub.t == 0].mean(), abs=1e-12)
+
+
+# -- ML -----------------------------------------------------------------------------------------
+def test_ml_recovers_planted_coefficients():
+    df = simulate(30000, seed=3)
+    res = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age + male")
+    truth = {"sensitive": (-0.5, 0.8, -0.4), "control": (0.2, -0.3, 0.5)}
+    for part, values in truth.items():
+        for (term, v), true in zip(res.coefficients[part].items(), values):
+            assert abs(v["coef"] - true) < 4 * v["se"], (part, term)
+    assert res.coefficients["sensitive"]["(Intercept)"]["se"] < 0.2
+
+
+@pytest.mark.parametrize("kw", [{}, {"constrained": False}, {"ceiling": True, "floor": True}])
+def test_em_loglik_never_decreases(kw):
+    df = simulate(1500, seed=4)
+    X = np.c_[np.ones(len(df)), df.age, df.male]
+    model = MLModel(y=df.y.to_numpy(float), t=df.t.to_numpy(), X=X, terms=["(Intercept)", "age", "male"], J=3, wt=df.w.to_numpy(), **kw)
+    theta = model.start()
+    lls = [model.loglik(theta)]
+    for _ in range(60):
+        theta = model.em_step(theta)
+        lls.append(model.loglik(theta))
+    assert np.all(np.diff(lls) >= -1e-9 * abs(lls[0]))
+    assert lls[-1] > lls[0]
+
+
+def test_ml_fit_trace_is_monotone_and_score_zero():
+    df = simulate(1500, seed=5)
+    X = np.c_[np.ones(len(df)), df.age, df.male]
+    model = MLModel(y=df.y.to_numpy(float), t=df.t.to_numpy(), X=X, terms=["a", "b", "c"], J=3, wt=np.ones(len(df)))
+    fit = fit_ml(model)
+    assert np.all(np.diff(fit.trace) >= -1e-9)
+    assert np.max(np.abs(model.score(fit.theta))) < 1e-5
+
+
+def test_ml_unconstrained_and_multi_item_labels():
+    df = simulate(3000, seed=6, arms=2)
+    res = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age + C(region)")
+    for cat in res.categories:
+        assert list(cat.coefficients) == ["sensitive", "control"]
+        assert list(cat.coefficients["sensitive"]) == ["(Intercept)", "age", "C(region)[T.north]", "C(region)[T.south]"]
+    u = sv.list_experiment(df[df.t < 2], "y", "t", 3, method="ml", constrained=False)
+    assert list(u.coefficients) == ["sensitive", "control.psi0", "control.psi1"]
+
+
+def test_predict_average_and_individual():
+    df = simulate(2000, seed=7)
+    res = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age + male")
+    p = res.predict()
+    assert p.shape == (len(df),) and ((p > 0) & (p < 1)).all()
+    avg = res.predict(avg=True)
+    assert avg.estimate == pytest.approx(res.estimate)
+    new = df.assign(male=1)
+    assert res.predict(new, avg=True).estimate != pytest.approx(res.estimate)
+
+
+def test_ml_design_se_and_weights_scale_invariance():
+    df = simulate(2000, seed=8)
+    a = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age", weights="w", se="design")
+    b = sv.list_experiment(df.assign(w=df.w * 7.3), "y", "t", 3, method="ml", covariates="age", weights="w", se="design")
+    assert a.estimate == pytest.approx(b.estimate, rel=1e-7)
+    assert a.se == pytest.approx(b.se, rel=1e-6)
+
+
+def test_ceiling_floor_shares_reported():
+    df = simulate(4000, seed=9)
+    rng = np.random.default_rng(0)
+    lie = (df.t == 1) & (df.y == 4) & (rng.random(len(df)) < 0.5)
+    df.loc[lie, "y"] = 3
+    res = sv.list_experiment(df, "y", "t", 3, method="ml", ceiling=True)
+    assert 0 < res.details["ceiling_liars_conditional"] < 1
+    assert np.isfinite(res.coefficients["ceiling"]["(Intercept)"]["se"])
+
+
+# -- design-effect test ---------------------------------------------------------------------------
+def test_design_test_flags_design_effect_and_passes_clean():
+    clean = simulate(3000, seed=10)
+    assert sv.list_design_test(clean, "y", "t", 3).details["design_effect"] is False
+    bad = clean.copy()
+    hit = (bad.t == 1) & (bad.y >= 3)
+    bad.loc[hit, "y"] -= 2  # adding the item makes high counters drop two control items
+    r = sv.list_design_test(bad, "y", "t", 3)
+    assert r.details["design_effect"] is True and r.estimate < 0.01
+    assert r.details["verdict"].startswith("design effect detected")
+
+
+def test_chibar_closed_form_matches_simulation():
+    cov = np.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.4], [-0.2, 0.4, 1.0]])
+    closed = dt._chibar_weights(cov, 0, 0)
+    rng = np.random.default_rng(1)
+    draws = rng.multivariate_normal(np.zeros(3), cov, size=200_000)
+    _, active = dt._orthant_distance(draws, cov, np.linalg.inv(cov))
+    sim = np.bincount(active, minlength=4) / len(draws)
+    np.testing.assert_allclose(closed, sim, atol=0.005)
+    assert closed.sum() == pytest.approx(1.0)
+
+
+def test_orthant_distance_matches_qp():
+    from scipy.optimize import minimize
+
+    cov = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.3], [0.1, 0.3, 1.5]])
+    Si = np.linalg.inv(cov)
+    x = np.array([-0.5, 0.8, -1.2])
+    dist, _ = dt._orthant_distance(x[None], cov, Si)
+    r = minimize(lambda b: (x - b) @ Si @ (x - b), np.ones(3), bounds=[(0, None)] * 3, method="L-BFGS-B", options={"ftol": 1e-14, "gtol": 1e-12})
+    assert dist[0] == pytest.approx(r.fun, rel=1e-6)
+
+
+def test_weighted_design_test_runs():
+    df = simulate(2000, seed=11)
+    r = sv.list_design_test(df, "y", "t", 3, weights="w")
+    assert r.details["weighted"] and 0 <= r.estimate <= 1
+    assert len(r.details["pi"]) == 8
+
+
+# -- list + direct, double list, placebo, split ballot ---------------------------------------------
+def test_list_direct_gap_and_combined():
+    df = simulate(4000, seed=12)
+    r = sv.list_direct(df, "y", "t", 3, "D", by="male")
+    names = [c.label for c in r.categories]
+    assert names == ["direct", "list", "gap", "combined"]
+    d, lst, gap = (c.estimate for c in r.categories[:3])
+    assert gap == pytest.approx(d - lst)
+    assert r.categories[3].se < r.categories[1].se  # the combined estimator is more precise
+    assert len(r.groups) == 2
+
+
+def test_double_list_average_and_se():
+    rng = np.random.default_rng(13)
+    n = 3000
+    z = rng.random(n) < 0.3
+    a_on = rng.integers(0, 2, n)
+    base = rng.normal(size=n)
+    ya = np.clip(np.round(1.5 + base + rng.normal(0, 0.5, n)), 0, 3) + a_on * z
+    yb = np.clip(np.round(1.5 + base + rng.normal(0, 0.5, n)), 0, 3) + (1 - a_on) * z
+    df = pd.DataFrame({"ya": ya, "yb": yb, "a": a_on})
+    r = sv.double_list(df, "ya", "yb", "a", 3)
+    ta = ya[a_on == 1].mean() - ya[a_on == 0].mean()
+    tb = yb[a_on == 0].mean() - yb[a_on == 1].mean()
+    assert r.estimate == pytest.approx((ta + tb) / 2)
+    assert r.se < min(c.se for c in r.categories)  # positively correlated lists: the double list gains
+    assert r.details["corr_lists"] < 0
+
+
+def test_placebo_deflation_and_correction():
+    rng = np.random.default_rng(14)
+    n = 6000
+    t = rng.integers(0, 3, n)
+    ys = rng.binomial(3, 0.5, n)
+    z = rng.random(n) < 0.4
+    deflate = (t > 0) & (ys > 0) & (rng.random(n) < 0.2)  # longer lists lose an item sometimes
+    y = ys + (t == 1) * z - deflate
+    r = sv.placebo_list(pd.DataFrame({"y": y, "t": t}), "y", "t", 3)
+    cats = {c.label: c for c in r.categories}
+    assert cats["deflation"].estimate == pytest.approx(-cats["placebo"].estimate)
+    assert cats["corrected"].estimate == pytest.approx(cats["sensitive"].estimate + cats["deflation"].estimate)
+    assert abs(cats["corrected"].estimate - 0.4) < 4 * cats["corrected"].se
+    assert cats["deflation"].estimate > 0.05
+
+
+def test_split_ballot_reproduces_published_wave2(wave2, cli):
+    out = cli("split", wave2, "--var", "Q11", "--ballot", "подвыборка_2", "--weights", "wes_age_gender_tnp", "--json")
+    assert out.code == 0, out.err
+    res = out.json()
+    shares = {(g["level"], c["code"]): c["estimate"] for g in res["groups"] for c in g["categories"]}
+    assert round(100 * shares[(1, 1)]) == 70 and round(100 * shares[(2, 1)]) == 63
+    assert round(100 * shares[(2, 100)]) == 12
+    assert round(100 * shares[(1, 2)]) == 14 and round(100 * shares[(2, 2)]) == 7
+    bases = {g["level"]: g["weight_total"] for g in res["groups"]}
+    assert round(bases[1]) == 922 and round(bases[2]) == 868
+    diff = {c["code"]: c for c in res["categories"]}
+    assert diff[1]["estimate"] == pytest.approx(shares[(2, 1)] - shares[(1, 1)])
+    assert res["tests"]["rao_scott"]["p_value"] < 1e-10
+
+
+# -- properties ----------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.01, 100))
+def test_dim_row_order_and_weight_scale_invariance(seed, scale):
+    df = simulate(200, seed=seed)
+    a = sv.list_experiment(df, "y", "t", 3, weights="w")
+    perm = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    b = sv.list_experiment(perm.assign(w=perm.w * scale), "y", "t", 3, weights="w")
+    assert a.estimate == pytest.approx(b.estimate, abs=1e-10)
+    assert a.se == pytest.approx(b.se, rel=1e-8)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000))
+def test_ml_row_order_invariance(seed):
+    df = simulate(600, seed=seed)
+    a = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="male")
+    b = sv.list_experiment(df.iloc[::-1], "y", "t", 3, method="ml", covariates="male")
+    for part in a.coefficients:
+        for term in a.coefficients[part]:
+            assert a.coefficients[part][term]["coef"] == pytest.approx(b.coefficients[part][term]["coef"], abs=1e-6)
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+@pytest.fixture
+def listfile(tmp_path):
+    path = tmp_path / "list.csv"
+    simulate(800, seed=20).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--method", "lm", "--covariates", "age + male"], ["--method", "nls", "--covariates", "age"],
+    ["--method", "ml", "--covariates", "age + C(region)", "--weights", "w"], ["--method", "ml", "--unconstrained"],
+    ["--direct", "D"], ["--by", "male"], ["--method", "ml", "--se", "design", "--weights", "w"],
+])
+def test_cli_list_json(cli, listfile, args):
+    out = cli("list", listfile, "--count", "y", "--treat", "t", "--items", "3", *args, "--json")
+    assert out.code == 0, out.err
+    res = json.loads(out.out)
+    assert {"estimate", "se", "ci", "n", "method"} <= set(res)
+    if "--method" in args and "ml" in args:
+        assert "sensitive" in res["coefficients"]
+
+
+def test_cli_list_text_and_list_test(cli, listfile):
+    out = cli("list", listfile, "--count", "y", "--treat", "t", "--items", "3", "--method", "ml", "--covariates", "age")
+    assert out.code == 0 and "coefficients: sensitive" in out.out
+    out = cli("list-test", listfile, "--count", "y", "--treat", "t", "--items", "3")
+    assert out.code == 0 and "Bonferroni" in out.out
+    out = cli("list-test", listfile, "--count", "y", "--treat", "t", "--items", "3", "--weights", "w", "--json")
+    assert out.code == 0 and "verdict" in out.json()
+
+
+def _bad(cli, tmp_path, df, *args):
+    path = tmp_path / "bad.csv"
+    df.to_csv(path, index=False)
+    out = cli("list", path, "--count", "y", "--treat", "t", *args)
+    assert out.code == 2, (out.code, out.err)
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1
+    assert "Traceback" not in out.err
+    return out.err
+
+
+def test_cli_bad_inputs(cli, tmp_path):
+    base = simulate(300, seed=21)
+    first_control = int(np.argmax(base.t == 0))
+    err = _bad(cli, tmp_path, base.assign(y=np.where(base.index == first_control, 4, base.y)), "--items", "3")
+    assert "J is smaller than the largest control count" in err
+    err = _bad(cli, tmp_path, base.assign(y=np.where(base.t == 1, 5, base.y)), "--items", "3")
+    assert "treatment counts run 0..J+1" in err
+    err = _bad(cli, tmp_path, base.assign(y=np.where(base.index == 3, -1, base.y)), "--items", "3")
+    assert "negative" in err
+    err = _bad(cli, tmp_path, base.assign(t=np.where(base.index == 2, 0.5, base.t)), "--items", "3")
+    assert "treatment column 't'" in err
+    err = _bad(cli, tmp_path, base.assign(t=np.where(base.t == 1, 3, 0)), "--items", "3")
+    assert "without gaps" in err
+    err = _bad(cli, tmp_path, base.assign(t=base.t * 2), "--items", "3", "--direct", "D")
+    assert "not binary" in err
+    err = _bad(cli, tmp_path, base, "--method", "ml")
+    assert "J is missing" in err
+    err = _bad(cli, tmp_path, base.assign(t=np.where(base.index == 0, 1, 0), y=base.y.clip(upper=3)), "--items", "3")
+    assert "only 1 respondent" in err
+    err = _bad(cli, tmp_path, base.assign(y=np.where(base.index == 4, np.nan, base.y)), "--items", "3")
+    assert "missing values" in err and "'y'" in err
+
+
+def test_cli_em_not_converging_and_separation(cli, tmp_path):
+    base = simulate(2000, seed=22)
+    err = _bad(cli, tmp_path, base, "--items", "3", "--method", "ml", "--covariates", "age", "--max-iter", "2")
+    assert "did not converge" in err
+    sep = base.copy()
+    sep["flag"] = (np.arange(len(sep)) % 10 == 0).astype(int)
+    sep.loc[(sep.flag == 1) & (sep.t == 1), "y"] = 4  # everyone flagged holds the item and all controls
+    sep.loc[(sep.flag == 1) & (sep.t == 0), "y"] = 3
+    err = _bad(cli, tmp_path, sep, "--items", "3", "--method", "ml", "--covariates", "age + flag")
+    assert "'flag'" in err
+
+
+def test_python_errors_are_typed():
+    df = simulate(200, seed=23)
+    with pytest.raises(InputError):
+        sv.list_experiment(df, "y", "t", None)
+    with pytest.raises(InputError):
+        sv.list_experiment(df, "y", "t", 3, method="probit")
+    with pytest.raises(DesignError):
+        sv.placebo_list(df, "y", "t", 3)
+    with pytest.raises(ConvergenceError):
+        sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age", max_iter=1)
