@@ -249,3 +249,25 @@ def test_chronicles_wave1_topline(cli, wave1):
     np.testing.assert_allclose([c["se"] for c in out["categories"]], ref["se"], rtol=1e-6)
     logit = cli("estimate", wave1, "--var", "Q4", "--weights", "wes_age_gender_tnp", "--ci", "logit", "--json").json()
     np.testing.assert_allclose([c["ci"] for c in logit["categories"]], [x[1:] for x in ref["logit"]], rtol=1e-6)
+
+
+def test_trim_keeps_calibration_and_caps_weights():
+    d = pd.read_csv(REF / "survey_data.csv")
+    svy = Survey(d, "w", "stratum", "psu")
+    margins = {"a": {1: 0.52, 2: 0.48}, "b": {1: 0.3, 2: 0.45, 3: 0.25}}
+    t = svy.trim(upper=1.5, margins=margins)
+    w = t.weights
+    assert w.max() <= 1.5 * w.mean() * (1 + 1e-6)
+    assert t.calibrated and "raking" in t.mean("y").details["design"]
+    # the margins still hold, so their indicators have (near) zero SE after trimming + re-raking
+    d2 = Survey(d.assign(a2=(d.a == 2).astype(int)), "w", "stratum", "psu").trim(upper=1.5, margins=margins)
+    assert d2.mean("a2").estimate == pytest.approx(0.48, abs=1e-6)
+    assert d2.mean("a2").se < 1e-6
+    plain = svy.trim(upper=1.5)
+    assert not plain.calibrated and "trimmed" in plain.mean("y").details["design"]
+
+
+def test_package_reexports_survey():
+    import sottovoce as sv
+
+    assert sv.Survey is Survey
