@@ -221,6 +221,7 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
         deff = max(1.0, (pm / 100 / float(stats.norm.ppf(0.975))) ** 2 * n / 0.25)
         deff_source = f"implied by the published margin of error ±{pm:g} points at 50%"
     srs_se = math.sqrt(y * (1 - y) / n)
+    moe: dict[str, Any]
     if deff is not None:
         moe = {"design_effect": deff, "design_effect_source": deff_source, "moe": z * srs_se * math.sqrt(deff),
                "moe_srs": z * srs_se}
@@ -233,9 +234,9 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
     se_no = math.sqrt(no * (1 - no) / n) * (se / srs_se if srs_se > 0 else 1)
 
     mb = manski_bounds(y, no, r_eff, se, se_no, n=n, level=level)
-    bounds = {"lower": mb.lower, "upper": mb.upper, "ci": list(mb.ci) if mb.ci else None,
+    bounds: dict[str, Any] = {"lower": mb.lower, "upper": mb.upper, "ci": list(mb.ci) if mb.ci else None,
               "response_rate": r, "response_rate_source": r_source, "complete_case": mb.estimate}
-    ab = tuple(
+    ab: tuple[dict[str, Any], ...] = tuple(
         {"gamma": g, "lower": b.lower, "upper": b.upper, "ci": list(b.ci) if b.ci else None}
         for g in gammas
         for b in [propensity_ratio_bounds(y, no, r_eff, g, se, se_no, n=n, level=level)]

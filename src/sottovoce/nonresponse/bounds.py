@@ -239,4 +239,6 @@ def survey_bounds(
         res = manski_bounds(py, pn, response_rate, se_y, se_n, n=svy.n, level=level)
     else:
         res = propensity_ratio_bounds(py, pn, response_rate, gamma, se_y, se_n, float(cov[0, 1]), n=svy.n, level=level)
-    return res.with_(variable=var, details={**res.details, "yes_share": py, "no_share": pn, "se_yes": se_y, "se_no": se_n})
+    out = res.with_(variable=var, details={**res.details, "yes_share": py, "no_share": pn, "se_yes": se_y, "se_no": se_n})
+    assert isinstance(out, BoundsResult)
+    return out

@@ -69,7 +69,7 @@ class SensitivityResult(Result):
         return "\n".join(lines)
 
 
-def tipping_point(yes: float, no: float, response_rate: float = 1.0, threshold: float = 0.5) -> dict[str, float | None | str]:
+def tipping_point(yes: float, no: float, response_rate: float = 1.0, threshold: float = 0.5) -> dict[str, Any]:
     """Where a reported majority (or minority) stops being one.
 
     Returns ``share``: the yes-share among the silent at which the population share equals
