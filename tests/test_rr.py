@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import sottovoce as sv
 from sottovoce.errors import DesignError, InputError
 from sottovoce.rr import simulate
+from sottovoce.rr.regression import rr_logit
 
 DESIGN_CASES = [
     ("warner", {"p": 0.7}),
@@ -344,6 +345,13 @@ def test_regression_recovers_planted_coefficients():
     assert abs(r.estimate - pi.mean()) < 4 * r.se
 
 
+def test_rr_logit_on_arrays_equals_formula_interface():
+    df = _frame("crosswise", {"q": 0.25}, n=1200, seed=8)
+    a = sv.rr_regression(df, "y", "x", "crosswise", q=0.25)
+    b = rr_logit(np.column_stack([np.ones(len(df)), df["x"]]), df["y"].to_numpy(float), sv.Crosswise(q=0.25), names=["(Intercept)", "x"])
+    assert a.coefficients == b.coefficients
+
+
 def test_weighted_regression_uses_design_sandwich_and_scale_invariance():
     df = _frame("mirrored", {"p": 0.8}, n=2000, seed=4)
     a = sv.rr_regression(df, "y", "x", "mirrored", p=0.8, weights="w", strata="stratum", psu="cluster")
@@ -442,3 +450,9 @@ def test_simulate_helper_for_the_demo():
     assert trait.shape == ans.shape == (10_000,) and set(np.unique(ans)) <= {0, 1}
     assert abs(trait.mean() - 0.35) < 0.02
     assert sv.simulate_rr is simulate
+
+
+def test_cli_real_spss_file_with_non_binary_codes(cli, wave1):
+    """The Chronicles support question is coded 1/2/99: the error names the codes to recode."""
+    res = cli("rr", wave1, "--response", "Q4", "--design", "forced", "--p", "0.6667", "--p1", "0.1667")
+    assert res.code == 2 and "'Q4'" in res.err and "99" in res.err and "0/1" in res.err

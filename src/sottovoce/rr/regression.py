@@ -136,28 +136,52 @@ def rr_regression(
     rows = keep & keep_y
     # model_matrix rows are the complete cases of the covariates; align with the response
     X = X[keep_y[keep]]
-    y = y_all[rows]
-    w = svy.weights[rows]
+    u_rows = np.flatnonzero(rows)
+    return rr_logit(
+        X, y_all[rows], dsg, names=names, weights=svy.weights[rows], survey=svy if has_design else None,
+        survey_rows=u_rows, level=level, variable=response, formula=f"{response} ~ {covariates}",
+    )
+
+
+def rr_logit(
+    X: np.ndarray,
+    y: np.ndarray,
+    design: RRDesign,
+    *,
+    names: list[str] | None = None,
+    weights: np.ndarray | None = None,
+    survey: Survey | None = None,
+    survey_rows: np.ndarray | None = None,
+    level: float = 0.95,
+    variable: str | None = None,
+    formula: str | None = None,
+) -> Result:
+    """The regression on a ready model matrix ``X`` (n×k) and 0/1 answers ``y`` (no missing).
+
+    ``survey`` (with ``survey_rows``, the rows of the survey's data that ``X`` holds) switches to
+    design-based standard errors; without it the standard errors are rrreg's.
+    """
+    names = names or [f"x{j}" for j in range(X.shape[1])]
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     pos = w > 0
-    if X.shape[0] <= X.shape[1]:
-        raise InputError(f"randomized-response regression: {X.shape[0]} complete rows for {X.shape[1]} coefficients")
-    c, d = dsg.b, dsg.a
+    if pos.sum() <= X.shape[1]:
+        raise InputError(f"randomized-response regression: {int(pos.sum())} complete rows for {X.shape[1]} coefficients")
+    c, d = design.b, design.a
     beta, iters, ll = fit_rr_logit(X[pos], y[pos], w[pos], c, d)
 
     g, h, dh, r = _score_parts(beta, X, y, c, d)
     scores = (r * dh)[:, None] * X  # per-respondent score sᵢ
-    if has_design:
+    if survey is not None:
         # observed information: −Σ wᵢ ∂²ℓᵢ/∂β∂β'
         d2h = dh * (1 - 2 * g)
         curv = r * d2h - dh**2 * (y / h**2 + (1 - y) / (1 - h) ** 2)
         H = -(X * (w * curv)[:, None]).T @ X
-        Hinv = np.linalg.inv(H)
-        u = np.zeros((len(df), X.shape[1]))
-        u[rows] = scores @ Hinv
-        vcov = svy.cov_total(u)
+        u = np.zeros((len(survey.weights), X.shape[1]))
+        u[np.arange(len(y)) if survey_rows is None else survey_rows] = scores @ np.linalg.inv(H)
+        vcov = survey.cov_total(u)
         se_method = "design-based linearization (sandwich)"
     else:
-        vcov = np.linalg.inv(scores.T @ scores)
+        vcov = np.linalg.inv(scores[pos].T @ scores[pos])
         se_method = "outer product of scores, as rr::rrreg"
     se = np.sqrt(np.diag(vcov))
 
@@ -171,16 +195,16 @@ def rr_regression(
     return Result(
         estimate=pred,
         se=pred_se,
-        ci=(max(0.0, pred - z * pred_se), min(1.0, pred + z * pred_se)),
+        ci=(float(max(0.0, pred - z * pred_se)), float(min(1.0, pred + z * pred_se))),
         n=int(pos.sum()),
-        method=f"rr-{dsg.name}-logit",
+        method=f"rr-{design.name}-logit",
         level_ci=level,
-        variable=response,
+        variable=variable,
         coefficients=coefs,
         details={
             "is_share": True,
-            "design": dsg.describe(),
-            "formula": f"{response} ~ {covariates}",
+            "design": design.describe(),
+            "formula": formula,
             "vcov": vcov,
             "terms": names,
             "loglik": ll,
