@@ -33,6 +33,9 @@ def _design(name: str) -> Survey:
         "raked": lambda: Survey(d, "w", "stratum", "psu").rake(MARGINS, tol=1e-12),
         "raked_weights_only": lambda: Survey(d, "w").rake(MARGINS, tol=1e-12),
         "poststratified": lambda: Survey(d, "w", "stratum", "psu").poststratify("g", {1: 50000, 2: 30000, 3: 20000}),
+        "jk1_raked": lambda: Survey(d, "w", replicate_weights=JK, replicate_type="JK1").rake(MARGINS, tol=1e-12),
+        "bootstrap_poststratified": lambda: Survey(d, "w", replicate_weights=BS, replicate_type="bootstrap").poststratify(
+            "g", {1: 50000, 2: 30000, 3: 20000}),
     }[name]()
 
 
@@ -129,7 +132,7 @@ def test_rao_scott_chisq(linear_case):
 
 
 def test_replicate_scales_match_r():
-    for name in ("jk1_columns", "bootstrap_columns", "jk1_created"):
+    for name in ("jk1_columns", "bootstrap_columns", "jk1_created", "jk1_raked", "bootstrap_poststratified"):
         svy = _design(name)
         assert svy._rep is not None
         close(svy._rep.scale, R[name]["scale"])

@@ -385,6 +385,8 @@ class Survey:
         self._check_calibratable("rake")
         m = weighting.load_margins(margins)
         new_w = _as_weights(weighting.rake(self.data, m, weights=self._w, tol=tol, max_iter=max_iter), self.data)
+        if self._rep is not None:  # rake every replicate too (R's rake on an svyrep.design)
+            return self._recalibrated_replicates(new_w, lambda w: weighting.rake(self.data, m, weights=w, tol=tol, max_iter=max_iter))
         codes = tuple(_margin_codes(self.data, col) for col in m)
         step = _RakeStep(codes, new_w, R_RAKE_SWEEPS if variance == "r" else None)
         return self._calibrated(new_w, step)
@@ -397,6 +399,8 @@ class Survey:
         self._check_calibratable("poststratify")
         cols = [cells] if isinstance(cells, str) else list(cells)
         new_w = _as_weights(weighting.poststratify(self.data, cols, targets, weights=self._w, **kwargs), self.data)
+        if self._rep is not None:  # post-stratify every replicate too (R's postStratify.svyrep.design)
+            return self._recalibrated_replicates(new_w, lambda w: weighting.poststratify(self.data, cols, targets, weights=w, **kwargs))
         cell_codes = pd.MultiIndex.from_frame(self.data[cols]).factorize()[0] if len(cols) > 1 else pd.factorize(self.data[cols[0]])[0]
         cell_codes = np.where(cell_codes < 0, int(cell_codes.max()) + 1, cell_codes).astype(np.int64)
         return self._calibrated(new_w, _PostStep(cell_codes, self._w.copy(), new_w))
@@ -431,9 +435,18 @@ class Survey:
         new._cal = (*self._cal, step)
         return new
 
+    def _recalibrated_replicates(self, new_w: np.ndarray, calibrate: Any) -> Survey:
+        """A replicate design whose full-sample and replicate weights were each recalibrated, so
+        the replicate variance reflects the calibration (Wolter 2007, §4.6; Lumley 2010, §7.4)."""
+        assert self._rep is not None
+        reps = self.replicate_weights()
+        cols = np.column_stack([_as_weights(calibrate(reps[:, r]), self.data) for r in range(reps.shape[1])])
+        new = copy.copy(self)
+        new._w = new_w
+        new._rep = _Replicates(self._rep.kind, self._rep.scale, self._rep.rscales, self._rep.mse, columns=cols)
+        return new
+
     def _check_calibratable(self, what: str) -> None:
-        if self._rep is not None:
-            raise DesignError(f"{what} on a replicate-weight design is not supported; {what} a linearization design")
         if self._mask is not None:
             raise DesignError(f"{what} the full sample, then take the domain")
 

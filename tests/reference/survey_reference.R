@@ -31,6 +31,8 @@ tight <- list(maxit = 200, epsilon = 1e-13)
 designs$raked <- rake(designs$strata_psu, list(~af, ~bf), list(pop_a, pop_b), control = tight)
 designs$raked_weights_only <- rake(designs$weights, list(~af, ~bf), list(pop_a, pop_b), control = tight)
 designs$poststratified <- postStratify(designs$strata_psu, ~gf, pop_g)
+designs$jk1_raked <- rake(designs$jk1_columns, list(~af, ~bf), list(pop_a, pop_b), control = tight)
+designs$bootstrap_poststratified <- postStratify(designs$bootstrap_columns, ~gf, pop_g)
 
 stat <- function(s) list(estimate = unname(coef(s)), se = unname(SE(s)))
 out <- list()
