@@ -72,6 +72,7 @@ def test_known_parameterisations_match_rr_package():
     c = sv.Crosswise(q=0.2)  # P(same) = qπ + (1 − q)(1 − π)
     assert float(c.p_yes(0.1)) == pytest.approx(0.2 * 0.1 + 0.8 * 0.9)
     assert sv.rr_design("forced-known", p=0.7, p1=0.2).p0 == pytest.approx(0.1)
+    assert sv.rr_design("forced", p=0.8334, p1=0.1667).p0 == 0.0  # no forced "no", rounded inputs
     assert sv.rr_design("unrelated-known", p=0.6, q=0.3) == u
 
 
@@ -456,3 +457,14 @@ def test_cli_real_spss_file_with_non_binary_codes(cli, wave1):
     """The Chronicles support question is coded 1/2/99: the error names the codes to recode."""
     res = cli("rr", wave1, "--response", "Q4", "--design", "forced", "--p", "0.6667", "--p1", "0.1667")
     assert res.code == 2 and "'Q4'" in res.err and "99" in res.err and "0/1" in res.err
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_regression_row_order_invariance(seed):
+    df = _frame("disguised", {"p": 0.7}, n=600, seed=seed)
+    base = sv.rr_regression(df, "y", "x", "disguised", p=0.7, weights="w", psu="cluster")
+    other = sv.rr_regression(df.sample(frac=1, random_state=seed), "y", "x", "disguised", p=0.7, weights="w", psu="cluster")
+    for t in ("(Intercept)", "x"):
+        assert other.coefficients["sensitive"][t]["coef"] == pytest.approx(base.coefficients["sensitive"][t]["coef"], abs=1e-8)
+        assert other.coefficients["sensitive"][t]["se"] == pytest.approx(base.coefficients["sensitive"][t]["se"], rel=1e-6)

@@ -307,7 +307,9 @@ def make_design(
         if len(missing) > 1:
             raise DesignError(f"the forced design needs two of --p, --p1, --p0 (missing {', '.join('--' + m for m in missing)})")
         if missing:
-            given[missing[0]] = 1.0 - sum(v for v in given.values() if v is not None)
+            rest = 1.0 - sum(v for v in given.values() if v is not None)
+            # rounding of the two given probabilities may leave a tiny negative remainder
+            given[missing[0]] = 0.0 if -1.5e-3 < rest < 0 else rest
         return ForcedResponse(**given)  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
