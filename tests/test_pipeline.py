@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_study_fixtures import make_study
 
 import sottovoce as sv
 from sottovoce import pipeline
+from test_study_fixtures import make_study
 
 
 def _no_weighting(study: Path) -> Path:
@@ -210,3 +210,23 @@ def test_notebook_display_and_summary(tiny):
     assert text.splitlines()[0].startswith("Asked directly")
     assert "suppressed" in text  # the 12 respondents of region Islands
     assert sv.analyze is pipeline.analyze and sv.StudyResults is pipeline.StudyResults
+
+
+def test_output_folder_that_would_replace_an_input_is_refused(tmp_path, cli):
+    folder = tmp_path / "s"
+    study = make_study(folder, n=200)
+    (folder / "respondents.csv").rename(folder / "results.csv")
+    study.write_text(study.read_text(encoding="utf-8").replace('path = "respondents.csv"', 'path = "results.csv"'), encoding="utf-8")
+    before = (folder / "results.csv").read_bytes()
+    res = cli("analyze", study, "--out", folder)
+    assert res.code == 2 and "would replace the input file results.csv" in res.err
+    assert (folder / "results.csv").read_bytes() == before and not (folder / "report.html").exists()
+
+
+def test_report_labels_reach_results_json(tmp_path):
+    study = make_study(tmp_path / "s", n=200, extra='')
+    text = study.read_text(encoding="utf-8").replace("min_cell = 30", 'min_cell = 30\nlabels = { sex = { en = "Sex", ru = "Пол" }, "sex=male" = { en = "Men", ru = "Мужчины" } }')
+    study.write_text(text, encoding="utf-8")
+    res = sv.analyze(study)
+    assert res.data["labels"]["sex=male"] == {"en": "Men", "ru": "Мужчины"}
+    assert "Мужчины" in res.report_html("ru")

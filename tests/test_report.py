@@ -266,3 +266,12 @@ def test_headline_verdict_follows_the_interval(d, i, se_d, se_g):
     else:
         assert "within the margin of error" in h[2]
     assert len(headline(copy.deepcopy(r), "ru")) == 3
+
+
+def test_labels_from_the_study_file_name_groups_in_each_language():
+    groups = [{"by": "region", "level": "North", "label": "North", "estimate": 0.61, "ci": [0.55, 0.67], "se": 0.03, "n": 400}]
+    r = _results(groups=groups)
+    r["labels"] = {"region": {"en": "Region", "ru": "Регион"}, "region=North": {"en": "The North", "ru": "Север"}}
+    en, ru = visible(render_report(r)).text("groups"), visible(render_report(r, "ru")).text("groups")
+    assert "Region" in en and "The North" in en
+    assert "Регион" in ru and "Север" in ru and "North" not in ru

@@ -7,7 +7,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from test_study_fixtures import make_study
 
 from sottovoce.errors import InputError
 from sottovoce.study import (
@@ -18,6 +17,7 @@ from sottovoce.study import (
     RRQuestion,
     load_study,
 )
+from test_study_fixtures import make_study
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -122,7 +122,7 @@ class StudyResults:
         header = "".join(f"<th>{c}{' (%)' if c in ('estimate', 'se', 'ci_low', 'ci_high') else ''}</th>" for c in CSV_COLUMNS)
         return f"<div>{head}<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
 
-    def save(self, out_dir: str | Path, lang: str | None = None) -> Path:
+    def save(self, out_dir: str | os.PathLike[str], lang: str | None = None) -> Path:
         """Write ``results.json``, ``results.csv``, ``charts/`` and ``report.html`` into ``out_dir``.
 
         Everything is built in a temporary sibling folder and moved into place at the end, so a
@@ -192,7 +192,7 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
             w.writerow({k: ("" if r[k] is None else (repr(float(r[k])) if isinstance(r[k], float) else r[k])) for k in CSV_COLUMNS})
 
 
-def write_outputs(data: Mapping[str, Any], out_dir: str | Path, lang: str | None = None) -> Path:
+def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang: str | None = None) -> Path:
     """Write all output files atomically into ``out_dir`` (see :meth:`StudyResults.save`)."""
     from .report import build_view, render_report
 
@@ -210,7 +210,7 @@ def write_outputs(data: Mapping[str, Any], out_dir: str | Path, lang: str | None
         if view["compare_chart"]:
             (charts_dir / "compare.svg").write_text(_standalone(view["compare_chart"]), encoding="utf-8")
         for g in view["groups"]:
-            (charts_dir / f"by-{_safe(g['by'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
+            (charts_dir / f"by-{_safe(g['column'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
         if view["nonresponse"].get("sens_chart"):
             (charts_dir / "nonresponse-sensitivity.svg").write_text(_standalone(view["nonresponse"]["sens_chart"]), encoding="utf-8")
         (tmp / "report.html").write_text(render_report(data, lang), encoding="utf-8")
@@ -296,6 +296,8 @@ def analyze(
     lang = lang or study.report.language
     if lang not in LANGUAGES:
         raise InputError(f"unknown report language '{lang}'; use one of {', '.join(LANGUAGES)}")
+    if out_dir is not None:
+        _check_not_an_input(study, Path(out_dir))
     n_steps = 4 + len(study.questions)
     with _Steps(progress, n_steps).running() as steps:
         data = _run(study, lang, steps)
@@ -306,6 +308,20 @@ def analyze(
     return res
 
 
+OUTPUT_NAMES = ("results.json", "results.csv", "report.html", "charts")
+
+
+def _check_not_an_input(study: Study, out: Path) -> None:
+    """Refuse an output folder where writing our files would replace an input file."""
+    inputs = [study.path, study.data.path if study.data else None, study.dispositions.path if study.dispositions else None]
+    if isinstance(study.weighting.margins, Path):
+        inputs.append(study.weighting.margins)
+    targets = {(out / name).resolve() for name in OUTPUT_NAMES}
+    for p in inputs:
+        if p is not None and p.resolve() in targets:
+            raise InputError(f"{out}: writing the results there would replace the input file {p.name}; choose another --out folder")
+
+
 def _module(name: str) -> Any:
     """An estimator module, or ``None`` when this installation does not have it yet."""
     try:
@@ -314,6 +330,12 @@ def _module(name: str) -> Any:
         if exc.name == f"sottovoce.{name}":
             return None
         raise
+
+
+def _fn(module: Any, name: str) -> Any:
+    """A function of an estimator module, or ``None`` when the module or the function is missing."""
+    f = getattr(module, name, None) if module is not None else None
+    return f if callable(f) else None
 
 
 def _versions() -> dict[str, str]:
@@ -370,6 +392,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if q.measures is None or q.type == "direct":
             continue
         dq = study.question(q.measures)
+        assert isinstance(dq, DirectQuestion)  # load_study checks that indirect questions measure a direct one
         if by_id[q.id].get("status") != "done" or by_id[dq.id].get("status") != "done":
             continue
         comp = _comparison(study, q, dq, svy, work, derived[dq.id], subgroups, by_id)
@@ -380,6 +403,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     nonresponse = _nonresponse(study, work, svy, by_id, derived, skipped)
 
     s = study
+    assert s.data is not None
     return jsonable({
         "format": FORMAT,
         "study": {
@@ -391,6 +415,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         "language": lang,
         "min_cell": s.report.min_cell,
         "subgroups": subgroups,
+        "labels": dict(s.report.labels),
         "n_respondents": int(len(df)),
         "weighting": wrec,
         "questions": out_q,
@@ -489,20 +514,20 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
         elif isinstance(q, ListQuestion):
             entry["method"] = q.method
             lx = _module("listexp")
-            fn = getattr(lx, "list_experiment", None) if lx else None
+            fn = _fn(lx, "list_experiment")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
             frame, design = _weighted_frame(svy, study)
             res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by, **design), subgroups)
             entry["result"] = res.to_dict()
             entry["se_weights"] = "fixed"  # listexp builds its own design from the final weights
-            test = getattr(lx, "list_design_test", None)
+            test = _fn(lx, "list_design_test")
             if test is not None:
                 t = test(frame, q.count, q.treat, q.items, **design)
                 entry["design_test"] = {"p_value": t.estimate, "verdict": t.details.get("verdict"), "method": t.method}
         elif isinstance(q, DoubleListQuestion):
             lx = _module("listexp")
-            fn = getattr(lx, "double_list", None) if lx else None
+            fn = _fn(lx, "double_list")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
             frame, design = _weighted_frame(svy, study)
@@ -511,12 +536,12 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
             entry["se_weights"] = "fixed"
         elif isinstance(q, (RRQuestion, CrosswiseQuestion)):
             rr = _module("rr")
-            fn = getattr(rr, "rr_prevalence", None) if rr else None
+            fn = _fn(rr, "rr_prevalence")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
-            design, params = _rr_params(q)
-            entry["design"] = design
-            res = _with_groups(lambda by: fn(svy, q.response, design, by=by, **params), subgroups)
+            rr_design, params = _rr_params(q)
+            entry["design"] = rr_design
+            res = _with_groups(lambda by: fn(svy, q.response, rr_design, by=by, **params), subgroups)
             entry["result"] = res.to_dict()
     except (DesignError, ConvergenceError) as exc:
         return {**entry, "status": "failed", "reason": "error", "message": str(exc)}
@@ -586,15 +611,15 @@ def _comparison(study: Study, q: Any, dq: DirectQuestion, svy: Any, df: pd.DataF
     gap: dict[str, Any] | None = None
     if isinstance(q, (RRQuestion, CrosswiseQuestion)):
         rr = _module("rr")
-        fn = getattr(rr, "rr_gap", None) if rr else None
+        fn = _fn(rr, "rr_gap")
         if fn is None:
             return None
-        design, params = _rr_params(q)
-        res = _with_groups(lambda by: fn(svy, q.response, direct_col, design, by=by, **params), subgroups)
+        rr_design, params = _rr_params(q)
+        res = _with_groups(lambda by: fn(svy, q.response, direct_col, rr_design, by=by, **params), subgroups)
         gap = _flip(res)
     elif isinstance(q, ListQuestion):
         lx = _module("listexp")
-        fn = getattr(lx, "list_direct", None) if lx else None
+        fn = _fn(lx, "list_direct")
         if fn is None or q.covariates:
             return None
         frame, design = _weighted_frame(svy, study)

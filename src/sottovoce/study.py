@@ -10,6 +10,7 @@ the data (does a column exist? do the margins name columns the data have?) are i
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -181,6 +182,7 @@ class ReportSpec:
     subgroups: tuple[str, ...] = ()
     min_cell: int = 30
     language: str = "en"
+    labels: Mapping[str, Text] = field(default_factory=dict)  # "column" or "column=category" -> text
 
 
 @dataclass(frozen=True)
@@ -221,7 +223,7 @@ _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required,
     "data": ({"path"}, {"weights", "strata", "psu"}),
     "dispositions": ({"path"}, {"column", "e"}),
     "weighting": (set(), {"margins", "trim", "alternative_margins"}),
-    "report": (set(), {"subgroups", "min_cell", "language"}),
+    "report": (set(), {"subgroups", "min_cell", "language", "labels"}),
 }
 _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures"}),
@@ -251,7 +253,7 @@ class _Ctx:
         return InputError(f"{self.where}: {key}: {problem}; {fix}")
 
 
-def load_study(path: str | Path | Mapping[str, Any]) -> Study:
+def load_study(path: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
     """Parse and validate a study file (TOML; format in ``docs/study-file.md``).
 
     ``path`` may also be an already-parsed mapping (paths then resolve against the current
@@ -350,7 +352,11 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
         min_cell = r.get("min_cell", 30)
         if not isinstance(min_cell, int) or isinstance(min_cell, bool) or min_cell < 1:
             raise ctx.fail("report.min_cell", f"{min_cell!r} is not a positive whole number", "write min_cell = 30")
+        labels = r.get("labels", {})
+        if not isinstance(labels, dict):
+            raise ctx.fail("report.labels", "must be a table", 'write [report.labels] then lines like sex = { en = "Sex", ru = "Пол" } or "sex=male" = { en = "Men", ru = "Мужчины" }')
         report = ReportSpec(
+            labels={str(k): _text(ctx, f"report.labels.{k}", v) for k, v in labels.items()},
             subgroups=tuple(subgroups),
             min_cell=min_cell,
             language=_lang(ctx, "report.language", r.get("language", language)),

@@ -49,7 +49,7 @@ def _lang(results: Mapping[str, Any], lang: str | None) -> str:
 
 def _ok(r: Mapping[str, Any] | None, min_cell: int) -> bool:
     """A publishable estimate: computed, with an interval, and with at least ``min_cell`` respondents."""
-    return bool(r) and r.get("estimate") is not None and r.get("ci") is not None and (r.get("n") or 0) >= min_cell
+    return r is not None and r.get("estimate") is not None and r.get("ci") is not None and (r.get("n") or 0) >= min_cell  # type: ignore[no-any-return]
 
 
 def _moe(r: Mapping[str, Any]) -> int:
@@ -211,6 +211,12 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     compare_chart = charts.interval_chart(compare_points, S["chart_compare_alt"], S["estimate"]) if compare_points else ""
 
     # Subgroups: one chart and table per grouping column.
+    labels = results.get("labels") or {}
+
+    def name(column: str, category: Any = None) -> str:
+        key = str(column) if category is None else f"{column}={category}"
+        return pick(labels.get(key), lang) or (str(column) if category is None else str(category))
+
     group_sections, small = [], 0
     for by in results.get("subgroups", []):
         levels: list[str] = []
@@ -219,7 +225,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             for g in (q.get("result") or {}).get("groups", []) or []:
                 if str(g.get("by")) != by:
                     continue
-                _, lev = _group_key(g)
+                lev = name(by, _group_key(g)[1])
                 if lev not in levels:
                     levels.append(lev)
                 per_q.setdefault(q["id"], {})[lev] = g
@@ -241,8 +247,9 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             key = q["type"] if q["type"] not in series else f"{q['type']}:{q['id']}"
             series[key] = pts
             names[key] = _method_name(q, lang)
-        chart = charts.grouped_interval_chart(levels, series, names, t(lang, "chart_groups_alt", group=by), S["estimate"])
-        group_sections.append({"by": by, "rows": rows, "chart": chart, "alt": t(lang, "chart_groups_alt", group=by)})
+        alt = t(lang, "chart_groups_alt", group=name(by))
+        chart = charts.grouped_interval_chart(levels, series, names, alt, S["estimate"])
+        group_sections.append({"column": by, "by": name(by), "rows": rows, "chart": chart, "alt": alt})
     if small:
         caveats.append(t(lang, "c_small", count=count_phrase(small, lang, "group"), k=min_cell,
                          verb=S["c_small_verb_one"] if small == 1 else S["c_small_verb_many"]))
@@ -255,7 +262,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         weighting["summary"] = t(lang, "weighting_summary", n=n, neff=_num(neff, 0, lang), deff=_num(deff, 2, lang), wmax=_num(wmax, 1, lang))
         weighting["se_note"] = S["se_note_calibrated"] if w.get("calibrated") else S["se_note_fixed"]
         weighting["rows"] = [
-            {"variable": d.get("variable"), "category": d.get("category"),
+            {"variable": name(d.get("variable")), "category": name(d.get("variable"), d.get("category")),
              "target": _pct1(d.get("target"), lang), "achieved": _pct1(d.get("achieved"), lang), "sample": _pct1(d.get("sample"), lang)}
             for d in w.get("diagnostics", [])
         ]
