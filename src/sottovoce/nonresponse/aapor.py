@@ -150,16 +150,15 @@ def classify_dispositions(codes: Iterable[Any], where: str = "dispositions") -> 
     missing = s.isna()
     if missing.any():
         raise InputError(f"{where}: {int(missing.sum())} cases have no disposition code (first at row {int(np.argmax(missing.to_numpy())) + 1}); give every case a final AAPOR code")
-    uniq, inverse = np.unique(s.astype(str).to_numpy(), return_inverse=True)
-    # classify each distinct spelling once, then count with bincount
-    firsts = pd.Series(s.to_numpy()).groupby(inverse).first()
+    # classify each distinct spelling once (hash-based), then count with bincount
+    inverse, uniq = pd.factorize(s)
     cats: list[str | None] = []
     bad: list[str] = []
-    for key, raw in zip(uniq, firsts.to_numpy(), strict=True):
+    for raw in uniq:
         code = _normalise_code(raw)
         cat = _category(code) if code else None
         if cat is None:
-            bad.append(str(key))
+            bad.append(str(raw))
         cats.append(cat)
     if bad:
         shown = ", ".join(repr(b) for b in bad[:20]) + (" ..." if len(bad) > 20 else "")

@@ -64,48 +64,55 @@ def item_nonresponse(
     if by is not None:
         if df[by].isna().any():
             raise InputError(f"column '{by}' has {int(df[by].isna().sum())} missing values; recode them before grouping")
-        levels, gidx = np.unique(df[by].astype(str).to_numpy(), return_inverse=True)
-        raw_levels = pd.Series(df[by].to_numpy()).groupby(gidx).first().to_numpy()
+        gidx, raw_levels = pd.factorize(df[by], sort=True)
+        raw_levels = np.asarray(raw_levels, dtype=object)
     else:
-        levels, gidx, raw_levels = np.array(["all"]), np.zeros(len(df), dtype=np.int64), np.array([None])
+        gidx, raw_levels = np.zeros(len(df), dtype=np.int64), np.array([None], dtype=object)
+    n_groups = len(raw_levels)
+    # domain masks: column 0 is the whole sample, then one per group
+    masks = np.column_stack([np.ones(len(df))] + ([(gidx == g).astype(float) for g in range(n_groups)] if by is not None else []))
+    positive = w > 0
 
     def indicators(q: str) -> np.ndarray:
         col = df[q]
         m = col.isna().to_numpy()
-        return np.column_stack([col.isin(dk).to_numpy() & ~m, col.isin(rf).to_numpy() & ~m, m]).astype(float)
+        dk_ = col.isin(dk).to_numpy() & ~m
+        rf_ = col.isin(rf).to_numpy() & ~m
+        return np.column_stack([dk_, rf_, m, dk_ | rf_ | m]).astype(float)
 
-    def shares(ind: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # columns: the three kinds and their sum; domain ratio means with full-design variance
-        full = np.column_stack([ind, ind.sum(axis=1)])
-        wm = w * mask
-        W = wm.sum()
-        if W <= 0:
-            nan = np.full(4, np.nan)
-            return nan, nan, nan
-        p = wm @ full / W
-        u = mask[:, None] * (full - p) / W
-        se = np.sqrt(np.clip(np.diag(svy.cov_total(u)), 0, None))
-        return p, se, np.array([int(((w > 0) & mask.astype(bool)).sum())] * 4)
+    def question(q: str) -> list[Result]:
+        ind = indicators(q)  # n x 4: hard to say, refused, missing, any
+        W = w @ masks  # domain weight totals
+        p = (masks * w[:, None]).T @ ind / np.where(W > 0, W, np.nan)[:, None]  # domains x 4
+        # one design-covariance call per question: linearized domain ratio means of the three
+        # kinds in every domain; the variance of their sum comes from the 3x3 blocks
+        u = (masks[:, :, None] * (ind[:, None, :3] - np.nan_to_num(p[:, :3])[None, :, :]) / np.where(W > 0, W, 1)[None, :, None]).reshape(len(df), -1)
+        cov = svy.cov_total(u)
+        blocks = np.stack([cov[3 * j:3 * j + 3, 3 * j:3 * j + 3] for j in range(masks.shape[1])])
+        var = np.column_stack([np.diagonal(blocks, axis1=1, axis2=2), blocks.sum(axis=(1, 2))])
+        se = np.sqrt(np.clip(var, 0, None))
+        counts = (masks.astype(bool) & positive[:, None]).sum(axis=0)
+        out = []
+        for d_ in range(masks.shape[1]):
+            det: dict[str, Any] = {"is_share": True}
+            for k, kind in enumerate(_KINDS):
+                det[kind] = float(p[d_, k])
+                det[f"se_{kind}"] = float(se[d_, k])
+            lvl = None if d_ == 0 else raw_levels[d_ - 1]
+            lo, hi = max(0.0, p[d_, 3] - z * se[d_, 3]), min(1.0, p[d_, 3] + z * se[d_, 3])
+            out.append(Result(estimate=float(p[d_, 3]), se=float(se[d_, 3]), ci=(lo, hi), n=int(counts[d_]),
+                              method="item-nonresponse", label=q, variable=q, by=by if d_ > 0 else None,
+                              level=lvl, details=det, level_ci=level))
+        return out
 
-    def one(q: str, ind: np.ndarray, mask: np.ndarray, lvl: Any = None) -> Result:
-        p, se, n = shares(ind, mask)
-        det: dict[str, Any] = {"is_share": True}
-        for k, kind in enumerate(_KINDS):
-            det[kind] = p[k]
-            det[f"se_{kind}"] = se[k]
-        lo, hi = max(0.0, p[3] - z * se[3]), min(1.0, p[3] + z * se[3])
-        return Result(estimate=p[3], se=se[3], ci=(lo, hi), n=int(n[0]), method="item-nonresponse",
-                      label=q, variable=q, by=by if lvl is not None else None, level=lvl, details=det, level_ci=level)
-
-    inds = {q: indicators(q) for q in qs}
-    overall = tuple(one(q, inds[q], np.ones(len(df))) for q in qs)
+    per_q = [question(q) for q in qs]
+    overall = tuple(rs[0] for rs in per_q)
     groups: tuple[Result, ...] = ()
     if by is not None:
         groups = tuple(
-            Result(method="item-nonresponse", by=by, level=raw_levels[g], label=str(levels[g]),
-                   categories=tuple(one(q, inds[q], (gidx == g).astype(float), raw_levels[g]) for q in qs),
-                   details={"is_share": True})
-            for g in range(len(levels))
+            Result(method="item-nonresponse", by=by, level=raw_levels[g], label=str(raw_levels[g]),
+                   categories=tuple(rs[g + 1] for rs in per_q), details={"is_share": True})
+            for g in range(n_groups)
         )
     return Result(method="item-nonresponse", categories=overall, groups=groups, n=svy.n, level_ci=level,
                   details={"is_share": True, "hard_to_say_codes": dk, "refused_codes": rf})

@@ -56,13 +56,12 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, tol:
     return beta
 
 
-def _design_matrix(df: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def _design_matrix(df: pd.DataFrame, columns: Sequence[str], full: pd.DataFrame | None = None) -> tuple[np.ndarray, list[str]]:
+    full = df if full is None else full
     blocks, names = [np.ones((len(df), 1))], ["(Intercept)"]
     for c in columns:
         col = df[c]
-        if col.isna().any():
-            raise InputError(f"frame variable '{c}' has {int(col.isna().sum())} missing values; recode them as a category")
-        if pd.api.types.is_numeric_dtype(col) and col.nunique() > 12:
+        if pd.api.types.is_numeric_dtype(col) and full[c].nunique() > 12:
             blocks.append(col.to_numpy(dtype=float)[:, None])
             names.append(c)
             continue
@@ -94,14 +93,19 @@ def r_indicator(
     df = as_frame(data)
     require_columns(df, [response, *frame, weights])
     if disposition_codes:
-        cats = df[response].map(lambda v: _category(c) if (c := _normalise_code(v)) else None)
-        if cats.isna().any():
-            bad = sorted(set(map(str, df.loc[cats.isna(), response])))[:10]
+        # classify each distinct code once, never row by row
+        idx, uniq = pd.factorize(df[response])
+        if (idx < 0).any():
+            raise InputError(f"column '{response}': {int((idx < 0).sum())} cases have no disposition code")
+        ucat = np.array([(_category(c) if (c := _normalise_code(v)) else None) for v in uniq], dtype=object)
+        if any(c is None for c in ucat):
+            bad = [str(v) for v, c in zip(uniq, ucat, strict=True) if c is None][:10]
             raise InputError(f"column '{response}': unknown AAPOR disposition codes {', '.join(bad)}")
-        keep = (cats != "NE").to_numpy()
+        cats = ucat[idx]
+        keep = cats != "NE"
         df = df.loc[keep]
-        resp_cats = {"I", "P"} if include_partials else {"I"}
-        y = cats[keep].isin(resp_cats).to_numpy(dtype=float)
+        resp_cats = ["I", "P"] if include_partials else ["I"]
+        y = np.isin(cats[keep], resp_cats).astype(float)
     else:
         vals = pd.to_numeric(df[response], errors="coerce")
         if vals.isna().any() or not vals.isin([0, 1]).all():
@@ -110,12 +114,22 @@ def r_indicator(
     if y.min() == y.max():
         raise InputError(f"column '{response}': everyone (or no one) responded; the R-indicator needs both")
     d = np.ones(len(df)) if weights is None else pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
-    X, names = _design_matrix(df, frame)
-    beta = fit_logistic(X, y, d)
-    rho = 1 / (1 + np.exp(-(X @ beta)))
+    for c in frame:
+        if df[c].isna().any():
+            raise InputError(f"frame variable '{c}' has {int(df[c].isna().sum())} missing values; recode them as a category")
+    # collapse the sample to cells of the frame variables: the model and S only need cell totals
+    cell_id = df.groupby(list(frame), sort=True).ngroup().to_numpy()
+    n_cells = int(cell_id.max()) + 1
+    D = np.bincount(cell_id, weights=d, minlength=n_cells)
+    Dy = np.bincount(cell_id, weights=d * y, minlength=n_cells)
+    first = np.unique(cell_id, return_index=True)[1]
+    cells = df.iloc[first].reset_index(drop=True)
+    X, names = _design_matrix(cells, frame, df)
+    beta = fit_logistic(X, Dy / D, D)
+    rho_cell = 1 / (1 + np.exp(-(X @ beta)))
     N = d.sum()
-    rbar = float(d @ rho / N)
-    S = float(np.sqrt(d @ (rho - rbar) ** 2 / (N - 1)))
+    rbar = float(D @ rho_cell / N)
+    S = float(np.sqrt(D @ (rho_cell - rbar) ** 2 / (N - 1)))
     R = 1 - 2 * S
     return Result(
         estimate=R, n=len(y), method="r-indicator",
