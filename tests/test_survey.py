@@ -271,3 +271,15 @@ def test_package_reexports_survey():
     import sottovoce as sv
 
     assert sv.Survey is Survey
+
+
+def test_cli_chisq_matches_python(cli, small_csv):
+    r = cli("estimate", small_csv, "--var", "cat", "--categories", "--weights", "w", "--strata", "stratum",
+            "--psu", "psu", "--chisq", "g", "--json")
+    assert r.code == 0, r.err
+    t = r.json()["chisq"]
+    ref = json.loads((REF / "survey_reference.json").read_text())["strata_psu"]
+    assert t["F"] == pytest.approx(ref["chisq_F"]["statistic"], rel=1e-6)
+    assert t["p_value_chisq"] == pytest.approx(ref["chisq_Chisq"]["p"], rel=1e-6)
+    text = cli("estimate", small_csv, "--var", "cat", "--categories", "--weights", "w", "--chisq", "g")
+    assert text.code == 0 and "Rao-Scott test of cat × g" in text.out

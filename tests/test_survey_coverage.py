@@ -37,7 +37,7 @@ def _coverage(frames, ci, strata=None, psu=None) -> tuple[float, float]:
 @pytest.mark.slow
 def test_raked_share_coverage_simple_sample():
     rng = np.random.default_rng(20260227)
-    n_sim, n = 2500, 600
+    n_sim, n = 2000, 600
     cells = rng.choice(8, size=(n_sim, n), p=SAMPLE_CELLS)
     a, b = cells // 4, cells % 4
     y = (rng.random((n_sim, n)) < P_Y[a, b]).astype(np.int8)
