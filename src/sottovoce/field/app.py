@@ -288,8 +288,9 @@ def create_app(
         @contextlib.asynccontextmanager
         async def span():  # type: ignore[no-untyped-def]
             yield
+            # commit what is queued; the connection stays open (it closes with the process), so an
+            # app that goes through another lifespan (tests, reloads) keeps working
             await asyncio.to_thread(committer.close)
-            store.close()
 
         return span()
 

@@ -303,12 +303,20 @@ class GroupCommitter:
         self.store = store
         self.max_batch = max_batch
         self._q: queue.Queue[tuple[Pending, concurrent.futures.Future[Outcome]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="sottovoce-writer", daemon=True)
-        self._thread.start()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        with self._start_lock:  # (re)start after close(): an app may go through several lifespans
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sottovoce-writer", daemon=True)
+                self._thread.start()
 
     def submit(self, item: Pending) -> concurrent.futures.Future[Outcome]:
         fut: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
         self._q.put((item, fut))
+        self._ensure_thread()  # after the put: an item queued behind a close() still finds a writer
         return fut
 
     def _run(self) -> None:
@@ -339,8 +347,11 @@ class GroupCommitter:
                 return
 
     def close(self) -> None:
-        self._q.put(None)
-        self._thread.join(timeout=30)
+        """Commit what is queued, then stop the writer thread."""
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._q.put(None)
+                self._thread.join(timeout=30)
 
 
 def db_files(url: str) -> list[Path]:
