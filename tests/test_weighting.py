@@ -356,3 +356,8 @@ def test_rake_integer_code_absent_from_data_is_named(sample):
     coded.attrs["value_labels"] = {"grp": {1: "one", 2: "two", 3: "three"}}
     with pytest.raises(InputError, match=r"'two' of column 'grp' is not in the data; the data have: 1 \(one\), 3 \(three\)"):
         rake(coded, {"grp": {"one": 0.4, "two": 0.2, "three": 0.4}})
+
+
+def test_trim_rejects_unknown_redistribution():
+    with pytest.raises(InputError, match="redistribute must be"):
+        trim(np.ones(5), upper=2, redistribute="spread")

@@ -1,7 +1,8 @@
-"""Raking and post-stratification agree with R's ``survey`` package (fixtures in tests/reference/weighting).
+"""Raking, post-stratification and trimming agree with R's ``survey`` (fixtures in tests/reference/weighting).
 
 The fixtures come from ``tests/reference/weighting/rake_reference.R`` (R ``survey::rake`` and
-``survey::postStratify`` run to convergence, epsilon 1e-11); rerun it with ``Rscript`` to refresh.
+``survey::postStratify`` run to convergence, epsilon 1e-11, and ``survey::trimWeights(strict = TRUE)``);
+rerun it with ``Rscript`` to refresh.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sottovoce.weighting import poststratify, rake
+from sottovoce.weighting import poststratify, rake, trim
 
 REF = Path(__file__).parent / "reference" / "weighting"
 SHARES = {
@@ -69,6 +70,20 @@ def test_poststratify_matches_r(data):
     assert _rel(w, expected) < 1e-10
 
 
+def test_trim_equal_redistribution_matches_r_trimweights(data):
+    """``redistribute="equal"`` is R's ``trimWeights(strict = TRUE)`` (bounds relative to the mean)."""
+    pos = data[data["w"] > 0]
+    expected = pd.read_csv(REF / "trim_weights.csv")
+    assert (expected["id"].to_numpy() == pos["id"].to_numpy()).all()
+    capped = trim(pos["w"].to_numpy(), upper=2.5, redistribute="equal")
+    floored = trim(pos["w"].to_numpy(), upper=2.5, lower=0.4, redistribute="equal")
+    assert _rel(capped, expected["capped"]) < 1e-12
+    assert _rel(floored, expected["capped_floored"]) < 1e-12
+    # The default (proportional, Potter 1990) differs from R's but respects the same bounds and total.
+    prop = trim(pos["w"].to_numpy(), upper=2.5, lower=0.4)
+    assert prop.sum() == pytest.approx(pos["w"].sum()) and _rel(prop, expected["capped_floored"]) > 1e-3
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
 def test_fixtures_are_what_the_r_script_writes(tmp_path):
@@ -79,6 +94,6 @@ def test_fixtures_are_what_the_r_script_writes(tmp_path):
     for name in ("data.csv", "rake_reference.R"):
         shutil.copy(REF / name, tmp_path / name)
     subprocess.run(["Rscript", "rake_reference.R"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
-    for name in ("rake_weights.csv", "poststratify_weights.csv"):
+    for name in ("rake_weights.csv", "poststratify_weights.csv", "trim_weights.csv"):
         fresh, kept = pd.read_csv(tmp_path / name), pd.read_csv(REF / name)
         assert _rel(fresh.to_numpy(), kept.to_numpy()) < 1e-12

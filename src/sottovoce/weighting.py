@@ -597,6 +597,31 @@ def _cap(w: np.ndarray, hi: float | None, lo: float | None) -> np.ndarray:
     raise ConvergenceError("trim: capping did not settle; widen the bounds")
 
 
+def _cap_equal(w: np.ndarray, hi: float | None, lo: float | None, max_rounds: int = 10_000) -> np.ndarray:
+    """R's ``survey::trimWeights(strict = TRUE)``: clip, then share the clipped amount *equally*.
+
+    Each round clips the weights outside ``[lo, hi]`` and adds the total clipped, divided equally,
+    to every weight that was inside; it repeats until no weight is outside (Lumley 2010, §7.5).
+    Zero weights (excluded respondents) are left out, where R would also move them.
+    """
+    w = w.copy()
+    pos = w > 0
+    upper = np.inf if hi is None else hi
+    lower = -np.inf if lo is None else lo
+    for _ in range(max_rounds):
+        outside = pos & ((w < lower) | (w > upper))
+        if not outside.any():
+            return w
+        inside = pos & ~outside
+        if not inside.any():
+            raise ConvergenceError("trim: every weight is outside the bounds; widen them")
+        clipped = np.clip(w[outside], lower, upper)
+        excess = float((w[outside] - clipped).sum())
+        w[outside] = clipped
+        w[inside] += excess / int(inside.sum())
+    raise ConvergenceError("trim: trimming did not settle; widen the bounds")
+
+
 def trim(
     data_or_weights: Any,
     upper: float = 5.0,
@@ -607,6 +632,7 @@ def trim(
     tol: float = 1e-8,
     max_iter: int = 1000,
     max_rounds: int = 200,
+    redistribute: str = "proportional",
 ) -> pd.Series:
     """Trim weights to at most ``upper`` × the mean weight (and at least ``lower`` × the mean).
 
@@ -616,7 +642,14 @@ def trim(
     raked back to the margins, and trimming and raking alternate until the weights are within the
     bounds (to 1e-6 relative) *and* the margins hold (to ``tol``): Battaglia, Hoaglin & Frankel
     (2009). The mean is over respondents with a positive weight; zero weights stay zero.
+
+    ``redistribute="proportional"`` (default) scales the untrimmed weights by one common factor, so
+    their ratios are kept (Potter 1990); ``"equal"`` adds the same amount to each, exactly as R's
+    ``survey::trimWeights(design, upper, lower, strict = TRUE)`` does.
     """
+    if redistribute not in ("proportional", "equal"):
+        raise InputError(f"trim: redistribute must be 'proportional' or 'equal' (got {redistribute!r})")
+    cap = _cap if redistribute == "proportional" else _cap_equal
     if not (upper is not None and upper >= 1):
         raise InputError(f"trim: the cap must be at least 1 × the mean weight (got {upper}); use e.g. --trim 5")
     if lower is not None and not (0 <= lower <= 1):
@@ -640,13 +673,13 @@ def trim(
     hi, lo = upper * mean, (lower * mean if lower else None)
     rounds = 0
     if margins is None:
-        w = _cap(w, hi, lo)
+        w = cap(w, hi, lo)
     else:
         prep = _prepare(df, margins, w == 0)
         total = float(w.sum())
         targets = [t * total for t in prep.targets]
         for rounds in range(1, max_rounds + 1):  # noqa: B007 - reported after the loop
-            w = _cap(w, hi, lo)
+            w = cap(w, hi, lo)
             cell_w = prep.cells.totals(w)
             factor, _, _ = _ipf(cell_w, prep, targets, tol, max_iter, total)
             w = w * prep.cells.to_rows(factor)

@@ -36,3 +36,12 @@ w4 <- rep(0, nrow(d)); w4[d$w > 0] <- weights(ps)
 write.csv(data.frame(id = d$id, poststratified = w4), "poststratify_weights.csv", row.names = FALSE)
 cells$share <- cells$Freq / sum(cells$Freq)
 write.csv(cells[, c("sex", "age", "share")], "poststratify_targets.csv", row.names = FALSE)
+
+# trimming: R's trimWeights(strict = TRUE) on the positive input weights, cap 2.5 x mean, floor 0.4 x mean
+pos <- d[d$w > 0, ]
+des_pos <- svydesign(ids = ~1, weights = ~w, data = pos)
+mw <- mean(pos$w)
+t1 <- trimWeights(des_pos, upper = 2.5 * mw, strict = TRUE)
+t2 <- trimWeights(des_pos, upper = 2.5 * mw, lower = 0.4 * mw, strict = TRUE)
+write.csv(data.frame(id = pos$id, capped = weights(t1), capped_floored = weights(t2)),
+          "trim_weights.csv", row.names = FALSE)
