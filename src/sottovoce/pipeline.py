@@ -209,7 +209,7 @@ def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang
         view = build_view(data, lang)
         if view["compare_chart"]:
             (charts_dir / "compare.svg").write_text(_standalone(view["compare_chart"]), encoding="utf-8")
-        for g in view["groups"]:
+        for g in (g for g in view["groups"] if g["chart"]):
             (charts_dir / f"by-{_safe(g['column'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
         if view["nonresponse"].get("sens_chart"):
             (charts_dir / "nonresponse-sensitivity.svg").write_text(_standalone(view["nonresponse"]["sens_chart"]), encoding="utf-8")

@@ -18,7 +18,7 @@ import jinja2
 from . import charts
 from .text import STRINGS, count_phrase, pct, pick, plural_ru, points, round_half_up, t
 
-__all__ = ["render_report", "write_report", "headline", "headline_numbers", "LANGUAGES"]
+__all__ = ["render_report", "write_report", "build_view", "headline", "headline_numbers", "LANGUAGES"]
 
 LANGUAGES = tuple(STRINGS)
 _SHOWN_RATES = ("RR1", "RR3", "COOP1", "REF1", "CON1")  # all rates are in results.json
@@ -248,7 +248,8 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             series[key] = pts
             names[key] = _method_name(q, lang)
         alt = t(lang, "chart_groups_alt", group=name(by))
-        chart = charts.grouped_interval_chart(levels, series, names, alt, S["estimate"])
+        drawable = any(p is not None for pts in series.values() for p in pts)
+        chart = charts.grouped_interval_chart(levels, series, names, alt, S["estimate"]) if drawable else ""
         group_sections.append({"column": by, "by": name(by), "rows": rows, "chart": chart, "alt": alt})
     if small:
         caveats.append(t(lang, "c_small", count=count_phrase(small, lang, "group"), k=min_cell,

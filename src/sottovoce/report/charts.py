@@ -84,7 +84,7 @@ def grouped_interval_chart(levels: Sequence[str], series: dict[str, list[Point |
     ax.set_yticks(ys, list(levels))
     ax.set_ylim(-0.6, len(levels) - 0.4)
     _style(ax, xlabel)
-    if series:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(k, 3), frameon=False, fontsize=9)
     return _svg(fig, title)
 
