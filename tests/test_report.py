@@ -216,6 +216,10 @@ def test_small_cells_are_suppressed_in_tables_and_charts():
     assert "1 группа: меньше 30 респондентов, она не показана." in visible(render_report(_results(groups=groups), "ru")).text("caveats")
     small = _results(n=20)
     assert headline(small) == ["No direct question is linked to an indirect one, so there is no comparison to headline."]
+    no_indirect = _results()
+    no_indirect["comparisons"] = []
+    assert headline(no_indirect) == ["Asked directly, 68% said “Yes” (±3).",
+                                     "No direct question is linked to an indirect one, so there is no comparison to headline."]
 
 
 def test_caveats_are_generated_from_the_results():

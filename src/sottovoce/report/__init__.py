@@ -121,7 +121,12 @@ def headline(results: Mapping[str, Any], lang: str | None = None) -> list[str]:
     """The main finding as plain sentences, e.g. "Asked directly, 68% said “Yes” (±3). ..."."""
     lang = _lang(results, lang)
     h = headline_numbers(results)
-    if h is None:
+    if h is None:  # no indirect comparison: still state the first publishable direct estimate
+        min_cell = int(results.get("min_cell", 30))
+        for q in results.get("questions", []):
+            r = q.get("result")
+            if q["type"] == "direct" and _ok(r, min_cell):
+                return [t(lang, "direct_sentence", p=pct(r["estimate"]), answer=_answer(q, lang), moe=_moe(r)), t(lang, "no_headline")]
         return [t(lang, "no_headline")]
     qs = _questions(results)
     dq, iq = qs[h["direct"]], qs[h["indirect"]]
