@@ -14,16 +14,16 @@ from ._common import JSON_OPTION, emit_json
 def register(app: typer.Typer) -> None:
     @app.command("trend")
     def trend(
-        files: list[Path] = typer.Argument(..., help="Polls CSV/TSV/XLSX, waves/study/published-poll TOML files.", show_default=False),
-        unit: str = typer.Option("day", "--unit", help="Grid of the random walk: day or week."),
-        reference: str | None = typer.Option(None, "--reference", help="House (pollster, or 'pollster / wording') whose effect is 0."),
-        sum_to_zero: bool = typer.Option(False, "--sum-to-zero", help="House effects sum to zero (the default)."),
-        base: str = typer.Option("all", "--base", help="all: share of all respondents; opinion: share of yes + no."),
-        event: list[str] = typer.Option([], "--event", help="Dated event DATE=LABEL (repeatable); drawn and tested for a level shift."),
-        sigma: float | None = typer.Option(None, "--sigma", help="Fix the random-walk sd per unit (share scale) instead of estimating it."),
-        level: float = typer.Option(0.95, "--level", help="Confidence level of bands and intervals."),
-        csv: Path | None = typer.Option(None, "--csv", help="Write a tidy CSV (trend, house effects, polls)."),
-        chart: Path | None = typer.Option(None, "--chart", help="Write a chart (.png or .svg)."),
+        files: list[Path] = typer.Argument(..., help="Polls CSV/TSV/XLSX, waves/study/published-poll TOML files.", show_default=False),  # noqa: B008
+        unit: str = typer.Option("day", "--unit", help="Grid of the random walk: day or week."),  # noqa: B008
+        reference: str | None = typer.Option(None, "--reference", help="House (pollster, or 'pollster / wording') whose effect is 0."),  # noqa: B008
+        sum_to_zero: bool = typer.Option(False, "--sum-to-zero", help="House effects sum to zero (the default)."),  # noqa: B008
+        base: str = typer.Option("all", "--base", help="all: share of all respondents; opinion: share of yes + no."),  # noqa: B008
+        event: list[str] = typer.Option([], "--event", help="Dated event DATE=LABEL (repeatable); drawn and tested for a level shift."),  # noqa: B008
+        sigma: float | None = typer.Option(None, "--sigma", help="Fix the random-walk sd per unit (share scale) instead of estimating it."),  # noqa: B008
+        level: float = typer.Option(0.95, "--level", help="Confidence level of bands and intervals."),  # noqa: B008
+        csv: Path | None = typer.Option(None, "--csv", help="Write a tidy CSV (trend, house effects, polls)."),  # noqa: B008
+        chart: Path | None = typer.Option(None, "--chart", help="Write a chart (.png or .svg)."),  # noqa: B008
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Pool polls into one trend with house effects (Jackman 2005; Kalman smoother, ML drift)."""

@@ -148,25 +148,67 @@ def _grid_steps(d: _Design, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return gap, prec, cols, last
 
 
+def _gls_at(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s: float) -> GLSFit:
+    return diffuse_loglik(kalman_filter(gap, prec, cols, s * s), cols, prec)
+
+
 def _fit_sigma(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray) -> tuple[float, GLSFit]:
     """Maximize the diffuse likelihood over log sigma: coarse grid, then bounded Brent."""
-
-    def gls(s: float) -> GLSFit:
-        return diffuse_loglik(kalman_filter(gap, prec, cols, s * s), cols, prec)
-
     lo, hi = np.log(SIGMA_BOUNDS)
-    grid = np.linspace(lo, hi, 17)
-    lls = np.array([gls(math.exp(g)).loglik for g in grid])
+    grid = np.linspace(lo, hi, 9)
+    lls = np.array([_gls_at(gap, prec, cols, math.exp(g)).loglik for g in grid])
     k = int(np.argmax(lls))
     if k == 0:
-        at_zero = gls(0.0)
+        at_zero = _gls_at(gap, prec, cols, 0.0)
         if at_zero.loglik >= lls[0]:
             return 0.0, at_zero
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(lambda g: -gls(math.exp(g)).loglik, bounds=(a, b), method="bounded",
-                                   options={"xatol": 1e-5})
+    res = optimize.minimize_scalar(lambda g: -_gls_at(gap, prec, cols, math.exp(g)).loglik, bounds=(a, b),
+                                   method="bounded", options={"xatol": 1e-3})
     s = math.exp(res.x) if -res.fun >= lls[k] else math.exp(grid[k])
-    return s, gls(s)
+    return s, _gls_at(gap, prec, cols, s)
+
+
+def _sigma_weights(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s_hat: float, ll_hat: float,
+                   drop: float = 7.0, k: int = 11) -> tuple[np.ndarray, np.ndarray, list[GLSFit]]:
+    """Quadrature points and weights for sigma, proportional to its likelihood (flat in sigma >= 0).
+
+    Used to add the uncertainty of sigma_hat to the bands (Hamilton 1986, *JASA* 81(396)): the
+    band's variance is ``E[P_t(sigma)] + E[(a_t(sigma) - a_t(sigma_hat))^2]`` over this
+    distribution, while the point estimates stay at the ML sigma.
+    """
+
+    def ll(s: float) -> float:
+        return _gls_at(gap, prec, cols, s).loglik
+
+    step = max(0.25 * s_hat, 1e-4)
+    up = s_hat + step
+    while ll(up) > ll_hat - drop and up < 10 * SIGMA_BOUNDS[1]:
+        step *= 2
+        up = s_hat + step
+    step = max(0.25 * s_hat, 1e-4)
+    lo = max(s_hat - step, 0.0)
+    while lo > 0 and ll(lo) > ll_hat - drop:
+        step *= 2
+        lo = max(s_hat - step, 0.0)
+    grid = np.linspace(lo, up, k)
+    fits = [_gls_at(gap, prec, cols, float(s)) for s in grid]
+    lls = np.array([f.loglik for f in fits])
+    w = np.exp(lls - lls.max())
+    keep = np.flatnonzero(w > 1e-3 * w.max())
+    return grid[keep], w[keep] / w[keep].sum(), [fits[i] for i in keep]
+
+
+def _smooth(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, last: np.ndarray, s2: float,
+            fit: GLSFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """RTS smoothing on the grid steps; the trend and its MSE (including the GLS error of b)."""
+    out = kalman_filter(gap, prec, cols, s2)
+    ms, ps = rts_smoother(out, gap, s2)
+    g = -ms[last, 1:]
+    g[:, 0] += 1.0
+    share = ms[last, 0] + g @ fit.b
+    var = ps[last] + np.einsum("ij,jk,ik->i", g, fit.cov_b, g)
+    return ms, ps, share, var
 
 
 def _house_labels(polls: pd.DataFrame) -> pd.Series:
@@ -184,6 +226,7 @@ def fit_trend(
     events: Iterable[Any] | Mapping[Any, str] | None = None,
     test_events: bool = True,
     sigma: float | None = None,
+    bands: str = "sigma",
     level: float = 0.95,
     outlier_z: float = 3.0,
 ) -> TrendResult:
@@ -200,6 +243,9 @@ def fit_trend(
     events : dated events ``"YYYY-MM-DD=Label"``; each is drawn and, with ``test_events``,
         tested for a level shift.
     sigma : fix the random-walk sd per unit instead of estimating it (0 = a constant share).
+    bands : ``"sigma"`` (default) widens the bands and house-effect intervals for the uncertainty
+        of the ML sigma (Hamilton 1986); ``"plugin"`` treats sigma_hat as known, as most
+        state-space software does. Point estimates are the same either way.
     """
     if unit not in UNITS:
         raise InputError(f"unit '{unit}' is unknown; use day or week")
@@ -254,14 +300,24 @@ def fit_trend(
 
     # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
     gap, prec, cols, last = _grid_steps(d, d.w)
-    out = kalman_filter(gap, prec, cols, s2)
-    ms, ps = rts_smoother(out, gap, s2)
+    ms, ps, share, var = _smooth(gap, prec, cols, last, s2, gls_fit)
     b, cov_b = gls_fit.b, gls_fit.cov_b
-    e1 = np.zeros(len(b))
-    e1[0] = 1.0
-    g = e1 - ms[last, 1:]
-    share = ms[last, 0] + g @ b
-    var = ps[last] + np.einsum("ij,jk,ik->i", g, cov_b, g)
+    delta = contrast @ b[1:]
+    dvar = np.diag(contrast @ cov_b[1:, 1:] @ contrast.T)
+    sigma_weights = None
+    if sigma is None and bands == "sigma":
+        # Add the uncertainty of sigma_hat (Hamilton 1986): mix over sigma, centred on the ML fit.
+        sig_k, w_k, fits_k = _sigma_weights(*d.steps(), sig, gls_fit.loglik)
+        var_mix, dvar_mix = np.zeros_like(var), np.zeros_like(dvar)
+        for s_k, w, fit_k in zip(sig_k, w_k, fits_k, strict=True):
+            _, _, share_k, var_k = _smooth(gap, prec, cols, last, float(s_k) ** 2, fit_k)
+            var_mix += w * (var_k + (share_k - share) ** 2)
+            delta_k = contrast @ fit_k.b[1:]
+            dvar_mix += w * (np.diag(contrast @ fit_k.cov_b[1:, 1:] @ contrast.T) + (delta_k - delta) ** 2)
+        var, dvar = var_mix, dvar_mix
+        sigma_weights = {"sigma": sig_k, "weight": w_k}
+    elif bands not in ("sigma", "plugin"):
+        raise InputError(f"bands '{bands}' is unknown; use sigma (account for the uncertainty of sigma) or plugin")
     se = np.sqrt(np.maximum(var, 0.0))
     zq = float(stats.norm.ppf(0.5 + level / 2))
     dates = origin + pd.to_timedelta(np.arange(d.n_days) * step, unit="D")
@@ -270,9 +326,7 @@ def fit_trend(
                           "high": share + zq * se, "polls": n_on_day})
 
     # House effects delta = C b[1:].
-    delta = contrast @ b[1:]
-    cov_d = contrast @ cov_b[1:, 1:] @ contrast.T
-    dse = np.sqrt(np.maximum(np.diag(cov_d), 0.0))
+    dse = np.sqrt(np.maximum(dvar, 0.0))
     first_poll = table.groupby("house")
     house_df = pd.DataFrame({
         "house": houses,
@@ -296,7 +350,7 @@ def fit_trend(
     z = resid / np.sqrt(v_res)
     table = table.assign(fitted=fitted, residual=resid, z=z, outlier=np.abs(z) > outlier_z)
 
-    tests = tuple(_level_shift(d, ev, origin, step, sigma, zq) for ev in evs) if test_events else ()
+    tests = tuple(_level_shift(d, ev, origin, step, sigma, zq, bands) for ev in evs) if test_events else ()
     warn = []
     if sigma is None and sig == 0.0:
         warn.append("the random-walk variance is estimated at 0: the polls are consistent with a constant share")
@@ -313,7 +367,8 @@ def fit_trend(
             "constraint": constraint, "reference": houses[ref] if ref is not None else None,
             "n_polls": n, "n_houses": H, "first": str(table["start"].min().date()),
             "last": str(table["end"].max().date()), "last_grid_date": str(dates[-1].date()),
-            "poll_date": "midpoint of fieldwork",
+            "poll_date": "midpoint of fieldwork", "bands": bands if sigma is None else "plugin",
+            "sigma_weights": sigma_weights,
         },
         warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
     )
@@ -332,7 +387,8 @@ def _resolve_reference(reference: str | None, houses: list[str], table: pd.DataF
     raise InputError(f"reference pollster '{reference}' is not in the polls; choose one of: {', '.join(houses)}")
 
 
-def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: float | None, zq: float) -> dict[str, Any]:
+def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: float | None, zq: float,
+                 bands: str) -> dict[str, Any]:
     """Wald test of a step at the event, sigma re-estimated by ML with the step in the model."""
     te = (ev.date - origin).days // step
     s = (d.t >= te).astype(float)
@@ -345,8 +401,12 @@ def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: 
     else:
         gap, prec, cols = dd.steps()
         sig, fit = sigma, diffuse_loglik(kalman_filter(gap, prec, cols, sigma**2), cols, prec)
-    est, se = float(fit.b[-1]), float(math.sqrt(fit.cov_b[-1, -1]))
+    est, var = float(fit.b[-1]), float(fit.cov_b[-1, -1])
+    if sigma is None and bands == "sigma":
+        sig_k, w_k, fits = _sigma_weights(*dd.steps(), sig, fit.loglik)
+        var = float(sum(w * (f.cov_b[-1, -1] + (f.b[-1] - est) ** 2) for w, f in zip(w_k, fits, strict=True)))
+    se = math.sqrt(var)
     z = est / se
     return {"event": ev.label, "date": str(ev.date.date()), "shift": est, "se": se, "low": est - zq * se,
             "high": est + zq * se, "z": z, "p_value": float(2 * stats.norm.sf(abs(z))), "sigma": sig,
-            "test": "Wald test of a step at the event (sigma re-estimated by ML)"}
+            "test": "Wald test of a step at the event (sigma re-estimated by ML with the step; its uncertainty included unless bands=plugin)"}

@@ -144,7 +144,7 @@ def validate_polls(polls: pd.DataFrame, where: str = "polls") -> pd.DataFrame:
     for c in ("wording", "mode", "source"):
         if c not in df.columns:
             df[c] = ""
-        df[c] = df[c].fillna("").astype(str).str.strip()
+        df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str).str.strip()
     df = df.reset_index(drop=True)
     rows = lambda mask: np.flatnonzero(np.asarray(mask))  # noqa: E731
 
@@ -240,8 +240,9 @@ def read_polls(paths: str | Path | Sequence[str | Path] | pd.DataFrame, waves: I
 
     TOML files may be: a list of waves (``[[wave]]`` tables with the fields of :class:`Wave`,
     ``data`` relative to the file), a study file (``[study]``: one poll per direct question,
-    fieldwork from ``study.fieldwork``), or a published-poll audit file (``[poll]`` with
-    pollster, fieldwork dates, sample size and toplines).
+    fieldwork from ``study.fieldwork``), or a published-poll audit file as read by
+    ``sottovoce audit`` (pollster, ``fieldwork = "start/end"``, ``sample_size``, ``[shares]``,
+    optional ``wording`` and ``design_effect``).
     """
     frames: list[pd.DataFrame] = []
     if isinstance(paths, pd.DataFrame):
@@ -276,9 +277,10 @@ def _toml_polls(path: Path) -> list[dict[str, Any]]:
         return [wave_to_poll(_wave_from_toml(path, i, w)) for i, w in enumerate(doc["wave"])]
     if "study" in doc:
         return _study_polls(path)
-    if "poll" in doc or "polls" in doc:
-        return [_audit_poll(path, p) for p in ([doc["poll"]] if "poll" in doc else doc["polls"])]
-    raise InputError(f"{path}: neither a waves file ([[wave]]), a study file ([study]) nor a published-poll file ([poll])")
+    if "shares" in doc or "sample_size" in doc:
+        return [_audit_poll(path)]
+    raise InputError(f"{path}: neither a waves file ([[wave]]), a study file ([study]) nor a published-poll file "
+                     "(pollster, fieldwork, sample_size and [shares], as in examples/published-polls)")
 
 
 _WAVE_KEYS = {"data", "question", "yes", "start", "end", "pollster", "wording", "weights", "strata",
@@ -307,7 +309,7 @@ def _wave_from_toml(path: Path, i: int, w: Mapping[str, Any]) -> Wave:
 
 
 def _study_polls(path: Path) -> list[dict[str, Any]]:
-    from ..study import load_study
+    from ..study import DirectQuestion, load_study
 
     study = load_study(path)
     if study.data is None:
@@ -318,7 +320,7 @@ def _study_polls(path: Path) -> list[dict[str, Any]]:
     title = study.title.get("en") or next(iter(study.title.values()), study.id) if isinstance(study.title, Mapping) else str(study.title)
     rows = []
     for q in study.questions:
-        if getattr(q, "type", None) != "direct":
+        if not isinstance(q, DirectQuestion):
             continue
         rows.append(wave_to_poll(Wave(
             data=study.data.path, question=q.column, yes=tuple(q.yes), start=start, end=end, pollster=study.id,
@@ -330,18 +332,25 @@ def _study_polls(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _audit_poll(path: Path, p: Mapping[str, Any]) -> dict[str, Any]:
-    """A published-poll audit file: pollster, fieldwork, sample size and toplines (percent)."""
-    fw = p.get("fieldwork", [p.get("start"), p.get("end")])
-    if isinstance(fw, str):
-        fw = [fw, fw]
-    top = p.get("toplines", p)
-    pick = lambda *keys: next((top[k] for k in keys if k in top), np.nan)  # noqa: E731
+def _audit_poll(path: Path) -> dict[str, Any]:
+    """A published-poll audit file (``sottovoce audit`` format): one poll with cited toplines."""
+    from ..audit import load_poll
+
+    spec = load_poll(path)
+    fieldwork = spec.get("fieldwork")
+    if not fieldwork:
+        raise InputError(f"{path}: 'fieldwork' is missing; the trend needs the fieldwork dates "
+                         "(fieldwork = \"2022-04-21/2022-04-27\"), or leave this poll out")
+    start, _, end = str(fieldwork).partition("/")
+    shares = spec["shares"]
+    sources = spec.get("sources", {})
+    sid = shares.get("shares_source", shares.get("source", spec.get("source")))
+    cite = sources.get(sid, {}) if isinstance(sid, str) else {}
+    source = "; ".join(str(cite[k]) for k in ("publisher", "title", "url") if cite.get(k)) or str(path)
     return {
-        "pollster": p.get("pollster", ""), "start": fw[0], "end": fw[-1],
-        "n": p.get("n", p.get("sample_size", p.get("completes", np.nan))),
-        "yes": pick("yes", "support"), "no": pick("no", "oppose", "not_support"),
-        "hard_to_say": pick("hard_to_say", "dont_know"), "refused": pick("refused", "refusal"),
-        "wording": p.get("wording", p.get("question_id", "")), "mode": p.get("mode", ""),
-        "deff": p.get("deff", np.nan), "source": p.get("source", p.get("citation", str(path))),
+        "pollster": spec.get("pollster", ""), "start": start.strip(), "end": (end or start).strip(),
+        "n": spec.get("sample_size"), "yes": shares.get("yes"), "no": shares.get("no", np.nan),
+        "hard_to_say": shares.get("hard_to_say", np.nan), "refused": shares.get("refused", np.nan),
+        "wording": str(spec.get("wording", "")), "mode": spec.get("mode", ""),
+        "deff": spec.get("design_effect", np.nan), "source": source,
     }
