@@ -19,7 +19,7 @@ import numpy as np
 from .._results import Result
 from ..io import require_columns
 from .designs import RRDesign, make_design
-from .prevalence import _plain, binary_column, group_masks, moment_estimates, survey_of, z_value
+from .prevalence import _plain, binary_column, group_codes, moment_estimates, survey_of, z_value
 
 __all__ = ["rr_gap"]
 
@@ -52,14 +52,13 @@ def rr_gap(
     y = binary_column(df, response)
     d = binary_column(df, direct, what="direct-question")
     z = z_value(level)
-    groups = group_masks(df, by)
-    masks = np.column_stack([np.ones(len(df), bool)] + [g[2] for g in groups])
-    k = masks.shape[1]
-    pi, _, _, n_rr, u_rr = moment_estimates(y, masks, svy, dsg)
+    codes, groups = group_codes(df, by)
+    k = 1 + len(groups)
+    pi, _, _, n_rr, u_rr = moment_estimates(y, codes, len(groups), svy, dsg, with_cov=False)
     # The direct question is the trivial design a = 0, b = 1.
     direct_design = _Direct()
-    dhat, _, _, n_d, u_d = moment_estimates(d, masks, svy, direct_design)
-    cov = svy.cov_total(np.hstack([u_rr, u_d]))
+    dhat, _, _, n_d, u_d = moment_estimates(d, codes, len(groups), svy, direct_design, with_cov=False)
+    cov = svy.cov_total(np.asfortranarray(np.hstack([u_rr, u_d])))
     var_rr = np.diag(cov)[:k]
     var_d = np.diag(cov)[k:]
     cov_rd = np.diag(cov[:k, k:])

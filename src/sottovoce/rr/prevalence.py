@@ -67,13 +67,13 @@ def survey_of(
     return df, Survey(df, weights=weights, strata=strata, psu=psu)
 
 
-def group_masks(df: pd.DataFrame, by: str | None) -> list[tuple[Any, Any, np.ndarray]]:
-    """(code, label, mask) for each level of ``by``, in sorted order; missing levels dropped."""
+def group_codes(df: pd.DataFrame, by: str | None) -> tuple[np.ndarray | None, list[tuple[Any, Any]]]:
+    """Level index of each row (−1 for a missing level) and (code, label) per level, sorted."""
     if by is None:
-        return []
+        return None, []
     require_columns(df, [by])
     codes, levels = pd.factorize(df[by], sort=True)
-    return [(lvl, category_label(df, by, lvl), codes == k) for k, lvl in enumerate(levels)]
+    return codes, [(lvl, category_label(df, by, lvl)) for lvl in levels]
 
 
 @lru_cache(maxsize=16)
@@ -85,25 +85,39 @@ def z_value(level: float) -> float:
 
 
 def moment_estimates(
-    y: np.ndarray, masks: np.ndarray, svy: Survey, design: RRDesign
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """π̂, its covariance, λ̂, unweighted n and influence values for each column of ``masks``.
+    y: np.ndarray, codes: np.ndarray | None, n_groups: int, svy: Survey, design: RRDesign, with_cov: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """π̂, its covariance, λ̂, unweighted n and influence values: overall, then per group.
 
-    ``masks`` is (n, k): column j selects the respondents (with an answer) of estimate j.
+    ``codes`` gives each row's group (−1: in no group). Respondents are collapsed to group
+    totals with ``bincount``; each row's influence value is written once, in its own column.
     """
     w = svy.weights
-    m = masks & np.isfinite(y)[:, None]
-    y0 = np.nan_to_num(y)
-    wm = w[:, None] * m
-    W = wm.sum(axis=0)
+    ok = np.isfinite(y)
+    y0 = np.where(ok, y, 0.0)
+    wo = np.where(ok, w, 0.0)
+    k = 1 + n_groups
+    # column 0 is everybody; column 1 + g is group g
+    W = np.empty(k)
+    S = np.empty(k)
+    n = np.empty(k, dtype=np.int64)
+    W[0], S[0], n[0] = wo.sum(), wo @ y0, int((ok & (w > 0)).sum())
+    if n_groups:
+        assert codes is not None
+        ing = codes >= 0
+        W[1:] = np.bincount(codes[ing], weights=wo[ing], minlength=n_groups)
+        S[1:] = np.bincount(codes[ing], weights=(wo * y0)[ing], minlength=n_groups)
+        n[1:] = np.bincount(codes[ing & ok & (w > 0)], minlength=n_groups)
     if (W <= 0).any():
         raise InputError("a group has no respondents with a positive weight and an answer")
-    lam = (wm * y0[:, None]).sum(axis=0) / W
+    lam = S / W
     pi = (lam - design.a) / design.b
-    u = m * (y0[:, None] - lam) / (design.b * W)
-    cov = svy.cov_total(u)
-    n = m[w > 0].sum(axis=0)
-    return pi, cov, lam, n, u
+    u = np.zeros((len(y), k), order="F")  # column-major: the design sums one column at a time
+    u[:, 0] = ok * (y0 - lam[0]) / (design.b * W[0])
+    for g in range(n_groups):  # one contiguous column per group (a loop over groups, not rows)
+        assert codes is not None
+        u[:, 1 + g] = np.where(ok & (codes == g), (y0 - lam[1 + g]) / (design.b * W[1 + g]), 0.0)
+    return pi, (svy.cov_total(u) if with_cov else None), lam, n, u
 
 
 def check_range(pi: float, se: float, design: RRDesign, where: str, truncate: bool) -> tuple[float, str | None]:
@@ -162,12 +176,12 @@ def rr_prevalence(
     require_columns(df, [response, by, direct])
     y = binary_column(df, response)
     z = z_value(level)
-    groups = group_masks(df, by)
-    masks = np.column_stack([np.ones(len(df), bool)] + [g[2] for g in groups])
-    pi, cov, lam, n, _ = moment_estimates(y, masks, svy, dsg)
+    codes, groups = group_codes(df, by)
+    pi, cov, lam, n, _ = moment_estimates(y, codes, len(groups), svy, dsg)
+    assert cov is not None
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
 
-    gaps: list[Result | None] = [None] * masks.shape[1]
+    gaps: list[Result | None] = [None] * (1 + len(groups))
     if direct is not None:
         from .gap import rr_gap
 
@@ -175,7 +189,7 @@ def rr_prevalence(
         gaps = [g, *g.groups]
 
     results = []
-    for j in range(masks.shape[1]):
+    for j in range(1 + len(groups)):
         where = f"column '{response}'" + (f", {by} = {groups[j - 1][0]}" if j else "")
         est, warn = check_range(float(pi[j]), float(se[j]), dsg, where, truncate)
         warns: tuple[str, ...] = ()
