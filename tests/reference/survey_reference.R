@@ -22,7 +22,10 @@ designs <- list(
                             combined.weights = TRUE),
   bootstrap_columns = svrepdesign(data = d, repweights = "^bs[0-9]+$", type = "bootstrap",
                                   weights = ~w, combined.weights = TRUE),
-  jk1_created = as.svrepdesign(svydesign(ids = ~psu, weights = ~w, data = d), type = "JK1")
+  jk1_created = as.svrepdesign(svydesign(ids = ~psu, weights = ~w, data = d), type = "JK1"),
+  jkn_created = as.svrepdesign(svydesign(ids = ~psu, strata = ~stratum, weights = ~w, data = d), type = "JKn"),
+  jkn_created_fpc = as.svrepdesign(svydesign(ids = ~psu, strata = ~stratum, weights = ~w, fpc = ~fpc, data = d),
+                                   type = "JKn")
 )
 pop_a <- data.frame(af = factor(1:2), Freq = c(52000, 48000))
 pop_b <- data.frame(bf = factor(1:3), Freq = c(30000, 45000, 25000))
