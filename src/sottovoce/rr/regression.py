@@ -166,6 +166,12 @@ def rr_logit(
     pos = w > 0
     if pos.sum() <= X.shape[1]:
         raise InputError(f"randomized-response regression: {int(pos.sum())} complete rows for {X.shape[1]} coefficients")
+    rank = np.linalg.matrix_rank(X[pos])
+    if rank < X.shape[1]:
+        raise InputError(
+            f"the covariates {', '.join(names)} are collinear (rank {rank} of {X.shape[1]} terms): "
+            "drop a redundant term or a constant column"
+        )
     c, d = design.b, design.a
     beta, iters, ll = fit_rr_logit(X[pos], y[pos], w[pos], c, d)
 
