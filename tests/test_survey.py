@@ -283,3 +283,12 @@ def test_cli_chisq_matches_python(cli, small_csv):
     assert t["p_value_chisq"] == pytest.approx(ref["chisq_Chisq"]["p"], rel=1e-6)
     text = cli("estimate", small_csv, "--var", "cat", "--categories", "--weights", "w", "--chisq", "g")
     assert text.code == 0 and "Rao-Scott test of cat × g" in text.out
+
+
+def test_replicate_se_undefined_when_a_replicate_misses_the_group():
+    df = pd.DataFrame({"psu": [1, 1, 2, 2, 3, 3], "g": [1, 1, 2, 2, 2, 2], "y": [0, 1, 1, 0, 1, 1]})
+    jk = Survey(df, psu="psu").with_replicates("jk1")
+    with pytest.warns(SottovoceWarning, match="replicate SE is undefined"):
+        r = jk.mean("y", by="g")
+    assert r.groups[0].se is None or math.isnan(r.groups[0].se)
+    assert math.isfinite(r.groups[1].se)

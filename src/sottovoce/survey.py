@@ -562,11 +562,13 @@ class Survey:
                 cov = self._rep_cov(num, est)
             else:
                 den = self._rep_totals((d * (1.0 if self._mask is None else self._mask))[:, None])
-                cov = self._rep_cov(num / den, est)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cov = self._rep_cov(num / den, est)
         else:
             u = y if total_kind else (y - est) / W
             cov = dom.cov_total(u)
         var_ = np.clip(np.diag(cov), 0.0, None)
+        undefined = not np.isfinite(var_).all()
         se = np.sqrt(var_)
         design_df = dom.df if df is None else df
         # Korn-Graubard's t_{n-1} uses the rows of the design as R's svyciprop: the domain's rows,
@@ -593,8 +595,14 @@ class Survey:
             deff = np.where(srs_var > 0, var_ / srs_var, np.nan)
         children = []
         labels = value_labels(self.data, var)
+        if undefined:  # as R: a replicate without any respondent of the domain has no estimate
+            warns.append(f"{var}{' in ' + by + '=' + str(_clean(lev)) if by else ''}: some replicates have no "
+                         "respondent in this group, so the replicate SE is undefined; use a linearization design")
         for j in range(k):
-            if is_share:
+            if undefined:
+                lo_hi = (math.nan, math.nan)
+                extra = {"ci_method": None}
+            elif is_share:
                 iv = proportion_interval(float(est[j]), float(var_[j]), n, ci, level, design_df, n_rows)
                 lo_hi = (iv.low, iv.high)
                 extra = {"ci_method": iv.method, "n_eff": iv.n_eff}
