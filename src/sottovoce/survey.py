@@ -601,7 +601,7 @@ class Survey:
         for j in range(k):
             if undefined:
                 lo_hi = (math.nan, math.nan)
-                extra = {"ci_method": None}
+                extra: dict[str, Any] = {"ci_method": None}
             elif is_share:
                 iv = proportion_interval(float(est[j]), float(var_[j]), n, ci, level, design_df, n_rows)
                 lo_hi = (iv.low, iv.high)
