@@ -168,3 +168,39 @@ def test_load_smoke(tmp_path: Path):
     store = open_store(db)
     assert store.count() == len(stats.acked) > 100
     store.close()
+
+
+@pytest.mark.postgres
+def test_two_server_processes_share_postgres(tmp_path: Path):
+    """Two servers on one PostgreSQL database: the same submissions sent to both are stored once."""
+    url = postgres_url("sv_field_multi")
+    if url is None:
+        pytest.skip("no PostgreSQL server reachable through `su postgres -c psql`")
+    study = write_study(tmp_path)
+    pub, _ = make_keys(tmp_path)
+    servers = [Server(study, pub, url, tmp_path / f"s{i}.log", fork=True).start() for i in range(2)]
+    keys = [secrets.token_urlsafe(18) for _ in range(300)]
+    bodies = {k: json.dumps({"idempotency_key": k, "answers": answers()}).encode() for k in keys}
+
+    async def both():
+        queues = [list(keys), list(reversed(keys))]
+
+        def maker(i):
+            def make():
+                k = queues[i].pop()
+                return k, bodies[k]
+            return make
+
+        return await asyncio.gather(*(hammer("127.0.0.1", s.port, clients=10, seconds=30, make=maker(i),
+                                             max_requests=len(keys)) for i, s in enumerate(servers)))
+
+    try:
+        a, b = asyncio.run(both())
+    finally:
+        for s in servers:
+            s.stop()
+    assert len(a.acked) == len(b.acked) == len(keys)
+    assert all(a.acked[k] == b.acked[k] for k in keys)  # both processes report the one stored record
+    store = open_store(url)
+    assert store.count() == len(keys)
+    store.close()

@@ -112,15 +112,25 @@ class Store:
     def submit_batch(self, items: list[Pending], day: str | None = None) -> list[Outcome]:
         """Store a batch in ONE transaction (committed durably before returning)."""
         day = day or today()
-        with self._lock:
-            self._begin()
-            try:
-                out = [self._submit_one(p, day) for p in items]
-                self._commit()
-            except BaseException:
-                self._rollback()
-                raise
-        return out
+        # one lock order for every process (by key hash): two servers committing overlapping
+        # batches of retried submissions then wait for each other instead of deadlocking
+        order = sorted(range(len(items)), key=lambda i: items[i].idem_hash)
+        for attempt in range(5):
+            with self._lock:
+                self._begin()
+                try:
+                    done = {i: self._submit_one(items[i], day) for i in order}
+                    self._commit()
+                    return [done[i] for i in range(len(items))]
+                except BaseException as exc:
+                    self._rollback()
+                    if attempt == 4 or not self._retryable(exc):
+                        raise
+        raise AssertionError("unreachable")
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """A transient conflict with another process (deadlock, serialization, busy database)."""
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
     def _submit_one(self, p: Pending, day: str) -> Outcome:
         row = self._exec("SELECT id FROM submissions WHERE idem = ?", (p.idem_hash,)).fetchone()
@@ -260,6 +270,11 @@ class PostgresStore(Store):
 
     def _begin(self) -> None:
         pass  # psycopg opens a transaction on the first statement
+
+    def _retryable(self, exc: BaseException) -> bool:
+        import psycopg.errors
+
+        return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
 
 
 def _redact(url: str) -> str:
