@@ -183,7 +183,7 @@ def _sigma_weights(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s_hat: f
 
     step = max(0.25 * s_hat, 1e-4)
     up = s_hat + step
-    while ll(up) > ll_hat - drop and up < 10 * SIGMA_BOUNDS[1]:
+    while ll(up) > ll_hat - drop and up < SIGMA_BOUNDS[1]:
         step *= 2
         up = s_hat + step
     step = max(0.25 * s_hat, 1e-4)
@@ -191,7 +191,7 @@ def _sigma_weights(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s_hat: f
     while lo > 0 and ll(lo) > ll_hat - drop:
         step *= 2
         lo = max(s_hat - step, 0.0)
-    grid = np.linspace(lo, up, k)
+    grid = np.linspace(lo, min(up, SIGMA_BOUNDS[1]), k)
     fits = [_gls_at(gap, prec, cols, float(s)) for s in grid]
     lls = np.array([f.loglik for f in fits])
     w = np.exp(lls - lls.max())
@@ -305,6 +305,7 @@ def fit_trend(
     delta = contrast @ b[1:]
     dvar = np.diag(contrast @ cov_b[1:, 1:] @ contrast.T)
     sigma_weights = None
+    flat_sigma = False
     if sigma is None and bands == "sigma":
         # Add the uncertainty of sigma_hat (Hamilton 1986): mix over sigma, centred on the ML fit.
         sig_k, w_k, fits_k = _sigma_weights(*d.steps(), sig, gls_fit.loglik)
@@ -316,6 +317,8 @@ def fit_trend(
             dvar_mix += w * (np.diag(contrast @ fit_k.cov_b[1:, 1:] @ contrast.T) + (delta_k - delta) ** 2)
         var, dvar = var_mix, dvar_mix
         sigma_weights = {"sigma": sig_k, "weight": w_k}
+        if sig_k[-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9):
+            flat_sigma = True
     elif bands not in ("sigma", "plugin"):
         raise InputError(f"bands '{bands}' is unknown; use sigma (account for the uncertainty of sigma) or plugin")
     se = np.sqrt(np.maximum(var, 0.0))
@@ -354,6 +357,9 @@ def fit_trend(
     warn = []
     if sigma is None and sig == 0.0:
         warn.append("the random-walk variance is estimated at 0: the polls are consistent with a constant share")
+    if flat_sigma:
+        warn.append(f"the polls hardly determine the random-walk sd (its likelihood is still high at {100 * SIGMA_BOUNDS[1]:g} points "
+                    f"per {unit}), so the bands are very wide; add polls, use --unit week, or fix --sigma")
     n_out = int(table["outlier"].sum())
     if n_out:
         warn.append(f"{n_out} poll(s) with |z| > {outlier_z:g} (listed as outliers)")
@@ -396,11 +402,16 @@ def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: 
         raise DesignError(f"event '{ev.label}' on {ev.date.date()}: the polls are all on one side of it, so a level "
                           "shift cannot be tested; add polls on both sides or drop the event")
     dd = _Design(d.t, d.y, d.r, np.column_stack([d.w, s]), d.contrast, d.order, d.n_days)
-    if sigma is None:
-        sig, fit = _fit_sigma(*dd.steps())
-    else:
-        gap, prec, cols = dd.steps()
-        sig, fit = sigma, diffuse_loglik(kalman_filter(gap, prec, cols, sigma**2), cols, prec)
+    try:
+        if sigma is None:
+            sig, fit = _fit_sigma(*dd.steps())
+        else:
+            gap, prec, cols = dd.steps()
+            sig, fit = sigma, diffuse_loglik(kalman_filter(gap, prec, cols, sigma**2), cols, prec)
+    except DesignError:
+        raise DesignError(f"event '{ev.label}' on {ev.date.date()}: a level shift there cannot be told apart from the "
+                          "house effects (the same houses poll only on one side of it); add polls on both sides "
+                          "or drop the event") from None
     est, var = float(fit.b[-1]), float(fit.cov_b[-1, -1])
     if sigma is None and bands == "sigma":
         sig_k, w_k, fits = _sigma_weights(*dd.steps(), sig, fit.loglik)
