@@ -179,7 +179,7 @@ def test_a_missing_estimator_is_skipped_cleanly(tmp_path, monkeypatch):
     real = pipeline._module
     monkeypatch.setattr(pipeline, "_module", lambda name: None if name in ("rr", "nonresponse") else real(name))
     res = sv.analyze(study, out_dir=tmp_path / "out")
-    assert res.question("support_rr") == {"id": "support_rr", "type": "rr", "measures": "support_direct",
+    assert res.question("support_rr") == {"id": "support_rr", "type": "rr", "measures": "support_direct", "wording": {},
                                           "status": "skipped", "reason": "not_available"}
     assert res.data["comparisons"] == []
     assert {"step": "nonresponse", "reason": "not_available"} in res.data["skipped"]

@@ -500,7 +500,7 @@ def _with_groups(fit: Callable[[str | None], Result], subgroups: list[str]) -> R
 
 
 def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": q.id, "type": q.type, "measures": q.measures}
+    entry: dict[str, Any] = {"id": q.id, "type": q.type, "measures": q.measures, "wording": _wording(q)}
     try:
         if isinstance(q, DirectQuestion):
             entry["text"] = q.text
@@ -556,6 +556,15 @@ def _weighted_frame(svy: Any, study: Study) -> tuple[pd.DataFrame, dict[str, str
     frame = svy.data.assign(__sv_weight=np.asarray(svy.weights, dtype=float))
     frame.attrs = dict(svy.data.attrs)
     return frame, {"weights": "__sv_weight", "strata": d.strata, "psu": d.psu}
+
+
+def _wording(q: Any) -> dict[str, str]:
+    """What respondents were asked, per language (the sensitive item for list experiments)."""
+    for attr in ("text", "sensitive_item", "lead"):
+        value = getattr(q, attr, None)
+        if value:
+            return dict(value)
+    return {}
 
 
 def _rr_params(q: RRQuestion | CrosswiseQuestion) -> tuple[str, dict[str, float]]:

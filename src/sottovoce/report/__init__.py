@@ -206,6 +206,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         pval = dt.get("p_value")
         if pval is not None and pval < 0.05:
             caveats.append(t(lang, "c_design_test", q=q["id"], p=_dec(f"{pval:.3f}", lang)))
+    wordings = [{"method": _method_name(q, lang), "id": q["id"], "text": pick(q.get("wording"), lang)} for q in qs_sorted if q.get("wording")]
     gap_rows = []
     byid = _questions(results)
     for c in results.get("comparisons", []):
@@ -345,7 +346,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         "population": pick(study.get("population"), lang), "fieldwork": fieldwork,
         "simulated": bool(study.get("simulated")), "n_respondents": results.get("n_respondents"),
         "version": (results.get("versions") or {}).get("sottovoce", ""),
-        "headline": headline(results, lang), "compare_rows": compare_rows, "gap_rows": gap_rows,
+        "headline": headline(results, lang), "compare_rows": compare_rows, "gap_rows": gap_rows, "wordings": wordings,
         "compare_chart": compare_chart, "groups": group_sections, "weighting": weighting,
         "nonresponse": nonresponse, "methods": methods, "caveats": caveats or [S["c_none"]],
         "min_cell": min_cell, "sha256": study.get("sha256", ""),
