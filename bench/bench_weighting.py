@@ -70,9 +70,11 @@ def max_gap(data: dict[str, np.ndarray], w: np.ndarray) -> float:
 # -- the contenders (each returns the weights) ----------------------------------------------------
 def run_floor(data: dict[str, np.ndarray]) -> np.ndarray:
     """One vectorised pass: the mixed-radix cell index of the four columns, and the cell counts."""
-    code = data[COLUMNS[0]] - 1
+    code = data[COLUMNS[0]] - 1  # codes are 1..k; in-place arithmetic, no other temporaries
     for col, k in zip(COLUMNS[1:], KS[1:], strict=True):
-        code = code * k + (data[col] - 1)
+        code *= k
+        code += data[col]
+        code -= 1
     return np.bincount(code, minlength=int(np.prod(KS)))
 
 

@@ -361,3 +361,25 @@ def test_rake_integer_code_absent_from_data_is_named(sample):
 def test_trim_rejects_unknown_redistribution():
     with pytest.raises(InputError, match="redistribute must be"):
         trim(np.ones(5), upper=2, redistribute="spread")
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [[1, 2, 3], [3, 1, 2], [1, 2, 99], [-1, 0, 1], [0, 5, 2], [10, 11, 12]],
+    ids=["consecutive", "unsorted", "gap", "negative", "lookup", "offset"],
+)
+def test_integer_fast_paths_agree_with_text_columns(codes):
+    """Integer codes take the in-place (consecutive) or lookup-table path; text takes the hashing path."""
+    rng = np.random.default_rng(5)
+    n = 500
+    a = rng.choice(codes, n, p=[0.5, 0.3, 0.2])
+    b = rng.choice([1, 2], n)
+    ints = pd.DataFrame({"a": a, "b": b})
+    floats = ints.astype(float)
+    text = ints.astype(str)
+    shares = {"a": {codes[0]: 0.2, codes[1]: 0.3, codes[2]: 0.5}, "b": {2: 0.45, 1: 0.55}}
+    expected = rake(text, {c: {str(k): v for k, v in t.items()} for c, t in shares.items()}, tol=1e-12)
+    np.testing.assert_allclose(rake(ints, shares, tol=1e-12), expected, rtol=1e-10)
+    np.testing.assert_allclose(rake(floats, shares, tol=1e-12), expected, rtol=1e-10)
+    got = pd.Series(expected.to_numpy()).groupby(a).sum() / n
+    assert got[codes[2]] == pytest.approx(0.5) and got[codes[0]] == pytest.approx(0.2)

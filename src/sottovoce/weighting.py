@@ -57,6 +57,8 @@ class _IntView:
     rel: np.ndarray
     base: int
     size: int
+    lo: int  # smallest and largest value in the column
+    hi: int
 
     def candidates(self) -> np.ndarray:
         """Every value in the column's range (a superset of the values present)."""
@@ -81,7 +83,7 @@ def _int_view(s: pd.Series) -> _IntView | None:
     if kind == "f" and not np.array_equal(ints, vals):
         return None
     base = min(int(lo), 0)
-    return _IntView(ints - base if base else ints, base, int(hi) - base + 1)
+    return _IntView(ints - base if base else ints, base, int(hi) - base + 1, int(lo), int(hi))
 
 
 def _match(df: pd.DataFrame, column: str, keys: Sequence[Any], where: str, view: _IntView | None) -> dict[Any, Any]:
@@ -118,7 +120,8 @@ def _check_present(df: pd.DataFrame, column: str, keys: Sequence[Any], codes: Se
 
 
 def _category_index(df: pd.DataFrame, column: str, codes: Sequence[Any], where: str, table: str,
-                    excluded: np.ndarray | None = None, view: _IntView | None = None) -> np.ndarray:
+                    excluded: np.ndarray | None = None, view: _IntView | None = None,
+                    series: pd.Series | None = None) -> np.ndarray:
     """Index (0..k-1) of each row's category among ``codes`` (data values of the k categories).
 
     Integer-coded columns (SPSS and Stata codes) go through a lookup table indexed by value, one
@@ -126,7 +129,7 @@ def _category_index(df: pd.DataFrame, column: str, codes: Sequence[Any], where: 
     values that are not among ``codes`` raise :class:`InputError`, unless every such row is
     ``excluded`` (zero input weight): those rows take no part, so any index will do.
     """
-    s = df[column]
+    s = df[column] if series is None else series
     if view is not None and all(_is_int_code(c) for c in codes):
         lookup = np.full(view.size, -1, dtype=_small_int(len(codes)))
         for j, c in enumerate(codes):
@@ -237,6 +240,61 @@ class _Cells:
         return per_cell.take(self.row_cell)
 
 
+def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[int]) -> _Cells | None:
+    """Cells of integer-coded columns, computed like the benchmark's floor: Horner's rule in place.
+
+    The cell code is ``((o_1 k_2 + o_2) k_3 + o_3) ...`` with ``o_j`` the offset of the row's
+    category in column j. When a column's margin codes are consecutive integers (1..k, as survey
+    files code them) the offset is ``value - first code``: three in-place passes, no lookup, no
+    temporary. Otherwise a lookup table maps each value to its category. Returns ``None`` (use the
+    general path) when a column is not integer-coded, the cell space is large, or a value is not
+    in the margins (the general path reports it, or tolerates it for zero-weight rows).
+    """
+    total = math.prod(ks)
+    if total > _DENSE_CELLS or any(v is None for v in views):
+        return None
+    if not all(_is_int_code(c) for cs in codes for c in cs):
+        return None
+    unknown = -(1 << 40)  # a value outside the margins drives the code negative
+    code: np.ndarray | None = None
+    perms: list[np.ndarray | None] = []
+    for j, view in enumerate(views):
+        assert view is not None
+        k = ks[j]
+        cs = [int(c) for c in codes[j]]
+        first = min(cs)
+        if code is not None:
+            code *= k
+        if sorted(cs) == list(range(first, first + k)) and first <= view.lo and view.hi < first + k:
+            # offset o = value - first; perm maps it back to the margin's own category order
+            perms.append(np.argsort(cs))
+            shift = first - view.base
+            if code is None:
+                code = np.subtract(view.rel, shift, dtype=np.int64)
+            else:
+                code += view.rel
+                if shift:
+                    code -= shift
+        else:
+            perms.append(None)
+            lut = np.full(view.size, unknown, dtype=np.int64)
+            for i, c in enumerate(cs):
+                if 0 <= c - view.base < view.size:
+                    lut[c - view.base] = i
+            if code is None:
+                code = lut.take(view.rel)
+            else:
+                code += lut.take(view.rel)
+    assert code is not None
+    if len(code) == 0 or (any(p is None for p in perms) and code.min() < 0):
+        return None
+    counts = np.bincount(code, minlength=total)
+    occupied = np.flatnonzero(counts)
+    cats = [c if perm is None else perm[c] for c, perm in zip(_decode(occupied, ks), perms, strict=True)]
+    return _Cells(row_cell=code, cats=cats, ks=ks, n_cells=len(occupied), occupied=occupied,
+                  dense_size=total, counts=counts[occupied])
+
+
 def _make_cells(idx: list[np.ndarray], ks: list[int], n_rows: int) -> _Cells:
     """Collapse rows into observed combinations of the margin categories.
 
@@ -334,10 +392,11 @@ def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Pr
         raise InputError(f"{where}: no rows to weight")
     columns = list(m.keys())
     require_columns(df, columns, where=where)
-    keys, codes, targets, idx = [], [], [], []
+    keys, codes, targets, views, series_ = [], [], [], [], []
     for col in columns:
         table = m[col]
-        view = _int_view(df[col])
+        series = df[col]
+        view = _int_view(series)
         match = _match(df, col, list(table.keys()), m.source, view)
         seen: dict[Any, Any] = {}
         for key, code in match.items():
@@ -351,8 +410,16 @@ def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Pr
         keys.append(k_list)
         codes.append([match[k] for k in k_list])
         targets.append(np.array([table[k] for k in k_list], dtype=float))
-        idx.append(_category_index(df, col, codes[-1], where, m.source, excluded, view))
-    cells = _make_cells(idx, [len(k) for k in keys], len(df))
+        views.append(view)
+        series_.append(series)
+    ks = [len(k) for k in keys]
+    cells = _fast_cells(views, codes, ks)
+    if cells is None:  # text or categorical columns, missing or unknown values: the general path
+        idx = [
+            _category_index(df, col, codes[j], where, m.source, excluded, views[j], series_[j])
+            for j, col in enumerate(columns)
+        ]
+        cells = _make_cells(idx, ks, len(df))
     for j, col in enumerate(columns):
         _check_present(df, col, keys[j], codes[j], cells.cats[j], m.source)
     return _Prepared(df, m, columns, keys, codes, targets, cells)
