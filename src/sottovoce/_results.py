@@ -114,7 +114,8 @@ class Result:
         for cat in self.categories:
             rows.append((_name(cat), cat))
         for grp in self.groups:
-            prefix = f"{grp.by}={grp.level}" if grp.by is not None else (grp.label or "")
+            shown = grp.label if grp.label not in (None, "") else grp.level
+            prefix = f"{grp.by}={shown}" if grp.by is not None else (grp.label or "")
             if grp.estimate is not None:
                 rows.append((f"{prefix}", grp))
             for cat in grp.categories:
