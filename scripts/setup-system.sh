@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses (Chromium for browser tests, PostgreSQL for the
-# multi-node store) when they are missing, and starts PostgreSQL on loopback. Idempotent; as a
+# multi-node store, R's survey package as a live reference) when they are missing, and starts PostgreSQL on loopback. Idempotent; as a
 # non-root user it only reports what is missing, and the tests that need it skip.
 set -uo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+# R's survey package: the independent reference that some tests run live (fixtures are committed too).
+Rscript -e 'library(survey)' >/dev/null 2>&1 || need+=(r-base-core r-cran-survey)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
