@@ -307,3 +307,28 @@ def test_reads_published_poll_audit_files(cli):
     if (audit / "vciom-svo-support.toml").exists():
         r = cli("trend", audit / "vciom-svo-support.toml", EXAMPLES / "published-polls.csv")
         assert r.code == 2 and "'fieldwork' is missing" in r.err
+
+
+def test_study_file_becomes_a_raked_poll():
+    study = ROOT / "examples" / "demo" / "study.toml"
+    if not study.exists():
+        pytest.skip("demo study not present")
+    (poll,) = read_polls(study).to_dict(orient="records")
+    assert poll["pollster"] == "demo-wartime-phone-survey" and poll["wording"] == "support_direct"
+    assert str(poll["start"].date()) == "2026-03-02" and poll["n"] > 1000
+    assert 0 < poll["se_all"] < 0.05 and poll["deff"] > 1.0  # raked to the census margins
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), shift=st.floats(-0.1, 0.1))
+def test_shifting_one_house_moves_only_its_effect(seed, shift):
+    """With fixed sampling variances, adding c to every poll of a non-reference house changes its
+    house effect by exactly c and leaves the trend and the other effects alone."""
+    df, _, _ = simulate_polls(seed, n_days=50, n_polls=21)
+    df["se_all"] = 0.015
+    a = fit_trend(df, reference="A")
+    df.loc[df["pollster"] == "C", "yes"] += 100 * shift
+    b = fit_trend(df, reference="A")
+    np.testing.assert_allclose(b.trend["share"], a.trend["share"], atol=1e-9)
+    np.testing.assert_allclose(b.trend["se"], a.trend["se"], atol=1e-9)
+    np.testing.assert_allclose(b.houses["effect"] - a.houses["effect"], [0, 0, shift], atol=1e-9)

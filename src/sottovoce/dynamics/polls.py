@@ -74,6 +74,8 @@ class Wave:
     where: Mapping[str, Any] = field(default_factory=dict)
     mode: str = ""
     source: str = ""
+    margins: Any = None
+    trim: float | None = None
 
 
 def wave_to_poll(wave: Wave) -> dict[str, Any]:
@@ -85,6 +87,10 @@ def wave_to_poll(wave: Wave) -> dict[str, Any]:
     df = read_table(wave.data) if not isinstance(wave.data, pd.DataFrame) else wave.data
     require_columns(df, [wave.question, wave.weights, wave.strata, wave.psu, *wave.where], where=where)
     svy = Survey(df, weights=wave.weights, strata=wave.strata, psu=wave.psu)
+    if wave.margins is not None:
+        svy = svy.rake(wave.margins)
+        if wave.trim is not None:
+            svy = svy.trim(wave.trim, margins=wave.margins)
     in_sub = np.ones(len(df), dtype=bool)
     for col, val in wave.where.items():
         in_sub &= (df[col] == val).to_numpy()
@@ -284,7 +290,7 @@ def _toml_polls(path: Path) -> list[dict[str, Any]]:
 
 
 _WAVE_KEYS = {"data", "question", "yes", "start", "end", "pollster", "wording", "weights", "strata",
-              "psu", "no", "hard_to_say", "refused", "where", "mode", "source"}
+              "psu", "no", "hard_to_say", "refused", "where", "mode", "source", "margins", "trim"}
 
 
 def _wave_from_toml(path: Path, i: int, w: Mapping[str, Any]) -> Wave:
@@ -305,7 +311,14 @@ def _wave_from_toml(path: Path, i: int, w: Mapping[str, Any]) -> Wave:
         strata=w.get("strata"), psu=w.get("psu"), no=codes(w["no"]) if "no" in w else None,
         hard_to_say=codes(w.get("hard_to_say", [])), refused=codes(w.get("refused", [])),
         where=dict(w.get("where", {})), mode=str(w.get("mode", "")), source=str(w.get("source", "")),
+        margins=_relative(path, w["margins"]) if isinstance(w.get("margins"), str) else w.get("margins"),
+        trim=w.get("trim"),
     )
+
+
+def _relative(path: Path, name: str) -> Path:
+    p = Path(name)
+    return p if p.is_absolute() else path.parent / p
 
 
 def _study_polls(path: Path) -> list[dict[str, Any]]:
@@ -326,6 +339,7 @@ def _study_polls(path: Path) -> list[dict[str, Any]]:
             data=study.data.path, question=q.column, yes=tuple(q.yes), start=start, end=end, pollster=study.id,
             wording=q.id, weights=study.data.weights, strata=study.data.strata, psu=study.data.psu,
             hard_to_say=tuple(q.hard_to_say), refused=tuple(q.refused), source=f"{title} ({path.name})",
+            margins=study.weighting.margins, trim=study.weighting.trim,
         )))
     if not rows:
         raise InputError(f"{path}: the study has no direct question; the trend needs one (type = \"direct\")")
