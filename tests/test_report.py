@@ -230,10 +230,18 @@ def test_caveats_are_generated_from_the_results():
     cav = visible(render_report(r)).text("caveats")
     assert "failed the design-effect test (p = 0.012)" in cav
     assert "up to 9.3 times the mean" in cav
+    assert "(самый большой в 9,3 раза больше среднего)" in visible(render_report(r, "ru")).text("caveats")
     assert "the design effect is 2.50, so the 1000 interviews count like 400" in cav
     assert "The data are simulated" in cav
     cav_ru = visible(render_report(r, "ru")).text("caveats")
     assert "не прошёл тест на дизайн-эффект (p = 0,012)" in cav_ru
+
+
+def test_ratios_in_words():
+    from sottovoce.report.text import times
+
+    assert [times(x, "en") for x in (1, 2.34, 5)] == ["1 time", "2.3 times", "5 times"]
+    assert [times(x, "ru") for x in (1, 2, 2.34, 5, 22)] == ["1 раз", "2 раза", "2,3 раза", "5 раз", "22 раза"]
 
 
 @given(st.integers(min_value=0, max_value=10_000))

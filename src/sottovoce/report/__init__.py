@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from . import charts
-from .text import STRINGS, count_phrase, pct, pick, plural_ru, points, round_half_up, t
+from .text import STRINGS, count_phrase, pct, pick, plural_ru, points, round_half_up, t, times
 
 __all__ = ["render_report", "write_report", "build_view", "headline", "headline_numbers", "LANGUAGES"]
 
@@ -165,7 +165,9 @@ def _fmt1(share: float, lang: str = "en") -> str:
 
 
 def _dec(text: str, lang: str) -> str:
-    """Russian writes decimals with a comma (54,5), English with a point (54.5)."""
+    """Russian writes decimals with a comma (54,5), English with a point (54.5); both get a true
+    minus sign (−7.5), not a hyphen."""
+    text = text.replace("-", "−") if text.startswith("-") else text
     return text.replace(".", ",") if lang == "ru" else text
 
 
@@ -266,7 +268,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     weighting: dict[str, Any] = {"done": w.get("status") == "done"}
     if weighting["done"]:
         n, neff, deff, wmax = w.get("n"), w.get("effective_n"), w.get("kish_deff"), w.get("weight_max_ratio")
-        weighting["summary"] = t(lang, "weighting_summary", n=n, neff=_num(neff, 0, lang), deff=_num(deff, 2, lang), wmax=_num(wmax, 1, lang))
+        weighting["summary"] = t(lang, "weighting_summary", n=n, neff=_num(neff, 0, lang), deff=_num(deff, 2, lang), wmax=times(wmax, lang) if wmax is not None else "–")
         weighting["se_note"] = S["se_note_calibrated"] if w.get("calibrated") else S["se_note_fixed"]
         weighting["rows"] = [
             {"variable": name(d.get("variable")), "category": name(d.get("variable"), d.get("category")),
@@ -274,7 +276,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             for d in w.get("diagnostics", [])
         ]
         if wmax is not None and wmax > 5:
-            caveats.append(t(lang, "c_weights", wmax=_num(wmax, 1, lang)))
+            caveats.append(t(lang, "c_weights", wmax=times(wmax, lang)))
         fixed = [q["id"] for q in qs if q.get("se_weights") == "fixed" and q.get("status") == "done"]
         if fixed:
             caveats.append(t(lang, "c_fixed_se", qs=", ".join(fixed)))
@@ -288,7 +290,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     if nonresponse["done"]:
         rates = nr.get("rates") or {}
         nonresponse["rates"] = [
-            {"name": k, "help": S[f"rate_help_{k.rstrip('0123456789')}"], "value": _pct1(rates[k], lang)}
+            {"name": k, "help": S[f"rate_help_{k}"], "value": _pct1(rates[k], lang)}
             for k in _SHOWN_RATES if rates.get(k) is not None
         ]
         b = nr.get("bounds")
@@ -324,7 +326,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         if q["type"] == "direct":
             m = S["m_direct"]
         elif q["type"] == "list":
-            m = t(lang, "m_list", method=q.get("method", "dim"))
+            m = t(lang, "m_list", method=S.get(f"list_{q.get('method', 'dim')}", q.get("method", "dim")))
         elif q["type"] == "rr":
             m = t(lang, "m_rr", design=S.get(f"design_{q.get('design')}", q.get("design")))
         else:
@@ -335,7 +337,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     if weighting["done"]:
         methods.append(S["m_rake"])
         if w.get("trim"):
-            methods.append(t(lang, "m_trim", k=_num(w["trim"], 1, lang)))
+            methods.append(t(lang, "m_trim", k=times(w["trim"], lang)))
     if nonresponse["done"]:
         methods.append(S["m_aapor"])
     methods.append(t(lang, "m_suppress", k=min_cell))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["STRINGS", "t", "round_half_up", "pct", "points", "plural_ru", "count_phrase", "pick"]
+__all__ = ["STRINGS", "t", "round_half_up", "pct", "points", "plural_ru", "count_phrase", "pick", "times"]
 
 
 def round_half_up(x: float, digits: int = 0) -> float:
@@ -50,6 +50,16 @@ def count_phrase(n: int, lang: str, noun: str) -> str:
     if lang == "ru":
         return f"{n} {plural_ru(n, *forms[2])}"
     return f"{n} {forms[0] if abs(n) == 1 else forms[1]}"
+
+
+def times(x: float, lang: str) -> str:
+    """A ratio in words: ``"2.3 times"`` / ``"2,3 раза"``, ``"5 times"`` / ``"5 раз"``."""
+    r = round_half_up(x, 1)
+    if r.is_integer():
+        n = int(r)
+        return f"{n} " + (("time" if n == 1 else "times") if lang != "ru" else plural_ru(n, "раз", "раза", "раз"))
+    text = f"{r:.1f}"
+    return f"{text} times" if lang != "ru" else f"{text.replace('.', ',')} раза"
 
 
 def pick(value: Any, lang: str) -> str:
@@ -108,10 +118,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "rates": "Outcome rates (AAPOR)",
         "rate": "Rate",
         "value": "Value, %",
-        "rate_help_RR": "response rate",
-        "rate_help_COOP": "cooperation rate",
-        "rate_help_REF": "refusal rate",
-        "rate_help_CON": "contact rate",
+        "rate_help_RR1": "response rate (cases of unknown eligibility counted as eligible)",
+        "rate_help_RR3": "response rate (with the estimated eligible share of unknown cases)",
+        "rate_help_COOP1": "cooperation rate (completed interviews among people reached)",
+        "rate_help_REF1": "refusal rate",
+        "rate_help_CON1": "contact rate",
+        "list_dim": "difference in means",
+        "list_lm": "linear regression",
+        "list_nls": "nonlinear least squares",
+        "list_ml": "maximum likelihood",
         "bounds": "Worst-case bounds",
         "bounds_text": "Only {rr}% of the eligible people gave an interview. If all who did not answer (or said “hard to say” or refused) would say “{answer}”, or none of them would, the share among all eligible people would lie anywhere between {lo}% and {hi}%.",
         "sensitivity": "Sensitivity to nonresponse",
@@ -125,7 +140,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "nonresponse_skipped": "The call outcomes were read, but this version of sottovoce cannot compute outcome rates and bounds from them.",
         "nonresponse_none": "No dispositions file was given, so outcome rates and bounds are not available.",
         "weighting_none": "No population margins were given: the estimates use the design weights only.",
-        "weighting_summary": "The sample was weighted to population margins by raking. Effective sample size {neff} of {n} (Kish design effect {deff}); the largest weight is {wmax} times the mean.",
+        "weighting_summary": "The sample was weighted to population margins by raking. Effective sample size {neff} of {n} (Kish design effect {deff}); the largest weight is {wmax} the mean.",
         "margin": "Margin",
         "target": "Target, %",
         "achieved": "Achieved, %",
@@ -134,7 +149,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "se_note_fixed": "Standard errors treat the final weights as fixed, which understates uncertainty slightly.",
         "m_direct": "Direct question: weighted share with Taylor-linearization standard errors and Wilson-type intervals (Lumley 2010).",
         "m_rake": "Raking (iterative proportional fitting) to population margins, with calibration-aware standard errors (Deville & Särndal 1992; Lumley 2010); Kish (1965) design effect.",
-        "m_trim": "Weights capped at {k} times the mean, then re-raked.",
+        "m_trim": "Weights capped at {k} the mean, then re-raked.",
         "m_list": "List experiment ({method}): Imai (2011); design-effect test of Blair & Imai (2012); list and direct answers compared as in Aronow, Coppock, Crawford & Green (2015).",
         "m_double_list": "Double list experiment: Droitcour et al. (1991); Glynn (2013).",
         "m_rr": "Randomized response, {design} design: Warner (1965); Boruch (1971); Greenberg et al. (1969); Blair, Imai & Zhou (2015).",
@@ -146,7 +161,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "c_small": "{count} had fewer than {k} respondents and {verb} not shown.",
         "c_small_verb_one": "is",
         "c_small_verb_many": "are",
-        "c_weights": "Some weights are large (up to {wmax} times the mean): a few respondents carry much of the estimate.",
+        "c_weights": "Some weights are large (up to {wmax} the mean): a few respondents carry much of the estimate.",
         "c_deff": "Weighting costs precision: the design effect is {deff}, so the {n} interviews count like {neff}.",
         "c_fixed_se": "The standard errors of {qs} treat the final weights as fixed, so they slightly understate the uncertainty that weighting adds.",
         "c_skipped": "Not computed: {what} ({why}).",
@@ -213,10 +228,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "rates": "Показатели результативности (AAPOR)",
         "rate": "Показатель",
         "value": "Значение, %",
-        "rate_help_RR": "доля ответивших",
-        "rate_help_COOP": "доля согласившихся",
-        "rate_help_REF": "доля отказов",
-        "rate_help_CON": "доля контактов",
+        "rate_help_RR1": "доля ответивших (случаи с неизвестной пригодностью считаются пригодными)",
+        "rate_help_RR3": "доля ответивших (с оценкой доли пригодных среди неизвестных случаев)",
+        "rate_help_COOP1": "доля согласившихся (завершённые интервью среди тех, до кого дозвонились)",
+        "rate_help_REF1": "доля отказов",
+        "rate_help_CON1": "доля контактов",
+        "list_dim": "разность средних",
+        "list_lm": "линейная регрессия",
+        "list_nls": "нелинейный метод наименьших квадратов",
+        "list_ml": "метод максимального правдоподобия",
         "bounds": "Границы при худшем сценарии",
         "bounds_text": "Интервью дали лишь {rr}% тех, кто мог участвовать. Если бы все, кто не ответил (или затруднился с ответом, или отказался), сказали «{answer}» или, наоборот, никто из них, доля среди всех, кто мог участвовать, оказалась бы где-то между {lo}% и {hi}%.",
         "sensitivity": "Чувствительность к неответам",
@@ -230,7 +250,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "nonresponse_skipped": "Исходы звонков прочитаны, но эта версия sottovoce не умеет рассчитывать по ним показатели результативности и границы.",
         "nonresponse_none": "Файл с исходами звонков не указан, поэтому показатели результативности и границы недоступны.",
         "weighting_none": "Распределения по генеральной совокупности не заданы: оценки построены только с исходными весами.",
-        "weighting_summary": "Выборка взвешена по распределениям генеральной совокупности методом рейкинга. Эффективный объём выборки — {neff} из {n} (дизайн-эффект Киша {deff}); самый большой вес в {wmax} раза больше среднего.",
+        "weighting_summary": "Выборка взвешена по распределениям генеральной совокупности методом рейкинга. Эффективный объём выборки — {neff} из {n} (дизайн-эффект Киша {deff}); самый большой вес в {wmax} больше среднего.",
         "margin": "Признак",
         "target": "Цель, %",
         "achieved": "Получено, %",
@@ -239,7 +259,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "se_note_fixed": "Стандартные ошибки считают итоговые веса фиксированными и поэтому немного занижают неопределённость.",
         "m_direct": "Прямой вопрос: взвешенная доля, стандартные ошибки методом линеаризации Тейлора, интервалы типа Уилсона (Lumley 2010).",
         "m_rake": "Рейкинг (итеративная пропорциональная подгонка) к распределениям генеральной совокупности, стандартные ошибки с учётом калибровки (Deville & Särndal 1992; Lumley 2010); дизайн-эффект Киша (Kish 1965).",
-        "m_trim": "Веса ограничены величиной, в {k} раза превышающей средний вес, после чего рейкинг повторён.",
+        "m_trim": "Веса ограничены величиной, в {k} превышающей средний вес, после чего рейкинг повторён.",
         "m_list": "Списочный эксперимент ({method}): Imai (2011); тест на дизайн-эффект Blair & Imai (2012); сравнение списочного и прямого вопросов, как у Aronow, Coppock, Crawford & Green (2015).",
         "m_double_list": "Двойной списочный эксперимент: Droitcour et al. (1991); Glynn (2013).",
         "m_rr": "Рандомизированный ответ, схема «{design}»: Warner (1965); Boruch (1971); Greenberg et al. (1969); Blair, Imai & Zhou (2015).",
@@ -251,7 +271,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "c_small": "{count}: меньше {k} респондентов, {verb}.",
         "c_small_verb_one": "она не показана",
         "c_small_verb_many": "они не показаны",
-        "c_weights": "Некоторые веса велики (до {wmax} средних): немногие респонденты сильно влияют на оценку.",
+        "c_weights": "Некоторые веса велики (самый большой в {wmax} больше среднего): немногие респонденты сильно влияют на оценку.",
         "c_deff": "Взвешивание снижает точность: дизайн-эффект равен {deff}, так что {n} интервью стоят примерно {neff}.",
         "c_fixed_se": "Стандартные ошибки для {qs} считают итоговые веса фиксированными и поэтому немного занижают неопределённость, которую добавляет взвешивание.",
         "c_skipped": "Не рассчитано: {what} ({why}).",
