@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -230,3 +231,35 @@ def test_report_labels_reach_results_json(tmp_path):
     res = sv.analyze(study)
     assert res.data["labels"]["sex=male"] == {"en": "Men", "ru": "Мужчины"}
     assert "Мужчины" in res.report_html("ru")
+
+
+def test_real_chronicles_wave_reproduces_the_published_topline(tmp_path, wave1):
+    # Chronicles wave 1 (real SPSS data, Cyrillic labels): published weighted topline 59% support
+    (tmp_path / "study.toml").write_text(f'''
+[study]
+id = "chronicles-1"
+title = "Chronicles wave 1"
+
+[data]
+path = "{wave1}"
+weights = "wes_age_gender_tnp"
+
+[report]
+subgroups = ["AGE_GR"]
+
+[[questions]]
+id = "support"
+type = "direct"
+column = "Q4"
+yes = [1]
+hard_to_say = [99]
+''', encoding="utf-8")
+    res = sv.analyze(tmp_path / "study.toml", out_dir=tmp_path / "out", lang="ru")
+    r = res.question("support")["result"]
+    assert round(100 * r["estimate"]) == 59
+    assert round(100 * res.question("support")["item_nonresponse"]["hard_to_say"]) == 19
+    assert r["n"] == 1807 - 16  # zero weights excluded
+    assert res.question("support")["yes_labels"]  # the data's own Cyrillic value label
+    head = res.headline("ru")[0]
+    assert head.startswith("На прямой вопрос 59% ответили «") and re.search("[А-Яа-я]", head.split("«")[1])
+    assert {g["by"] for g in r["groups"]} == {"AGE_GR"} and len(r["groups"]) >= 3

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ._results import Result, jsonable
 from .errors import ConvergenceError, DesignError, InputError
-from .io import _key, read_table
+from .io import _key, read_table, value_labels
 from .study import (
     LANGUAGES,
     CrosswiseQuestion,
@@ -504,7 +504,10 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
     try:
         if isinstance(q, DirectQuestion):
             entry["text"] = q.text
-            entry["yes_labels"] = [o.text for o in q.options if _key(o.code) in {_key(c) for c in q.yes}]
+            yes_keys = {_key(c) for c in q.yes}
+            entry["yes_labels"] = [o.text for o in q.options if _key(o.code) in yes_keys] or [
+                {"en": str(lab)} for code, lab in value_labels(df, q.column).items() if _key(code) in yes_keys
+            ]  # without options in the study file, the data's own value labels
             if not hasattr(svy, "mean"):
                 return {**entry, "status": "skipped", "reason": "not_available"}
             col = derived[q.id]
