@@ -579,12 +579,11 @@ def _rr_params(q: RRQuestion | CrosswiseQuestion) -> tuple[str, dict[str, float]
 
 def _item_nonresponse(s: pd.Series, w: np.ndarray, q: DirectQuestion) -> dict[str, float]:
     """Weighted shares of "hard to say", refusals and missing answers (descriptive)."""
-    keys = s.map(lambda v: None if pd.isna(v) else _key(v))
     total = float(w.sum())
     out = {}
     for name, codes in (("hard_to_say", q.hard_to_say), ("refused", q.refused)):
-        ks = {_key(c) for c in codes}
-        out[name] = float(w[keys.isin(ks).to_numpy()].sum() / total) if ks else 0.0
+        hit = _yes_indicator(s, codes).fillna(0.0).to_numpy() if codes else np.zeros(len(s))
+        out[name] = float(w @ hit / total)
     out["missing"] = float(w[s.isna().to_numpy()].sum() / total)
     return out
 
