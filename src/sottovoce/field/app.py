@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .crypto import seal
 from .openapi import IDEM_PATTERN, openapi_spec
@@ -53,8 +54,6 @@ _IDEM = re.compile(IDEM_PATTERN)
 _LOGGED_PATHS = {"/", "/submit", "/api/submissions", "/thanks", "/healthz", "/openapi.json",
                  "/static/survey.css", "/static/survey.js"}
 
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
 class _TooLarge(Exception):
@@ -67,13 +66,13 @@ class Guard:
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app, self.max_body = app, max_body
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         status = {"code": 0}
 
-        async def send_secured(message: dict) -> None:
+        async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"set-cookie"]
@@ -94,7 +93,7 @@ class Guard:
             else:
                 seen = 0
 
-                async def limited_receive() -> dict:
+                async def limited_receive() -> Message:
                     nonlocal seen
                     message = await receive()
                     if message["type"] == "http.request":
@@ -326,7 +325,7 @@ def run_server(
     from .crypto import load_public_key
     from .storage import _redact
 
-    questionnaire = Questionnaire.from_file(study)
+    questionnaire = Questionnaire.from_file(Path(study))
     key = load_public_key(public_key)
     if invites is not None and not Path(invites).is_file():
         raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
