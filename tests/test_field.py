@@ -425,3 +425,44 @@ def test_decrypted_table_feeds_the_estimators(tmp_path, study, keys):
     truth = pd.DataFrame(rows)
     assert dim == pytest.approx(truth.loc[truth.list_treat == 1, "list_count"].mean() - truth.loc[truth.list_treat == 0, "list_count"].mean())
     assert os.path.getsize(tmp_path / "e.jsonl") > 0
+
+
+def test_collect_export_decrypt_analyze(tmp_path, keys, cli):
+    """The researcher's path: answers through the API, export, decrypt, `sottovoce analyze` on the table.
+
+    The estimates must equal the closed forms computed from the answers sent, so the columns and
+    codes the server writes are the ones the estimators read.
+    """
+    import random
+
+    pub, priv = keys
+    study = write_study(tmp_path)
+    study.write_text(study.read_text().replace('language = "en"\n', 'language = "en"\n\n[data]\npath = "answers.csv"\n', 1))
+    app = make_app(study, pub, f"sqlite:///{tmp_path}/a.db")
+    rng = random.Random(3)
+    sent = []
+    for _ in range(300):
+        tr, dt = rng.randrange(2), rng.randrange(2)
+        sent.append(answers(treat=tr, list_count=rng.randint(0, 3 + tr), dl_treat=dt, dl_a=rng.randint(0, 2 + dt),
+                            dl_b=rng.randint(0, 3 - dt), q_support=rng.choice([1, 2, 99, 98]), rr_die=rng.randrange(2),
+                            rr_browser=int(rng.random() < 0.4), cw=int(rng.random() < 0.6)))
+
+    async def go(c):
+        return [(await c.post("/api/submissions", json={"idempotency_key": f"key-{i:020d}", "answers": a})).status_code
+                for i, a in enumerate(sent)]
+
+    assert set(run_app(app, go)) == {201}
+    assert cli("export", "--db", f"sqlite:///{tmp_path}/a.db", "--out", tmp_path / "e.jsonl").code == 0
+    assert cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "answers.csv").code == 0
+    r = cli("analyze", study, "--out", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    est = {q["id"]: q["result"]["estimate"] for q in r.json()["questions"]}
+    d = pd.DataFrame(sent)
+    assert est["support_direct"] == pytest.approx((d.q_support == 1).mean())
+    dim = d[d.list_treat == 1].list_count.mean() - d[d.list_treat == 0].list_count.mean()
+    assert est["support_list"] == pytest.approx(dim)
+    p, p1 = 2 / 3, 1 / 6
+    assert est["support_rr_die"] == pytest.approx((d.rr_die.mean() - p1) / p)  # forced response (Boruch 1971)
+    assert est["support_rr_browser"] == pytest.approx((d.rr_browser.mean() - (1 - p)) / (2 * p - 1))  # Warner (1965)
+    q = 0.25
+    assert est["support_cw"] == pytest.approx((d.cw.mean() + q - 1) / (2 * q - 1))  # crosswise (Yu et al. 2008)
