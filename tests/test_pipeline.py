@@ -263,3 +263,36 @@ hard_to_say = [99]
     head = res.headline("ru")[0]
     assert head.startswith("На прямой вопрос 59% ответили «") and re.search("[А-Яа-я]", head.split("«")[1])
     assert {g["by"] for g in r["groups"]} == {"AGE_GR"} and len(r["groups"]) >= 3
+
+
+def test_every_question_type_runs_and_equals_its_estimator(tmp_path):
+    from sottovoce import listexp
+    from sottovoce.rr import rr_prevalence
+    from test_study_fixtures import ALL_DESIGNS
+
+    study = make_study(tmp_path / "s", n=1500, seed=11, extra=ALL_DESIGNS)
+    res = sv.analyze(study, out_dir=tmp_path / "out", lang="ru")
+    assert {q["id"]: q["status"] for q in res.data["questions"]} == dict.fromkeys(
+        ["support_direct", "support_rr", "support_list", "support_double", "support_cw"], "done")
+    df = sv.read_table(tmp_path / "s" / "respondents.csv")
+    svy = sv.Survey(df).rake(tmp_path / "s" / "margins.toml")
+    frame = df.assign(w=svy.weights)
+    cw = rr_prevalence(svy, "cw_answer", "crosswise", q=0.25)
+    assert res.question("support_cw")["result"]["estimate"] == pytest.approx(cw.estimate, rel=1e-12)
+    lst = listexp.list_experiment(frame, "list_count", "list_treat", 3, weights="w")
+    assert res.question("support_list")["result"]["estimate"] == pytest.approx(lst.estimate, rel=1e-12)
+    assert res.question("support_list")["result"]["se"] == pytest.approx(lst.se, rel=1e-12)
+    assert res.question("support_list")["design_test"]["p_value"] is not None
+    dbl = listexp.double_list(frame, "list_a", "list_b", "double_treat", 3, 3, weights="w")
+    assert res.question("support_double")["result"]["estimate"] == pytest.approx(dbl.estimate, rel=1e-12)
+    # every indirect question is compared with the direct one: the list gap is direct − list
+    comps = {c["indirect"]: c for c in res.data["comparisons"]}
+    assert set(comps) == {"support_rr", "support_list", "support_cw"}
+    yes = (df["q_support"] == 1).astype(float)
+    direct = float(np.average(yes, weights=svy.weights))
+    assert comps["support_list"]["estimate"] == pytest.approx(direct - lst.estimate, abs=1e-12)
+    assert comps["support_cw"]["estimate"] == pytest.approx(direct - cw.estimate, abs=1e-12)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    for name in ("списочный эксперимент", "двойной списочный эксперимент", "перекрёстная модель", "рандомизированный ответ"):
+        assert name in html
+    assert "Droitcour et al. (1991)" in html and "Yu, Tian &amp; Tang (2008)" in html

@@ -52,6 +52,34 @@ measures = "support_direct"
 {extra}
 '''
 
+ALL_DESIGNS = '''
+[[questions]]
+id = "support_list"
+type = "list"
+count = "list_count"
+treat = "list_treat"
+items = 3
+measures = "support_direct"
+sensitive_item = { en = "I support it", ru = "Я это поддерживаю" }
+
+[[questions]]
+id = "support_double"
+type = "double_list"
+count_a = "list_a"
+count_b = "list_b"
+treat = "double_treat"
+items_a = 3
+items_b = 3
+measures = "support_direct"
+
+[[questions]]
+id = "support_cw"
+type = "crosswise"
+response = "cw_answer"
+q = 0.25
+measures = "support_direct"
+'''
+
 MARGINS = '''
 [sex]
 male = 0.45
@@ -82,8 +110,19 @@ def make_study(folder: Path, n: int = 800, seed: int = 1, extra: str = "", data_
     q = np.where(r < 0.08, 99, np.where(r < 0.12, 98, q))
     die = rng.random(n)
     rr = np.where(die < 0.125, 1, np.where(die < 0.25, 0, trait.astype(int)))
+    # crosswise (innocuous prevalence 0.25): "same" when both or neither hold
+    innocuous = rng.random(n) < 0.25
+    cw = (innocuous == trait).astype(int)
+    # a 3-item list experiment and a double list (sensitive item on list A when double_treat = 1)
+    ctrl = rng.binomial(3, 0.4, n)
+    list_treat = rng.integers(0, 2, n)
+    ctrl_a, ctrl_b = rng.binomial(3, 0.5, n), rng.binomial(3, 0.3, n)
+    dt = rng.integers(0, 2, n)
     pd.DataFrame({"resp_id": np.arange(1, n + 1), "sex": sex, "age_group": age, "region": region,
-                  "q_support": q, "rr_answer": rr, "w0": rng.uniform(0.5, 1.5, n)}).to_csv(folder / "respondents.csv", index=False)
+                  "q_support": q, "rr_answer": rr, "w0": rng.uniform(0.5, 1.5, n), "cw_answer": cw,
+                  "list_treat": list_treat, "list_count": ctrl + list_treat * trait,
+                  "double_treat": dt, "list_a": ctrl_a + dt * trait, "list_b": ctrl_b + (1 - dt) * trait,
+                  }).to_csv(folder / "respondents.csv", index=False)
     codes = np.concatenate([np.full(n, "1.1"), rng.choice(["2.11", "2.21", "3.13", "4.1"], 3 * n)])
     pd.DataFrame({"case_id": np.arange(1, len(codes) + 1), "disposition": codes}).to_csv(folder / "dispositions.csv", index=False)
     (folder / "margins.toml").write_text(margins, encoding="utf-8")
