@@ -139,6 +139,7 @@ class MLModel:
             la1 = np.where(treated, la1, lg + self._lc_y + y * lh0 + (J - y) * l1h0)
         ll = np.logaddexp(np.logaddexp(la0, la1), la2)
         p0, p1, p2 = np.exp(la0 - ll), np.exp(la1 - ll), np.exp(la2 - ll)
+        self._post = (p0, p1, p2)
         ez = p1 + p2
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         one = np.ones_like(y)
@@ -186,8 +187,61 @@ class MLModel:
     def score(self, theta: np.ndarray) -> np.ndarray:
         return self.wt @ self.score_rows(theta)
 
+    def derivatives(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log-likelihood, score and analytic Hessian of the observed-data log-likelihood.
+
+        Each respondent's log-likelihood is ``log Σ_s exp(l_s)`` over the latent states ``s``
+        (``Z``, ``Y*``, lie) with complete-data log-likelihoods ``l_s``; so its Hessian is the
+        posterior mean of ``∇²l_s`` plus the posterior covariance of ``∇l_s`` (Louis 1982).
+        ``∇l_s`` is ``x_b r_bs`` per block, so both terms are cheap products of the design.
+        """
+        ll, parts = self.estep(theta)
+        post = np.stack(self._post)  # (3, n): Z=0 ; Z=1 honest ; Z=1 lied
+        par = self.split(theta)
+        J, y, t = self.J, self.y, self.t
+        ys, treated = y - t, t == 1
+        zero = np.zeros_like(y)
+        R, curv = [], []
+        for b, (mask, mult, _tau) in zip(self.blocks, parts):
+            p = expit(b.X @ par[b.part])
+            if b.part == "sensitive":
+                r = np.stack([-p, 1 - p, 1 - p])
+            elif b.part == "control":
+                r = np.stack([y - J * p, ys - J * p, y - J * p])
+            elif b.part == "control.psi0":
+                r = np.stack([y - J * p, zero, zero])
+            elif b.part == "control.psi1":
+                r = np.stack([zero, ys - J * p, zero])
+            elif b.part == "floor":
+                r = np.stack([zero, np.where(treated & (y == 1), -p, 0.0), np.where(treated & (y == 0), 1 - p, 0.0)])
+            else:  # ceiling
+                r = np.stack([zero, np.where(treated & (y == J + 1), -p, 0.0), np.where(treated & (y == J), 1 - p, 0.0)])
+            R.append(np.where(mask, r, 0.0))
+            curv.append(np.where(mask, mult * p * (1 - p), 0.0))
+        Rs = np.stack(R, axis=-1)  # (3, n, B)
+        rbar = np.einsum("sn,snb->nb", post, Rs)
+        cov = np.einsum("sn,snb,snc->nbc", post, Rs, Rs) - rbar[:, :, None] * rbar[:, None, :]
+        w = self.wt
+        grad = np.concatenate([b.X.T @ (w * rbar[:, i]) for i, b in enumerate(self.blocks)])
+        p_tot = int(self.offsets[-1])
+        H = np.zeros((p_tot, p_tot))
+        for i, bi in enumerate(self.blocks):
+            si = slice(self.offsets[i], self.offsets[i + 1])
+            for j, bj in enumerate(self.blocks[: i + 1]):
+                sj = slice(self.offsets[j], self.offsets[j + 1])
+                c = w * cov[:, i, j]
+                if i == j:
+                    c = c - w * curv[i]
+                H[si, sj] = (bi.X * c[:, None]).T @ bj.X
+                H[sj, si] = H[si, sj].T
+        return float(w @ ll), grad, H
+
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        """Observed-information Hessian by central differences of the analytic score."""
+        """Analytic Hessian of the observed-data log-likelihood."""
+        return self.derivatives(theta)[2]
+
+    def hessian_fd(self, theta: np.ndarray) -> np.ndarray:
+        """Hessian by central differences of the analytic score (a check of :meth:`hessian`)."""
         p = len(theta)
         H = np.empty((p, p))
         for j in range(p):
@@ -256,7 +310,7 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
         theta, ll = new, ll_new
         if gain < tol:
             break
-        if it >= 3 and gain < 1e-4 * max(1.0, abs(ll)) ** 0.5:  # EM has settled: Newton converges faster
+        if it >= 2:  # try Newton once EM has moved off the start; it declines where not concave
             polished = _newton(model, theta, ll, tol)
             if polished is not None:
                 theta, ll, H = polished
@@ -279,8 +333,7 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
 def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: int = 50) -> tuple[np.ndarray, float, np.ndarray] | None:
     """Newton–Raphson on the observed log-likelihood with step halving; None if not concave here."""
     for _ in range(max_iter):
-        H = model.hessian(theta)
-        g = model.score(theta)
+        _, g, H = model.derivatives(theta)
         try:
             np.linalg.cholesky(-H)
         except np.linalg.LinAlgError:
@@ -297,6 +350,8 @@ def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: 
             return theta, ll, H
         gain = ll_c - ll
         theta, ll = cand, ll_c
+        if np.max(np.abs(theta)) > 30:  # a coefficient runs off to infinity: let _finish name it
+            return theta, ll, H
         if gain < tol and np.max(np.abs(scale * step)) < 1e-7:
             return theta, ll, model.hessian(theta)
     return None
