@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import JSON_OPTION, err_console
+from ._common import JSON_OPTION, console, err_console
 from .study_cmds import LANG_OPTION, show
 
 
@@ -33,4 +34,11 @@ def demo_command(
     if not as_json:
         err_console.print(f"simulated example study written to {study.parent}")
     res = analyze(study, out_dir=out, lang=lang, progress=not as_json)
+    truth = json.loads((study.parent / "truth.json").read_text(encoding="utf-8")) if (study.parent / "truth.json").exists() else {}
+    if as_json:
+        show(res, out, as_json, lang, extra={"truth": truth})
+        return
     show(res, out, as_json, lang)
+    if isinstance(truth.get("support"), (int, float)):
+        # the point of a simulation: the reader can see which estimate came closest to the truth
+        console.print(f"(simulated data: the planted true share is {100 * truth['support']:.0f}%; see {study.parent / 'truth.json'})")

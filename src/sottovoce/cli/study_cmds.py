@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._common import JSON_OPTION, console, emit_json
+
+if TYPE_CHECKING:
+    from ..pipeline import StudyResults
 
 LANG_OPTION = typer.Option(None, "--lang", help="Report language: en or ru (default: the study file's).")
 
@@ -53,12 +56,12 @@ def report_command(
         console.print(f"report: {out}")
 
 
-def show(res, out: Path, as_json: bool, lang: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, extra: dict[str, Any] | None = None) -> None:
     """Print the headline and where the files are (or one JSON object)."""
     if as_json:
         emit_json({**res.to_dict(), "outputs": {"dir": str(out), "report": str(out / "report.html"),
                                                 "results": str(out / "results.json"), "csv": str(out / "results.csv")},
-                   "headline": res.headline(lang)})
+                   "headline": res.headline(lang), **(extra or {})})
         return
     for sentence in res.headline(lang):
         console.print(sentence)

@@ -1,0 +1,48 @@
+"""``sottovoce demo``: simulates the example study, runs the whole pipeline, prints the headline."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import sottovoce as sv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_writes_the_same_results_as_analyze_on_the_bundled_example(tmp_path, cli):
+    out = tmp_path / "demo-output"
+    res = cli("demo", "--out", out, "--json")
+    assert res.code == 0, res.err
+    payload = json.loads(res.out)
+    assert payload["outputs"]["report"] == str(out / "report.html") and (out / "report.html").exists()
+    assert 0 < payload["truth"]["support"] < 1
+    written = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    bundled = sv.analyze(ROOT / "examples" / "demo" / "study.toml").to_dict()
+    # the demo regenerates examples/demo with the same seed: identical estimates
+    for got, want in zip(written["questions"], bundled["questions"], strict=True):
+        assert got["id"] == want["id"] and got["status"] == want["status"]
+        if "result" in want:
+            assert math.isclose(got["result"]["estimate"], want["result"]["estimate"], rel_tol=1e-9)
+            assert math.isclose(got["result"]["se"], want["result"]["se"], rel_tol=1e-9)
+    assert written["study"]["simulated"] is True
+
+
+def test_demo_prints_the_headline_and_the_report_path(tmp_path, cli):
+    out = tmp_path / "d"
+    res = cli("demo", "--out", out)
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert lines[0].startswith("Asked directly,") and "%" in lines[0]
+    assert f"report: {out / 'report.html'}" in res.out
+    assert "planted true share" in res.out
+    assert sorted(p.name for p in out.iterdir()) == ["charts", "report.html", "results.csv", "results.json", "study"]
+
+
+def test_demo_refuses_a_file_as_output(tmp_path, cli):
+    f = tmp_path / "x"
+    f.write_text("keep", encoding="utf-8")
+    res = cli("demo", "--out", f)
+    assert res.code == 2 and "not a folder" in res.err
+    assert f.read_text(encoding="utf-8") == "keep"
