@@ -236,7 +236,7 @@ def run() -> list[dict]:
     run_sottovoce({c: v[:20_000] for c, v in data.items()})  # warm up imports
     # Interleave the two so both see the same machine load (the 2 cores are shared); keep the best.
     floor_s = ours_s = float("inf")
-    for _ in range(9):
+    for _ in range(21):
         floor_s = min(floor_s, _time(run_floor, data, repeat=1)[0])
         t, w = _time(run_sottovoce, data, repeat=1)
         ours_s = min(ours_s, t)

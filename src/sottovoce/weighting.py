@@ -23,6 +23,7 @@ import pandas as pd
 
 from ._results import Result
 from .errors import ConvergenceError, InputError
+from .io import _key as _io_key  # the same code normalisation as match_categories
 from .io import as_frame, category_label, match_categories, require_columns
 from .margins import Margins, load_margins, normalise_table
 
@@ -87,22 +88,38 @@ def _int_view(s: pd.Series) -> _IntView | None:
 
 
 def _match(df: pd.DataFrame, column: str, keys: Sequence[Any], where: str, view: _IntView | None) -> dict[Any, Any]:
-    """:func:`sottovoce.io.match_categories`, for integer codes against the column's range.
+    """Map margin category names to data codes, as :func:`sottovoce.io.match_categories` does.
 
-    Matching against the range avoids a pass over the rows; whether a matched code really occurs is
-    checked afterwards on the cells (:func:`_check_present`). A name that matches nothing is
-    reported from the values actually present.
+    For integer-coded columns the names are resolved against the column's range without touching
+    the rows: a name is a code when it reads as an integer (``1``, ``"1"``, ``1.0``), else it is
+    looked up among the value labels (case-insensitive). Whether a matched code really occurs is
+    checked afterwards on the cells (:func:`_check_present`). Any name that resolves to nothing
+    goes to ``match_categories`` on the values actually present, which reports it.
     """
     if view is None:
         return match_categories(df, column, keys, where=where)
-    small = pd.DataFrame({column: view.candidates()})
-    small.attrs["value_labels"] = {column: df.attrs.get("value_labels", {}).get(column, {})}
+    labels: dict[str, Any] = {}
+    for code, lab in df.attrs.get("value_labels", {}).get(column, {}).items():
+        labels.setdefault(str(lab).strip().casefold(), code)
+    out: dict[Any, Any] = {}
+    for k in keys:
+        code = _as_int_code(_io_key(k))
+        if code is None:
+            label_code = labels.get(str(k).strip().casefold())
+            code = _as_int_code(_io_key(label_code)) if label_code is not None else None
+        if code is None or not (0 <= code - view.base < view.size):
+            present = pd.DataFrame({column: np.flatnonzero(np.bincount(view.rel)) + view.base})
+            present.attrs["value_labels"] = {column: df.attrs.get("value_labels", {}).get(column, {})}
+            return match_categories(present, column, keys, where=where)  # raises, naming the key
+        out[k] = code
+    return out
+
+
+def _as_int_code(key: str) -> int | None:
     try:
-        return match_categories(small, column, keys, where=where)
-    except InputError:
-        small = pd.DataFrame({column: np.flatnonzero(np.bincount(view.rel)) + view.base})
-        small.attrs["value_labels"] = {column: df.attrs.get("value_labels", {}).get(column, {})}
-        return match_categories(small, column, keys, where=where)
+        return int(key)
+    except ValueError:
+        return None
 
 
 def _check_present(df: pd.DataFrame, column: str, keys: Sequence[Any], codes: Sequence[Any],
@@ -258,23 +275,23 @@ def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[i
     unknown = -(1 << 40)  # a value outside the margins drives the code negative
     code: np.ndarray | None = None
     perms: list[np.ndarray | None] = []
+    shift = 0  # Σ_j first_j × stride_j, subtracted once at the end instead of once per column
     for j, view in enumerate(views):
         assert view is not None
         k = ks[j]
         cs = [int(c) for c in codes[j]]
         first = min(cs)
+        shift *= k
         if code is not None:
             code *= k
         if sorted(cs) == list(range(first, first + k)) and first <= view.lo and view.hi < first + k:
             # offset o = value - first; perm maps it back to the margin's own category order
             perms.append(np.argsort(cs))
-            shift = first - view.base
+            shift += first - view.base
             if code is None:
-                code = np.subtract(view.rel, shift, dtype=np.int64)
+                code = view.rel.astype(np.int64, copy=True)
             else:
                 code += view.rel
-                if shift:
-                    code -= shift
         else:
             perms.append(None)
             lut = np.full(view.size, unknown, dtype=np.int64)
@@ -286,6 +303,8 @@ def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[i
             else:
                 code += lut.take(view.rel)
     assert code is not None
+    if shift:
+        code -= shift
     if len(code) == 0 or (any(p is None for p in perms) and code.min() < 0):
         return None
     counts = np.bincount(code, minlength=total)
