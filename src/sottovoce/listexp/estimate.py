@@ -191,8 +191,13 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         # collapse respondents with the same covariates, count and arm into weighted cells: the
         # likelihood is a sum over cells, so EM iterates on a few cells instead of every row
         pieces = [X, y[:, None], t[:, None]] + ([Xc] if Xc is not None else []) + ([Xf] if Xf is not None else [])
-        cells, inv = np.unique(np.hstack(pieces), axis=0, return_inverse=True)
-        inv = inv.ravel()
+        stacked = np.hstack(pieces)
+        probe = stacked[:: max(1, len(stacked) // 1000)]
+        if len(np.unique(probe, axis=0)) < 0.5 * len(probe):
+            cells, inv = np.unique(stacked, axis=0, return_inverse=True)
+            inv = inv.ravel()
+        else:  # continuous covariates: (almost) every respondent is a cell of their own
+            cells, inv = stacked, np.arange(len(stacked))
         wc = np.bincount(inv, weights=ws, minlength=len(cells))
         k0 = X.shape[1]
         kc = Xc.shape[1] if Xc is not None else 0
