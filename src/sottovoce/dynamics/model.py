@@ -164,7 +164,7 @@ def _fit_sigma(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray) -> tuple[flo
             return 0.0, at_zero
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
     res = optimize.minimize_scalar(lambda g: -_gls_at(gap, prec, cols, math.exp(g)).loglik, bounds=(a, b),
-                                   method="bounded", options={"xatol": 1e-3})
+                                   method="bounded", options={"xatol": 1e-6})
     s = math.exp(res.x) if -res.fun >= lls[k] else math.exp(grid[k])
     return s, _gls_at(gap, prec, cols, s)
 
@@ -251,7 +251,7 @@ def fit_trend(
         raise InputError(f"unit '{unit}' is unknown; use day or week")
     if not 0 < level < 1:
         raise InputError(f"level {level} must be between 0 and 1")
-    table = read_polls(polls, waves) if not isinstance(polls, pd.DataFrame) or waves else read_polls(polls)
+    table = read_polls(polls, waves)
     y, r, neff = poll_observations(table, base)
     n = len(table)
     if n < 2:
