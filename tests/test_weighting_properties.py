@@ -28,7 +28,7 @@ def raking_problem(draw):
     return df, w, margins
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _shares(df, col, w):
@@ -95,3 +95,15 @@ def test_trim_bounds_and_total(ws, cap):
     assert t.max() <= cap * mean * (1 + 1e-9)
     assert abs(t.sum() - w.sum()) <= 1e-9 * w.sum()
     assert ((t > 0) == (w > 0)).all()
+
+
+@SETTINGS
+@given(raking_problem(), st.integers(-3, 500))
+def test_integer_and_text_codings_give_the_same_weights(problem, offset):
+    """The integer fast paths (consecutive codes, lookup table) agree with the general hashing path."""
+    df, w0, margins = problem
+    shifted = df + offset
+    m_int = {c: {k + offset: v for k, v in t.items()} for c, t in margins.items()}
+    text = df.astype(str)
+    m_txt = {c: {str(k): v for k, v in t.items()} for c, t in margins.items()}
+    np.testing.assert_allclose(rake(shifted, m_int, w0, tol=1e-12), rake(text, m_txt, w0, tol=1e-12), rtol=1e-9)
