@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,24 +13,24 @@ from ._common import JSON_OPTION, console, emit, emit_json, load_data
 def register(app: typer.Typer) -> None:
     @app.command("list")
     def list_cmd(
-        data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),
+        data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),  # noqa: B008
         count: str = typer.Option(..., "--count", help="Column with the item count."),
         treat: str = typer.Option(..., "--treat", help="Column with the arm: 0 control, 1 treatment (1..K for K sensitive items)."),
-        items: Optional[int] = typer.Option(None, "--items", help="J, the number of control items."),
+        items: int | None = typer.Option(None, "--items", help="J, the number of control items."),
         method: str = typer.Option("dim", "--method", help="dim, lm, nls or ml."),
-        covariates: Optional[str] = typer.Option(None, "--covariates", help="Regression covariates, e.g. \"age + male + C(region)\"."),
-        weights: Optional[str] = typer.Option(None, "--weights", help="Weight column."),
-        strata: Optional[str] = typer.Option(None, "--strata", help="Stratum column."),
-        psu: Optional[str] = typer.Option(None, "--psu", help="PSU (cluster) column."),
-        direct: Optional[str] = typer.Option(None, "--direct", help="Direct-question column (1 yes / 0 no): direct vs list, gap and combined estimate."),
-        by: Optional[str] = typer.Option(None, "--by", help="Subgroup column."),
+        covariates: str | None = typer.Option(None, "--covariates", help="Regression covariates, e.g. \"age + male + C(region)\"."),
+        weights: str | None = typer.Option(None, "--weights", help="Weight column."),
+        strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
+        psu: str | None = typer.Option(None, "--psu", help="PSU (cluster) column."),
+        direct: str | None = typer.Option(None, "--direct", help="Direct-question column (1 yes / 0 no): direct vs list, gap and combined estimate."),
+        by: str | None = typer.Option(None, "--by", help="Subgroup column."),
         unconstrained: bool = typer.Option(False, "--unconstrained", help="ML: control items may depend on the sensitive answer."),
         ceiling: bool = typer.Option(False, "--ceiling", help="ML: model ceiling liars (Blair & Imai 2012)."),
         floor: bool = typer.Option(False, "--floor", help="ML: model floor liars (Blair & Imai 2012)."),
         se: str = typer.Option("observed", "--se", help="observed (as ictreg), sandwich or design."),
-        placebo_arm: Optional[int] = typer.Option(None, "--placebo-arm", help="Arm code of a placebo list (item of known prevalence)."),
+        placebo_arm: int | None = typer.Option(None, "--placebo-arm", help="Arm code of a placebo list (item of known prevalence)."),
         placebo_prevalence: float = typer.Option(0.0, "--placebo-prevalence", help="Known prevalence of the placebo item."),
-        count_b: Optional[str] = typer.Option(None, "--count-b", help="Double list: count of list B (--treat = 1 if the sensitive item was on list A)."),
+        count_b: str | None = typer.Option(None, "--count-b", help="Double list: count of list B (--treat = 1 if the sensitive item was on list A)."),
         level: float = typer.Option(0.95, "--level", help="Confidence level."),
         max_iter: int = typer.Option(5000, "--max-iter", help="ML: maximum number of EM iterations."),
         as_json: bool = JSON_OPTION,
@@ -57,7 +56,9 @@ def register(app: typer.Typer) -> None:
             return
         emit(res, False)
         if res.coefficients:
-            console.print("\n".join(res.summary().split("\n")[res.summary().split("\n").index(next(l for l in res.summary().split("\n") if l.startswith("coefficients"))):]))
+            lines = res.summary().split("\n")
+            first = next(i for i, line in enumerate(lines) if line.startswith("coefficients"))
+            console.print("\n".join(lines[first:]))
         for key in ("gap", "deflation", "corr_lists"):
             if key in res.details:
                 console.print(f"{key}: {res.details[key]:.4f}" + (f" (se {res.details[key + '_se']:.4f})" if key + "_se" in res.details else ""))
@@ -66,13 +67,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("list-test")
     def list_test_cmd(
-        data: Path = typer.Argument(..., help="Data file."),
+        data: Path = typer.Argument(..., help="Data file."),  # noqa: B008
         count: str = typer.Option(..., "--count", help="Column with the item count."),
         treat: str = typer.Option(..., "--treat", help="Column with the arm (0 control)."),
-        items: Optional[int] = typer.Option(None, "--items", help="J, the number of control items."),
-        weights: Optional[str] = typer.Option(None, "--weights", help="Weight column."),
-        strata: Optional[str] = typer.Option(None, "--strata", help="Stratum column."),
-        psu: Optional[str] = typer.Option(None, "--psu", help="PSU column."),
+        items: int | None = typer.Option(None, "--items", help="J, the number of control items."),
+        weights: str | None = typer.Option(None, "--weights", help="Weight column."),
+        strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
+        psu: str | None = typer.Option(None, "--psu", help="PSU column."),
         alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
         as_json: bool = JSON_OPTION,
     ) -> None:
@@ -97,13 +98,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("split")
     def split_cmd(
-        data: Path = typer.Argument(..., help="Data file."),
+        data: Path = typer.Argument(..., help="Data file."),  # noqa: B008
         var: str = typer.Option(..., "--var", help="The question whose answers are compared."),
         ballot: str = typer.Option(..., "--ballot", help="Column with the randomized ballot (wording/order)."),
-        weights: Optional[str] = typer.Option(None, "--weights", help="Weight column."),
-        strata: Optional[str] = typer.Option(None, "--strata", help="Stratum column."),
-        psu: Optional[str] = typer.Option(None, "--psu", help="PSU column."),
-        reference: Optional[str] = typer.Option(None, "--reference", help="Reference ballot (default: the lowest code)."),
+        weights: str | None = typer.Option(None, "--weights", help="Weight column."),
+        strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
+        psu: str | None = typer.Option(None, "--psu", help="PSU column."),
+        reference: str | None = typer.Option(None, "--reference", help="Reference ballot (default: the lowest code)."),
         level: float = typer.Option(0.95, "--level", help="Confidence level."),
         as_json: bool = JSON_OPTION,
     ) -> None:

@@ -11,19 +11,11 @@
 
 from __future__ import annotations
 
+from .combined import list_direct
+from .design_test import list_design_test
+from .double import double_list
 from .estimate import ListFit, list_experiment
+from .placebo import placebo_list
+from .split_ballot import split_ballot
 
-__all__ = ["ListFit", "list_experiment"]
-
-for _mod in ("design_test", "double", "combined", "placebo", "split_ballot"):
-    import importlib as _il
-
-    try:
-        _m = _il.import_module(f".{_mod}", __name__)
-    except ModuleNotFoundError as _exc:
-        if _exc.name == f"{__name__}.{_mod}":
-            continue
-        raise
-    for _name in _m.__all__:
-        globals()[_name] = getattr(_m, _name)
-        __all__.append(_name)
+__all__ = ["ListFit", "list_experiment", "list_design_test", "double_list", "list_direct", "placebo_list", "split_ballot"]

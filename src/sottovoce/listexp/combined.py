@@ -79,7 +79,7 @@ def _estimates(d: _data.ListData, D: np.ndarray, dom: np.ndarray, level: float) 
     names = ["direct", "list", "gap", "combined"]
     vals = [p_d, tau, p_d - tau, comb]
     cats = tuple(Result(estimate=float(v), se=float(s), ci=_ci(v, s, level), n=int((w > 0).sum()), method=f"list-direct-{nm}", label=nm, code=nm,
-                        level_ci=level, details={"is_share": True}) for nm, v, s in zip(names, vals, se))
+                        level_ci=level, details={"is_share": True}) for nm, v, s in zip(names, vals, se, strict=False))
     warnings = []
     if p_d - tau > 0:
         warnings.append("the direct question gives a higher share than the list experiment: the list may be deflated (see placebo_list) or the direct answers over-report")

@@ -60,7 +60,7 @@ def list_design_test(
         return out[0]
     verdicts = [r.details["verdict"] for r in out]
     return Result(method="list-design-test", n=int((d.w > 0).sum()), variable=count,
-                  categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip([a for a in d.arms if a], out)),
+                  categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip([a for a in d.arms if a], out, strict=False)),
                   details={"verdict": "; ".join(f"item {i + 1}: {v}" for i, v in enumerate(verdicts)), "alpha": alpha})
 
 
@@ -78,9 +78,9 @@ def _test_arm(d: _data.ListData, arm: int, design: bool, alpha: float, gms: bool
     F0 = (w[C] @ ind[C]) / WC
     U1 = np.where(T[:, None], (ind - F1) / WT, 0.0)
     U0 = np.where(C[:, None], (ind - F0) / WC, 0.0)
-    pos = {v: i for i, v in enumerate(grid)}
+    pos: dict[int, int] = {int(v): i for i, v in enumerate(grid)}
     # types: (y, z) -> pi = coefficient on F1(a) and F0(b)
-    rows = [(j, 1, -1.0, j, +1.0, j) for j in range(J + 1)] + [(j, 0, +1.0, j, -1.0, j - 1) for j in range(J + 1)]
+    rows: list[tuple[int, int, float, int, float, int]] = [(j, 1, -1.0, j, +1.0, j) for j in range(J + 1)] + [(j, 0, +1.0, j, -1.0, j - 1) for j in range(J + 1)]
     est = np.array([c1 * F1[pos[a1]] + c0 * F0[pos[a0]] for (_, _, c1, a1, c0, a0) in rows])
     if design:
         U = np.stack([c1 * U1[:, pos[a1]] + c0 * U0[:, pos[a0]] for (_, _, c1, a1, c0, a0) in rows], axis=1)
@@ -98,18 +98,18 @@ def _test_arm(d: _data.ListData, arm: int, design: bool, alpha: float, gms: bool
     idx1 = list(range(0, J))            # pi(y = 0..J-1, z = 1)
     idx0 = list(range(J + 2, 2 * J + 2))  # pi(y = 1..J, z = 0)
     p_vals = []
-    for idx, z in ((idx1, 1), (idx0, 0)):
+    for idx, _z in ((idx1, 1), (idx0, 0)):
         pi = est[idx]
         keep = pi != 0
         if gms and len(pi) > 1:
             sdv = np.std(pi, ddof=1)
             keep &= ~(np.sqrt(n) * pi / sdv > np.sqrt(np.log(n))) if sdv > 0 else keep
-        sub = [i for i, k in zip(idx, keep) if k]
+        sub = [i for i, k in zip(idx, keep, strict=False) if k]
         if not sub:
             continue
         p_vals.append(_family_p(est[sub], cov[np.ix_(sub, sub)], d, arm, rows, sub, design, n_draws, seed))
     p = 1.0 if not p_vals else min(1.0, 2 * min(p_vals)) if len(p_vals) == 2 else min(1.0, 2 * p_vals[0])
-    table = [{"y": r[0], "sensitive": r[1], "estimate": float(e), "se": float(s)} for r, e, s in zip(rows, est, se)]
+    table = [{"y": r[0], "sensitive": r[1], "estimate": float(e), "se": float(s)} for r, e, s in zip(rows, est, se, strict=False)]
     negative = [f"π(y={r['y']}, sensitive={'yes' if r['sensitive'] else 'no'}) = {r['estimate']:.3f} (se {r['se']:.3f})" for r in table if r["estimate"] < 0]
     if p < alpha:
         verdict = "design effect detected: negative share of respondent types " + ", ".join(negative) + f" (Bonferroni p = {p:.3g} < {alpha})"
@@ -169,8 +169,8 @@ def _orthant_distance(x: np.ndarray, cov: np.ndarray, Sinv: np.ndarray) -> tuple
     active = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=bool)
     for size in range(m + 1):
-        for A in combinations(range(m), size):
-            A = list(A)
+        for combo in combinations(range(m), size):
+            A = list(combo)
             F = [i for i in range(m) if i not in A]
             if A:
                 SAA_inv = np.linalg.pinv(cov[np.ix_(A, A)])

@@ -13,10 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .._results import Result
-from ..errors import InputError
 from . import _data
 from .dim import dim_influence
 from .estimate import _ci
@@ -29,7 +27,7 @@ def double_list(
     count_a: str,
     count_b: str,
     sensitive_on: str,
-    items_a: int,
+    items_a: int | None,
     items_b: int | None = None,
     weights: str | None = None,
     strata: str | None = None,

@@ -23,8 +23,10 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from .._results import Result
-from ..errors import InputError, SottovoceWarning
-from . import _data, ml as _ml, regression as _reg
+from ..errors import InputError
+from . import _data
+from . import ml as _ml
+from . import regression as _reg
 from .dim import dim_influence
 
 __all__ = ["list_experiment", "ListFit"]
@@ -122,7 +124,7 @@ def list_experiment(
         return results[0]
     return ListFit(
         method=f"list-{method}", n=int((d.w > 0).sum()), variable=count, level_ci=level,
-        categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip(treated_arms, results)),
+        categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip(treated_arms, results, strict=False)),
         details={"is_share": True, "J": d.J, "items": len(treated_arms)},
     )
 
@@ -168,7 +170,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             U[sel] = infl
             V = d.survey.cov_total(U) if se == "design" else (infl * (ws ** 2)[:, None]).T @ infl
         parts = {"sensitive": (beta[k:], V[k:, k:]), "control": (beta[:k], V[:k, :k])}
-        beta_s, V_s, extra = beta[k:], V[k:, k:], {}
+        beta_s, V_s = beta[k:], V[k:, k:]
+        extra: dict[str, Any] = {}
         vc_terms = [("control", term) for term in d.terms] + [("sensitive", term) for term in d.terms]
         V_full = V
     elif method == "nls":

@@ -178,7 +178,7 @@ class MLModel:
         _, parts = self.estep(theta)
         par = self.split(theta)
         cols = []
-        for b, (mask, mult, tau) in zip(self.blocks, parts):
+        for b, (mask, mult, tau) in zip(self.blocks, parts, strict=False):
             p = expit(b.X @ par[b.part])
             r = np.where(mask, mult * (tau - p), 0.0)
             cols.append(b.X * r[:, None])
@@ -202,7 +202,7 @@ class MLModel:
         ys, treated = y - t, t == 1
         zero = np.zeros_like(y)
         R, curv = [], []
-        for b, (mask, mult, _tau) in zip(self.blocks, parts):
+        for b, (mask, mult, _tau) in zip(self.blocks, parts, strict=False):
             p = expit(b.X @ par[b.part])
             if b.part == "sensitive":
                 r = np.stack([-p, 1 - p, 1 - p])
@@ -256,7 +256,7 @@ class MLModel:
         _, parts = self.estep(theta)
         par = self.split(theta)
         new = []
-        for b, (mask, mult, tau) in zip(self.blocks, parts):
+        for b, (mask, mult, tau) in zip(self.blocks, parts, strict=False):
             weight = np.where(mask, self.wt * mult, 0.0)
             new.append(_logit.fit(b.X, np.clip(tau, 0.0, 1.0), weight, par[b.part], max_iter=25))
         return np.concatenate(new)

@@ -58,7 +58,7 @@ def placebo_list(
     n = int((w > 0).sum())
     vals = [("sensitive", s), ("placebo", p), ("deflation", defl), ("corrected", s + defl)]
     cats = tuple(Result(estimate=float(v), se=float(e), ci=_ci(v, e, level), n=n, method=f"list-placebo-{lab}", label=lab, code=lab, level_ci=level,
-                        details={"is_share": True}) for (lab, v), e in zip(vals, se))
+                        details={"is_share": True}) for (lab, v), e in zip(vals, se, strict=False))
     z = defl / se[2] if se[2] > 0 else np.nan
     return Result(estimate=float(s + defl), se=float(se[3]), ci=_ci(s + defl, se[3], level), n=n, method="list-placebo", variable=count,
                   level_ci=level, categories=cats, label="corrected",

@@ -123,7 +123,7 @@ def split_ballot(
                           method="share", code=_clean(c), label=label(c), level_ci=level, details={"is_share": True}) for k, c in enumerate(cats))
         groups.append(Result(n=nb[b], method="share", by=ballot, level=_clean(b), label=blabel(b), categories=bc, level_ci=level,
                              details={"is_share": True, "weight_total": float(w[bv == b].sum())}))
-    tests = {
+    tests: dict[str, Any] = {
         "wald": {"statistic": wald, "df": rank, "p_value": float(stats.chi2.sf(wald, rank)) if rank else None},
         "rao_scott": {"pearson": pearson, "mean_deff": dbar, "first_order": rs1, "df": df_, "p_value_first_order": float(stats.chi2.sf(rs1, df_)),
                       "second_order": rs2, "df_second_order": df2, "p_value": float(stats.chi2.sf(rs2, df2))},
