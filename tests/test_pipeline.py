@@ -296,3 +296,14 @@ def test_every_question_type_runs_and_equals_its_estimator(tmp_path):
     for name in ("списочный эксперимент", "двойной списочный эксперимент", "перекрёстная модель", "рандомизированный ответ"):
         assert name in html
     assert "Droitcour et al. (1991)" in html and "Yu, Tian &amp; Tang (2008)" in html
+
+
+def test_bad_data_values_exit_2_naming_the_column_and_write_nothing(tmp_path, cli):
+    study = make_study(tmp_path / "s", n=200)
+    df = pd.read_csv(tmp_path / "s" / "respondents.csv")
+    df.loc[5, "rr_answer"] = 7
+    df.to_csv(tmp_path / "s" / "respondents.csv", index=False)
+    res = cli("analyze", study, "--out", tmp_path / "out")
+    assert res.code == 2, res.err
+    assert "rr_answer" in res.err and "0/1" in res.err and res.err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["s"]

@@ -258,8 +258,12 @@ class _Steps:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        console = Console(stderr=True)
+        if not console.is_terminal:  # a log file or a pipe gets no progress bar (and no stray newlines)
+            yield self
+            return
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=Console(stderr=True), transient=True) as prog:
+                      console=console, transient=True) as prog:
             self._progress = prog
             self._task = prog.add_task("sottovoce", total=self.total)
             yield self
