@@ -197,6 +197,23 @@ def test_postgres_store():
     _exercise_store(url)
 
 
+@pytest.mark.postgres
+def test_postgres_reconnects_after_losing_its_connection():
+    url = postgres_url("sv_field_reconnect")
+    if url is None:
+        pytest.skip("no PostgreSQL server reachable through `su postgres -c psql`")
+    import subprocess
+
+    s = open_store(url)
+    assert s.submit_batch([Pending(s.hash("before"), b"1")])[0].status == "stored"
+    kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = 'sv_field_reconnect' AND pid <> pg_backend_pid()")
+    subprocess.run(["su", "postgres", "-c", f'psql -qAt -c "{kill}"'], check=True, capture_output=True, cwd="/")
+    assert s.submit_batch([Pending(s.hash("after"), b"2")])[0].status == "stored"
+    assert s.ping() and s.count() == 2
+    s.close()
+
+
 def test_bad_db_urls(tmp_path, study, keys, cli):
     pub, _ = keys
     for db, msg in (("mysql://x", "use sqlite"), (f"sqlite:///{tmp_path}/nodir/x.db", "does not exist"),

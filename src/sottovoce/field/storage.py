@@ -123,10 +123,17 @@ class Store:
                     self._commit()
                     return [done[i] for i in range(len(items))]
                 except BaseException as exc:
-                    self._rollback()
-                    if attempt == 4 or not self._retryable(exc):
+                    try:
+                        self._rollback()
+                    except Exception:
+                        pass  # the connection itself is gone; _recover reconnects
+                    if attempt == 4 or not (self._retryable(exc) or self._recover(exc)):
                         raise
         raise AssertionError("unreachable")
+
+    def _recover(self, exc: BaseException) -> bool:
+        """Reconnect after a lost connection (database restarted); True if it is worth retrying."""
+        return False
 
     def _retryable(self, exc: BaseException) -> bool:
         """A transient conflict with another process (deadlock, serialization, busy database)."""
@@ -170,11 +177,20 @@ class Store:
 
     # -- reads ---------------------------------------------------------------------------------
     def _read(self, sql: str) -> list[tuple]:
-        with self._lock:
-            try:
-                return list(self._exec(sql).fetchall())
-            finally:
-                self._rollback()  # end the read transaction (PostgreSQL opens one implicitly)
+        for attempt in range(2):
+            with self._lock:
+                try:
+                    rows = list(self._exec(sql).fetchall())
+                    self._rollback()  # end the read transaction (PostgreSQL opens one implicitly)
+                    return rows
+                except Exception as exc:
+                    try:
+                        self._rollback()
+                    except Exception:
+                        pass
+                    if attempt or not self._recover(exc):
+                        raise
+        raise AssertionError("unreachable")
 
     def count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM submissions")[0][0])
@@ -275,6 +291,18 @@ class PostgresStore(Store):
         import psycopg.errors
 
         return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
+
+    def _recover(self, exc: BaseException) -> bool:
+        import psycopg
+
+        if not (isinstance(exc, psycopg.OperationalError) or self._c.closed or self._c.broken):
+            return False
+        try:
+            self._c.close()
+            self._c = psycopg.connect(self.url, connect_timeout=10)
+            return True
+        except psycopg.Error:
+            return False
 
 
 def _redact(url: str) -> str:
