@@ -330,11 +330,11 @@ def fit_trend(
 
     # House effects delta = C b[1:].
     dse = np.sqrt(np.maximum(dvar, 0.0))
-    first_poll = table.groupby("house")
+    first_poll = table.drop_duplicates("house").set_index("house")
     house_df = pd.DataFrame({
         "house": houses,
-        "pollster": [first_poll.get_group(h)["pollster"].iloc[0] for h in houses],
-        "wording": [first_poll.get_group(h)["wording"].iloc[0] for h in houses],
+        "pollster": first_poll.loc[houses, "pollster"].to_numpy(),
+        "wording": first_poll.loc[houses, "wording"].to_numpy(),
         "polls": counts, "effect": delta, "se": dse, "low": delta - zq * dse, "high": delta + zq * dse,
         "reference": [ref is not None and i == ref for i in range(H)],
     })

@@ -163,7 +163,7 @@ def validate_polls(polls: pd.DataFrame, where: str = "polls") -> pd.DataFrame:
         raise InputError(f"{where} row {bad[0] + 1}: pollster is empty; name the pollster")
     df["pollster"] = df["pollster"].astype(str)
     for c in ("start", "end"):
-        parsed = pd.to_datetime(df[c], errors="coerce", format="mixed")
+        parsed = _dates(df[c])
         bad = rows(parsed.isna())
         if len(bad):
             raise InputError(f"{who(bad[0])}: {c} date '{df.at[bad[0], c]}' is missing or not a date; write it as YYYY-MM-DD")
@@ -201,6 +201,17 @@ def validate_polls(polls: pd.DataFrame, where: str = "polls") -> pd.DataFrame:
         raise InputError(f"{who(bad[0])}: design effect deff = {deff[bad[0]]:g} must be positive; leave it empty if not published")
     df["deff"] = deff.fillna(1.0).astype(float)
     return df
+
+
+def _dates(col: pd.Series) -> pd.Series:
+    """Parse a date column: fast path for real dates and uniform ISO strings, then per-value."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col
+    parsed = pd.to_datetime(col, errors="coerce", format="ISO8601")
+    retry = parsed.isna() & col.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(col[retry], errors="coerce", format="mixed")
+    return parsed
 
 
 def poll_observations(polls: pd.DataFrame, base: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
