@@ -354,3 +354,35 @@ def test_python_errors_are_typed():
         sv.placebo_list(df, "y", "t", 3)
     with pytest.raises(ConvergenceError):
         sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age", max_iter=1)
+
+
+def test_cli_list_test_weighted_design_and_several_items(cli, tmp_path):
+    df = simulate(1500, seed=30, arms=2)
+    df["stratum"] = np.arange(len(df)) % 3
+    path = tmp_path / "multi.csv"
+    df.to_csv(path, index=False)
+    out = cli("list-test", path, "--count", "y", "--treat", "t", "--items", "3", "--weights", "w", "--strata", "stratum", "--json")
+    assert out.code == 0, out.err
+    res = out.json()
+    assert [c["code"] for c in res["categories"]] == [1, 2]
+    assert all(0 <= c["p_value"] <= 1 for c in res["categories"])
+    out = cli("list", path, "--count", "y", "--treat", "t", "--items", "3", "--method", "ml", "--by", "male", "--json")
+    assert out.code == 0, out.err
+    cats = out.json()["categories"]
+    assert [len(c["groups"]) for c in cats] == [2, 2]
+    assert list(cats[0]["coefficients"]) == ["sensitive", "control"]
+
+
+def test_cli_placebo_and_double(cli, tmp_path):
+    df = simulate(1500, seed=31, arms=2)
+    df["yb"] = np.random.default_rng(1).binomial(3, 0.5, len(df))
+    path = tmp_path / "p.csv"
+    df.to_csv(path, index=False)
+    out = cli("list", path, "--count", "y", "--treat", "t", "--items", "3", "--placebo-arm", "2", "--json")
+    assert out.code == 0, out.err
+    assert "deflation" in out.json()
+    d2 = df[df.t < 2].assign(yb=lambda d: d.yb + (1 - d.t) * (d.D > 0))
+    d2.to_csv(path, index=False)
+    out = cli("list", path, "--count", "y", "--count-b", "yb", "--treat", "t", "--items", "3", "--json")
+    assert out.code == 0, out.err
+    assert out.json()["method"] == "list-double"

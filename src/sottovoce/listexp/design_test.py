@@ -138,7 +138,8 @@ def _family_p(pi: np.ndarray, cov: np.ndarray, d, arm, rows, sub, design, n_draw
     Sinv = np.linalg.pinv(cov)
     lam = 0.0 if (pi >= 0).all() else _orthant_distance(pi[None, :], cov, Sinv)[0][0]
     wts = _chibar_weights(cov, n_draws, seed)  # wts[k] = weight of chi2 with k df
-    return float(sum(wk * (stats.chi2.sf(lam, k) if k > 0 else float(lam <= 0)) for k, wk in enumerate(wts)))
+    # P(χ²_0 > λ) = 0: ict.test's pchisq(λ, 0, lower.tail = FALSE), kept for identical p-values
+    return float(sum(wk * stats.chi2.sf(lam, k) for k, wk in enumerate(wts) if k > 0))
 
 
 def _chibar_weights(cov: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
