@@ -41,7 +41,8 @@ class ListFit(Result):
     def predict(self, data: Any = None, avg: bool = False, weights: str | None = None) -> Any:
         """Predicted probability of holding the sensitive trait for each respondent of ``data``
         (default: the estimation data), or with ``avg=True`` their (weighted) mean as a Result
-        with a delta-method confidence interval (as ``predict.ictreg(avg = TRUE)``)."""
+        with a delta-method standard error and ``± t_{n} · se`` interval, as ``predict.ictreg(avg =
+        TRUE, interval = "confidence")`` (which simulates the same standard error)."""
         model = getattr(self, "_model", None)
         if model is None:
             raise InputError("predict() needs a regression fit (method lm, nls or ml)")
@@ -54,7 +55,10 @@ class ListFit(Result):
             return p
         est = float(np.average(p, weights=w))
         se = float(np.sqrt(grad @ model["V"] @ grad))
-        z = norm.ppf(0.5 + self.level_ci / 2)
+        # ictreg's predict(avg = TRUE) uses a t quantile with n degrees of freedom
+        from scipy.stats import t as student_t
+
+        z = student_t.ppf(0.5 + self.level_ci / 2, df=len(p))
         return Result(estimate=est, se=se, ci=(est - z * se, est + z * se), n=len(p), method=f"list-{model['method']}-predict", details={"is_share": True})
 
 
