@@ -24,6 +24,7 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
@@ -31,9 +32,9 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
     trend, polls, houses = result.trend, result.polls, result.houses
     fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
     level = int(round(result.level_ci * 100))
-    ax.fill_between(trend["date"], 100 * trend["low"], 100 * trend["high"], color="0.8", lw=0,
+    ax.fill_between(trend["date"], 100 * trend["low"], 100 * trend["high"], color="0.55", alpha=0.45, lw=0, zorder=3,
                     label=f"trend, {level}% band")
-    ax.plot(trend["date"], 100 * trend["share"], color="black", lw=1.5, label="trend")
+    ax.plot(trend["date"], 100 * trend["share"], color="black", lw=1.5, label="trend", zorder=4)
     colours = matplotlib.colormaps["tab10" if len(houses) <= 10 else "tab20"]
     neff = polls["n_eff"].to_numpy(float)
     size = 12 + 60 * np.sqrt(neff / max(neff.max(), 1.0))  # area grows with n_eff, like precision
@@ -62,10 +63,11 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
     ax.legend([*band_handles, *handles], band_labels + [h.get_label() for h in handles], fontsize=7,
               loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(alpha=0.3)
-    locator = mdates.AutoDateLocator(maxticks=8)
+    locator = mdates.AutoDateLocator(maxticks=7)
+    ax.yaxis.set_major_locator(MaxNLocator(6))
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    fig.subplots_adjust(left=0.07, right=0.78, top=0.93, bottom=0.14)
+    fig.subplots_adjust(left=0.07, right=0.78, top=0.93, bottom=0.08)
     # Light PNG compression: the default level costs more than drawing the chart.
     if path.suffix.lower() == ".png":
         fig.savefig(path, pil_kwargs={"compress_level": 1})
