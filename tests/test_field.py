@@ -351,10 +351,13 @@ def test_invitation_codes(tmp_path, study, keys, cli):
         return [r.status_code for r in s]
 
     assert run_app(app, go) == [403, 201, 200, 403, 403]
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))  # the server's store is still open
+    assert b"alpha-1" not in raw and b"beta-2" not in raw  # only hashes are stored
+    assert store.hash("beta-2").encode() in raw  # (the unused code's hash is there, as it should be)
+    # the used code's hash is gone from every file, WAL included: nothing pairs it with the answer
+    assert store.hash("alpha-1").encode() not in raw
     s = open_store(db)
     assert s.count() == 1 and s.invites_left() == 1
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))
-    assert b"alpha-1" not in raw and b"beta-2" not in raw  # only hashes are stored
     s.close()
     codes = tmp_path / "empty.txt"
     codes.write_text("\n")

@@ -121,6 +121,8 @@ class Store:
                 try:
                     done = {i: self._submit_one(items[i], day) for i in order}
                     self._commit()
+                    if any(p.invite_hash is not None for p in items):
+                        self._scrub_invites()
                     return [done[i] for i in range(len(items))]
                 except BaseException as exc:
                     try:
@@ -134,6 +136,13 @@ class Store:
     def _recover(self, exc: BaseException) -> bool:
         """Reconnect after a lost connection (database restarted); True if it is worth retrying."""
         return False
+
+    def _scrub_invites(self) -> None:
+        """Remove the traces that tie a used invitation to the commit that stored an answer.
+
+        A used code's row is deleted in the same transaction that stores the answer, so the
+        database's log (SQLite's WAL, PostgreSQL's dead tuples) would pair them until cleaned up.
+        """
 
     def _retryable(self, exc: BaseException) -> bool:
         """A transient conflict with another process (deadlock, serialization, busy database)."""
@@ -249,6 +258,14 @@ class SQLiteStore(Store):
     def _conn(self) -> sqlite3.Connection:
         return self._c
 
+    def _scrub_invites(self) -> None:
+        # copy the commit into the main file (where secure_delete has zeroed the used code) and
+        # truncate the WAL, whose frames would otherwise show which code went with which answer
+        try:
+            self._c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass  # a reader holds the WAL: it is truncated at the next invitation or on close
+
     def _begin(self) -> None:
         self._c.execute("BEGIN IMMEDIATE")
 
@@ -291,6 +308,18 @@ class PostgresStore(Store):
         import psycopg.errors
 
         return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
+
+    def _scrub_invites(self) -> None:
+        # the deleted invitation row's xmax equals the new answer's xmin until VACUUM removes it
+        import psycopg
+
+        try:
+            self._c.autocommit = True
+            self._c.execute("VACUUM invites")
+        except psycopg.Error:
+            pass
+        finally:
+            self._c.autocommit = False
 
     def _recover(self, exc: BaseException) -> bool:
         import psycopg
