@@ -213,7 +213,12 @@ def test_small_cells_are_suppressed_in_tables_and_charts():
     assert "Islands" in page and "fewer than 30 respondents — not shown" in page
     assert "12.3" not in html and "0.123456" not in html
     assert "1 group had fewer than 30 respondents and is not shown." in visible(html).text("caveats")
-    assert "1 группа: меньше 30 респондентов, она не показана." in visible(render_report(_results(groups=groups), "ru")).text("caveats")
+    assert "В 1 группе меньше 30 респондентов, она не показана." in visible(render_report(_results(groups=groups), "ru")).text("caveats")
+    r21 = _results(groups=groups)
+    r21["min_cell"] = 21
+    groups[0]["n"] = 20
+    assert "меньше 21 респондента — не показано" in visible(render_report(r21, "ru")).text("groups")
+    assert "В 2 группах меньше 21 респондента, они не показаны." in visible(render_report(r21, "ru")).text("caveats")
     small = _results(n=20)
     assert headline(small) == ["No direct question is linked to an indirect one, so there is no comparison to headline."]
     no_indirect = _results()

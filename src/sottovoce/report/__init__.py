@@ -16,7 +16,19 @@ from typing import Any
 import jinja2
 
 from . import charts
-from .text import STRINGS, count_phrase, pct, pick, plural_ru, points, round_half_up, t, times
+from .text import (
+    STRINGS,
+    count_phrase,
+    fewer_than,
+    groups_in,
+    pct,
+    pick,
+    plural_ru,
+    points,
+    round_half_up,
+    t,
+    times,
+)
 
 __all__ = ["render_report", "write_report", "build_view", "headline", "headline_numbers", "LANGUAGES"]
 
@@ -152,7 +164,7 @@ def _row(label: str, r: Mapping[str, Any] | None, min_cell: int, lang: str, kind
         return {"label": label, "kind": kind, "suppressed": True, "note": note, "estimate": "", "ci": "", "n": ""}
     n = r.get("n")
     if not _ok(r, min_cell):
-        return {"label": label, "kind": kind, "suppressed": True, "note": t(lang, "suppressed", k=min_cell), "estimate": "", "ci": "", "n": ""}
+        return {"label": label, "kind": kind, "suppressed": True, "note": t(lang, "suppressed", fewer=fewer_than(min_cell, lang)), "estimate": "", "ci": "", "n": ""}
     lo, hi = r["ci"]
     return {
         "label": label, "kind": kind, "suppressed": False, "note": "",
@@ -260,7 +272,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         chart = charts.grouped_interval_chart(levels, series, names, alt, S["estimate"]) if drawable else ""
         group_sections.append({"column": by, "by": name(by), "rows": rows, "chart": chart, "alt": alt})
     if small:
-        caveats.append(t(lang, "c_small", count=count_phrase(small, lang, "group"), k=min_cell,
+        caveats.append(t(lang, "c_small", count=groups_in(small, lang), fewer=fewer_than(min_cell, lang),
                          verb=S["c_small_verb_one"] if small == 1 else S["c_small_verb_many"]))
 
     # Weighting.
@@ -340,7 +352,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             methods.append(t(lang, "m_trim", k=times(w["trim"], lang)))
     if nonresponse["done"]:
         methods.append(S["m_aapor"])
-    methods.append(t(lang, "m_suppress", k=min_cell))
+    methods.append(t(lang, "m_suppress", fewer=fewer_than(min_cell, lang)))
 
     fieldwork = " – ".join(study.get("fieldwork", []))
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["STRINGS", "t", "round_half_up", "pct", "points", "plural_ru", "count_phrase", "pick", "times"]
+__all__ = ["STRINGS", "t", "round_half_up", "pct", "points", "plural_ru", "count_phrase", "pick", "times", "fewer_than", "groups_in"]
 
 
 def round_half_up(x: float, digits: int = 0) -> float:
@@ -38,6 +38,21 @@ def plural_ru(n: int, one: str, few: str, many: str) -> str:
     if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
         return few
     return many
+
+
+def fewer_than(k: int, lang: str) -> str:
+    """The object of "fewer than": ``"30 respondents"`` / ``"30 респондентов"`` (genitive after
+    «меньше»: 21 респондента, 30 респондентов)."""
+    if lang == "ru":
+        return f"{k} " + ("респондента" if k % 10 == 1 and k % 100 != 11 else "респондентов")
+    return f"{k} respondent" + ("" if k == 1 else "s")
+
+
+def groups_in(n: int, lang: str) -> str:
+    """``"3 groups"`` / Russian prepositional after «в»: «1 группе», «3 группах»."""
+    if lang == "ru":
+        return f"{n} " + ("группе" if n % 10 == 1 and n % 100 != 11 else "группах")
+    return count_phrase(n, lang, "group")
 
 
 def count_phrase(n: int, lang: str, noun: str) -> str:
@@ -106,7 +121,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "n": "Respondents",
         "group": "Group",
         "category": "Category",
-        "suppressed": "fewer than {k} respondents — not shown",
+        "suppressed": "fewer than {fewer} — not shown",
         "moe_note": "“±” is half the width of the 95% confidence interval, in percentage points.",
         "chart_compare_alt": "Estimated share giving the sensitive answer, by question design, with 95% confidence intervals. The same numbers are in the table below the chart.",
         "chart_groups_alt": "Estimates by {group}, by question design, with 95% confidence intervals. The same numbers are in the table below the chart.",
@@ -155,10 +170,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "m_rr": "Randomized response, {design} design: Warner (1965); Boruch (1971); Greenberg et al. (1969); Blair, Imai & Zhou (2015).",
         "m_crosswise": "Crosswise model: Yu, Tian & Tang (2008); Jann, Jerke & Krumpal (2012).",
         "m_aapor": "Outcome rates: AAPOR Standard Definitions (2023); worst-case bounds: Manski (1989).",
-        "m_suppress": "Cells with fewer than {k} respondents are not shown, so no reader can single out a respondent.",
+        "m_suppress": "Cells with fewer than {fewer} are not shown, so no reader can single out a respondent.",
         "c_simulated": "The data are simulated: this is an example, not a finding about any real population.",
         "c_design_test": "The list experiment “{q}” failed the design-effect test (p = {p}): adding the sensitive item seems to have changed answers to the control items, so its estimate may be biased (Blair & Imai 2012).",
-        "c_small": "{count} had fewer than {k} respondents and {verb} not shown.",
+        "c_small": "{count} had fewer than {fewer} and {verb} not shown.",
         "c_small_verb_one": "is",
         "c_small_verb_many": "are",
         "c_weights": "Some weights are large (up to {wmax} the mean): a few respondents carry much of the estimate.",
@@ -216,7 +231,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "n": "Респондентов",
         "group": "Группа",
         "category": "Категория",
-        "suppressed": "меньше {k} респондентов — не показано",
+        "suppressed": "меньше {fewer} — не показано",
         "moe_note": "«±» — половина ширины 95%-го доверительного интервала, в процентных пунктах.",
         "chart_compare_alt": "Оценка доли давших чувствительный ответ при разных способах задать вопрос, с 95%-ми доверительными интервалами. Те же цифры — в таблице под графиком.",
         "chart_groups_alt": "Оценки по группам ({group}) при разных способах задать вопрос, с 95%-ми доверительными интервалами. Те же цифры — в таблице под графиком.",
@@ -265,10 +280,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "m_rr": "Рандомизированный ответ, схема «{design}»: Warner (1965); Boruch (1971); Greenberg et al. (1969); Blair, Imai & Zhou (2015).",
         "m_crosswise": "Перекрёстная модель: Yu, Tian & Tang (2008); Jann, Jerke & Krumpal (2012).",
         "m_aapor": "Показатели результативности: стандарты AAPOR (Standard Definitions, 2023); границы при худшем сценарии: Manski (1989).",
-        "m_suppress": "Ячейки, где меньше {k} респондентов, не показаны, чтобы ни одного респондента нельзя было вычислить.",
+        "m_suppress": "Ячейки, где меньше {fewer}, не показаны, чтобы ни одного респондента нельзя было вычислить.",
         "c_simulated": "Данные симулированы: это учебный пример, а не вывод о реальной совокупности.",
         "c_design_test": "Списочный эксперимент «{q}» не прошёл тест на дизайн-эффект (p = {p}): добавление чувствительного утверждения, по-видимому, изменило ответы на контрольные, поэтому оценка может быть смещена (Blair & Imai 2012).",
-        "c_small": "{count}: меньше {k} респондентов, {verb}.",
+        "c_small": "В {count} меньше {fewer}, {verb}.",
         "c_small_verb_one": "она не показана",
         "c_small_verb_many": "они не показаны",
         "c_weights": "Некоторые веса велики (самый большой в {wmax} больше среднего): немногие респонденты сильно влияют на оценку.",
