@@ -37,11 +37,15 @@ def simulate(n: int = 1200, seed: int = 11) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def ref(tmp_path_factory):
+    probe = subprocess.run(["Rscript", "-e", "library(survey)"], capture_output=True, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip("R package survey not installed")
     tmp = tmp_path_factory.mktemp("listref")
     df = simulate()
     df.to_csv(tmp / "d.csv", index=False)
     subprocess.run(["Rscript", str(R_SCRIPT), str(tmp / "d.csv"), str(tmp / "o.json")], check=True, capture_output=True, timeout=300)
-    return df, json.loads((tmp / "o.json").read_text())
+    raw = json.loads((tmp / "o.json").read_text())
+    return df, {k: (v[0] if len(v) == 1 else v) for k, v in raw.items()}
 
 
 def _vec(res, parts):

@@ -1,7 +1,7 @@
 # Independent reference values for tests/test_listexp_reference.py, computed with base R, sandwich
 # and survey from the model definitions of Imai (2011) and Blair & Imai (2012) (our own R code).
 # Usage: Rscript listexp_reference.R data.csv out.json
-suppressMessages({library(sandwich); library(survey); library(jsonlite)})
+suppressMessages(library(survey))
 args <- commandArgs(TRUE)
 d <- read.csv(args[1])
 J <- 3
@@ -13,7 +13,14 @@ out <- list()
 # lm: y ~ [X, X*T] with weights, HC3 (sandwich default)
 Z <- cbind(X, X * tr)
 f <- lm(y ~ Z - 1, weights = w)
-out$lm_coef <- unname(coef(f)); out$lm_se <- unname(sqrt(diag(vcovHC(f))))
+if (requireNamespace("sandwich", quietly = TRUE)) {
+  V <- sandwich::vcovHC(f)  # HC3, as ictreg
+} else {  # HC3 from its definition (MacKinnon & White 1985) with lm's weighted hat values
+  e <- residuals(f); h <- hatvalues(f)
+  bread <- solve(crossprod(Z * sqrt(w)))
+  V <- bread %*% crossprod(Z * (w * e / (1 - h))) %*% bread
+}
+out$lm_coef <- unname(coef(f)); out$lm_se <- unname(sqrt(diag(V)))
 
 # ML: observed-data log-likelihood, maximised by optim, Hessian by optimHess
 lg <- function(x) 1 / (1 + exp(-x))
@@ -70,4 +77,7 @@ d$u_gap <- (d$D - pD) / W - (tr == 1) * (y - mT) / WT + (tr == 0) * (y - mC) / W
 des2 <- svydesign(ids = ~psu, strata = ~stratum, weights = ~w, data = d, nest = TRUE)
 out$gap <- pD - (mT - mC); out$gap_se <- as.numeric(SE(svytotal(~u_gap, des2)))
 out$dim_se_contrast <- as.numeric(SE(gap))
-write(toJSON(out, digits = NA, auto_unbox = TRUE), args[2])
+# plain JSON writer (no jsonlite needed): every entry is a numeric vector
+json <- paste0("{", paste(sprintf('"%s": [%s]', names(out),
+  sapply(out, function(v) paste(sprintf("%.17g", as.numeric(v)), collapse = ", "))), collapse = ",\n"), "}")
+writeLines(json, args[2])
