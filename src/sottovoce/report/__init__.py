@@ -233,7 +233,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     # Subgroups: one chart and table per grouping column.
     labels = results.get("labels") or {}
 
-    def name(column: str, category: Any = None) -> str:
+    def label_of(column: str, category: Any = None) -> str:
         key = str(column) if category is None else f"{column}={category}"
         return pick(labels.get(key), lang) or (str(column) if category is None else str(category))
 
@@ -245,7 +245,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             for g in (q.get("result") or {}).get("groups", []) or []:
                 if str(g.get("by")) != by:
                     continue
-                lev = name(by, _group_key(g)[1])
+                lev = label_of(by, _group_key(g)[1])
                 if lev not in levels:
                     levels.append(lev)
                 per_q.setdefault(q["id"], {})[lev] = g
@@ -267,10 +267,10 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             key = q["type"] if q["type"] not in series else f"{q['type']}:{q['id']}"
             series[key] = pts
             names[key] = _method_name(q, lang)
-        alt = t(lang, "chart_groups_alt", group=name(by))
+        alt = t(lang, "chart_groups_alt", group=label_of(by))
         drawable = any(p is not None for pts in series.values() for p in pts)
         chart = charts.grouped_interval_chart(levels, series, names, alt, S["estimate"]) if drawable else ""
-        group_sections.append({"column": by, "by": name(by), "rows": rows, "chart": chart, "alt": alt})
+        group_sections.append({"column": by, "by": label_of(by), "rows": rows, "chart": chart, "alt": alt})
     if small:
         caveats.append(t(lang, "c_small", count=groups_in(small, lang), fewer=fewer_than(min_cell, lang),
                          verb=S["c_small_verb_one"] if small == 1 else S["c_small_verb_many"]))
@@ -283,7 +283,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         weighting["summary"] = t(lang, "weighting_summary", n=n, neff=_num(neff, 0, lang), deff=_num(deff, 2, lang), wmax=times(wmax, lang) if wmax is not None else "–")
         weighting["se_note"] = S["se_note_calibrated"] if w.get("calibrated") else S["se_note_fixed"]
         weighting["rows"] = [
-            {"variable": name(d.get("variable")), "category": name(d.get("variable"), d.get("category")),
+            {"variable": label_of(d.get("variable")), "category": label_of(d.get("variable"), d.get("category")),
              "target": _pct1(d.get("target"), lang), "achieved": _pct1(d.get("achieved"), lang), "sample": _pct1(d.get("sample"), lang)}
             for d in w.get("diagnostics", [])
         ]
