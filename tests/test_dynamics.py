@@ -221,6 +221,9 @@ def test_cli_json_csv_and_charts(cli, tmp_path):
     tidy = pd.read_csv(tmp_path / "t.csv")
     assert set(tidy["kind"]) == {"trend", "house", "poll"}
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    plug = cli("trend", path, "--bands", "plugin", "--json").json()
+    assert plug["bands"] == "plugin" and plug["estimate"] == pytest.approx(out["estimate"], abs=1e-12)
+    assert plug["se"] < out["se"]  # sigma's uncertainty widens the default bands
     r = cli("trend", path, "--reference", "C", "--chart", tmp_path / "c.svg")
     assert r.code == 0 and "relative to C" in r.out
     assert b"<svg" in (tmp_path / "c.svg").read_bytes()[:500]
@@ -293,6 +296,7 @@ def test_bad_other_inputs(cli, tmp_path):
     assert "not in the polls" in _bad(cli, tmp_path, df, "--reference", "Nobody")
     assert "not a date" in _bad(cli, tmp_path, df, "--event", "someday=X")
     assert ".png or .svg" in _bad(cli, tmp_path, df, "--chart", tmp_path / "c.pdf")
+    assert "bands 'wide' is unknown" in _bad(cli, tmp_path, df, "--bands", "wide")
 
 
 def test_reads_published_poll_audit_files(cli):

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         event: list[str] = typer.Option([], "--event", help="Dated event DATE=LABEL (repeatable); drawn and tested for a level shift."),  # noqa: B008
         sigma: float | None = typer.Option(None, "--sigma", help="Fix the random-walk sd per unit (share scale) instead of estimating it."),  # noqa: B008
         level: float = typer.Option(0.95, "--level", help="Confidence level of bands and intervals."),  # noqa: B008
+        bands: str = typer.Option("sigma", "--bands", help="sigma: bands include the uncertainty of the ML sigma; plugin: sigma treated as known."),  # noqa: B008
         csv: Path | None = typer.Option(None, "--csv", help="Write a tidy CSV (trend, house effects, polls)."),  # noqa: B008
         chart: Path | None = typer.Option(None, "--chart", help="Write a chart (.png or .svg)."),  # noqa: B008
         as_json: bool = JSON_OPTION,
@@ -38,7 +39,7 @@ def register(app: typer.Typer) -> None:
         if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
             raise InputError(f"--chart {chart}: use a .png or .svg file name")
         result = fit_trend([str(p) for p in files], unit=unit, reference=reference, base=base,
-                           events=event, sigma=sigma, level=level)
+                           events=event, sigma=sigma, bands=bands, level=level)
         if csv is not None:
             result.tidy().to_csv(csv, index=False)
         if chart is not None:

@@ -251,6 +251,8 @@ def fit_trend(
         raise InputError(f"unit '{unit}' is unknown; use day or week")
     if not 0 < level < 1:
         raise InputError(f"level {level} must be between 0 and 1")
+    if bands not in ("sigma", "plugin"):
+        raise InputError(f"bands '{bands}' is unknown; use sigma (account for the uncertainty of sigma) or plugin")
     table = read_polls(polls, waves)
     y, r, neff = poll_observations(table, base)
     n = len(table)
@@ -319,8 +321,6 @@ def fit_trend(
         sigma_weights = {"sigma": sig_k, "weight": w_k}
         if sig_k[-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9):
             flat_sigma = True
-    elif bands not in ("sigma", "plugin"):
-        raise InputError(f"bands '{bands}' is unknown; use sigma (account for the uncertainty of sigma) or plugin")
     se = np.sqrt(np.maximum(var, 0.0))
     zq = float(stats.norm.ppf(0.5 + level / 2))
     dates = origin + pd.to_timedelta(np.arange(d.n_days) * step, unit="D")
