@@ -250,6 +250,8 @@ class SQLiteStore(Store):
             self._c.execute("PRAGMA journal_mode=WAL")
             self._c.execute(f"PRAGMA synchronous={synchronous}")
             self._c.execute("PRAGMA secure_delete=ON")
+            # truncate the WAL at each checkpoint: old frames would keep the arrival order of answers
+            self._c.execute("PRAGMA journal_size_limit=0")
             self._c.execute("BEGIN IMMEDIATE")
             self._init_schema("BLOB", " WITHOUT ROWID")
         except sqlite3.DatabaseError as exc:
