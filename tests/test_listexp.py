@@ -386,3 +386,16 @@ def test_cli_placebo_and_double(cli, tmp_path):
     out = cli("list", path, "--count", "y", "--count-b", "yb", "--treat", "t", "--items", "3", "--json")
     assert out.code == 0, out.err
     assert out.json()["method"] == "list-double"
+
+
+def test_design_test_with_a_long_list_uses_simulated_weights():
+    rng = np.random.default_rng(40)
+    n = 3000
+    t = rng.integers(0, 2, n)
+    y = rng.binomial(5, 0.5, n) + t * (rng.random(n) < 0.3)
+    r = sv.list_design_test(pd.DataFrame({"y": y, "t": t}), "y", "t", 5)
+    assert 0 <= r.estimate <= 1 and len(r.details["pi"]) == 12
+    w = dt._chibar_weights(np.eye(5), 200_000, 1)
+    from scipy.stats import binom
+
+    np.testing.assert_allclose(w, binom.pmf(np.arange(6), 5, 0.5), atol=0.005)  # independent case: Binomial(m, 1/2)

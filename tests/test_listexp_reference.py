@@ -14,7 +14,10 @@ import pytest
 import sottovoce as sv
 
 R_SCRIPT = Path(__file__).parent / "reference" / "listexp_reference.R"
-pytestmark = pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed"),
+    pytest.mark.xdist_group("listexp-r"),  # one R run for the module
+]
 
 
 def simulate(n: int = 1200, seed: int = 11) -> pd.DataFrame:

@@ -157,7 +157,9 @@ def _chibar_weights(cov: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
         w1 = (3 * np.pi - ac(partial(0, 1, 2)) - ac(partial(0, 2, 1)) - ac(partial(1, 2, 0))) / (4 * np.pi)
         return np.array([w0, w1, 0.5 - w0, 0.5 - w1])
     rng = np.random.default_rng(seed)
-    draws = rng.multivariate_normal(np.zeros(m), cov, size=min(n_draws, 2_000_000 // m))
+    # the exact projection checks all 2^m faces, so long lists get fewer (but >= 20,000) draws
+    size = max(20_000, min(n_draws, int(2e8 // (m * 2 ** m))))
+    draws = rng.multivariate_normal(np.zeros(m), cov, size=size)
     _, active = _orthant_distance(draws, cov, np.linalg.pinv(cov))
     return np.bincount(active, minlength=m + 1) / len(draws)
 
