@@ -54,6 +54,7 @@ UI: dict[str, dict[str, str]] = {
         "count_label": "How many?",
         "list_a": "List A",
         "list_b": "List B",
+        "list_lead": "How many of these statements apply to you? Only say how many, not which.",
         "double_lead": "For each list, how many of the statements apply to you? Only say how many, not which.",
         "cw_same": "Both statements are true, or both are false",
         "cw_diff": "Exactly one of the two statements is true",
@@ -88,6 +89,7 @@ UI: dict[str, dict[str, str]] = {
         "count_label": "Сколько?",
         "list_a": "Список А",
         "list_b": "Список Б",
+        "list_lead": "Сколько из этих утверждений относятся к вам? Назовите только количество, а не какие именно.",
         "double_lead": "Сколько утверждений из каждого списка относятся к вам? Назовите только количество, а не какие именно.",
         "cw_same": "Оба утверждения верны или оба неверны",
         "cw_diff": "Верно ровно одно из двух утверждений",
@@ -231,7 +233,7 @@ class Questionnaire:
                 extra = _pick(q.sensitive_item, lang) if arm else _pick(q.placebo, lang)
                 if extra:
                     items.insert(rng.randrange(len(items) + 1), extra)
-                b.update(text=_pick(q.lead, lang, _pick(q.lead, "en")), items=items, name=q.count,
+                b.update(text=_pick(q.lead, lang, ui["list_lead"]), items=items, name=q.count,
                          hidden=[(q.treat, str(arm))], counts=list(range(len(items) + 1)))
             elif isinstance(q, DoubleListQuestion):
                 arm = rng.randrange(2)  # 1: sensitive item on list A
