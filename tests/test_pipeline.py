@@ -75,11 +75,11 @@ cat(sprintf("%.15g %.15g %.15g %.15g\\n", coef(m), SE(m), coef(b)[["female"]], S
     assert out.returncode == 0, out.stderr
     est, se, est_f, se_f = map(float, out.stdout.split())
     r = res.question("support_direct")["result"]
-    assert r["estimate"] == pytest.approx(est, rel=1e-6)
-    assert r["se"] == pytest.approx(se, rel=1e-4)
+    assert r["estimate"] == pytest.approx(est, rel=1e-8)
+    assert r["se"] == pytest.approx(se, rel=1e-8)
     female = next(g for g in r["groups"] if g["by"] == "sex" and g["level"] == "female")
-    assert female["estimate"] == pytest.approx(est_f, rel=1e-6)
-    assert female["se"] == pytest.approx(se_f, rel=1e-4)
+    assert female["estimate"] == pytest.approx(est_f, rel=1e-8)
+    assert female["se"] == pytest.approx(se_f, rel=1e-8)
 
 
 def test_pipeline_numbers_equal_the_estimator_apis(tiny):
