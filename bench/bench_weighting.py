@@ -182,6 +182,49 @@ def _run_peer(name: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+_R_SCRIPT = """
+suppressMessages(library(survey))
+d <- read.csv("{csv}")
+vars <- c({vars})
+for (v in vars) d[[v]] <- factor(d[[v]])
+shares <- list({shares})
+pop <- lapply(vars, function(v) {{ df <- data.frame(names(shares[[v]]), shares[[v]] * nrow(d)); names(df) <- c(v, "Freq"); df }})
+des <- svydesign(ids = ~1, weights = rep(1, nrow(d)), data = d)
+fs <- lapply(vars, function(v) as.formula(paste0("~", v)))
+t <- system.time(r <- rake(des, fs, pop, control = list(maxit = 1000, epsilon = {tol})))
+w <- weights(r)
+gap <- max(sapply(vars, function(v) max(abs(tapply(w, d[[v]], sum) / sum(w) - shares[[v]][levels(d[[v]])]))))
+cat(t[["elapsed"]], gap, "\n")
+"""
+
+
+def run_r(data: dict[str, np.ndarray]) -> dict:
+    """R's survey::rake on the same rows (epsilon < 1 is relative to the total in R); the CSV read is not timed."""
+    import shutil
+    import tempfile
+
+    if shutil.which("Rscript") is None:
+        return {"error": "Rscript not installed"}
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "rake.csv"
+        pd.DataFrame(data).to_csv(csv, index=False)
+        shares = ", ".join(
+            f"{c} = c(" + ", ".join(f"`{k}` = {v!r}" for k, v in t.items()) + ")" for c, t in targets().items()
+        )
+        script = _R_SCRIPT.format(csv=csv, vars=", ".join(f'"{c}"' for c in COLUMNS), shares=shares, tol=TOL)
+        (Path(tmp) / "rake.R").write_text(script)
+        try:
+            proc = subprocess.run(["Rscript", str(Path(tmp) / "rake.R")], capture_output=True, text=True, timeout=PEER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"seconds": PEER_TIMEOUT, "timeout": True}
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["R failed"])[-1][:160]}
+    seconds, gap = map(float, proc.stdout.split())
+    return {"seconds": seconds, "max_gap": gap}
+
+
 _MEMORY_CHILD = """
 import sys, tracemalloc, numpy as np, pandas as pd
 sys.path.insert(0, {here!r})
@@ -263,6 +306,14 @@ def run() -> list[dict]:
                      "target": None, "ok": None, "note": "ratio = peer time / sottovoce time"})
         if fastest is None or res["seconds"] < fastest[1]:
             fastest = (name, res["seconds"])
+    print("  R survey::rake …", file=sys.stderr, flush=True)
+    res = run_r(data)
+    if "error" in res:
+        rows.append({"name": "R survey::rake: not run", "ok": None, "note": res["error"]})
+    else:
+        rows.append({"name": f"R survey::rake ({'timed out, ' if res.get('timeout') else ''}max gap {res.get('max_gap', float('nan')):.1e})",
+                     "seconds": res["seconds"], "ratio": res["seconds"] / ours_s, "target": None, "ok": None,
+                     "note": "third reference, not a Python peer; ratio = R time / sottovoce time"})
     if fastest is not None:
         ratio = fastest[1] / ours_s
         rows.append({"name": f"speed-up over the fastest peer ({fastest[0]})", "seconds": None,
