@@ -131,6 +131,8 @@ def _crash_cycles(tmp_path: Path, db: str, cycles: int) -> None:
     store = open_store(db)
     assert store.count() == len(attempted)  # each submission exactly once
     store.close()
+    print(f"\ncrash: {cycles} kill -9 cycles, {len(acked)} acknowledged before a kill, all present; "
+          f"{len(attempted)} distinct submissions stored once each after retries")
 
 
 @pytest.mark.slow
