@@ -314,7 +314,7 @@ def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[i
                   dense_size=total, counts=counts[occupied])
 
 
-def _make_cells(idx: list[np.ndarray], ks: list[int], n_rows: int) -> _Cells:
+def _make_cells(idx: list[np.ndarray], ks: list[int]) -> _Cells:
     """Collapse rows into observed combinations of the margin categories.
 
     With few possible combinations the cell code is a mixed-radix number counted with
@@ -328,7 +328,7 @@ def _make_cells(idx: list[np.ndarray], ks: list[int], n_rows: int) -> _Cells:
         for j in range(1, len(idx)):
             code *= ks[j]
             code += idx[j]
-        if total <= max(_DENSE_CELLS, 2 * n_rows) and total <= 1 << 26:
+        if total <= _DENSE_CELLS:  # a count array of at most 32 MiB
             counts = np.bincount(code, minlength=total)
             occupied = np.flatnonzero(counts)
             cats = _decode(occupied, ks)
@@ -438,7 +438,7 @@ def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Pr
             _category_index(df, col, codes[j], where, m.source, excluded, views[j], series_[j])
             for j, col in enumerate(columns)
         ]
-        cells = _make_cells(idx, ks, len(df))
+        cells = _make_cells(idx, ks)
     for j, col in enumerate(columns):
         _check_present(df, col, keys[j], codes[j], cells.cats[j], m.source)
     return _Prepared(df, m, columns, keys, codes, targets, cells)
@@ -613,7 +613,7 @@ def poststratify(data: Any, cells: str | Sequence[str], targets: Any, weights: A
         per_col_codes.append({nm: codes.index(_norm(match[nm])) for nm in names})
         ks.append(len(codes))
         idx.append(_category_index(df, col, codes, where, "targets", excluded, view))
-    cell_struct = _make_cells(idx, ks, len(df))
+    cell_struct = _make_cells(idx, ks)
     have = cell_struct.totals(w0)
     # Target per observed cell; a data cell without target is an error, so is a target without data.
     strides = np.cumprod([1] + ks[::-1][:-1])[::-1]
