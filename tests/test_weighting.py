@@ -383,3 +383,14 @@ def test_integer_fast_paths_agree_with_text_columns(codes):
     np.testing.assert_allclose(rake(floats, shares, tol=1e-12), expected, rtol=1e-10)
     got = pd.Series(expected.to_numpy()).groupby(a).sum() / n
     assert got[codes[2]] == pytest.approx(0.5) and got[codes[0]] == pytest.approx(0.2)
+
+
+def test_rake_astronomical_cell_space_uses_row_sorting():
+    """12 margins of 40 categories: 40**12 combinations overflow int64 codes; rows are sorted instead."""
+    rng = np.random.default_rng(9)
+    n = 2000
+    df = pd.DataFrame({f"v{j}": rng.integers(0, 40, n).astype(str) for j in range(12)})
+    margins = {c: {k: 1 / 40 for k in map(str, range(40))} for c in df}
+    w = rake(df, margins, tol=1e-9, max_iter=5000)
+    for c in df:
+        np.testing.assert_allclose(w.groupby(df[c]).sum() / n, 1 / 40, atol=1e-8)
