@@ -32,9 +32,13 @@ def simulate(n: int = 1200, seed: int = 11) -> pd.DataFrame:
     lie = (t == 1) & z & (((ys == 3) & (rng.random(n) < 0.5)) | ((ys == 0) & (rng.random(n) < 0.4)))
     z = z & ~lie
     stratum = rng.integers(0, 4, n)
+    # a second experiment with two sensitive items (arms 1 and 2) for the joint multi-item model
+    t3 = rng.integers(0, 3, n)
+    z2 = rng.random(n) < 1 / (1 + np.exp(-(X @ [0.3, -0.5, 0.2])))
+    y3 = ys + (t3 == 1) * z + (t3 == 2) * z2
     return pd.DataFrame({
         "y": ys + t * z, "t": t, "age": age, "male": male, "w": rng.uniform(0.4, 2.5, n),
-        "stratum": stratum, "psu": stratum * 100 + rng.integers(0, 15, n), "D": (z & (rng.random(n) < 0.5)).astype(int),
+        "stratum": stratum, "t3": t3, "y3": y3, "psu": stratum * 100 + rng.integers(0, 15, n), "D": (z & (rng.random(n) < 0.5)).astype(int),
     })
 
 
@@ -101,3 +105,15 @@ def test_direct_gap_matches_survey_linearization(ref):
     assert res.details["gap"] == pytest.approx(r["gap"], abs=1e-10)
     assert res.details["gap_se"] == pytest.approx(r["gap_se"], rel=1e-8)
     assert [c for c in res.categories if c.label == "list"][0].se == pytest.approx(r["dim_se_contrast"], rel=1e-8)
+
+
+def test_joint_multi_item_ml_matches_r_optim(ref):
+    df, r = ref
+    res = sv.list_experiment(df, "y3", "t3", 3, method="ml", covariates="age + male")
+    coef = np.concatenate([[v["coef"] for v in c.coefficients["sensitive"].values()] for c in res.categories]
+                          + [[v["coef"] for v in res.categories[0].coefficients["control"].values()]])
+    se = np.concatenate([[v["se"] for v in c.coefficients["sensitive"].values()] for c in res.categories]
+                        + [[v["se"] for v in res.categories[0].coefficients["control"].values()]])
+    assert res.details["loglik"] >= r["multi_ll"] - 1e-6
+    np.testing.assert_allclose(coef, r["multi_coef"], atol=1e-4)
+    np.testing.assert_allclose(se, r["multi_se"], rtol=1e-3)

@@ -50,6 +50,18 @@ out$mlu_coef <- m$par; out$mlu_se <- m$se; out$mlu_ll <- m$ll
 m <- fitml(c(rep(0, 2*k), -1, -1), const = TRUE, ceil = TRUE, flo = TRUE)
 out$mlb_coef <- m$par; out$mlb_se <- m$se; out$mlb_ll <- m$ll
 
+# joint ML of two sensitive items sharing one control model (unweighted, as ictreg's multi-item ML)
+t3 <- d$t3; y3 <- d$y3
+llik3 <- function(par) {
+  g1 <- lg(X %*% par[1:k]); g2 <- lg(X %*% par[(k+1):(2*k)]); h <- lg(X %*% par[(2*k+1):(3*k)])
+  g <- ifelse(t3 == 1, g1, g2)
+  L <- ifelse(t3 == 0, dbinom(y3, J, h), g * dbinom(y3 - 1, J, h) + (1 - g) * dbinom(y3, J, h))
+  sum(log(L))
+}
+o <- optim(rep(0, 3*k), llik3, method = "BFGS", control = list(fnscale = -1, reltol = 1e-15, maxit = 10000))
+o <- optim(o$par, llik3, method = "BFGS", control = list(fnscale = -1, reltol = 1e-15, maxit = 10000))
+out$multi_coef <- o$par; out$multi_se <- sqrt(diag(solve(-optimHess(o$par, llik3)))); out$multi_ll <- o$value
+
 # NLS two-step point estimates
 c0 <- tr == 0; t1 <- tr == 1
 Xc <- X[c0, ]; yc <- y[c0]; wc <- w[c0]

@@ -3,8 +3,10 @@
 Methods: ``dim`` (difference in means, design-based SE), ``lm`` and ``nls`` (Imai 2011's linear
 and two-step NLS estimators) and ``ml`` (Imai 2011's EM maximum likelihood, with the constrained
 or unconstrained control model and Blair & Imai 2012's ceiling/floor liars). Several sensitive
-items (treatment coded 0 = control, 1..K) give one result per item under ``categories``, each
-fitted on the control group plus that item's arm.
+items (treatment coded 0 = control, 1..K) give one result per item under ``categories``: the ML
+model is ictreg's joint one (a control model shared by all arms, one sensitive model per item);
+the other estimators use the control group plus that item's arm (for lm and nls this is what
+ictreg's joint fit amounts to).
 
 Coefficients follow ``ictreg``: part ``sensitive`` = ``par.treat``; ``control`` =
 ``par.control`` (``control.psi0`` / ``control.psi1`` = ``par.control.psi0`` / ``psi1`` of the
@@ -91,6 +93,7 @@ def list_experiment(
     level: float = 0.95,
     tol: float = 1e-8,
     max_iter: int = 5000,
+    joint: bool = True,
 ) -> ListFit:
     """Estimate the prevalence of the sensitive item(s) of a list experiment.
 
@@ -109,6 +112,10 @@ def list_experiment(
         ``floor_covariates`` give their covariates, default intercept only).
     se : ``observed`` (inverse observed information, ictreg's choice; HC3 for lm), ``sandwich``
         or ``design`` (through ``Survey.cov_total``; the default when strata or PSUs are given).
+    joint : several sensitive items with ``method="ml"``: fit ictreg's joint model (one control
+        model shared by all arms, one sensitive model per item; Blair & Imai 2012, sec. 4).
+        ``False`` fits each item with the control group separately (also used for the
+        unconstrained and ceiling/floor models, and for dim, lm and nls, where both coincide).
     """
     if method not in METHODS:
         raise InputError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
@@ -123,6 +130,8 @@ def list_experiment(
     if method != "dim" and d.X.shape[1] > 1 and covariates:
         _check_rank(d)
     treated_arms = [a for a in d.arms if a != 0]
+    if method == "ml" and len(treated_arms) > 1 and joint and constrained and not (ceiling or floor):
+        return _ml_joint(d, treated_arms, covariates, se, level, tol, max_iter, by)
     results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by) for a in treated_arms]
     if len(results) == 1:
         return results[0]
@@ -198,13 +207,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         # collapse respondents with the same covariates, count and arm into weighted cells: the
         # likelihood is a sum over cells, so EM iterates on a few cells instead of every row
         pieces = [X, y[:, None], t[:, None]] + ([Xc] if Xc is not None else []) + ([Xf] if Xf is not None else [])
-        stacked = np.hstack(pieces)
-        probe = stacked[:: max(1, len(stacked) // 1000)]
-        if len(np.unique(probe, axis=0)) < 0.5 * len(probe):
-            cells, inv = np.unique(stacked, axis=0, return_inverse=True)
-            inv = inv.ravel()
-        else:  # continuous covariates: (almost) every respondent is a cell of their own
-            cells, inv = stacked, np.arange(len(stacked))
+        cells, inv = _cells(np.hstack(pieces))
         wc = np.bincount(inv, weights=ws, minlength=len(cells))
         k0 = X.shape[1]
         kc = Xc.shape[1] if Xc is not None else 0
@@ -250,6 +253,55 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
                      warnings=tuple(warnings))
     object.__setattr__(fitres, "_model", {"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates})
     return fitres
+
+
+def _cells(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows and each respondent's row index; identity when nearly all rows differ."""
+    probe = stacked[:: max(1, len(stacked) // 1000)]
+    if len(np.unique(probe, axis=0)) < 0.5 * len(probe):
+        cells, inv = np.unique(stacked, axis=0, return_inverse=True)
+        return cells, inv.ravel()
+    return stacked, np.arange(len(stacked))
+
+
+def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: str, level: float, tol: float, max_iter: int, by: str | None) -> ListFit:
+    """ictreg's multi-item ML: shared control model, one sensitive model per item."""
+    k = d.X.shape[1]
+    cells, inv = _cells(np.c_[d.X, d.y, d.t])
+    wc = np.bincount(inv, weights=d.w, minlength=len(cells))
+    model = _ml.MLModel(y=cells[:, k], t=cells[:, k + 1].astype(np.int64), X=cells[:, :k], terms=d.terms, J=d.J, wt=wc, arms=len(arms))
+    fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
+    if se == "observed":
+        V = fit.vcov
+    else:
+        S = model.score_rows(fit.theta)[inv]
+        Hinv = np.linalg.inv(-fit.hessian)
+        V = d.survey.cov_total(S @ Hinv) if se == "design" else Hinv @ ((S * (d.w ** 2)[:, None]).T @ S) @ Hinv
+    par = model.split(fit.theta)
+    blocks = {b.part: slice(model.offsets[i], model.offsets[i + 1]) for i, b in enumerate(model.blocks)}
+
+    def coef(part: str) -> dict[str, dict[str, float]]:
+        b, sl = par[part], blocks[part]
+        return {term: {"coef": float(b[j]), "se": float(np.sqrt(max(V[sl, sl][j, j], 0.0)))} for j, term in enumerate(d.terms)}
+
+    cats = []
+    for m, arm in enumerate(arms, start=1):
+        part = f"sensitive.{m}"
+        Vs = V[blocks[part], blocks[part]]
+        p, grad = _prevalence("ml", d.X, par[part], d.w)
+        est = float(np.average(p, weights=d.w))
+        s = float(np.sqrt(grad @ Vs @ grad))
+        groups = _reg_groups(d, "ml", par[part], Vs, d.w, by, level) if by else ()
+        r = ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=int((d.w > 0).sum()), method="list-ml", variable=d.count, level_ci=level,
+                    code=arm, label=f"sensitive item {arm}", groups=groups,
+                    coefficients={"sensitive": coef(part), "control": coef("control")},
+                    details={"is_share": True, "J": d.J, "arm": arm, "se_type": se})
+        object.__setattr__(r, "_model", {"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates})
+        cats.append(r)
+    names = [f"{b.part}:{term}" for b in model.blocks for term in b.terms]
+    return ListFit(method="list-ml", n=int((d.w > 0).sum()), variable=d.count, level_ci=level, categories=tuple(cats),
+                   details={"is_share": True, "J": d.J, "items": len(arms), "joint": True, "loglik": fit.loglik,
+                            "em_iterations": fit.iterations, "vcov": V, "vcov_terms": names, "se_type": se})
 
 
 def weights_used(d: _data.ListData) -> bool:

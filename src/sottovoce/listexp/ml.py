@@ -56,7 +56,7 @@ class MLModel:
     """Latent-class likelihood of one list experiment (one sensitive item vs control)."""
 
     y: np.ndarray
-    t: np.ndarray  # 0/1
+    t: np.ndarray  # 0 control, 1..arms: which sensitive item the respondent's list had
     X: np.ndarray
     terms: list[str]
     J: int
@@ -68,12 +68,18 @@ class MLModel:
     terms_ceiling: list[str] | None = None
     X_floor: np.ndarray | None = None
     terms_floor: list[str] | None = None
+    arms: int = 1
     blocks: list[Block] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.ceiling or self.floor) and not self.constrained:
             raise InputError("ceiling/floor models use the constrained control model (as ictreg does); drop --unconstrained")
-        self.blocks = [Block("sensitive", self.X, self.terms)]
+        if self.arms > 1 and (self.ceiling or self.floor or not self.constrained):
+            raise InputError("the joint model of several sensitive items is the constrained one without ceiling/floor liars (as ictreg's)")
+        # several sensitive items share one control model (ictreg's multi-item ML, Blair & Imai
+        # 2012 sec. 4): one sensitive block per item, part "sensitive.<arm>"
+        self.sens_parts = ["sensitive"] if self.arms == 1 else [f"sensitive.{m}" for m in range(1, self.arms + 1)]
+        self.blocks = [Block(part, self.X, self.terms) for part in self.sens_parts]
         if self.constrained:
             self.blocks.append(Block("control", self.X, self.terms))
         else:
@@ -104,7 +110,13 @@ class MLModel:
         """
         J, y, t = self.J, self.y, self.t
         par = self.split(theta)
-        eta_g = self.X @ par["sensitive"]
+        if self.arms == 1:
+            eta_g = self.X @ par["sensitive"]
+        else:  # each respondent's own item; control rows (t = 0) do not use it
+            eta_g = np.zeros(len(y))
+            for m, part in enumerate(self.sens_parts, start=1):
+                rows = t == m
+                eta_g[rows] = self.X[rows] @ par[part]
         lg, l1g = _logit.log_expit(eta_g), _logit.log1m_expit(eta_g)
         if self.constrained:
             eta0 = eta1 = self.X @ par["control"]
@@ -113,14 +125,14 @@ class MLModel:
         lh0, l1h0 = _logit.log_expit(eta0), _logit.log1m_expit(eta0)
         lh1, l1h1 = (lh0, l1h0) if self.constrained else (_logit.log_expit(eta1), _logit.log1m_expit(eta1))
         ninf = -np.inf
-        ys = y - t  # Y* when Z = 1 and the respondent is honest
+        treated = t >= 1
+        ys = y - treated  # Y* when Z = 1 and the respondent is honest
         # Z = 0: Y* = y (valid when y <= J)
         la0 = np.where(y <= J, l1g + self._lc_y + y * lh0 + (J - y) * l1h0, ninf)
         # Z = 1, honest: Y* = y - t
-        lcs = np.where(t == 1, self._lc_y1, self._lc_y)
+        lcs = np.where(treated, self._lc_y1, self._lc_y)
         la1 = np.where((ys >= 0) & (ys <= J), lg + lcs + ys * lh1 + (J - ys) * l1h1, ninf)
         la2 = np.full_like(la0, ninf)  # Z = 1, Y* = y, lied (treated only)
-        treated = t == 1
         if self.floor:
             eta_l = self.blocks[self._idx("floor")].X @ par["floor"]
             lq, l1q = _logit.log_expit(eta_l), _logit.log1m_expit(eta_l)
@@ -144,10 +156,13 @@ class MLModel:
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         one = np.ones_like(y)
         for b in self.blocks:
-            if b.part == "sensitive":
+            if b.part.startswith("sensitive"):
                 # constrained: a control respondent's posterior equals the prior, so its rows add
                 # nothing to the score; leaving them out speeds EM up and keeps it monotone
-                mask = treated if self.constrained else np.ones_like(treated)
+                if self.arms > 1:
+                    mask = t == int(b.part.split(".")[1])
+                else:
+                    mask = treated if self.constrained else np.ones_like(treated)
                 parts.append((mask, one, ez))
             elif b.part == "control":
                 ystar = np.where(treated, y * p0 + ys * p1 + y * p2, y)
@@ -199,12 +214,13 @@ class MLModel:
         post = np.stack(self._post)  # (3, n): Z=0 ; Z=1 honest ; Z=1 lied
         par = self.split(theta)
         J, y, t = self.J, self.y, self.t
-        ys, treated = y - t, t == 1
+        treated = t >= 1
+        ys = y - treated
         zero = np.zeros_like(y)
         R, curv = [], []
         for b, (mask, mult, _tau) in zip(self.blocks, parts, strict=False):
             p = expit(b.X @ par[b.part])
-            if b.part == "sensitive":
+            if b.part.startswith("sensitive"):
                 r = np.stack([-p, 1 - p, 1 - p])
             elif b.part == "control":
                 r = np.stack([y - J * p, ys - J * p, y - J * p])
@@ -266,10 +282,14 @@ class MLModel:
         J, y, t, wt = self.J, self.y, self.t, self.wt
         c = t == 0
         psi = _logit.fit(self.X[c], y[c] / J, J * wt[c])
-        dim = np.average(y[~c], weights=wt[~c]) - np.average(y[c], weights=wt[c])
-        delta = np.zeros(self.X.shape[1])
-        delta[0] = np.log(np.clip(dim, 0.05, 0.95) / (1 - np.clip(dim, 0.05, 0.95)))
-        theta = [delta, psi] if self.constrained else [delta, psi, psi.copy()]
+        deltas = []
+        for m in range(1, self.arms + 1):
+            arm = t == m
+            dim = float(np.clip(np.average(y[arm], weights=wt[arm]) - np.average(y[c], weights=wt[c]), 0.05, 0.95))
+            delta = np.zeros(self.X.shape[1])
+            delta[0] = np.log(dim / (1 - dim))
+            deltas.append(delta)
+        theta = [*deltas, psi] if self.constrained else [*deltas, psi, psi.copy()]
         if self.floor:
             theta.append(np.r_[-2.0, np.zeros(self.blocks[self._idx("floor")].X.shape[1] - 1)])
         if self.ceiling:
