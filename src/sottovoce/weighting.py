@@ -78,7 +78,7 @@ def _int_view(s: pd.Series) -> _IntView | None:
     if kind not in "iuf" or len(vals) == 0:
         return None
     lo, hi = vals.min(), vals.max()
-    if not (np.isfinite(lo) and np.isfinite(hi)) or hi - min(lo, 0) >= 1 << 12:
+    if not (np.isfinite(lo) and np.isfinite(hi)) or int(hi) - min(int(lo), 0) >= 1 << 12:
         return None  # NaN present (min/max propagate it) or codes too spread out for a table
     ints = vals.astype(np.int64, copy=False)
     if kind == "f" and not np.array_equal(ints, vals):
