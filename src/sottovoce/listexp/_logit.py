@@ -21,6 +21,12 @@ def log1m_expit(eta: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, eta)
 
 
+def log_both(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log p, log(1 - p))`` for ``p = logistic(eta)`` with one logaddexp."""
+    lp = -np.logaddexp(0.0, -eta)
+    return lp, lp - eta
+
+
 def objective(X: np.ndarray, target: np.ndarray, weight: np.ndarray, beta: np.ndarray) -> float:
     """Weighted Bernoulli log-likelihood with fractional targets."""
     eta = X @ beta

@@ -102,7 +102,7 @@ class MLModel:
         return {b.part: theta[self.offsets[i]:self.offsets[i + 1]] for i, b in enumerate(self.blocks)}
 
     # -- E-step -------------------------------------------------------------------------------
-    def estep(self, theta: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    def estep(self, theta: np.ndarray, parts_needed: bool = True) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """Per-row log-likelihood and, per block, (row mask, multiplier, target) of the Q function.
 
         Block b's expected complete-data log-likelihood is
@@ -117,13 +117,13 @@ class MLModel:
             for m, part in enumerate(self.sens_parts, start=1):
                 rows = t == m
                 eta_g[rows] = self.X[rows] @ par[part]
-        lg, l1g = _logit.log_expit(eta_g), _logit.log1m_expit(eta_g)
+        lg, l1g = _logit.log_both(eta_g)
         if self.constrained:
             eta0 = eta1 = self.X @ par["control"]
         else:
             eta0, eta1 = self.X @ par["control.psi0"], self.X @ par["control.psi1"]
-        lh0, l1h0 = _logit.log_expit(eta0), _logit.log1m_expit(eta0)
-        lh1, l1h1 = (lh0, l1h0) if self.constrained else (_logit.log_expit(eta1), _logit.log1m_expit(eta1))
+        lh0, l1h0 = _logit.log_both(eta0)
+        lh1, l1h1 = (lh0, l1h0) if self.constrained else _logit.log_both(eta1)
         ninf = -np.inf
         treated = t >= 1
         ys = y - treated  # Y* when Z = 1 and the respondent is honest
@@ -135,13 +135,13 @@ class MLModel:
         la2 = np.full_like(la0, ninf)  # Z = 1, Y* = y, lied (treated only)
         if self.floor:
             eta_l = self.blocks[self._idx("floor")].X @ par["floor"]
-            lq, l1q = _logit.log_expit(eta_l), _logit.log1m_expit(eta_l)
+            lq, l1q = _logit.log_both(eta_l)
             at0 = treated & (y == 0)
             la2 = np.where(at0, lg + self._lc_y + l1h0 * J + lq, la2)
             la1 = np.where(treated & (y == 1), la1 + l1q, la1)
         if self.ceiling:
             eta_u = self.blocks[self._idx("ceiling")].X @ par["ceiling"]
-            lq, l1q = _logit.log_expit(eta_u), _logit.log1m_expit(eta_u)
+            lq, l1q = _logit.log_both(eta_u)
             atJ = treated & (y == J)
             la2 = np.where(atJ, np.logaddexp(la2, lg + self._lc_y + lh0 * J + lq), la2)
             la1 = np.where(treated & (y == J + 1), la1 + l1q, la1)
@@ -149,7 +149,11 @@ class MLModel:
             # control respondents: Z is unobserved and does not change their count's law
             la0 = np.where(treated, la0, l1g + self._lc_y + y * lh0 + (J - y) * l1h0)
             la1 = np.where(treated, la1, lg + self._lc_y + y * lh0 + (J - y) * l1h0)
-        ll = np.logaddexp(np.logaddexp(la0, la1), la2)
+        ll = np.logaddexp(la0, la1)
+        if self.floor or self.ceiling:
+            ll = np.logaddexp(ll, la2)
+        if not parts_needed:
+            return ll, []
         p0, p1, p2 = np.exp(la0 - ll), np.exp(la1 - ll), np.exp(la2 - ll)
         self._post = (p0, p1, p2)
         ez = p1 + p2
@@ -185,7 +189,7 @@ class MLModel:
         return [b.part for b in self.blocks].index(part)
 
     def loglik(self, theta: np.ndarray) -> float:
-        ll, _ = self.estep(theta)
+        ll, _ = self.estep(theta, parts_needed=False)
         return float(self.wt @ ll)
 
     def score_rows(self, theta: np.ndarray) -> np.ndarray:
@@ -330,8 +334,8 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
         theta, ll = new, ll_new
         if gain < tol:
             break
-        if it >= 2:  # try Newton once EM has moved off the start; it declines where not concave
-            polished = _newton(model, theta, ll, tol)
+        if max_iter - it > 0:  # Newton from here on (it declines where not concave); same iteration budget
+            polished = _newton(model, theta, ll, tol, max_iter=max_iter - it)
             if polished is not None:
                 theta, ll, H = polished
                 trace.append(ll)
@@ -341,7 +345,7 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
             f"the ML fit of the list experiment did not converge in {max_iter} EM iterations "
             f"(last log-likelihood gain {gain:.2e}); simplify the covariates, merge sparse categories or use --method dim"
         )
-    polished = _newton(model, theta, ll, tol)
+    polished = _newton(model, theta, ll, tol, max_iter=max(max_iter - it, 1))
     if polished is not None:
         theta, ll, H = polished
         trace.append(ll)
@@ -351,30 +355,39 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
 
 
 def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: int = 50) -> tuple[np.ndarray, float, np.ndarray] | None:
-    """Newton–Raphson on the observed log-likelihood with step halving; None if not concave here."""
+    """Newton–Raphson on the observed log-likelihood with step halving; None if not concave here,
+    a ConvergenceError if the iteration budget runs out.
+
+    The derivatives at an accepted point serve the next step, so a full step costs one pass.
+    """
+    _, g, H = model.derivatives(theta)
     for _ in range(max_iter):
-        _, g, H = model.derivatives(theta)
         try:
             np.linalg.cholesky(-H)
         except np.linalg.LinAlgError:
             return None
         step = np.linalg.solve(-H, g)
+        cand = theta + step
+        ll_c, g_c, H_c = model.derivatives(cand)
         scale = 1.0
-        for _ in range(40):
+        while not ll_c >= ll and scale > 1e-12:  # also rejects NaN
+            scale /= 2
             cand = theta + scale * step
             ll_c = model.loglik(cand)
             if ll_c >= ll:
-                break
-            scale /= 2
-        else:
+                ll_c, g_c, H_c = model.derivatives(cand)
+        if not ll_c >= ll:
             return theta, ll, H
         gain = ll_c - ll
-        theta, ll = cand, ll_c
+        theta, ll, g, H = cand, ll_c, g_c, H_c
         if np.max(np.abs(theta)) > 30:  # a coefficient runs off to infinity: let _finish name it
             return theta, ll, H
         if gain < tol and np.max(np.abs(scale * step)) < 1e-7:
-            return theta, ll, model.hessian(theta)
-    return None
+            return theta, ll, H
+    raise ConvergenceError(
+        f"the ML fit of the list experiment did not converge within its iteration budget (last log-likelihood gain {gain:.2e}); "
+        "simplify the covariates, merge sparse categories or use --method dim"
+    )
 
 
 def _finish(model: MLModel, theta: np.ndarray, ll: float, trace: list[float], it: int, H: np.ndarray) -> MLFit:
