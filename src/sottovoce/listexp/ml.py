@@ -238,20 +238,19 @@ class MLModel:
                 r = np.stack([zero, np.where(treated & (y == J + 1), -p, 0.0), np.where(treated & (y == J), 1 - p, 0.0)])
             R.append(np.where(mask, r, 0.0))
             curv.append(np.where(mask, mult * p * (1 - p), 0.0))
-        Rs = np.stack(R, axis=-1)  # (3, n, B)
-        rbar = np.einsum("sn,snb->nb", post, Rs)
-        cov = np.einsum("sn,snb,snc->nbc", post, Rs, Rs) - rbar[:, :, None] * rbar[:, None, :]
         w = self.wt
-        grad = np.concatenate([b.X.T @ (w * rbar[:, i]) for i, b in enumerate(self.blocks)])
+        rbar = [(post * r).sum(axis=0) for r in R]
+        grad = np.concatenate([b.X.T @ (w * rbar[i]) for i, b in enumerate(self.blocks)])
         p_tot = int(self.offsets[-1])
         H = np.zeros((p_tot, p_tot))
         for i, bi in enumerate(self.blocks):
             si = slice(self.offsets[i], self.offsets[i + 1])
             for j, bj in enumerate(self.blocks[: i + 1]):
                 sj = slice(self.offsets[j], self.offsets[j + 1])
-                c = w * cov[:, i, j]
+                # weight x posterior covariance of the two blocks' residuals (minus curvature)
+                c = w * ((post * R[i] * R[j]).sum(axis=0) - rbar[i] * rbar[j])
                 if i == j:
-                    c = c - w * curv[i]
+                    c -= w * curv[i]
                 H[si, sj] = (bi.X * c[:, None]).T @ bj.X
                 H[sj, si] = H[si, sj].T
         return float(w @ ll), grad, H
@@ -325,6 +324,12 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
     ll = model.loglik(theta)
     trace = [ll]
     it = 0
+    if max_iter > 1:  # a good start (e.g. a warm one) needs no EM at all
+        polished = _newton(model, theta, ll, tol, max_iter=max_iter - 1)
+        if polished is not None:
+            theta, ll, H = polished
+            trace.append(ll)
+            return _finish(model, theta, ll, trace, it, H)
     while it < max_iter:
         new = model.em_step(theta)
         ll_new = model.loglik(new)
