@@ -486,3 +486,17 @@ def test_collect_export_decrypt_analyze(tmp_path, keys, cli):
     assert est["support_rr_browser"] == pytest.approx((d.rr_browser.mean() - (1 - p)) / (2 * p - 1))  # Warner (1965)
     q = 0.25
     assert est["support_cw"] == pytest.approx((d.cw.mean() + q - 1) / (2 * q - 1))  # crosswise (Yu et al. 2008)
+
+
+def test_keys_invites_makes_unique_private_codes(tmp_path, cli):
+    out = tmp_path / "codes.txt"
+    r = cli("keys", "invites", "--count", "50", "--out", out)
+    assert r.code == 0, r.err
+    codes = out.read_text().split()
+    assert len(codes) == len(set(codes)) == 50
+    assert all(len(c) == 19 and c.count("-") == 3 for c in codes)
+    assert (out.stat().st_mode & 0o777) == 0o600
+    again = cli("keys", "invites", "--count", "5", "--out", out)
+    assert again.code == 2 and again.err.startswith("error:") and "refusing to overwrite" in again.err
+    assert out.read_text().split() == codes
+    assert cli("keys", "invites", "--count", "0", "--out", tmp_path / "x.txt").code == 2

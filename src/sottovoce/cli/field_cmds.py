@@ -57,6 +57,30 @@ def register(app: typer.Typer) -> None:
         print(f"public key:  {pub}  (give this one to the server)")
         print(f"private key: {priv}  ({protected}; keep it offline, never on the server)")
 
+    @keys.command("invites")
+    def keys_invites(
+        count: int = typer.Option(..., "--count", "-n", help="How many one-time invitation codes to make."),
+        out: Path = typer.Option(..., "--out", help="File to write, one code a line (never overwritten)."),
+    ) -> None:
+        """Make one-time invitation codes for `serve --invites` (hand them out; the server stores only hashes)."""
+        import secrets
+
+        if count < 1 or count > 1_000_000:
+            raise InputError(f"--count {count}: give a number of codes between 1 and 1,000,000")
+        if out.exists():
+            raise InputError(f"{out}: already exists; refusing to overwrite invitation codes, choose another --out")
+        if not out.parent.exists():
+            raise InputError(f"{out}: folder '{out.parent}' does not exist")
+        # 80 random bits per code, in an alphabet without look-alike characters, grouped for dictation.
+        alphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+        codes = {"-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)) for _ in range(count)}
+        while len(codes) < count:
+            codes.add("-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)))
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(sorted(codes)) + "\n")
+        print(f"{count} invitation codes written to {out} (0600); give one to each invited respondent")
+
     @app.command("serve")
     def serve(
         study: Path = typer.Argument(..., help="The study file (TOML) whose [[questions]] make the survey."),
