@@ -35,7 +35,7 @@ def test_ml_interval_coverage():
     from sottovoce.listexp.ml import MLModel, fit_ml
 
     n_samples = 3000
-    y, t = _samples(n_samples, 2000, 11)
+    y, t = _samples(n_samples, 5000, 12)
     hits, theta = 0, None
     codes = y * 2 + t  # one code per (count, arm) cell
     counts = np.stack([np.bincount(c, minlength=10) for c in codes])
