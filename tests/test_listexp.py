@@ -399,3 +399,18 @@ def test_design_test_with_a_long_list_uses_simulated_weights():
     from scipy.stats import binom
 
     np.testing.assert_allclose(w, binom.pmf(np.arange(6), 5, 0.5), atol=0.005)  # independent case: Binomial(m, 1/2)
+
+
+def test_intercept_only_lm_with_design_se_is_the_difference_in_means():
+    df = simulate(1200, seed=41)
+    df["stratum"] = np.arange(len(df)) % 4
+    df["psu"] = df.stratum * 100 + (np.arange(len(df)) // 4) % 20
+    kw = {"weights": "w", "strata": "stratum", "psu": "psu"}
+    dim = sv.list_experiment(df, "y", "t", 3, **kw)
+    lm = sv.list_experiment(df, "y", "t", 3, method="lm", se="design", **kw)
+    assert lm.estimate == pytest.approx(dim.estimate, abs=1e-12)
+    assert lm.se == pytest.approx(dim.se, rel=1e-9)
+    assert lm.coefficients["sensitive"]["(Intercept)"]["se"] == pytest.approx(dim.se, rel=1e-9)
+    # ML with covariates: the design SE of the population prevalence adds the covariates' sampling
+    ml = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age", se="design", **kw)
+    assert 0.5 * dim.se < ml.se < 1.5 * dim.se

@@ -176,12 +176,14 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     y, t, X = d.y[sel], (d.t[sel] == arm).astype(np.int64), d.X[sel]
     ws = d.w[sel]
     k = X.shape[1]
+    U_sens = None  # per-respondent influence of the sensitive coefficients (design SEs)
     if method == "lm":
         beta, V, infl = _reg.fit_lm(y, t, X, ws, [0, 1])
         if se == "design" or se == "sandwich":
             U = np.zeros((len(d.y), 2 * k))
             U[sel] = infl
             V = d.survey.cov_total(U) if se == "design" else (infl * (ws ** 2)[:, None]).T @ infl
+            U_sens = U[:, k:]
         parts = {"sensitive": (beta[k:], V[k:, k:]), "control": (beta[:k], V[:k, :k])}
         beta_s, V_s = beta[k:], V[k:, k:]
         extra: dict[str, Any] = {}
@@ -198,12 +200,16 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     else:
         Xc = Xf = None
         tc = tf = None
+        okc = okf = None
         if ceiling:
             Xc_all, tc, okc = _data.design_matrix(d.frame, ceiling_cov)
             Xc = Xc_all[sel]
         if floor:
             Xf_all, tf, okf = _data.design_matrix(d.frame, floor_cov)
             Xf = Xf_all[sel]
+        for ok, what in ((okc, "ceiling") if ceiling else (None, ""), (okf, "floor") if floor else (None, "")):
+            if ok is not None and not ok.all():
+                raise InputError(f"the {what} covariates have missing values in {int((~ok).sum())} rows; use covariates that are also in --covariates")
         # collapse respondents with the same covariates, count and arm into weighted cells: the
         # likelihood is a sum over cells, so EM iterates on a few cells instead of every row
         pieces = [X, y[:, None], t[:, None]] + ([Xc] if Xc is not None else []) + ([Xf] if Xf is not None else [])
@@ -225,6 +231,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
                 U = np.zeros((len(d.y), len(fit.theta)))
                 U[sel] = S @ Hinv
                 V_full = d.survey.cov_total(U)
+                U_sens = U[:, :k]
             else:
                 V_full = Hinv @ ((S * (ws ** 2)[:, None]).T @ S) @ Hinv
         par = model.split(fit.theta)
@@ -245,6 +252,10 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     Wsel = w.sum()
     est = float(w @ p / Wsel)
     s = float(np.sqrt(grad @ V_s @ grad))
+    if se == "design" and U_sens is not None:
+        # population prevalence: the coefficients' influence plus the sampling of the covariates
+        u = np.where(sel, (p - est) / Wsel, 0.0) + U_sens @ grad
+        s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
     groups = _reg_groups(d, method, beta_s, V_s, w, by, level) if by else ()
     fitres = ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=n, method=f"list-{method}", variable=d.count, level_ci=level,
                      coefficients=coefs, groups=groups,
@@ -271,12 +282,14 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
     wc = np.bincount(inv, weights=d.w, minlength=len(cells))
     model = _ml.MLModel(y=cells[:, k], t=cells[:, k + 1].astype(np.int64), X=cells[:, :k], terms=d.terms, J=d.J, wt=wc, arms=len(arms))
     fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
+    U = None
     if se == "observed":
         V = fit.vcov
     else:
         S = model.score_rows(fit.theta)[inv]
         Hinv = np.linalg.inv(-fit.hessian)
-        V = d.survey.cov_total(S @ Hinv) if se == "design" else Hinv @ ((S * (d.w ** 2)[:, None]).T @ S) @ Hinv
+        U = S @ Hinv
+        V = d.survey.cov_total(U) if se == "design" else Hinv @ ((S * (d.w ** 2)[:, None]).T @ S) @ Hinv
     par = model.split(fit.theta)
     blocks = {b.part: slice(model.offsets[i], model.offsets[i + 1]) for i, b in enumerate(model.blocks)}
 
@@ -291,6 +304,9 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
         p, grad = _prevalence("ml", d.X, par[part], d.w)
         est = float(np.average(p, weights=d.w))
         s = float(np.sqrt(grad @ Vs @ grad))
+        if se == "design" and U is not None:  # add the sampling of the covariates
+            u = (p - est) / d.w.sum() + U[:, blocks[part]] @ grad
+            s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
         groups = _reg_groups(d, "ml", par[part], Vs, d.w, by, level) if by else ()
         r = ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=int((d.w > 0).sum()), method="list-ml", variable=d.count, level_ci=level,
                     code=arm, label=f"sensitive item {arm}", groups=groups,
