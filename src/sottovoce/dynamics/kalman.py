@@ -15,8 +15,10 @@ bidiagonal system (compiled, all columns together) instead of a Python loop over
 then gives ``b``, its covariance, and the diffuse log-likelihood; the RTS smoother (Rauch, Tung &
 Striebel 1965) is handled the same way.
 
-The filter runs over *steps*: a step is one poll, or a day without polls (so the smoother yields
-every day of the grid). Several polls on one day are consecutive steps with a gap of 0.
+The filter runs over *steps*: one step per poll (several polls on one day are consecutive steps
+with a gap of 0). Days between polls need no steps: given the smoothed states at the polls on
+either side, the random walk in between is a Brownian bridge, so ``smooth_days`` interpolates
+the smoothed means linearly and adds the bridge variance (exact, not an approximation).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_banded
+from scipy.linalg.lapack import dtbtrs
 
 from ..errors import DesignError
 
-__all__ = ["FilterOutput", "kalman_filter", "diffuse_loglik", "rts_smoother", "augmented_state_filter"]
+__all__ = ["FilterOutput", "kalman_filter", "diffuse_loglik", "rts_smoother", "smooth_days", "augmented_state_filter"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -47,16 +49,32 @@ class FilterOutput:
 
 def _variance_recursion(gap: np.ndarray, prec: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
     # Scalar Riccati recursion on Python floats: the only sequential part of the filter.
-    p_pred = np.empty(len(gap))
-    p_filt = np.empty(len(gap))
+    pp: list[float] = []
+    pf: list[float] = []
     p = 0.0  # xi is exactly 0 on the first day (the level is in b)
-    pp, pf = p_pred.tolist(), p_filt.tolist()
-    for i, (g, h) in enumerate(zip(gap.tolist(), prec.tolist(), strict=True)):
-        p += sigma2 * g
-        pp[i] = p
+    for q, h in zip((sigma2 * gap).tolist(), prec.tolist(), strict=True):
+        p += q
+        pp.append(p)
         p = p / (1.0 + p * h)
-        pf[i] = p
+        pf.append(p)
     return np.asarray(pp), np.asarray(pf)
+
+
+def _unit_bidiagonal_solve(off: np.ndarray, rhs: np.ndarray, lower: bool) -> np.ndarray:
+    """Solve ``x_i + off_i x_{i-1} = rhs_i`` (lower) or ``x_i + off_i x_{i+1} = rhs_i`` (upper).
+
+    ``off`` has length m - 1. LAPACK's banded triangular solve is plain forward/back substitution
+    in compiled code (no pivoting, which a unit diagonal does not need).
+    """
+    ab = np.ones((2, len(rhs)))
+    if lower:
+        ab[1, :-1] = off
+    else:
+        ab[0, 1:] = off
+    x, info = dtbtrs(ab, rhs, uplo="L" if lower else "U", diag="U")
+    if info != 0:  # pragma: no cover - a unit-diagonal system is never singular
+        raise RuntimeError(f"banded solve failed (info={info})")
+    return x
 
 
 def kalman_filter(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, sigma2: float) -> FilterOutput:
@@ -68,12 +86,9 @@ def kalman_filter(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, sigma2: f
     """
     p_pred, p_filt = _variance_recursion(gap, prec, sigma2)
     gain = p_pred * prec / (1.0 + p_pred * prec)  # K_i = P_{i|i-1} / (P_{i|i-1} + r_i)
-    m = len(gap)
     # m_filt_i = (1 - K_i) m_filt_{i-1} + K_i c_i : a lower-bidiagonal linear system.
-    ab = np.ones((2, m))
-    ab[1, :-1] = -(1.0 - gain[1:])
     rhs = gain[:, None] * np.where(prec[:, None] > 0, cols, 0.0)
-    m_filt = solve_banded((1, 0), ab, rhs, check_finite=False)
+    m_filt = _unit_bidiagonal_solve(gain[1:] - 1.0, rhs, lower=True)
     m_pred = np.vstack([np.zeros((1, cols.shape[1])), m_filt[:-1]])
     return FilterOutput(p_pred, p_filt, m_filt, m_pred, gain)
 
@@ -113,21 +128,51 @@ def diffuse_loglik(out: FilterOutput, cols: np.ndarray, prec: np.ndarray) -> GLS
     return GLSFit(b, inv, ll)
 
 
-def rts_smoother(out: FilterOutput, gap: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rauch–Tung–Striebel smoother: smoothed means (steps × columns) and variances of ``xi``."""
-    m = len(gap)
+def rts_smoother(out: FilterOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rauch–Tung–Striebel smoother over the steps.
+
+    Returns the smoothed means (steps × columns) and variances of ``xi`` and the gains ``J_i``;
+    ``J_i * P^s_{i+1}`` is the smoothed covariance of consecutive steps.
+    """
     p_next = np.append(out.p_pred[1:], np.inf)
     j = np.where(p_next > 0, out.p_filt / np.where(p_next > 0, p_next, 1.0), 0.0)
     j[-1] = 0.0
-    # ms_i = (1 - J_i) m_filt_i + J_i ms_{i+1} (the random walk predicts m_{i+1|i} = m_{i|i}).
-    ab = np.ones((2, m))
-    ab[0, 1:] = -j[:-1]
-    ms = solve_banded((0, 1), ab, (1.0 - j)[:, None] * out.m_filt, check_finite=False)
-    ps = out.p_filt.tolist()
-    pf, pn, jl = out.p_filt.tolist(), p_next.tolist(), j.tolist()
-    for i in range(m - 2, -1, -1):
-        ps[i] = pf[i] + jl[i] ** 2 * (ps[i + 1] - pn[i])
-    return ms, np.maximum(np.asarray(ps), 0.0)
+    # ms_i = (1 - J_i) m_filt_i + J_i ms_{i+1} (the random walk predicts m_{i+1|i} = m_{i|i}) and
+    # ps_i = P_{i|i} + J_i^2 (ps_{i+1} - P_{i+1|i}): two upper-bidiagonal linear systems.
+    ms = _unit_bidiagonal_solve(-j[:-1], (1.0 - j)[:, None] * out.m_filt, lower=False)
+    j2 = j * j
+    rhs = out.p_filt.copy()
+    rhs[:-1] -= j2[:-1] * out.p_pred[1:]
+    ps = _unit_bidiagonal_solve(-j2[:-1], rhs[:, None], lower=False)[:, 0]
+    return ms, np.maximum(ps, 0.0), j
+
+
+def smooth_days(out: FilterOutput, step_day: np.ndarray, n_days: int,
+                sigma2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed means (days × columns) and variances of ``xi`` on every day ``0 .. n_days - 1``.
+
+    ``step_day`` is the (non-decreasing) grid day of each step. A day with polls takes the
+    smoothed state of its last poll. A day strictly between steps ``i`` and ``i + 1`` at fraction
+    ``u`` of the gap ``g`` is, given both states, a Brownian bridge: mean ``(1-u) xi_i + u xi_{i+1}``
+    and variance ``sigma2 g u (1-u)``; so its smoothed mean interpolates linearly and its variance
+    is ``(1-u)^2 P_i + u^2 P_{i+1} + 2u(1-u) J_i P_{i+1} + sigma2 g u (1-u)``. A day after the
+    last step adds the drift ``sigma2 (d - t_last)``; the first step is on day 0.
+    """
+    ms, ps, j = rts_smoother(out)
+    days = np.arange(n_days)
+    i = np.searchsorted(step_day, days, side="right") - 1
+    if i.min() < 0:
+        raise ValueError("the first step must be on day 0")
+    m = len(step_day)
+    k = np.minimum(i + 1, m - 1)
+    inside = (i < m - 1)
+    span = np.where(inside, step_day[k] - step_day[i], 1.0).astype(float)
+    u = np.where(inside, (days - step_day[i]) / span, 0.0)
+    ms_day = (1.0 - u)[:, None] * ms[i] + u[:, None] * ms[k]
+    cross = j[i] * ps[k]
+    ps_day = ((1.0 - u) ** 2 * ps[i] + u * u * ps[k] + 2.0 * u * (1.0 - u) * cross
+              + sigma2 * np.where(inside, span * u * (1.0 - u), days - step_day[i]))
+    return ms_day, np.maximum(ps_day, 0.0)
 
 
 def augmented_state_filter(day: np.ndarray, y: np.ndarray, r: np.ndarray, x: np.ndarray, n_days: int,

@@ -28,7 +28,7 @@ from scipy import optimize, stats
 from .._results import Result, jsonable
 from ..errors import DesignError, InputError
 from .events import Event, check_event_range, parse_events
-from .kalman import GLSFit, diffuse_loglik, kalman_filter, rts_smoother
+from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_days
 from .polls import Wave, poll_observations, read_polls
 
 __all__ = ["TrendResult", "fit_trend", "SIGMA_BOUNDS"]
@@ -134,80 +134,79 @@ class _Design:
         return gap, 1.0 / self.r, np.column_stack([self.y, self.w])
 
 
-def _grid_steps(d: _Design, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Steps for the smoother: a marker for each grid day, then that day's polls (gap 0)."""
-    days = np.arange(d.n_days)
-    step_day = np.concatenate([days, d.t])
-    kind = np.concatenate([np.zeros(d.n_days, int), np.ones(len(d.t), int)])
-    order = np.lexsort((np.arange(len(step_day)), kind, step_day))
-    step_day = step_day[order]
-    prec = np.concatenate([np.zeros(d.n_days), 1.0 / d.r])[order]
-    cols = np.vstack([np.zeros((d.n_days, 1 + w.shape[1])), np.column_stack([d.y, w])])[order]
-    gap = np.diff(step_day, prepend=0).astype(float)
-    last = np.searchsorted(step_day, days, side="right") - 1
-    return gap, prec, cols, last
+def _filter_at(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s: float) -> tuple[FilterOutput, GLSFit]:
+    out = kalman_filter(gap, prec, cols, s * s)
+    return out, diffuse_loglik(out, cols, prec)
 
 
-def _gls_at(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s: float) -> GLSFit:
-    return diffuse_loglik(kalman_filter(gap, prec, cols, s * s), cols, prec)
+class _Likelihood:
+    """The diffuse likelihood as a function of sigma, remembering each filter pass.
+
+    The ML search, the sigma quadrature and the smoother reuse the same passes instead of
+    filtering again at a sigma already visited.
+    """
+
+    def __init__(self, gap: np.ndarray, prec: np.ndarray, cols: np.ndarray):
+        self.gap, self.prec, self.cols = gap, prec, cols
+        self.memo: dict[float, tuple[FilterOutput, GLSFit]] = {}
+
+    def at(self, s: float) -> tuple[FilterOutput, GLSFit]:
+        s = float(s)
+        if s not in self.memo:
+            self.memo[s] = _filter_at(self.gap, self.prec, self.cols, s)
+        return self.memo[s]
+
+    def loglik(self, s: float) -> float:
+        return self.at(s)[1].loglik
 
 
-def _fit_sigma(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray) -> tuple[float, GLSFit]:
+def _fit_sigma(lik: _Likelihood) -> float:
     """Maximize the diffuse likelihood over log sigma: coarse grid, then bounded Brent."""
     lo, hi = np.log(SIGMA_BOUNDS)
     grid = np.linspace(lo, hi, 9)
-    lls = np.array([_gls_at(gap, prec, cols, math.exp(g)).loglik for g in grid])
+    lls = np.array([lik.loglik(math.exp(g)) for g in grid])
     k = int(np.argmax(lls))
-    if k == 0:
-        at_zero = _gls_at(gap, prec, cols, 0.0)
-        if at_zero.loglik >= lls[0]:
-            return 0.0, at_zero
+    if k == 0 and lik.loglik(0.0) >= lls[0]:
+        return 0.0
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(lambda g: -_gls_at(gap, prec, cols, math.exp(g)).loglik, bounds=(a, b),
+    res = optimize.minimize_scalar(lambda g: -lik.loglik(math.exp(g)), bounds=(a, b),
                                    method="bounded", options={"xatol": 1e-6})
-    s = math.exp(res.x) if -res.fun >= lls[k] else math.exp(grid[k])
-    return s, _gls_at(gap, prec, cols, s)
+    return math.exp(res.x) if -res.fun >= lls[k] else math.exp(grid[k])
 
 
-def _sigma_weights(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, s_hat: float, ll_hat: float,
-                   drop: float = 7.0, k: int = 11) -> tuple[np.ndarray, np.ndarray, list[GLSFit]]:
+def _sigma_weights(lik: _Likelihood, s_hat: float, ll_hat: float, drop: float = 7.0,
+                   k: int = 11) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature points and weights for sigma, proportional to its likelihood (flat in sigma >= 0).
 
     Used to add the uncertainty of sigma_hat to the bands (Hamilton 1986, *JASA* 81(396)): the
     band's variance is ``E[P_t(sigma)] + E[(a_t(sigma) - a_t(sigma_hat))^2]`` over this
     distribution, while the point estimates stay at the ML sigma.
     """
-
-    def ll(s: float) -> float:
-        return _gls_at(gap, prec, cols, s).loglik
-
     step = max(0.25 * s_hat, 1e-4)
     up = s_hat + step
-    while ll(up) > ll_hat - drop and up < SIGMA_BOUNDS[1]:
+    while lik.loglik(up) > ll_hat - drop and up < SIGMA_BOUNDS[1]:
         step *= 2
         up = s_hat + step
     step = max(0.25 * s_hat, 1e-4)
     lo = max(s_hat - step, 0.0)
-    while lo > 0 and ll(lo) > ll_hat - drop:
+    while lo > 0 and lik.loglik(lo) > ll_hat - drop:
         step *= 2
         lo = max(s_hat - step, 0.0)
     grid = np.linspace(lo, min(up, SIGMA_BOUNDS[1]), k)
-    fits = [_gls_at(gap, prec, cols, float(s)) for s in grid]
-    lls = np.array([f.loglik for f in fits])
+    lls = np.array([lik.loglik(s) for s in grid])
     w = np.exp(lls - lls.max())
     keep = np.flatnonzero(w > 1e-3 * w.max())
-    return grid[keep], w[keep] / w[keep].sum(), [fits[i] for i in keep]
+    return grid[keep], w[keep] / w[keep].sum()
 
 
-def _smooth(gap: np.ndarray, prec: np.ndarray, cols: np.ndarray, last: np.ndarray, s2: float,
+def _smooth(d: _Design, out: FilterOutput, s2: float,
             fit: GLSFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """RTS smoothing on the grid steps; the trend and its MSE (including the GLS error of b)."""
-    out = kalman_filter(gap, prec, cols, s2)
-    ms, ps = rts_smoother(out, gap, s2)
-    g = -ms[last, 1:]
+    """RTS smoothing on every grid day; the trend and its MSE (including the GLS error of b)."""
+    ms, ps = smooth_days(out, d.t, d.n_days, s2)
+    g = -ms[:, 1:]
     g[:, 0] += 1.0
-    share = ms[last, 0] + g @ fit.b
-    var = ps[last] + np.einsum("ij,jk,ik->i", g, fit.cov_b, g)
+    share = ms[:, 0] + g @ fit.b
+    var = ps + np.einsum("ij,jk,ik->i", g, fit.cov_b, g)
     return ms, ps, share, var
 
 
@@ -290,19 +289,18 @@ def fit_trend(
     evs = parse_events(events)
     check_event_range(evs, table["start"].min(), table["end"].max())
 
+    lik = _Likelihood(*d.steps())
     if sigma is None:
-        sig, gls_fit = _fit_sigma(*d.steps())
+        sig = _fit_sigma(lik)
     else:
         if sigma < 0:
             raise InputError(f"sigma = {sigma} must be >= 0")
         sig = float(sigma)
-        gap, prec, cols = d.steps()
-        gls_fit = diffuse_loglik(kalman_filter(gap, prec, cols, sig * sig), cols, prec)
+    out, gls_fit = lik.at(sig)
     s2 = sig * sig
 
     # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
-    gap, prec, cols, last = _grid_steps(d, d.w)
-    ms, ps, share, var = _smooth(gap, prec, cols, last, s2, gls_fit)
+    ms, ps, share, var = _smooth(d, out, s2, gls_fit)
     b, cov_b = gls_fit.b, gls_fit.cov_b
     delta = contrast @ b[1:]
     dvar = np.diag(contrast @ cov_b[1:, 1:] @ contrast.T)
@@ -310,10 +308,11 @@ def fit_trend(
     flat_sigma = False
     if sigma is None and bands == "sigma":
         # Add the uncertainty of sigma_hat (Hamilton 1986): mix over sigma, centred on the ML fit.
-        sig_k, w_k, fits_k = _sigma_weights(*d.steps(), sig, gls_fit.loglik)
+        sig_k, w_k = _sigma_weights(lik, sig, gls_fit.loglik)
         var_mix, dvar_mix = np.zeros_like(var), np.zeros_like(dvar)
-        for s_k, w, fit_k in zip(sig_k, w_k, fits_k, strict=True):
-            _, _, share_k, var_k = _smooth(gap, prec, cols, last, float(s_k) ** 2, fit_k)
+        for s_k, w in zip(sig_k, w_k, strict=True):
+            out_k, fit_k = lik.at(s_k)
+            _, _, share_k, var_k = _smooth(d, out_k, float(s_k) ** 2, fit_k)
             var_mix += w * (var_k + (share_k - share) ** 2)
             delta_k = contrast @ fit_k.b[1:]
             dvar_mix += w * (np.diag(contrast @ fit_k.cov_b[1:, 1:] @ contrast.T) + (delta_k - delta) ** 2)
@@ -345,9 +344,9 @@ def fit_trend(
     rows[order] = np.arange(n)
     ti = t_all
     wi = d.w[rows]
-    gi = wi - ms[last[ti], 1:]
-    fitted = ms[last[ti], 0] + gi @ b
-    v_sig = ps[last[ti]] + np.einsum("ij,jk,ik->i", gi, cov_b, gi)
+    gi = wi - ms[ti, 1:]
+    fitted = ms[ti, 0] + gi @ b
+    v_sig = ps[ti] + np.einsum("ij,jk,ik->i", gi, cov_b, gi)
     resid = y - fitted
     v_res = np.maximum(r - v_sig, 1e-12 * r)
     z = resid / np.sqrt(v_res)
@@ -402,19 +401,18 @@ def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: 
         raise DesignError(f"event '{ev.label}' on {ev.date.date()}: the polls are all on one side of it, so a level "
                           "shift cannot be tested; add polls on both sides or drop the event")
     dd = _Design(d.t, d.y, d.r, np.column_stack([d.w, s]), d.contrast, d.order, d.n_days)
+    lik = _Likelihood(*dd.steps())
     try:
-        if sigma is None:
-            sig, fit = _fit_sigma(*dd.steps())
-        else:
-            gap, prec, cols = dd.steps()
-            sig, fit = sigma, diffuse_loglik(kalman_filter(gap, prec, cols, sigma**2), cols, prec)
+        sig = _fit_sigma(lik) if sigma is None else float(sigma)
+        fit = lik.at(sig)[1]
     except DesignError:
         raise DesignError(f"event '{ev.label}' on {ev.date.date()}: a level shift there cannot be told apart from the "
                           "house effects (the same houses poll only on one side of it); add polls on both sides "
                           "or drop the event") from None
     est, var = float(fit.b[-1]), float(fit.cov_b[-1, -1])
     if sigma is None and bands == "sigma":
-        sig_k, w_k, fits = _sigma_weights(*dd.steps(), sig, fit.loglik)
+        sig_k, w_k = _sigma_weights(lik, sig, fit.loglik)
+        fits = [lik.at(s_k)[1] for s_k in sig_k]
         var = float(sum(w * (f.cov_b[-1, -1] + (f.b[-1] - est) ** 2) for w, f in zip(w_k, fits, strict=True)))
     se = math.sqrt(var)
     z = est / se
