@@ -136,71 +136,79 @@ def wave_to_poll(wave: Wave) -> dict[str, Any]:
 
 def validate_polls(polls: pd.DataFrame, where: str = "polls") -> pd.DataFrame:
     """Check and normalise a poll table; one-line ``InputError`` naming the row and the fix."""
-    df = polls.copy()
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in _REQUIRED if c not in df.columns]
+    names = [str(c).strip() for c in polls.columns]
+    missing = [c for c in _REQUIRED if c not in names]
     if missing:
         raise InputError(f"{where}: missing column(s) {', '.join(missing)}; a poll table needs {', '.join(_REQUIRED)} "
                          f"(optional: no, hard_to_say, refused, wording, mode, deff, source)")
-    if len(df) == 0:
+    if len(polls) == 0:
         raise InputError(f"{where}: no polls")
+    # The columns are checked and normalised as separate Series and assembled once at the end:
+    # per-column DataFrame indexing and assignment would dominate a fit of a thousand polls.
+    cols: dict[str, pd.Series] = {c: polls.iloc[:, k].reset_index(drop=True) for k, c in enumerate(names)}
+    m = len(polls)
     for c in ("no", "hard_to_say", "refused", "deff", "se_all", "se_opinion"):
-        if c not in df.columns:
-            df[c] = np.nan
+        if c not in cols:
+            cols[c] = pd.Series(np.full(m, np.nan))
     for c in ("wording", "mode", "source"):
-        if c not in df.columns:
-            df[c] = ""
-        df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str).str.strip()
-    df = df.reset_index(drop=True)
+        if c not in cols:
+            cols[c] = pd.Series(pd.array([""] * m, dtype="str"))
+        else:
+            cols[c] = cols[c].astype(object).where(cols[c].notna(), "").astype(str).str.strip()
     rows = lambda mask: np.flatnonzero(np.asarray(mask))  # noqa: E731
 
     def who(i: int) -> str:
-        return f"{where} row {i + 1} ({df.at[i, 'pollster']}, {df.at[i, 'start']})"
+        return f"{where} row {i + 1} ({cols['pollster'].iloc[i]}, {cols['start'].iloc[i]})"
 
-    df["pollster"] = df["pollster"].astype("string").str.strip()
-    bad = rows(df["pollster"].isna() | (df["pollster"] == ""))
+    pollster = cols["pollster"].astype("string").str.strip()
+    bad = rows(pollster.isna() | (pollster == ""))
     if len(bad):
         raise InputError(f"{where} row {bad[0] + 1}: pollster is empty; name the pollster")
-    df["pollster"] = df["pollster"].astype(str)
+    cols["pollster"] = pollster.astype(str)
     for c in ("start", "end"):
-        parsed = _dates(df[c])
+        parsed = _dates(cols[c])
         bad = rows(parsed.isna())
         if len(bad):
-            raise InputError(f"{who(bad[0])}: {c} date '{df.at[bad[0], c]}' is missing or not a date; write it as YYYY-MM-DD")
-        df[c] = parsed.dt.normalize()
-    bad = rows(df["end"] < df["start"])
+            raise InputError(f"{who(bad[0])}: {c} date '{cols[c].iloc[bad[0]]}' is missing or not a date; write it as YYYY-MM-DD")
+        cols[c] = parsed.dt.normalize()
+    bad = rows(cols["end"] < cols["start"])
     if len(bad):
         i = bad[0]
-        raise InputError(f"{who(i)}: fieldwork end {df.at[i, 'end'].date()} precedes start {df.at[i, 'start'].date()}; swap or correct the dates")
-    n = pd.to_numeric(df["n"], errors="coerce")
+        raise InputError(f"{who(i)}: fieldwork end {cols['end'].iloc[i].date()} precedes start {cols['start'].iloc[i].date()}; swap or correct the dates")
+    n = pd.to_numeric(cols["n"], errors="coerce")
     bad = rows(n.isna() | (n < 1))
     if len(bad):
-        raise InputError(f"{who(bad[0])}: sample size n = '{df.at[bad[0], 'n']}' is missing or below 1; give the number of respondents asked")
-    df["n"] = n.astype(float)
-    for c in _SHARES:
-        s = pd.to_numeric(df[c], errors="coerce")
-        nonnum = rows(s.isna() & df[c].notna() & (df[c].astype(str).str.strip() != ""))
+        raise InputError(f"{who(bad[0])}: sample size n = '{cols['n'].iloc[bad[0]]}' is missing or below 1; give the number of respondents asked")
+    cols["n"] = n.astype(float)
+    shares = np.empty((m, len(_SHARES)))
+    for k, c in enumerate(_SHARES):
+        raw = cols[c]
+        num = raw.astype(float) if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+        v = num.to_numpy(float)
+        cand = rows(np.isnan(v) & raw.notna().to_numpy())  # only these can be non-numeric text
+        nonnum = cand[(raw.iloc[cand].astype(str).str.strip() != "").to_numpy()] if len(cand) else cand
         if len(nonnum):
-            raise InputError(f"{who(nonnum[0])}: {c} = '{df.at[nonnum[0], c]}' is not a number; give shares in percent (0-100)")
-        bad = rows((s < 0) | (s > 100 + _ROUNDING))
+            raise InputError(f"{who(nonnum[0])}: {c} = '{raw.iloc[nonnum[0]]}' is not a number; give shares in percent (0-100)")
+        bad = rows((v < 0) | (v > 100 + _ROUNDING))
         if len(bad):
-            raise InputError(f"{who(bad[0])}: {c} = {s[bad[0]]:g}% is outside 0-100; give shares in percent")
-        df[c] = s.astype(float)
-    bad = rows(df["yes"].isna())
+            raise InputError(f"{who(bad[0])}: {c} = {v[bad[0]]:g}% is outside 0-100; give shares in percent")
+        shares[:, k] = v
+        cols[c] = pd.Series(v)
+    bad = rows(np.isnan(shares[:, 0]))
     if len(bad):
         raise InputError(f"{who(bad[0])}: the 'yes' share is missing; every poll needs its reported share")
-    reported = df[list(_SHARES)].notna().sum(axis=1)
-    total = df[list(_SHARES)].sum(axis=1, skipna=True)
+    reported = (~np.isnan(shares)).sum(axis=1)
+    total = np.nansum(shares, axis=1)
     bad = rows(total > 100 + _ROUNDING * reported)
     if len(bad):
         i = bad[0]
         raise InputError(f"{who(i)}: the shares add up to {total[i]:g}%, above 100% beyond rounding; check the figures (they must be percent of one base)")
-    deff = pd.to_numeric(df["deff"], errors="coerce")
-    bad = rows(deff.notna() & (deff <= 0))
+    deff = pd.to_numeric(cols["deff"], errors="coerce").to_numpy(float)
+    bad = rows(~np.isnan(deff) & (deff <= 0))
     if len(bad):
         raise InputError(f"{who(bad[0])}: design effect deff = {deff[bad[0]]:g} must be positive; leave it empty if not published")
-    df["deff"] = deff.fillna(1.0).astype(float)
-    return df
+    cols["deff"] = pd.Series(np.where(np.isnan(deff), 1.0, deff))
+    return pd.DataFrame(cols)
 
 
 def _dates(col: pd.Series) -> pd.Series:
