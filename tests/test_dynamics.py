@@ -77,6 +77,42 @@ def test_matches_dense_gls_reference(sigma, reference):
     np.testing.assert_allclose(res.trend["se"] ** 2, var, rtol=1e-7, atol=1e-14)
 
 
+@pytest.mark.parametrize("sigma", [None, 0.003])
+def test_days_between_sparse_polls_match_dense_reference(sigma):
+    # Long gaps and several polls on one day: the smoother fills the days between polls by the
+    # Brownian-bridge interpolation of the smoothed poll states; the dense GLS is the reference.
+    df, _, _ = simulate_polls(5, n_days=400, n_polls=24)
+    df = pd.concat([df, df.iloc[[0, 3]].assign(yes=df["yes"].iloc[[0, 3]] + 1.5)], ignore_index=True)
+    res = fit_trend(df, sigma=sigma, bands="plugin")
+    ll, _, delta, share, var = dense_reference(res, res.details["sigma"] ** 2)
+    assert res.details["loglik"] == pytest.approx(ll, abs=1e-8)
+    np.testing.assert_allclose(res.houses["effect"], delta, atol=1e-10)
+    np.testing.assert_allclose(res.trend["share"], share, atol=1e-10)
+    np.testing.assert_allclose(res.trend["se"] ** 2, var, rtol=1e-7, atol=1e-14)
+
+
+def test_png_encoder_round_trips_and_chart_draws_the_data(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from sottovoce.dynamics.chart import _png, plot_trend
+
+    rgba = np.random.default_rng(0).integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(_png(rgba, 100))))
+    np.testing.assert_array_equal(back, rgba[..., :3])
+    df, _, _ = simulate_polls(2)
+    res = fit_trend(df, events={"2022-02-15": "Event"})
+    img = np.asarray(Image.open(plot_trend(res, tmp_path / "c.png")).convert("RGB")).astype(int)
+    assert img.shape == (550, 1100, 3)
+    # The trend line is black and the event line firebrick, inside the axes box.
+    box = img[int(0.07 * 550):int(0.92 * 550), int(0.07 * 1100):int(0.78 * 1100)]
+    assert (box.sum(axis=2) < 60).sum() > 200
+    assert (np.abs(box - [178, 34, 34]).sum(axis=2) < 40).sum() > 100
+    svg = plot_trend(res, tmp_path / "c.svg").read_text()
+    assert svg.count("<use") >= len(df) and "Event" in svg
+
+
 def test_ml_sigma_maximizes_the_likelihood():
     df, _, _ = simulate_polls(4, n_days=150, n_polls=80)
     res = fit_trend(df)

@@ -39,16 +39,23 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
         raise InputError(f"chart {path}: use a .png or .svg file name")
     if suffix == ".png":
         from matplotlib.backends.backend_agg import RendererAgg
+        from PIL import Image
 
         renderer = RendererAgg(int(_SIZE_IN[0] * _DPI), int(_SIZE_IN[1] * _DPI), _DPI)
-        _draw(renderer, _DPI, result, title)
-        path.write_bytes(_png(np.asarray(renderer.buffer_rgba()), _DPI))
+        cv = _PngCanvas(renderer, _DPI)
+        _draw(cv, result, title)
+        rgba = np.asarray(renderer.buffer_rgba())
+        img = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).copy()
+        cv.draw_texts(img)
+        path.write_bytes(_png(np.asarray(img), _DPI))
     else:
         from matplotlib.backends.backend_svg import RendererSVG
 
         with open(path, "w", encoding="utf-8") as fh:
             renderer = RendererSVG(_SIZE_IN[0] * 72, _SIZE_IN[1] * 72, fh, image_dpi=_DPI)
-            _draw(renderer, 72, result, title)
+            cv = _Canvas(renderer, 72)
+            _draw(cv, result, title)
+            cv.draw_texts(None)
             renderer.finalize()
     return path
 
@@ -61,11 +68,11 @@ def _png(rgba: np.ndarray, dpi: float) -> bytes:
     compresses them at a fraction of the cost of adaptive filtering with full deflate.
     """
     h, w, _ = rgba.shape
-    rgb = rgba[..., :3].reshape(h, 3 * w)
     raw = np.empty((h, 3 * w + 1), np.uint8)
     raw[:, 0] = 2  # filter type Up
-    raw[0, 1:] = rgb[0]
-    np.subtract(rgb[1:], rgb[:-1], out=raw[1:, 1:])  # modulo 256, as the filter defines
+    rgb = raw[:, 1:].reshape(h, w, 3)  # a view: each row's pixels follow its filter byte
+    rgb[0] = rgba[0, :, :3]
+    np.subtract(rgba[1:, :, :3], rgba[:-1, :, :3], out=rgb[1:])  # modulo 256, as the filter defines
     z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
     data = z.compress(raw.tobytes()) + z.flush()
 
@@ -88,6 +95,7 @@ class _Canvas:
         self.w, self.h = renderer.get_canvas_width_height()
         self._fonts: dict[float, Any] = {}
         self._extents: dict[tuple[str, float], tuple[float, float, float]] = {}
+        self.texts: list[tuple[Any, ...]] = []
         self._font_cls = FontProperties
 
     def pt(self, v: float) -> float:
@@ -116,24 +124,35 @@ class _Canvas:
         """Width, height and descent of a text (display units), measured once per chart."""
         key = (s, size)
         if key not in self._extents:
-            self._extents[key] = self.r.get_text_width_height_descent(s, self.font(size), ismath=False)
+            self._extents[key] = self._measure(s, size)
         return self._extents[key]
+
+    def _measure(self, s: str, size: float) -> tuple[float, float, float]:
+        return self.r.get_text_width_height_descent(s, self.font(size), ismath=False)
 
     def text(self, x: float, y: float, s: str, size: float = 10.0, ha: str = "left", va: str = "baseline",
              color: Any = "black", rotation: float = 0.0) -> None:
-        """Text anchored at (x, y): ``ha`` along the text, ``va`` across it (in its own frame)."""
-        if not s:
-            return
-        prop = self.font(size)
-        w, h, d = self.extent(s, size) if (ha, va) != ("left", "baseline") else (0.0, 0.0, 0.0)
-        along = {"left": 0.0, "center": -w / 2, "right": -w}[ha]
-        across = {"baseline": 0.0, "bottom": d, "center": d - h / 2, "top": d - h}[va]
-        a = math.radians(rotation)
-        bx = x + along * math.cos(a) - across * math.sin(a)
-        by = y + along * math.sin(a) + across * math.cos(a)
-        gc = self.gc(color)
-        self.r.draw_text(gc, bx, self.h - by, s, prop, rotation, ismath=False)
-        gc.restore()
+        """Queue a text anchored at (x, y): ``ha`` along the text, ``va`` across it (rotation 0 or 90).
+
+        Texts are drawn last, above everything else, by ``draw_texts``.
+        """
+        if s:
+            self.texts.append((x, y, s, size, ha, va, color, rotation))
+
+    def draw_texts(self, image: Any) -> None:
+        """Draw the queued texts with the renderer (the SVG path: glyphs as paths)."""
+        for x, y, s, size, ha, va, color, rotation in self.texts:
+            prop = self.font(size)
+            w, h, d = self.extent(s, size)
+            along = {"left": 0.0, "center": -w / 2, "right": -w}[ha]
+            across = {"baseline": 0.0, "bottom": d, "center": d - h / 2, "top": d - h}[va]
+            a = math.radians(rotation)
+            bx = x + along * math.cos(a) - across * math.sin(a)
+            by = y + along * math.sin(a) + across * math.cos(a)
+            gc = self.gc(color)
+            self.r.draw_text(gc, bx, self.h - by, s, prop, rotation, ismath=False)
+            gc.restore()
+
 
     def line(self, xy: np.ndarray, color: Any = "black", lw: float = 1.0, alpha: float | None = None,
              dashes: tuple | None = None, clip: Any = None) -> None:
@@ -145,14 +164,67 @@ class _Canvas:
         gc.restore()
 
 
-def _draw(renderer: Any, dpi: float, result: TrendResult, title: str | None) -> None:
+class _PngCanvas(_Canvas):
+    """Shapes with Agg; texts with Pillow's FreeType text drawing on the finished canvas.
+
+    matplotlib's own text path lays out and rasterizes each glyph from Python (about 1 ms per
+    label), more than everything else in the chart together; Pillow draws the same font
+    (matplotlib's default, found by its font manager) at the same size in compiled code.
+    """
+
+    def __init__(self, renderer: Any, dpi: float):
+        super().__init__(renderer, dpi)
+        from matplotlib.font_manager import findfont
+
+        self._font_path = findfont(self.font(10.0))
+        self._pil_fonts: dict[float, Any] = {}
+
+    def pil_font(self, size: float) -> Any:
+        from PIL import ImageFont
+
+        if size not in self._pil_fonts:
+            self._pil_fonts[size] = ImageFont.truetype(self._font_path, self.pt(size))
+        return self._pil_fonts[size]
+
+    def _measure(self, s: str, size: float) -> tuple[float, float, float]:
+        font = self.pil_font(size)
+        ascent, descent = font.getmetrics()
+        return float(font.getlength(s)), float(ascent + descent), float(descent)
+
+    def draw_texts(self, image: Any) -> None:
+        from matplotlib.colors import to_rgba
+        from PIL import Image, ImageDraw
+
+        draw = ImageDraw.Draw(image)
+        h_img = image.height
+        for x, y, s, size, ha, va, color, rotation in self.texts:
+            font = self.pil_font(size)
+            ink = tuple(int(round(255 * c)) for c in to_rgba(color))
+            yi = h_img - y  # Pillow's y runs downwards
+            if rotation == 0:
+                anchor = {"left": "l", "center": "m", "right": "r"}[ha] + {"baseline": "s", "bottom": "d",
+                                                                           "center": "m", "top": "a"}[va]
+                draw.text((x, yi), s, font=font, fill=ink, anchor=anchor)
+                continue
+            # Reading upwards (rotation 90): draw flat into a mask, turn it, paste it in the colour.
+            left, top, right, bottom = font.getbbox(s, anchor="ls")
+            mask = Image.new("L", (right - left, bottom - top))
+            ImageDraw.Draw(mask).text((-left, -top), s, font=font, fill=255, anchor="ls")
+            mask = mask.transpose(Image.Transpose.ROTATE_90)
+            bw, bh = mask.size
+            px = {"bottom": x - bw, "center": x - bw / 2, "top": x, "baseline": x + top}[va]
+            py = {"left": yi - bh, "center": yi - bh / 2, "right": yi}[ha]
+            image.paste(ink, (int(round(px)), int(round(py))), mask)
+
+
+def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
     import matplotlib
     import matplotlib.dates as mdates
     from matplotlib.path import Path as MPath
     from matplotlib.ticker import MaxNLocator
     from matplotlib.transforms import Affine2D, Bbox, IdentityTransform
 
-    cv = _Canvas(renderer, dpi)
+    renderer = cv.r
     trend, polls, houses = result.trend, result.polls, result.houses
     x0, y0, x1, y1 = _AXES[0] * cv.w, _AXES[1] * cv.h, _AXES[2] * cv.w, _AXES[3] * cv.h
     box = Bbox.from_extents(x0, y0, x1, y1)
