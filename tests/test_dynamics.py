@@ -100,7 +100,7 @@ def test_png_encoder_round_trips_and_chart_draws_the_data(tmp_path):
 
     rgba = np.random.default_rng(0).integers(0, 256, (37, 53, 4), dtype=np.uint8)
     back = np.asarray(Image.open(io.BytesIO(_png(rgba, 100))))
-    np.testing.assert_array_equal(back, rgba[..., :3])
+    np.testing.assert_array_equal(back, rgba)
     df, _, _ = simulate_polls(2)
     res = fit_trend(df, events={"2022-02-15": "Event"})
     img = np.asarray(Image.open(plot_trend(res, tmp_path / "c.png")).convert("RGB")).astype(int)
@@ -109,6 +109,7 @@ def test_png_encoder_round_trips_and_chart_draws_the_data(tmp_path):
     box = img[int(0.07 * 550):int(0.92 * 550), int(0.07 * 1100):int(0.78 * 1100)]
     assert (box.sum(axis=2) < 60).sum() > 200
     assert (np.abs(box - [178, 34, 34]).sum(axis=2) < 40).sum() > 100
+    assert (img[:int(0.06 * 550), 200:800].sum(axis=2) < 200).sum() > 100  # the title's glyphs
     svg = plot_trend(res, tmp_path / "c.svg").read_text()
     assert svg.count("<use") >= len(df) and "Event" in svg
 

@@ -39,15 +39,13 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
         raise InputError(f"chart {path}: use a .png or .svg file name")
     if suffix == ".png":
         from matplotlib.backends.backend_agg import RendererAgg
-        from PIL import Image
 
         renderer = RendererAgg(int(_SIZE_IN[0] * _DPI), int(_SIZE_IN[1] * _DPI), _DPI)
         cv = _PngCanvas(renderer, _DPI)
         _draw(cv, result, title)
         rgba = np.asarray(renderer.buffer_rgba())
-        img = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).copy()
-        cv.draw_texts(img)
-        path.write_bytes(_png(np.asarray(img), _DPI))
+        cv.draw_texts(rgba)
+        path.write_bytes(_png(rgba, _DPI))
     else:
         from matplotlib.backends.backend_svg import RendererSVG
 
@@ -61,26 +59,26 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
 
 
 def _png(rgba: np.ndarray, dpi: float) -> bytes:
-    """Encode an opaque RGBA canvas as an 8-bit RGB PNG (W3C PNG specification, 2nd ed., 2003).
+    """Encode an RGBA canvas as an 8-bit RGBA PNG (W3C PNG specification, 2nd ed., 2003).
 
     Every row uses the "Up" filter (the difference from the row above), which turns the flat
-    background and horizontal runs of a chart into zeros; zlib's run-length strategy then
-    compresses them at a fraction of the cost of adaptive filtering with full deflate.
+    background, the opaque alpha channel and vertical runs into zeros; zlib's run-length strategy
+    then compresses them at a fraction of the cost of adaptive filtering with full deflate.
     """
     h, w, _ = rgba.shape
-    raw = np.empty((h, 3 * w + 1), np.uint8)
+    flat = rgba.reshape(h, 4 * w)
+    raw = np.empty((h, 4 * w + 1), np.uint8)
     raw[:, 0] = 2  # filter type Up
-    rgb = raw[:, 1:].reshape(h, w, 3)  # a view: each row's pixels follow its filter byte
-    rgb[0] = rgba[0, :, :3]
-    np.subtract(rgba[1:, :, :3], rgba[:-1, :, :3], out=rgb[1:])  # modulo 256, as the filter defines
+    raw[0, 1:] = flat[0]
+    np.subtract(flat[1:], flat[:-1], out=raw[1:, 1:])  # modulo 256, as the filter defines
     z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = z.compress(raw.tobytes()) + z.flush()
+    data = z.compress(memoryview(raw).cast("B")) + z.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ppm = int(round(dpi / 0.0254))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
             + chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
@@ -192,29 +190,43 @@ class _PngCanvas(_Canvas):
         return float(font.getlength(s)), float(ascent + descent), float(descent)
 
     def draw_texts(self, image: Any) -> None:
+        """Blend the queued texts into the RGBA canvas array ``image`` (in place)."""
         from matplotlib.colors import to_rgba
         from PIL import Image, ImageDraw
 
-        draw = ImageDraw.Draw(image)
-        h_img = image.height
+        h_img, w_img = image.shape[:2]
         for x, y, s, size, ha, va, color, rotation in self.texts:
             font = self.pil_font(size)
-            ink = tuple(int(round(255 * c)) for c in to_rgba(color))
-            yi = h_img - y  # Pillow's y runs downwards
+            ink = np.array([round(255 * c) for c in to_rgba(color)[:3]], np.int32)
+            ax, ay = int(round(x)), int(round(h_img - y))  # Pillow's y runs downwards
             if rotation == 0:
                 anchor = {"left": "l", "center": "m", "right": "r"}[ha] + {"baseline": "s", "bottom": "d",
                                                                            "center": "m", "top": "a"}[va]
-                draw.text((x, yi), s, font=font, fill=ink, anchor=anchor)
-                continue
-            # Reading upwards (rotation 90): draw flat into a mask, turn it, paste it in the colour.
-            left, top, right, bottom = font.getbbox(s, anchor="ls")
-            mask = Image.new("L", (right - left, bottom - top))
-            ImageDraw.Draw(mask).text((-left, -top), s, font=font, fill=255, anchor="ls")
-            mask = mask.transpose(Image.Transpose.ROTATE_90)
-            bw, bh = mask.size
-            px = {"bottom": x - bw, "center": x - bw / 2, "top": x, "baseline": x + top}[va]
-            py = {"left": yi - bh, "center": yi - bh / 2, "right": yi}[ha]
-            image.paste(ink, (int(round(px)), int(round(py))), mask)
+            else:
+                anchor = "ls"
+            left, top, right, bottom = font.getbbox(s, anchor=anchor)
+            mask = Image.new("L", (max(right - left, 1), max(bottom - top, 1)))
+            ImageDraw.Draw(mask).text((-left, -top), s, font=font, fill=255, anchor=anchor)
+            if rotation == 0:
+                px, py = ax + left, ay + top
+            else:  # reading upwards: turn the flat text a quarter anticlockwise
+                mask = mask.transpose(Image.Transpose.ROTATE_90)
+                bw, bh = mask.size
+                px = {"bottom": ax - bw, "center": ax - bw // 2, "top": ax, "baseline": ax + top}[va]
+                py = {"left": ay - bh, "center": ay - bh // 2, "right": ay}[ha]
+            _blend(image, np.asarray(mask), px, py, ink)
+
+
+def _blend(image: np.ndarray, alpha: np.ndarray, px: int, py: int, ink: np.ndarray) -> None:
+    """Composite ``ink`` with coverage ``alpha`` (0-255) over ``image`` at top-left (px, py)."""
+    h, w = alpha.shape
+    x0, y0 = max(px, 0), max(py, 0)
+    x1, y1 = min(px + w, image.shape[1]), min(py + h, image.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    a = alpha[y0 - py:y1 - py, x0 - px:x1 - px, None].astype(np.int32)
+    region = image[y0:y1, x0:x1, :3]
+    region[...] = (region * (255 - a) + ink * a + 127) // 255
 
 
 def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
