@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from .._results import Result, jsonable
 from ..errors import DesignError, InputError
@@ -210,9 +210,14 @@ def _smooth(d: _Design, out: FilterOutput, s2: float,
     return ms, ps, share, var
 
 
-def _house_labels(polls: pd.DataFrame) -> pd.Series:
-    w = polls["wording"].astype(str)
-    return polls["pollster"].astype(str).where(w == "", polls["pollster"].astype(str) + " / " + w)
+def _house_labels(polls: pd.DataFrame) -> np.ndarray:
+    """House label of each poll: the pollster, or "pollster / wording" when a wording id is given."""
+    p = polls["pollster"].astype(str).to_numpy(object)
+    w = polls["wording"].astype(str).to_numpy(object)
+    out = p.copy()
+    has = w != ""
+    out[has] = p[has] + " / " + w[has]
+    return out
 
 
 def fit_trend(
@@ -257,16 +262,18 @@ def fit_trend(
     n = len(table)
     if n < 2:
         raise InputError("a trend needs at least two polls")
-    table = table.assign(house=_house_labels(table).to_numpy(), y=y, se=np.sqrt(r), n_eff=neff)
+    # Columns are computed as arrays and added to the poll table once, at the end.
+    house = _house_labels(table)
+    pollster = table["pollster"].to_numpy(object)
     mid = table["start"] + (table["end"] - table["start"]) / 2
-    table["date"] = mid.dt.floor("D")
+    poll_date = mid.dt.floor("D")
     step = UNITS[unit]
-    origin = table["date"].min()
-    t_all = ((table["date"] - origin).dt.days // step).to_numpy(int)
-    houses = sorted(table["house"].unique())
-    hidx = np.searchsorted(houses, table["house"].to_numpy())
+    origin = poll_date.min()
+    t_all = ((poll_date - origin).dt.days // step).to_numpy(int)
+    houses = sorted(set(house.tolist()))
+    hidx = np.searchsorted(houses, house)
     counts = np.bincount(hidx, minlength=len(houses))
-    ref = _resolve_reference(reference, houses, table)
+    ref = _resolve_reference(reference, houses, house, pollster)
     constraint = f"relative to {houses[ref]}" if ref is not None else "sum to zero"
     for h, c in zip(houses, counts, strict=True):
         if c == 1 and len(houses) > 1 and (ref is None or houses[ref] != h):
@@ -321,7 +328,7 @@ def fit_trend(
         if sig_k[-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9):
             flat_sigma = True
     se = np.sqrt(np.maximum(var, 0.0))
-    zq = float(stats.norm.ppf(0.5 + level / 2))
+    zq = float(special.ndtri(0.5 + level / 2))
     dates = origin + pd.to_timedelta(np.arange(d.n_days) * step, unit="D")
     n_on_day = np.bincount(t_all, minlength=d.n_days)
     trend = pd.DataFrame({"date": dates, "share": share, "se": se, "low": share - zq * se,
@@ -329,11 +336,11 @@ def fit_trend(
 
     # House effects delta = C b[1:].
     dse = np.sqrt(np.maximum(dvar, 0.0))
-    first_poll = table.drop_duplicates("house").set_index("house")
+    first_poll = np.unique(hidx, return_index=True)[1]  # the first row of each house
     house_df = pd.DataFrame({
         "house": houses,
-        "pollster": first_poll.loc[houses, "pollster"].to_numpy(),
-        "wording": first_poll.loc[houses, "wording"].to_numpy(),
+        "pollster": pollster[first_poll],
+        "wording": table["wording"].to_numpy(object)[first_poll],
         "polls": counts, "effect": delta, "se": dse, "low": delta - zq * dse, "high": delta + zq * dse,
         "reference": [ref is not None and i == ref for i in range(H)],
     })
@@ -350,7 +357,8 @@ def fit_trend(
     resid = y - fitted
     v_res = np.maximum(r - v_sig, 1e-12 * r)
     z = resid / np.sqrt(v_res)
-    table = table.assign(fitted=fitted, residual=resid, z=z, outlier=np.abs(z) > outlier_z)
+    table = table.assign(house=house, y=y, se=np.sqrt(r), n_eff=neff, date=poll_date, fitted=fitted,
+                         residual=resid, z=z, outlier=np.abs(z) > outlier_z)
 
     tests = tuple(_level_shift(d, ev, origin, step, sigma, zq, bands) for ev in evs) if test_events else ()
     warn = []
@@ -379,12 +387,12 @@ def fit_trend(
     )
 
 
-def _resolve_reference(reference: str | None, houses: list[str], table: pd.DataFrame) -> int | None:
+def _resolve_reference(reference: str | None, houses: list[str], house: np.ndarray, pollster: np.ndarray) -> int | None:
     if reference is None:
         return None
     if reference in houses:
         return houses.index(reference)
-    own = [h for h in houses if table.loc[table["house"] == h, "pollster"].iloc[0] == reference]
+    own = [h for h in houses if pollster[np.flatnonzero(house == h)[0]] == reference]
     if len(own) == 1:
         return houses.index(own[0])
     if own:
