@@ -17,7 +17,7 @@ Striebel 1965) is handled the same way.
 
 The filter runs over *steps*: one step per poll (several polls on one day are consecutive steps
 with a gap of 0). Days between polls need no steps: given the smoothed states at the polls on
-either side, the random walk in between is a Brownian bridge, so ``smooth_days`` interpolates
+either side, the random walk in between is a Brownian bridge, so ``smooth_trend`` interpolates
 the smoothed means linearly and adds the bridge variance (exact, not an approximation).
 """
 
@@ -31,7 +31,7 @@ from scipy.linalg.lapack import dtbtrs
 
 from ..errors import DesignError
 
-__all__ = ["FilterOutput", "kalman_filter", "diffuse_loglik", "rts_smoother", "smooth_days", "augmented_state_filter"]
+__all__ = ["FilterOutput", "kalman_filter", "diffuse_loglik", "rts_smoother", "smooth_trend", "augmented_state_filter"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -147,32 +147,44 @@ def rts_smoother(out: FilterOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return ms, np.maximum(ps, 0.0), j
 
 
-def smooth_days(out: FilterOutput, step_day: np.ndarray, n_days: int,
-                sigma2: float) -> tuple[np.ndarray, np.ndarray]:
-    """Smoothed means (days × columns) and variances of ``xi`` on every day ``0 .. n_days - 1``.
+def smooth_trend(out: FilterOutput, step_day: np.ndarray, n_days: int, sigma2: float, b: np.ndarray,
+                 cov_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed trend and its MSE on every day ``0 .. n_days - 1``, with the diffuse effects ``b``.
 
-    ``step_day`` is the (non-decreasing) grid day of each step. A day with polls takes the
-    smoothed state of its last poll. A day strictly between steps ``i`` and ``i + 1`` at fraction
-    ``u`` of the gap ``g`` is, given both states, a Brownian bridge: mean ``(1-u) xi_i + u xi_{i+1}``
-    and variance ``sigma2 g u (1-u)``; so its smoothed mean interpolates linearly and its variance
-    is ``(1-u)^2 P_i + u^2 P_{i+1} + 2u(1-u) J_i P_{i+1} + sigma2 g u (1-u)``. A day after the
-    last step adds the drift ``sigma2 (d - t_last)``; the first step is on day 0.
+    ``step_day`` is the (non-decreasing) grid day of each step; the first step is on day 0. On
+    the steps, the trend is ``m_y - m_W' b + b_0`` (``E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b``)
+    with MSE ``P^s + g' cov_b g``, ``g = e1 - L_t(W)``. A day with polls takes the state of its
+    last poll. A day strictly between steps ``i`` and ``i + 1`` at fraction ``u`` of the gap ``h``
+    is, given both states, a Brownian bridge: mean ``(1-u) xi_i + u xi_{i+1}``, variance
+    ``sigma2 h u (1-u)``. So the smoother (linear in the data) interpolates linearly, and the MSE
+    is ``(1-u)^2 M_ii + u^2 M_kk + 2u(1-u) M_ik + sigma2 h u (1-u)`` with ``M_ik = J_i P^s_k +
+    g_i' cov_b g_k`` (``J_i P^s_{i+1}`` is the smoothed covariance of consecutive states). A day
+    after the last step adds the drift ``sigma2 (d - t_last)``.
+
+    Returns the step-level smoothed means (steps × columns) and variances, and the day-level
+    trend and MSE.
     """
     ms, ps, j = rts_smoother(out)
+    g = -ms[:, 1:]
+    g[:, 0] += 1.0
+    trend = ms[:, 0] + g @ b
+    gc = g @ cov_b
+    m_own = ps + np.einsum("ij,ij->i", gc, g)
+    m_next = np.append(j[:-1] * ps[1:] + np.einsum("ij,ij->i", gc[:-1], g[1:]), 0.0)
     days = np.arange(n_days)
     i = np.searchsorted(step_day, days, side="right") - 1
     if i.min() < 0:
         raise ValueError("the first step must be on day 0")
     m = len(step_day)
     k = np.minimum(i + 1, m - 1)
-    inside = (i < m - 1)
-    span = np.where(inside, step_day[k] - step_day[i], 1.0).astype(float)
+    inside = i < m - 1
+    span = np.where(inside, step_day[k] - step_day[i], 1).astype(float)
     u = np.where(inside, (days - step_day[i]) / span, 0.0)
-    ms_day = (1.0 - u)[:, None] * ms[i] + u[:, None] * ms[k]
-    cross = j[i] * ps[k]
-    ps_day = ((1.0 - u) ** 2 * ps[i] + u * u * ps[k] + 2.0 * u * (1.0 - u) * cross
-              + sigma2 * np.where(inside, span * u * (1.0 - u), days - step_day[i]))
-    return ms_day, np.maximum(ps_day, 0.0)
+    v = 1.0 - u
+    share = v * trend[i] + u * trend[k]
+    drift = np.where(inside, span * u * v, days - step_day[i])
+    mse = v * v * m_own[i] + u * u * m_own[k] + 2.0 * u * v * m_next[i] + sigma2 * drift
+    return ms, ps, share, mse
 
 
 def augmented_state_filter(day: np.ndarray, y: np.ndarray, r: np.ndarray, x: np.ndarray, n_days: int,

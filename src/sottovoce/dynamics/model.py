@@ -28,7 +28,7 @@ from scipy import optimize, special, stats
 from .._results import Result, jsonable
 from ..errors import DesignError, InputError
 from .events import Event, check_event_range, parse_events
-from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_days
+from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_trend
 from .polls import Wave, poll_observations, read_polls
 
 __all__ = ["TrendResult", "fit_trend", "SIGMA_BOUNDS"]
@@ -201,13 +201,9 @@ def _sigma_weights(lik: _Likelihood, s_hat: float, ll_hat: float, drop: float = 
 
 def _smooth(d: _Design, out: FilterOutput, s2: float,
             fit: GLSFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """RTS smoothing on every grid day; the trend and its MSE (including the GLS error of b)."""
-    ms, ps = smooth_days(out, d.t, d.n_days, s2)
-    g = -ms[:, 1:]
-    g[:, 0] += 1.0
-    share = ms[:, 0] + g @ fit.b
-    var = ps + np.einsum("ij,jk,ik->i", g, fit.cov_b, g)
-    return ms, ps, share, var
+    """RTS smoothing: step-level means and variances; the trend and its MSE (including the GLS
+    error of b) on every grid day."""
+    return smooth_trend(out, d.t, d.n_days, s2, fit.b, fit.cov_b)
 
 
 def _house_labels(polls: pd.DataFrame) -> np.ndarray:
@@ -349,7 +345,7 @@ def fit_trend(
     # residuals, de Jong & Penzer 1998, JASA 93(442)).
     rows = np.empty(n, dtype=int)
     rows[order] = np.arange(n)
-    ti = t_all
+    ti = np.searchsorted(d.t, t_all, side="right") - 1  # the last step on each poll's day
     wi = d.w[rows]
     gi = wi - ms[ti, 1:]
     fitted = ms[ti, 0] + gi @ b
