@@ -40,21 +40,21 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
     if suffix == ".png":
         from matplotlib.backends.backend_agg import RendererAgg
 
-        renderer = RendererAgg(int(_SIZE_IN[0] * _DPI), int(_SIZE_IN[1] * _DPI), _DPI)
-        cv = _PngCanvas(renderer, _DPI)
-        _draw(cv, result, title)
-        rgba = np.asarray(renderer.buffer_rgba())
-        cv.draw_texts(rgba)
+        agg = RendererAgg(int(_SIZE_IN[0] * _DPI), int(_SIZE_IN[1] * _DPI), _DPI)
+        png = _PngCanvas(agg, _DPI)
+        _draw(png, result, title)
+        rgba = np.asarray(agg.buffer_rgba())
+        png.draw_texts(rgba)
         path.write_bytes(_png(rgba, _DPI))
     else:
         from matplotlib.backends.backend_svg import RendererSVG
 
         with open(path, "w", encoding="utf-8") as fh:
-            renderer = RendererSVG(_SIZE_IN[0] * 72, _SIZE_IN[1] * 72, fh, image_dpi=_DPI)
-            cv = _Canvas(renderer, 72)
+            svg = RendererSVG(_SIZE_IN[0] * 72, _SIZE_IN[1] * 72, fh, image_dpi=_DPI)
+            cv = _Canvas(svg, 72)
             _draw(cv, result, title)
             cv.draw_texts(None)
-            renderer.finalize()
+            svg.finalize()
     return path
 
 
@@ -72,7 +72,7 @@ def _png(rgba: np.ndarray, dpi: float) -> bytes:
     raw[0, 1:] = flat[0]
     np.subtract(flat[1:], flat[:-1], out=raw[1:, 1:])  # modulo 256, as the filter defines
     z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = z.compress(memoryview(raw).cast("B")) + z.flush()
+    data = z.compress(raw.data) + z.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
@@ -152,7 +152,7 @@ class _Canvas:
             gc.restore()
 
 
-    def line(self, xy: np.ndarray, color: Any = "black", lw: float = 1.0, alpha: float | None = None,
+    def line(self, xy: Any, color: Any = "black", lw: float = 1.0, alpha: float | None = None,
              dashes: tuple | None = None, clip: Any = None) -> None:
         from matplotlib.path import Path as MPath
         from matplotlib.transforms import IdentityTransform
@@ -266,7 +266,7 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
     xt = xt[(xt >= xlo) & (xt <= xhi)]
     formatter = mdates.ConciseDateFormatter(locator)
     xlabels = formatter.format_ticks(xt)
-    yt = MaxNLocator(6).tick_values(ylo, yhi)
+    yt = np.asarray(MaxNLocator(6).tick_values(ylo, yhi), float)
     yt = yt[(yt >= ylo - 1e-9) & (yt <= yhi + 1e-9)]
     grid = (0.69, 0.69, 0.69)
     for v in to_x(xt):
@@ -285,7 +285,7 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
     pxy = np.column_stack([to_x(pday), to_y(py)])
     circle = MPath.unit_circle()
     gc = cv.gc("white", lw=0.5, alpha=0.7, clip=box)
-    for (h, rad) in sorted(set(zip(hi.tolist(), radius.tolist()))):
+    for (h, rad) in sorted(set(zip(hi.tolist(), radius.tolist(), strict=True))):
         sel = (hi == h) & (radius == rad)
         renderer.draw_markers(gc, circle, Affine2D().scale(cv.pt(rad)), MPath(pxy[sel]), IdentityTransform(),
                               colours(h % colours.N))

@@ -54,7 +54,7 @@ def _variance_recursion(gap: np.ndarray, prec: np.ndarray, sigma2: float) -> tup
     pf: list[float] = []
     put_pred, put_filt = pp.append, pf.append
     p = 0.0  # xi is exactly 0 on the first day (the level is in b)
-    for q, h in zip((sigma2 * gap).tolist(), prec.tolist()):
+    for q, h in zip((sigma2 * gap).tolist(), prec.tolist(), strict=True):
         p += q
         put_pred(p)
         p = p / (1.0 + p * h)
