@@ -378,5 +378,5 @@ def _legend(cv: _Canvas, entries: list[tuple[str, Any]], left: float, top: float
 
 
 def _padded(lo: float, hi: float) -> tuple[float, float]:
-    span = hi - lo if hi > lo else max(abs(lo), 1.0) * 0.1
+    span = hi - lo if hi > lo else max(abs(lo) * 1e-3, 1.0)
     return lo - _MARGIN * span, hi + _MARGIN * span
