@@ -46,3 +46,20 @@ def test_demo_refuses_a_file_as_output(tmp_path, cli):
     res = cli("demo", "--out", f)
     assert res.code == 2 and "not a folder" in res.err
     assert f.read_text(encoding="utf-8") == "keep"
+
+
+def test_demo_prints_direct_indirect_and_nonresponse_tables(tmp_path, cli):
+    """The demo's terminal output: weighted direct shares by group, every design with the gaps,
+    and the nonresponse measures, with the same numbers as results.json."""
+    import json
+
+    r = cli("demo", "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    for title in ("Asked directly (weighted)", "Direct and indirect questions side by side", "Who did not answer"):
+        assert title in r.out
+    for q in data["questions"]:
+        assert f"{100 * q['result']['estimate']:.1f}" in r.out
+    assert "list experiment" in r.out and "randomized response" in r.out and "gap: direct − indirect" in r.out
+    assert f"{100 * data['nonresponse']['rates']['RR3']:.1f}" in r.out
+    assert "sex = female" in r.out

@@ -38,7 +38,7 @@ def demo_command(
     if as_json:
         show(res, out, as_json, lang, extra={"truth": truth})
         return
-    show(res, out, as_json, lang)
+    show(res, out, as_json, lang, tables=True)
     if isinstance(truth.get("support"), (int, float)):
         # the point of a simulation: the reader can see which estimate came closest to the truth
         console.print(f"(simulated data: the planted true share is {100 * truth['support']:.0f}%; see {study.parent / 'truth.json'})")

@@ -30,7 +30,7 @@ def analyze_command(
     from ..pipeline import analyze
 
     res = analyze(study, out_dir=out, lang=lang, progress=not as_json)
-    show(res, out, as_json)
+    show(res, out, as_json, tables=True)
 
 
 def report_command(
@@ -56,8 +56,9 @@ def report_command(
         console.print(f"report: {out}")
 
 
-def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, extra: dict[str, Any] | None = None) -> None:
-    """Print the headline and where the files are (or one JSON object)."""
+def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, extra: dict[str, Any] | None = None,
+         tables: bool = False) -> None:
+    """Print the headline (and, with ``tables``, the result tables) and where the files are, or one JSON object."""
     if as_json:
         emit_json({**res.to_dict(), "outputs": {"dir": str(out), "report": str(out / "report.html"),
                                                 "results": str(out / "results.json"), "csv": str(out / "results.csv")},
@@ -65,4 +66,9 @@ def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, e
         return
     for sentence in res.headline(lang):
         console.print(sentence)
+    if tables:
+        from ._study_tables import print_tables
+
+        console.print()
+        print_tables(console, res.to_dict())
     console.print(f"\nreport: {out / 'report.html'}\nresults: {out / 'results.json'}, {out / 'results.csv'}")
