@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,7 @@ EDUCATION_SHARE_HIGHER = 0.30  # simulated: education is a reporting group, not 
 
 # -- the simulated behaviour ----------------------------------------------------------------------
 # log-odds of truly supporting the war
-_SUPPORT = {
+_SUPPORT: dict[str, Any] = {
     "intercept": -0.55,
     "male": 0.15,
     "age": {"18-34": -0.70, "35-54": 0.0, "55+": 0.55},
@@ -97,7 +98,7 @@ _SUPPORT = {
     },
 }
 # log-odds of agreeing to the interview once reached
-_RESPONSE = {
+_RESPONSE: dict[str, Any] = {
     "intercept": -1.52,
     "male": -0.25,
     "age": {"18-34": -0.35, "35-54": 0.0, "55+": 0.30},

@@ -143,7 +143,9 @@ def write_table(
             if ext == ".sav":
                 pyreadstat.write_sav(out, tmp, column_labels=labels, variable_value_labels=value_lbls or None)
             else:
-                dta_lbls = {c: {int(k): v for k, v in m.items()} for c, m in value_lbls.items()}
+                dta_lbls: dict[str, dict[int | float, str]] = {
+                    str(c): {int(k): str(v) for k, v in m.items()} for c, m in value_lbls.items()
+                }
                 pyreadstat.write_dta(out, tmp, column_labels=labels, variable_value_labels=dta_lbls or None)
         os.replace(tmp, p)
     except InputError:
