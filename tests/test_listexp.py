@@ -414,3 +414,33 @@ def test_intercept_only_lm_with_design_se_is_the_difference_in_means():
     # ML with covariates: the design SE of the population prevalence adds the covariates' sampling
     ml = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age", se="design", **kw)
     assert 0.5 * dim.se < ml.se < 1.5 * dim.se
+
+
+def test_a_calibrated_survey_gives_calibration_aware_dim_se():
+    """Passing a raked Survey uses its calibration residuals: the DiM SE equals the one computed
+    directly from the design's cov_total, and differs from treating the raked weights as fixed."""
+    import numpy as np
+    import pandas as pd
+
+    import sottovoce as sv
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    sex = rng.choice(["m", "f"], n, p=[0.3, 0.7])
+    treat = rng.integers(0, 2, n)
+    base = rng.binomial(3, np.where(sex == "m", 0.6, 0.3))
+    count = base + treat * (rng.random(n) < np.where(sex == "m", 0.7, 0.2))
+    df = pd.DataFrame({"sex": sex, "treat": treat, "count": count})
+    raked = sv.Survey(df).rake({"sex": {"m": 0.5, "f": 0.5}})
+    fit = sv.list_experiment(raked, "count", "treat", 3)
+    w = raked.weights
+    t, y = treat == 1, count.astype(float)
+    mt, mc = (w[t] @ y[t]) / w[t].sum(), (w[~t] @ y[~t]) / w[~t].sum()
+    u = np.where(t, (y - mt) / w[t].sum(), 0.0) - np.where(~t, (y - mc) / w[~t].sum(), 0.0)
+    assert fit.estimate == pytest.approx(mt - mc, rel=1e-12)
+    assert fit.se == pytest.approx(float(np.sqrt(raked.cov_total(u)[0, 0])), rel=1e-10)
+    fixed = sv.list_experiment(df.assign(w=w), "count", "treat", 3, weights="w")
+    assert fixed.estimate == pytest.approx(fit.estimate, rel=1e-12)
+    assert abs(fixed.se - fit.se) > 1e-4 * fit.se  # sex predicts the count: calibration changes the SE
+    with pytest.raises(sv.InputError, match="either as a Survey"):
+        sv.list_experiment(raked, "count", "treat", 3, weights="w")

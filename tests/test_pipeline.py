@@ -279,11 +279,15 @@ def test_every_question_type_runs_and_equals_its_estimator(tmp_path):
     frame = df.assign(w=svy.weights)
     cw = rr_prevalence(svy, "cw_answer", "crosswise", q=0.25)
     assert res.question("support_cw")["result"]["estimate"] == pytest.approx(cw.estimate, rel=1e-12)
-    lst = listexp.list_experiment(frame, "list_count", "list_treat", 3, weights="w")
+    # list experiments get the calibrated design, so their SEs include the raking residuals
+    lst = listexp.list_experiment(svy, "list_count", "list_treat", 3)
     assert res.question("support_list")["result"]["estimate"] == pytest.approx(lst.estimate, rel=1e-12)
     assert res.question("support_list")["result"]["se"] == pytest.approx(lst.se, rel=1e-12)
+    assert res.question("support_list")["se_weights"] == "calibrated"
+    fixed = listexp.list_experiment(frame, "list_count", "list_treat", 3, weights="w")
+    assert fixed.estimate == pytest.approx(lst.estimate, rel=1e-12) and fixed.se != lst.se
     assert res.question("support_list")["design_test"]["p_value"] is not None
-    dbl = listexp.double_list(frame, "list_a", "list_b", "double_treat", 3, 3, weights="w")
+    dbl = listexp.double_list(svy, "list_a", "list_b", "double_treat", 3, 3)
     assert res.question("support_double")["result"]["estimate"] == pytest.approx(dbl.estimate, rel=1e-12)
     # every indirect question is compared with the direct one: the list gap is direct − list
     comps = {c["indirect"]: c for c in res.data["comparisons"]}

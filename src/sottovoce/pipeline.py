@@ -524,23 +524,22 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
             fn = _fn(lx, "list_experiment")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
-            frame, design = _weighted_frame(svy, study)
-            res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by, **design), subgroups)
+            # The calibrated design itself: list-experiment SEs include the calibration residuals.
+            res = _with_groups(lambda by: fn(svy, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by), subgroups)
             entry["result"] = res.to_dict()
-            entry["se_weights"] = "fixed"  # listexp builds its own design from the final weights
+            entry["se_weights"] = "calibrated"
             test = _fn(lx, "list_design_test")
             if test is not None:
-                t = test(frame, q.count, q.treat, q.items, **design)
+                t = test(svy, q.count, q.treat, q.items)
                 entry["design_test"] = {"p_value": t.estimate, "verdict": t.details.get("verdict"), "method": t.method}
         elif isinstance(q, DoubleListQuestion):
             lx = _module("listexp")
             fn = _fn(lx, "double_list")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
-            frame, design = _weighted_frame(svy, study)
-            res = fn(frame, q.count_a, q.count_b, q.treat, q.items_a, q.items_b, **design)
+            res = fn(svy, q.count_a, q.count_b, q.treat, q.items_a, q.items_b)
             entry["result"] = res.to_dict()  # overall only: the double-list estimator has no domains yet
-            entry["se_weights"] = "fixed"
+            entry["se_weights"] = "calibrated"
         elif isinstance(q, (RRQuestion, CrosswiseQuestion)):
             rr = _module("rr")
             fn = _fn(rr, "rr_prevalence")
@@ -637,11 +636,16 @@ def _comparison(study: Study, q: Any, dq: DirectQuestion, svy: Any, df: pd.DataF
         fn = _fn(lx, "list_direct")
         if fn is None or q.covariates:
             return None
-        frame, design = _weighted_frame(svy, study)
-        frame = frame[frame[direct_col].notna()]  # the gap is over respondents who answered directly
-        res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, direct_col, by=by, **design), subgroups)
+        if svy.data[direct_col].notna().all():
+            res = _with_groups(lambda by: fn(svy, q.count, q.treat, q.items, direct_col, by=by), subgroups)
+            se_weights = "calibrated"
+        else:  # the gap is over respondents who answered directly: a subset the calibration does not cover
+            frame, design = _weighted_frame(svy, study)
+            frame = frame[frame[direct_col].notna()]
+            res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, direct_col, by=by, **design), subgroups)
+            se_weights = "fixed"
         gap = _list_gap(res)
-        gap["se_weights"] = "fixed"
+        gap["se_weights"] = se_weights
     if gap is None:
         return None
     gap.update({"direct": dq.id, "indirect": q.id, "indirect_type": q.type, "definition": "direct - indirect"})

@@ -103,8 +103,18 @@ def load(
     multi: bool = True,
     extra: list[str] | None = None,
 ) -> ListData:
-    """Read and check a list experiment; drop rows with missing covariates (as ``ictreg`` does)."""
-    df = as_frame(data)
+    """Read and check a list experiment; drop rows with missing covariates (as ``ictreg`` does).
+
+    ``data`` may be a ready :class:`Survey` (for example one calibrated with ``Survey.rake``): its
+    weights and its variance, calibration residuals included, are then used as they are.
+    """
+    given: Survey | None = data if isinstance(data, Survey) else None
+    if given is not None:
+        if weights or strata or psu:
+            raise InputError("give the design either as a Survey or as weights/strata/psu columns, not both")
+        df = given.data
+    else:
+        df = as_frame(data)
     require_columns(df, [count, treat, weights, strata, psu, *(extra or [])])
     if J is None:
         raise InputError("the number of control items J is missing; give it with --items J (items=J in Python)")
@@ -134,10 +144,16 @@ def load(
         wcol = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
         complete &= np.isfinite(wcol)
     keep = complete
+    if given is not None and not keep.all():
+        # Dropping rows would break the calibration the Survey carries.
+        raise InputError(
+            f"{int((~keep).sum())} respondents have missing covariates; drop them before building the Survey "
+            "(a calibrated design cannot lose rows afterwards)"
+        )
     if not keep.all():
         df = df.loc[keep].copy()
         y, t, X = y[keep], t[keep], X[keep]
-    survey = Survey(df, weights=weights, strata=strata, psu=psu)
+    survey = given if given is not None else Survey(df, weights=weights, strata=strata, psu=psu)
     w = survey.weights
     arms = sorted(int(a) for a in np.unique(t))
     for a in arms:

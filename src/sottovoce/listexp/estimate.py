@@ -321,7 +321,9 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
 
 
 def weights_used(d: _data.ListData) -> bool:
-    return d.survey.weights_column is not None
+    """Whether the respondents carry unequal weights (a weight column or a calibrated Survey)."""
+    pos = d.w[d.w > 0]
+    return d.survey.weights_column is not None or bool(pos.size and np.ptp(pos) > 0)
 
 
 def _terms_for(part: str, tc: list[str] | None, tf: list[str] | None) -> list[str]:
