@@ -306,6 +306,21 @@ subgroups = ["sex", "age_group", "education", "settlement"]
 min_cell = 30
 language = "en"
 
+[report.labels]
+sex = {{ en = "Sex", ru = "Пол" }}
+"sex=male" = {{ en = "Men", ru = "Мужчины" }}
+"sex=female" = {{ en = "Women", ru = "Женщины" }}
+age_group = {{ en = "Age", ru = "Возраст" }}
+"age_group=18-34" = {{ en = "18–34", ru = "18–34 года" }}
+"age_group=35-54" = {{ en = "35–54", ru = "35–54 года" }}
+"age_group=55+" = {{ en = "55 and older", ru = "55 лет и старше" }}
+education = {{ en = "Education", ru = "Образование" }}
+"education=higher" = {{ en = "Higher education", ru = "Высшее образование" }}
+"education=no higher" = {{ en = "No higher education", ru = "Без высшего образования" }}
+settlement = {{ en = "Settlement", ru = "Тип поселения" }}
+"settlement=urban" = {{ en = "Town or city", ru = "Город" }}
+"settlement=rural" = {{ en = "Village", ru = "Село" }}
+
 [[questions]]
 id = "support_direct"
 type = "direct"
