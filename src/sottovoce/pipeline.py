@@ -211,6 +211,8 @@ def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang
             (charts_dir / "compare.svg").write_text(_standalone(view["compare_chart"]), encoding="utf-8")
         for g in (g for g in view["groups"] if g["chart"]):
             (charts_dir / f"by-{_safe(g['column'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
+        if (data.get("trend") or {}).get("chart_svg"):
+            (charts_dir / "trend.svg").write_text(data["trend"]["chart_svg"], encoding="utf-8")
         if view["nonresponse"].get("sens_chart"):
             (charts_dir / "nonresponse-sensitivity.svg").write_text(_standalone(view["nonresponse"]["sens_chart"]), encoding="utf-8")
         (tmp / "report.html").write_text(render_report(data, lang), encoding="utf-8")
@@ -302,7 +304,7 @@ def analyze(
         raise InputError(f"unknown report language '{lang}'; use one of {', '.join(LANGUAGES)}")
     if out_dir is not None:
         _check_not_an_input(study, Path(out_dir))
-    n_steps = 4 + len(study.questions)
+    n_steps = 4 + len(study.questions) + (study.trend is not None)
     with _Steps(progress, n_steps).running() as steps:
         data = _run(study, lang, steps)
         res = StudyResults(data, study)
@@ -320,6 +322,8 @@ def _check_not_an_input(study: Study, out: Path) -> None:
     inputs = [study.path, study.data.path if study.data else None, study.dispositions.path if study.dispositions else None]
     if isinstance(study.weighting.margins, Path):
         inputs.append(study.weighting.margins)
+    if study.trend is not None:
+        inputs.extend(study.trend.polls)
     targets = {(out / name).resolve() for name in OUTPUT_NAMES}
     for p in inputs:
         if p is not None and p.resolve() in targets:
@@ -405,6 +409,10 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
 
     steps.step("auditing nonresponse")
     nonresponse = _nonresponse(study, work, svy, by_id, derived, skipped)
+    extra_steps: dict[str, Any] = {}
+    if study.trend is not None:
+        steps.step("pooling polls into a trend")
+        extra_steps["trend"] = _trend(study)
 
     s = study
     assert s.data is not None
@@ -425,6 +433,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         "questions": out_q,
         "comparisons": comparisons,
         "nonresponse": nonresponse,
+        **extra_steps,  # "trend" only when the study has a [trend] table (results.json is otherwise unchanged)
         "skipped": skipped,
     })
 
@@ -683,6 +692,34 @@ def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, A
         sc = nr.sensitivity_curve(ry.estimate, rn.estimate, rr)
         out["sensitivity"] = {"question": direct.id, "x": [c[0] for c in sc.curve], "y": [c[1] for c in sc.curve],
                               "tipping_share": sc.tipping_share, "threshold": sc.threshold}
+    return out
+
+
+def _trend(study: Study) -> dict[str, Any]:
+    """The ``[trend]`` step: pool the polls (Jackman 2005) and draw the chart as SVG text.
+
+    The SVG is kept in ``results.json`` (``chart_svg``) so that ``sottovoce report`` re-renders
+    the section without refitting; ``charts/trend.svg`` is the same drawing as a file. A model
+    that cannot be fitted (too few polls, an unidentifiable house effect, a bad poll row) is
+    recorded as ``failed`` with its message and shown as a caveat, like a failed question.
+    """
+    spec = study.trend
+    assert spec is not None
+    for p in spec.polls:
+        if not p.exists():
+            raise InputError(f"{study.path or 'study'}: trend.polls: file {p} not found; fix the path (relative to the study file)")
+    dyn = _module("dynamics")
+    if _fn(dyn, "fit_trend") is None:
+        return {"status": "skipped", "reason": "not_available"}
+    try:
+        res = dyn.fit_trend(list(spec.polls), reference=spec.reference, events=dict(spec.events) or None,
+                            unit=spec.unit, base=spec.base)
+    except (InputError, DesignError, ConvergenceError) as exc:
+        return {"status": "failed", "reason": "error", "message": str(exc)}
+    out: dict[str, Any] = {"status": "done", **res.to_dict(), "files": [p.name for p in spec.polls]}
+    with tempfile.TemporaryDirectory() as tmp:
+        svg_path = dyn.plot_trend(res, Path(tmp) / "trend.svg")
+        out["chart_svg"] = svg_path.read_text(encoding="utf-8")
     return out
 
 

@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "RRQuestion",
     "CrosswiseQuestion",
     "Question",
+    "TrendSpec",
     "load_study",
     "check_against_data",
     "LANGUAGES",
@@ -186,6 +188,18 @@ class ReportSpec:
 
 
 @dataclass(frozen=True)
+class TrendSpec:
+    """The ``[trend]`` table: published polls and microdata waves pooled into one trend
+    (Jackman 2005; see :func:`sottovoce.dynamics.fit_trend`)."""
+
+    polls: tuple[Path, ...]
+    reference: str | None = None  # None: house effects sum to zero
+    events: Mapping[str, str] = field(default_factory=dict)  # ISO date -> label
+    unit: str = "day"
+    base: str = "all"
+
+
+@dataclass(frozen=True)
 class Study:
     """A parsed, validated study file. Paths are absolute (resolved against the file's folder)."""
 
@@ -202,6 +216,7 @@ class Study:
     report: ReportSpec = field(default_factory=ReportSpec)
     questions: tuple[Question, ...] = ()
     sha256: str | None = None
+    trend: TrendSpec | None = None
 
     def question(self, qid: str) -> Question:
         """The question with this id (``KeyError`` if none)."""
@@ -217,13 +232,14 @@ class Study:
 
 # -- parsing ------------------------------------------------------------------------------------
 
-_TOP = {"study", "data", "dispositions", "weighting", "report", "questions"}
+_TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend"}
 _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required, optional)
     "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated"}),
     "data": ({"path"}, {"weights", "strata", "psu"}),
     "dispositions": ({"path"}, {"column", "e"}),
     "weighting": (set(), {"margins", "trim", "alternative_margins"}),
     "report": (set(), {"subgroups", "min_cell", "language", "labels"}),
+    "trend": ({"polls"}, {"reference", "sum_to_zero", "events", "unit", "base"}),
 }
 _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures"}),
@@ -399,6 +415,43 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
         report=report,
         questions=questions,
         sha256=sha,
+        trend=_trend(ctx, doc["trend"], base) if "trend" in doc else None,
+    )
+
+
+def _trend(ctx: _Ctx, t: Mapping[str, Any], base: Path) -> TrendSpec:
+    polls = t["polls"]
+    if isinstance(polls, str):
+        polls = [polls]
+    if not isinstance(polls, list) or not polls or not all(isinstance(x, str) and x.strip() for x in polls):
+        raise ctx.fail("trend.polls", f"{polls!r} is not a list of file names", 'write polls = ["polls.csv", "waves.toml"]')
+    reference = _opt_str(ctx, "trend.reference", t.get("reference"))
+    sum_to_zero = t.get("sum_to_zero")
+    if sum_to_zero is not None and not isinstance(sum_to_zero, bool):
+        raise ctx.fail("trend.sum_to_zero", f"must be true or false, not {sum_to_zero!r}", "write sum_to_zero = true")
+    if reference is not None and sum_to_zero:
+        raise ctx.fail("trend.sum_to_zero", "conflicts with trend.reference", "keep one: a reference pollster or house effects that sum to zero")
+    if reference is None and sum_to_zero is False:
+        raise ctx.fail("trend.sum_to_zero", "is false but no trend.reference is given", 'name the reference pollster, e.g. reference = "Levada"')
+    events = t.get("events", {})
+    if not isinstance(events, dict):
+        raise ctx.fail("trend.events", "must be a table of date = label", 'write events = { "2022-09-21" = "mobilization" }')
+    for day, label in events.items():
+        try:
+            date.fromisoformat(str(day))
+        except ValueError:
+            raise ctx.fail(f"trend.events.{day}", f"'{day}' is not a date", 'write the date as YYYY-MM-DD, e.g. "2022-09-21" = "mobilization"') from None
+        if not isinstance(label, str) or not label.strip():
+            raise ctx.fail(f"trend.events.{day}", f"{label!r} is not a non-empty label", f'write "{day}" = "mobilization"')
+    unit = t.get("unit", "day")
+    if unit not in ("day", "week"):
+        raise ctx.fail("trend.unit", f"unknown unit {unit!r}", 'use "day" or "week"')
+    share_base = t.get("base", "all")
+    if share_base not in ("all", "opinion"):
+        raise ctx.fail("trend.base", f"unknown base {share_base!r}", 'use "all" (share of all respondents) or "opinion" (share among yes + no)')
+    return TrendSpec(
+        polls=tuple(_path(ctx, f"trend.polls[{i}]", x, base) for i, x in enumerate(polls)),
+        reference=reference, events={str(k): v for k, v in events.items()}, unit=unit, base=share_base,
     )
 
 

@@ -329,6 +329,10 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         what = S.get(f"what_{s.get('step')}", s.get("step", ""))
         caveats.append(t(lang, "c_skipped", what=what, why=S.get(f"why_{s.get('reason', 'error')}", S["why_error"])))
 
+    trend = _trend_view(results.get("trend"), lang)
+    if trend is not None and trend["failed"]:
+        caveats.append(t(lang, "c_trend_failed", why=trend["failed"]))
+
     # Methods actually used.
     methods = []
     seen = set()
@@ -352,6 +356,8 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
             methods.append(t(lang, "m_trim", k=times(w["trim"], lang)))
     if nonresponse["done"]:
         methods.append(S["m_aapor"])
+    if trend is not None and trend["done"]:
+        methods.append(S["m_trend"])
     methods.append(t(lang, "m_suppress", fewer=fewer_than(min_cell, lang)))
 
     fieldwork = " – ".join(study.get("fieldwork", []))
@@ -363,8 +369,70 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         "headline": headline(results, lang), "compare_rows": compare_rows, "gap_rows": gap_rows, "wordings": wordings,
         "compare_chart": compare_chart, "groups": group_sections, "weighting": weighting,
         "nonresponse": nonresponse, "methods": methods, "caveats": caveats or [S["c_none"]],
-        "min_cell": min_cell, "sha256": study.get("sha256", ""),
+        "min_cell": min_cell, "sha256": study.get("sha256", ""), "trend": trend,
     }
+
+
+def _svg_inline(svg: str) -> str:
+    """A standalone SVG file made fit to inline in HTML: no XML prolog or DOCTYPE, no metadata
+    block (it names external vocabularies), and the report's chart class for sizing."""
+    start = svg.find("<svg")
+    if start < 0:
+        return ""
+    body = svg[start:]
+    head, sep, rest = body.partition("<metadata>")
+    if sep:
+        body = head + rest.split("</metadata>", 1)[-1]
+    return body.replace("<svg ", '<svg class="chart" role="img" ', 1)
+
+
+def _signed(share: float, lang: str) -> str:
+    """A difference of shares in points with one decimal and an explicit sign: +5.1 / −0.3."""
+    text = _fmt1(share, lang)
+    return text if text.startswith("−") else "+" + text
+
+
+def _trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The "Trend across polls" section, or ``None`` when the study has no ``[trend]`` table."""
+    if not tr:
+        return None
+    S = STRINGS[lang]
+    view: dict[str, Any] = {"done": tr.get("status") == "done", "failed": "", "chart": "", "houses": [], "latest": "",
+                            "summary": "", "tests": [], "alt": S["chart_trend_alt"]}
+    if tr.get("status") == "failed":
+        view["failed"] = str(tr.get("message") or S["why_error"])
+        return view
+    if tr.get("status") == "skipped":
+        view["failed"] = S["why_not_available"]
+        return view
+    view["chart"] = _svg_inline(tr.get("chart_svg") or "")
+    ci = tr.get("ci") or [None, None]
+    if tr.get("estimate") is not None and ci[0] is not None:
+        view["latest"] = t(lang, "trend_latest", date=tr.get("last_grid_date", ""), p=_fmt1(tr["estimate"], lang),
+                           lo=_fmt1(ci[0], lang), hi=_fmt1(ci[1], lang))
+    ref = tr.get("reference")
+    constraint = t(lang, "trend_relative_to", house=ref) if ref else S["trend_sum_to_zero"]
+    n_polls, n_houses = int(tr.get("n_polls") or 0), int(tr.get("n_houses") or 0)
+    if lang == "ru":  # «10 опросов из 3 источников»: genitive after «из»
+        polls = f"{n_polls} " + plural_ru(n_polls, "опрос", "опроса", "опросов")
+        houses = f"{n_houses} " + ("источника" if n_houses % 10 == 1 and n_houses % 100 != 11 else "источников")
+    else:
+        polls = f"{n_polls} poll" + ("" if n_polls == 1 else "s")
+        houses = f"{n_houses} house" + ("" if n_houses == 1 else "s")
+    view["summary"] = t(lang, "trend_summary", polls=polls, houses=houses, first=tr.get("first", ""),
+                        last=tr.get("last", ""), base=S[f"trend_base_{tr.get('base', 'all')}"], constraint=constraint)
+    for h in tr.get("houses") or []:
+        view["houses"].append({
+            "house": h.get("house"), "polls": h.get("polls"), "reference": bool(h.get("reference")),
+            "effect": _signed(h["effect"], lang) if h.get("effect") is not None else "–",
+            "ci": "" if h.get("reference") or h.get("low") is None else f"{_signed(h['low'], lang)} … {_signed(h['high'], lang)}",
+        })
+    for x in tr.get("tests") or []:
+        if x.get("shift") is None:
+            continue
+        view["tests"].append(t(lang, "trend_shift", event=x.get("event", ""), date=x.get("date", ""), shift=_signed(x["shift"], lang),
+                               lo=_signed(x["low"], lang), hi=_signed(x["high"], lang), p=_dec(f"{x['p_value']:.3f}", lang)))
+    return view
 
 
 def _num(x: Any, digits: int, lang: str = "en") -> str:
@@ -387,6 +455,8 @@ def render_report(results: Mapping[str, Any], lang: str | None = None) -> str:
         g["chart"] = Markup(g["chart"])
     if view["nonresponse"].get("sens_chart"):
         view["nonresponse"]["sens_chart"] = Markup(view["nonresponse"]["sens_chart"])
+    if view["trend"] is not None and view["trend"]["chart"]:
+        view["trend"]["chart"] = Markup(view["trend"]["chart"])
     return _env().get_template("report.html.j2").render(**view)
 
 
