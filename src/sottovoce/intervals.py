@@ -54,6 +54,9 @@ def quantile(level: float, df: float | None) -> float:
     return float(stats.t.isf(a, df))
 
 
+_EPS = 1e-12  # shares this close to 0 or 1, or effective sizes beyond 1e12, are taken as exact
+
+
 def mean_interval(est: float, se: float, level: float = 0.95, df: float | None = None) -> tuple[float, float]:
     """Symmetric interval ``est ± t·se`` for a mean or total (R's ``confint(..., df=)``)."""
     q = quantile(level, df)
@@ -79,7 +82,13 @@ def proportion_interval(
         raise InputError(f"unknown interval method '{method}'; use one of {', '.join(CI_METHODS)}")
     _check_level(level)
     q = quantile(level, df)
-    informative = 0.0 < p < 1.0 and var > 0.0 and math.isfinite(var)
+    # Rounding in weighted sums leaves shares like 1 - 3e-16 and variances like 1e-33 that depend
+    # on the order of the rows; snap them, so the boundary and zero-variance rules are order-free.
+    if abs(p) < _EPS:
+        p = 0.0
+    elif abs(1.0 - p) < _EPS:
+        p = 1.0
+    informative = 0.0 < p < 1.0 and math.isfinite(var) and var > _EPS * p * (1.0 - p)
     fallback = None
     if informative:
         n_eff = p * (1.0 - p) / var
