@@ -444,3 +444,18 @@ def test_a_calibrated_survey_gives_calibration_aware_dim_se():
     assert abs(fixed.se - fit.se) > 1e-4 * fit.se  # sex predicts the count: calibration changes the SE
     with pytest.raises(sv.InputError, match="either as a Survey"):
         sv.list_experiment(raked, "count", "treat", 3, weights="w")
+
+
+def test_split_ballot_share_intervals_keep_a_positive_width_at_zero(wave2):
+    """The old wording did not offer "don't want to answer" (code 100): its share there is 0, and
+    its interval is a real one-sided interval, never [0, 0]."""
+    import sottovoce as sv
+
+    df = sv.read_table(wave2)
+    r = sv.split_ballot(df, "Q11", "подвыборка_2", weights="wes_age_gender_tnp")
+    old = next(g for g in r.groups if g.level == 1)
+    zero = next(c for c in old.categories if c.code == 100)
+    assert zero.estimate == 0.0 and zero.ci[0] == 0.0 and 0.0 < zero.ci[1] < 0.02
+    for g in r.groups:
+        for c in g.categories:
+            assert c.ci[0] <= c.estimate <= c.ci[1] and c.ci[1] > c.ci[0]

@@ -27,6 +27,7 @@ from .._results import Result
 from ..errors import DesignError, InputError
 from ..io import as_frame, category_label, require_columns
 from ..survey import Survey
+from ..intervals import proportion_interval
 from .estimate import _ci
 
 __all__ = ["split_ballot"]
@@ -119,7 +120,7 @@ def split_ballot(
                                     level_ci=level, details={"is_share": True, "ballot": _clean(b), "reference": _clean(ref)}))
     groups = []
     for i, b in enumerate(balls):
-        bc = tuple(Result(estimate=float(shares[b][k]), se=float(se_sh[i, k]), ci=_ci(shares[b][k], se_sh[i, k], level), n=nb[b],
+        bc = tuple(Result(estimate=float(shares[b][k]), se=float(se_sh[i, k]), ci=_share_ci(shares[b][k], se_sh[i, k], nb[b], level), n=nb[b],
                           method="share", code=_clean(c), label=label(c), level_ci=level, details={"is_share": True}) for k, c in enumerate(cats))
         groups.append(Result(n=nb[b], method="share", by=ballot, level=_clean(b), label=blabel(b), categories=bc, level_ci=level,
                              details={"is_share": True, "weight_total": float(w[bv == b].sum())}))
@@ -147,3 +148,11 @@ def _clean(v: Any) -> Any:
     if isinstance(v, np.integer):
         return int(v)
     return v
+
+
+def _share_ci(p: float, se: float, n: int, level: float) -> tuple[float, float]:
+    """Wilson interval of one ballot's share with the design's effective sample size; it keeps a
+    positive width at shares of 0 or 1 (e.g. an answer the other wording did not offer)."""
+    iv = proportion_interval(float(p), float(se) ** 2, int(n), method="wilson", level=level)
+    return (iv.low, iv.high)
+
