@@ -25,9 +25,9 @@ from scipy import stats
 
 from .._results import Result
 from ..errors import DesignError, InputError
+from ..intervals import proportion_interval
 from ..io import as_frame, category_label, require_columns
 from ..survey import Survey
-from ..intervals import proportion_interval
 from .estimate import _ci
 
 __all__ = ["split_ballot"]
