@@ -129,8 +129,8 @@ class Result:
         lines = [head, f"{'':<32} {'estimate':>10} {'se':>9} {'ci low':>9} {'ci high':>9} {'n':>7}"]
         for name, r in self._rows():
             lines.append(
-                f"{name[:32]:<32} {_fmt(r.estimate, pct):>10} {_fmt(r.se, pct):>9} "
-                f"{_fmt(r.ci[0] if r.ci else None, pct):>9} {_fmt(r.ci[1] if r.ci else None, pct):>9} "
+                f"{name[:32]:<32} {format_value(r.estimate, pct):>10} {format_value(r.se, pct):>9} "
+                f"{format_value(r.ci[0] if r.ci else None, pct):>9} {format_value(r.ci[1] if r.ci else None, pct):>9} "
                 f"{r.n if r.n is not None else '':>7}"
             )
         if self.coefficients:
@@ -149,8 +149,8 @@ class Result:
         pct = _is_share(self)
         cells = "".join(
             "<tr><th style='text-align:left'>{}</th><td>{}</td><td>{}</td><td>{} – {}</td><td>{}</td></tr>".format(
-                html.escape(str(name)), _fmt(r.estimate, pct), _fmt(r.se, pct),
-                _fmt(r.ci[0] if r.ci else None, pct), _fmt(r.ci[1] if r.ci else None, pct),
+                html.escape(str(name)), format_value(r.estimate, pct), format_value(r.se, pct),
+                format_value(r.ci[0] if r.ci else None, pct), format_value(r.ci[1] if r.ci else None, pct),
                 r.n if r.n is not None else "",
             )
             for name, r in self._rows()
@@ -185,7 +185,10 @@ def _is_share(r: Result) -> bool:
     return bool(r.details.get("is_share", False)) if r.details else False
 
 
-def _fmt(x: float | None, pct: bool) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+def format_value(x: Any, pct: bool) -> str:
+    """A number for a table: a share in percent with one decimal, else 4 significant digits;
+    "–" for anything missing, non-finite or not a number."""
+    if not isinstance(x, (int, float, np.number)) or isinstance(x, bool) or not math.isfinite(float(x)):
         return "–"
-    return f"{100 * x:.1f}" if pct else f"{x:.4g}"
+    return f"{100 * float(x):.1f}" if pct else f"{float(x):.4g}"
+

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .._results import Result, jsonable
+from .._results import format_value as _fmt
 from ..errors import InputError
 from ..io import read_table, require_columns
 
@@ -62,11 +63,3 @@ def result_table(result: Result, title: str | None = None) -> Table:
         lo, hi = (r.ci if r.ci else (None, None))
         table.add_row(name, _fmt(r.estimate, pct), _fmt(r.se, pct), f"{_fmt(lo, pct)} – {_fmt(hi, pct)}", f"{r.n if r.n is not None else ''}")
     return table
-
-
-def _fmt(x: float | None, pct: bool) -> str:
-    import math
-
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{100 * x:.1f}" if pct else f"{x:.4g}"

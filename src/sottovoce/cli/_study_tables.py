@@ -7,12 +7,13 @@ too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from .._results import format_value
 
 _METHOD_NAMES = {
     "direct": "direct question",
@@ -25,7 +26,7 @@ _RATES = ("RR1", "RR3", "COOP1", "REF1", "CON1")
 
 
 def _pct(x: Any) -> str:
-    return "–" if not isinstance(x, (int, float)) or not math.isfinite(x) else f"{100 * x:.1f}"
+    return format_value(x, pct=True)
 
 
 def _ci(r: Mapping[str, Any]) -> str:
