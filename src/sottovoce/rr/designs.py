@@ -123,8 +123,25 @@ class RRDesign:
         raise NotImplementedError
 
 
+class _Symmetric(RRDesign):
+    """Designs whose answer matches the trait with probability x and mirrors it otherwise
+    (Warner, disguised response, crosswise): P(yes) = xπ + (1−x)(1−π), so a = 1 − x, b = 2x − 1."""
+
+    @property
+    def _match(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def a(self) -> float:
+        return 1.0 - self._match
+
+    @property
+    def b(self) -> float:
+        return 2.0 * self._match - 1.0
+
+
 @dataclass(frozen=True)
-class Warner(RRDesign):
+class Warner(_Symmetric):
     """Warner (1965): with probability ``p`` the respondent is asked "Do you have the trait?",
     otherwise "Do you NOT have the trait?", and answers truthfully. P(yes) = pπ + (1−p)(1−π)."""
 
@@ -137,12 +154,8 @@ class Warner(RRDesign):
         self._check()
 
     @property
-    def a(self) -> float:
-        return 1.0 - self.p
-
-    @property
-    def b(self) -> float:
-        return 2.0 * self.p - 1.0
+    def _match(self) -> float:
+        return self.p
 
     def simulate_answers(self, trait: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         asked_direct = rng.random(trait.shape) < self.p
@@ -159,7 +172,7 @@ class Mirrored(Warner):
 
 
 @dataclass(frozen=True)
-class Disguised(RRDesign):
+class Disguised(_Symmetric):
     """Disguised response (Kuk 1990; Blair, Imai & Zhou 2015): a respondent with the trait draws
     from the "yes" stack, where a red card (answer 1) has probability ``p``; one without it draws
     from the "no" stack, where red has probability 1 − ``p``. P(red) = pπ + (1−p)(1−π)."""
@@ -175,12 +188,8 @@ class Disguised(RRDesign):
         self._check()
 
     @property
-    def a(self) -> float:
-        return 1.0 - self.p
-
-    @property
-    def b(self) -> float:
-        return 2.0 * self.p - 1.0
+    def _match(self) -> float:
+        return self.p
 
     def simulate_answers(self, trait: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         p_red = np.where(trait == 1, self.p, 1.0 - self.p)
@@ -256,7 +265,7 @@ class UnrelatedQuestion(RRDesign):
 
 
 @dataclass(frozen=True)
-class Crosswise(RRDesign):
+class Crosswise(_Symmetric):
     """Crosswise model (Yu, Tian & Tang 2008): one joint answer to the sensitive item and an
     unrelated one of known prevalence ``q``; the answer coded 1 is "both yes or both no"
     ("same"), 0 is "exactly one yes" ("different"). P(same) = qπ + (1−q)(1−π)."""
@@ -271,12 +280,8 @@ class Crosswise(RRDesign):
         self._check()
 
     @property
-    def a(self) -> float:
-        return 1.0 - self.q
-
-    @property
-    def b(self) -> float:
-        return 2.0 * self.q - 1.0
+    def _match(self) -> float:
+        return self.q
 
     def simulate_answers(self, trait: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         other = (rng.random(trait.shape) < self.q).astype(trait.dtype)
