@@ -21,6 +21,10 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON object on stdout and nothing else.")
+# The survey design columns, spelled the same in every analysis command.
+WEIGHTS_OPTION = typer.Option(None, "--weights", help="Weight column; zero excludes a respondent.")
+STRATA_OPTION = typer.Option(None, "--strata", help="Stratum column.")
+PSU_OPTION = typer.Option(None, "--psu", help="Primary sampling unit (cluster) column.")
 
 
 def load_data(path: Path | str, columns: list[str | None] | None = None) -> pd.DataFrame:

@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from ._common import JSON_OPTION, console, emit, emit_json, load_data
+from ._common import (
+    JSON_OPTION,
+    PSU_OPTION,
+    STRATA_OPTION,
+    WEIGHTS_OPTION,
+    console,
+    emit,
+    emit_json,
+    load_data,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,9 +28,9 @@ def register(app: typer.Typer) -> None:
         items: int | None = typer.Option(None, "--items", help="J, the number of control items."),
         method: str = typer.Option("dim", "--method", help="dim, lm, nls or ml."),
         covariates: str | None = typer.Option(None, "--covariates", help="Regression covariates, e.g. \"age + male + C(region)\"."),
-        weights: str | None = typer.Option(None, "--weights", help="Weight column."),
-        strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
-        psu: str | None = typer.Option(None, "--psu", help="PSU (cluster) column."),
+        weights: str | None = WEIGHTS_OPTION,
+        strata: str | None = STRATA_OPTION,
+        psu: str | None = PSU_OPTION,
         direct: str | None = typer.Option(None, "--direct", help="Direct-question column (1 yes / 0 no): direct vs list, gap and combined estimate."),
         by: str | None = typer.Option(None, "--by", help="Subgroup column."),
         unconstrained: bool = typer.Option(False, "--unconstrained", help="ML: control items may depend on the sensitive answer."),
@@ -71,9 +80,9 @@ def register(app: typer.Typer) -> None:
         count: str = typer.Option(..., "--count", help="Column with the item count."),
         treat: str = typer.Option(..., "--treat", help="Column with the arm (0 control)."),
         items: int | None = typer.Option(None, "--items", help="J, the number of control items."),
-        weights: str | None = typer.Option(None, "--weights", help="Weight column."),
-        strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
-        psu: str | None = typer.Option(None, "--psu", help="PSU column."),
+        weights: str | None = WEIGHTS_OPTION,
+        strata: str | None = STRATA_OPTION,
+        psu: str | None = PSU_OPTION,
         alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
         as_json: bool = JSON_OPTION,
     ) -> None:
@@ -101,9 +110,9 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Argument(..., help="Data file."),  # noqa: B008
         var: str = typer.Option(..., "--var", help="The question whose answers are compared."),
         ballot: str = typer.Option(..., "--ballot", help="Column with the randomized ballot (wording/order)."),
-        weights: str | None = typer.Option(None, "--weights", help="Weight column."),
-        strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
-        psu: str | None = typer.Option(None, "--psu", help="PSU column."),
+        weights: str | None = WEIGHTS_OPTION,
+        strata: str | None = STRATA_OPTION,
+        psu: str | None = PSU_OPTION,
         reference: str | None = typer.Option(None, "--reference", help="Reference ballot (default: the lowest code)."),
         level: float = typer.Option(0.95, "--level", help="Confidence level."),
         as_json: bool = JSON_OPTION,

@@ -9,7 +9,16 @@ import typer
 from ..errors import InputError
 from ..planning import DEFAULT_CONTROL_VAR, DEFAULT_ITEMS, plan
 from ..rr import make_design, rr_prevalence, rr_regression
-from ._common import JSON_OPTION, console, emit, emit_json, load_data
+from ._common import (
+    JSON_OPTION,
+    PSU_OPTION,
+    STRATA_OPTION,
+    WEIGHTS_OPTION,
+    console,
+    emit,
+    emit_json,
+    load_data,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,9 +35,9 @@ def rr_command(
     p0: float = typer.Option(None, "--p0", help="Forced design: probability of a forced 'no'."),
     q: float = typer.Option(None, "--q", help="Known prevalence of the unrelated (or crosswise) item."),
     covariates: str = typer.Option(None, "--covariates", help="Logistic regression of the trait on these terms, e.g. \"age + C(region)\"."),
-    weights: str = typer.Option(None, "--weights", help="Weight column."),
-    strata: str = typer.Option(None, "--strata", help="Stratum column."),
-    psu: str = typer.Option(None, "--psu", help="PSU (cluster) column."),
+    weights: str = WEIGHTS_OPTION,
+    strata: str = STRATA_OPTION,
+    psu: str = PSU_OPTION,
     by: str = typer.Option(None, "--by", help="Estimate for each level of this column."),
     direct: str = typer.Option(None, "--direct", help="0/1 column with the question asked directly: adds the indirect − direct gap."),
     truncate: bool = typer.Option(False, "--truncate", help="Report an impossible estimate truncated to [0, 1] (with a warning) instead of failing."),

@@ -12,7 +12,15 @@ from ..errors import InputError, SottovoceWarning
 from ..intervals import CI_METHODS
 from ..io import variable_label
 from ..survey import LONELY_PSU, Survey
-from ._common import JSON_OPTION, console, emit, load_data
+from ._common import (
+    JSON_OPTION,
+    PSU_OPTION,
+    STRATA_OPTION,
+    WEIGHTS_OPTION,
+    console,
+    emit,
+    load_data,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,9 +31,9 @@ def estimate(
     data: Path = typer.Argument(..., help="Data file (.csv .tsv .parquet .sav .dta .xlsx)."),  # noqa: B008
     var: str = typer.Option(..., "--var", help="Column to estimate: categories give one share each, numbers a mean."),
     by: str | None = typer.Option(None, "--by", help="Column of subgroups: one estimate per level (domain estimation)."),
-    weights: str | None = typer.Option(None, "--weights", help="Weight column; zero excludes a respondent."),
-    strata: str | None = typer.Option(None, "--strata", help="Stratum column."),
-    psu: str | None = typer.Option(None, "--psu", help="Primary sampling unit (cluster) column."),
+    weights: str | None = WEIGHTS_OPTION,
+    strata: str | None = STRATA_OPTION,
+    psu: str | None = PSU_OPTION,
     fpc: str | None = typer.Option(None, "--fpc", help="Column of population PSU counts per stratum (or sampling fractions)."),
     margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),  # noqa: B008
     ci: str = typer.Option("wilson", "--ci", help="Interval for shares: wilson, logit, beta (Korn-Graubard) or wald."),
