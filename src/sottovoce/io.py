@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -266,8 +266,3 @@ def _fmt_code(code: Any) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def labels_mapping(mapping: Mapping[Any, str]) -> dict[Any, str]:
-    """Normalise a ``{code: label}`` mapping (numeric codes as ints)."""
-    return {_clean_code(k): v for k, v in mapping.items()}
