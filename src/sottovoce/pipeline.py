@@ -471,23 +471,16 @@ def _design(study: Study, df: pd.DataFrame, margins: Any, weighting: Any, skippe
     rec: dict[str, Any] = {"status": "none", "trim": study.weighting.trim}
     if margins is None:
         return svy, rec
-    calibrated = hasattr(svy, "rake")
-    if calibrated:
-        svy = svy.rake(margins)
-        if study.weighting.trim:
-            svy = svy.trim(upper=study.weighting.trim, margins=margins)
-    else:  # weights from the weighting module, treated as fixed by this Survey
-        w = weighting.rake(df, margins, weights=d.weights)
-        if study.weighting.trim:
-            w = weighting.trim(w.to_numpy(), upper=study.weighting.trim)
-        df = df.assign(__sv_weight=np.asarray(w, dtype=float))
-        svy = Survey(df, weights="__sv_weight", strata=d.strata, psu=d.psu)
+    # A calibrated design: every standard error below includes the calibration residuals.
+    svy = svy.rake(margins)
+    if study.weighting.trim:
+        svy = svy.trim(upper=study.weighting.trim, margins=margins)
     w = np.asarray(svy.weights, dtype=float)
     diag = weighting.diagnostics(df, w, margins)
     stats = diag.attrs.get("weights", {})
     rec.update({
         "status": "done",
-        "calibrated": bool(calibrated),
+        "calibrated": True,
         "n": int((w > 0).sum()),
         "effective_n": float(weighting.effective_n(w)),
         "kish_deff": float(weighting.kish_deff(w)),
@@ -521,8 +514,6 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
             entry["yes_labels"] = [o.text for o in q.options if _key(o.code) in yes_keys] or [
                 {"en": str(lab)} for code, lab in value_labels(df, q.column).items() if _key(code) in yes_keys
             ]  # without options in the study file, the data's own value labels
-            if not hasattr(svy, "mean"):
-                return {**entry, "status": "skipped", "reason": "not_available"}
             col = derived[q.id]
             res = _with_groups(lambda by: svy.mean(col, by=by), subgroups)
             entry["result"] = res.with_(variable=q.column, method="direct").to_dict()
@@ -680,7 +671,7 @@ def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, A
     }
     rr = next((out["rates"].get(k) for k in ("RR3", "RR1") if out["rates"].get(k) is not None), None)
     direct = next((q for q in study.questions if isinstance(q, DirectQuestion)), None)
-    if direct is None or rr is None or not hasattr(nr, "manski_bounds") or not hasattr(svy, "mean"):
+    if direct is None or rr is None or not hasattr(nr, "manski_bounds"):
         return out
     # Shares among all interviewed of "yes" and of a substantive answer other than yes; the rest
     # (hard to say, refused, missing) are item nonresponse, which the bounds treat as unknown.
