@@ -174,34 +174,39 @@ def _results(direct=0.68, d_ci=(0.65, 0.71), indirect=0.53, i_ci=(0.46, 0.60), g
 def test_the_issue_example_reads_as_written():
     assert headline(_results()) == [
         "Asked directly, 68% said “Yes” (±3).",
-        "Asked indirectly (list experiment), 53% (±7).",
-        "Fear plausibly hides about 15 percentage points (±7).",
+        "Asked indirectly (list experiment), 53% (±7): fear plausibly hides about 15 percentage points (±7).",
     ]
     assert headline(_results(), "ru") == [
         "На прямой вопрос 68% ответили «Да» (±3).",
-        "При косвенном вопросе (списочный эксперимент) — 53% (±7).",
-        "Страх, по всей видимости, скрывает около 15 процентных пунктов (±7).",
+        "При косвенном вопросе (списочный эксперимент) — 53% (±7): страх, по всей видимости, скрывает около 15 процентных пунктов (±7).",
     ]
 
 
 def test_wording_when_the_gap_is_not_significant_or_reversed():
-    flat = _results(indirect=0.64, gap=0.04, g_ci=(-0.03, 0.11))
-    assert headline(flat)[2] == ("The difference (4 percentage points, ±7) is within the margin of error: "
-                                 "these data show no clear sign that fear hides answers.")
-    assert headline(flat, "ru")[2].startswith("Разница (4 процентных пункта, ±7) не выходит за пределы погрешности")
-    rev = _results(indirect=0.75, gap=-0.07, g_ci=(-0.12, -0.02))
-    assert headline(rev)[2] == "More people gave the sensitive answer when asked indirectly than directly, by about 7 percentage points (±5)."
-    assert headline(rev, "ru")[2].endswith("примерно на 7 процентных пунктов (±5).")
+    flat = _results(indirect=0.64, i_ci=(0.57, 0.71), gap=0.04, g_ci=(-0.03, 0.11))
+    assert headline(flat)[1] == ("Asked indirectly (list experiment), 64% (±7): the difference, direct minus indirect, is +4 percentage points (±7), "
+                                 "within the margin of error, so this design shows no clear sign that fear hides answers.")
+    assert "разница (прямой минус косвенный) составляет +4 процентных пункта (±7) и не выходит за пределы погрешности" in headline(flat, "ru")[1]
+    rev = _results(indirect=0.75, i_ci=(0.68, 0.82), gap=-0.07, g_ci=(-0.12, -0.02))
+    assert headline(rev)[1].endswith("more people gave the sensitive answer this way than when asked directly, by about 7 percentage points (±5).")
+    assert headline(rev, "ru")[1].endswith("примерно на 7 процентных пунктов (±5).")
     one = _results(gap=0.21, g_ci=(0.15, 0.27))
-    assert "около 21 процентного пункта" in headline(one, "ru")[2]
-    assert "about 21 percentage points" in headline(one)[2]
+    assert "около 21 процентного пункта" in headline(one, "ru")[1]
+    assert "about 21 percentage points" in headline(one)[1]
+
+
+def test_a_negative_difference_keeps_its_sign():
+    """The issue's pilot: the table said −90.5 while the headline said "The difference (90 percentage points …)"."""
+    neg = _results(direct=0.43, d_ci=(0.12, 0.79), indirect=0.60, i_ci=(0.2, 0.9), gap=-0.17, g_ci=(-0.9, 0.56))
+    assert "is −17 percentage points (±73)" in headline(neg)[1]
+    assert "составляет −17 процентных пунктов (±73)" in headline(neg, "ru")[1]
 
 
 def test_half_points_round_away_from_zero():
     r = _results(direct=0.525, d_ci=(0.50, 0.55), gap=0.025, g_ci=(0.005, 0.045))
     h = headline(r)
     assert h[0] == "Asked directly, 53% said “Yes” (±3)."  # Python's round(52.5) would give 52
-    assert "about 3 percentage points (±2)" in h[2]
+    assert "about 3 percentage points (±2)" in h[1]
 
 
 def test_small_cells_are_suppressed_in_tables_and_charts():
@@ -220,7 +225,7 @@ def test_small_cells_are_suppressed_in_tables_and_charts():
     assert "меньше 21 респондента — не показано" in visible(render_report(r21, "ru")).text("groups")
     assert "В 2 группах меньше 21 респондента, они не показаны." in visible(render_report(r21, "ru")).text("caveats")
     small = _results(n=20)
-    assert headline(small) == ["No direct question is linked to an indirect one, so there is no comparison to headline."]
+    assert headline(small) == ["Every estimate rests on fewer than 30 respondents, too few to publish, so there is no finding to state."]
     no_indirect = _results()
     no_indirect["comparisons"] = []
     assert headline(no_indirect) == ["Asked directly, 68% said “Yes” (±3).",
@@ -276,13 +281,16 @@ def test_headline_verdict_follows_the_interval(d, i, se_d, se_g):
     ci = (gap - 1.96 * se_g, gap + 1.96 * se_g)
     r = _results(direct=d, d_ci=(d - 1.96 * se_d, d + 1.96 * se_d), indirect=i, i_ci=(i - 0.05, i + 0.05), gap=gap, g_ci=ci)
     h = headline(r)
-    if ci[0] > 0:
-        assert h[2].startswith("Fear plausibly hides")
-    elif ci[1] < 0:
-        assert h[2].startswith("More people gave the sensitive answer")
+    lo, hi = max(ci[0], -1), min(ci[1], 1)
+    if lo > 0:
+        assert "fear plausibly hides" in h[1]
+    elif hi < 0:
+        assert "more people gave the sensitive answer" in h[1]
     else:
-        assert "within the margin of error" in h[2]
-    assert len(headline(copy.deepcopy(r), "ru")) == 3
+        assert "within the margin of error" in h[1]
+    sign = "+" if round_half_up(100 * gap) > 0 else "−" if round_half_up(100 * gap) < 0 else ""
+    assert f"{sign}{abs(int(round_half_up(100 * gap)))} percentage point" in h[1] or lo > 0 or hi < 0
+    assert len(headline(copy.deepcopy(r), "ru")) == 2
 
 
 def test_labels_from_the_study_file_name_groups_in_each_language():

@@ -40,6 +40,7 @@ __all__ = [
 LANGUAGES = ("en", "ru")
 RR_DESIGNS = ("warner", "forced", "unrelated", "mirrored", "disguised")
 LIST_METHODS = ("dim", "lm", "nls", "ml")
+CI_METHODS = ("wilson", "logit", "beta", "wald")  # as sottovoce.intervals.CI_METHODS (not imported: scipy)
 
 Text = dict[str, str]  # language -> text
 
@@ -76,6 +77,7 @@ class DirectQuestion(_QuestionBase):
     options: tuple[Option, ...] = ()
     hard_to_say: tuple[Any, ...] = ()
     refused: tuple[Any, ...] = ()
+    ci: str = "wilson"  # interval of the share: wilson, logit, beta (Korn–Graubard) or wald
     type = "direct"  # type: ignore[assignment]
 
     def columns(self) -> list[str]:
@@ -133,6 +135,7 @@ class RRQuestion(_QuestionBase):
     covariates: str | None = None
     text: Text = field(default_factory=dict)
     instructions: Text = field(default_factory=dict)
+    truncate: bool = False  # report an estimate far outside [0, 1] truncated (with a warning) instead of failing
     type = "rr"  # type: ignore[assignment]
 
     def columns(self) -> list[str]:
@@ -148,6 +151,7 @@ class CrosswiseQuestion(_QuestionBase):
     text: Text = field(default_factory=dict)
     innocuous: Text = field(default_factory=dict)
     instructions: Text = field(default_factory=dict)
+    truncate: bool = False
     type = "crosswise"  # type: ignore[assignment]
 
     def columns(self) -> list[str]:
@@ -242,7 +246,7 @@ _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required,
     "trend": ({"polls"}, {"reference", "sum_to_zero", "events", "unit", "base"}),
 }
 _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures"}),
+    "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures", "ci"}),
     "list": (
         {"id", "count", "treat", "items"},
         {"method", "covariates", "measures", "control_items", "sensitive_item", "lead", "placebo", "text"},
@@ -253,9 +257,9 @@ _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "rr": (
         {"id", "design", "response", "p"},
-        {"p1", "p0", "q", "measures", "device", "text", "instructions", "covariates"},
+        {"p1", "p0", "q", "measures", "device", "text", "instructions", "covariates", "truncate"},
     ),
-    "crosswise": ({"id", "response", "q"}, {"measures", "text", "innocuous", "instructions"}),
+    "crosswise": ({"id", "response", "q"}, {"measures", "text", "innocuous", "instructions", "truncate"}),
 }
 
 
@@ -480,6 +484,7 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
             text=_text(ctx, f"{key}.text", q.get("text", "")), options=tuple(options),
             hard_to_say=_codes(ctx, f"{key}.hard_to_say", q.get("hard_to_say", [])),
             refused=_codes(ctx, f"{key}.refused", q.get("refused", [])),
+            ci=_choice(ctx, f"{key}.ci", q.get("ci", "wilson"), CI_METHODS, "the interval of the share"),
         )
     if qtype == "list":
         method = q.get("method", "dim")
@@ -527,6 +532,7 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
             covariates=_opt_str(ctx, f"{key}.covariates", q.get("covariates")),
             text=_text(ctx, f"{key}.text", q.get("text", "")),
             instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
+            truncate=_bool(ctx, f"{key}.truncate", q.get("truncate", False)),
         )
     qq = _prob(ctx, f"{key}.q", q["q"])
     if abs(qq - 0.5) < 1e-9:
@@ -536,6 +542,7 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
         text=_text(ctx, f"{key}.text", q.get("text", "")),
         innocuous=_text(ctx, f"{key}.innocuous", q.get("innocuous", "")),
         instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
+        truncate=_bool(ctx, f"{key}.truncate", q.get("truncate", False)),
     )
 
 
@@ -600,6 +607,18 @@ def _str(ctx: _Ctx, key: str, v: Any) -> str:
 
 def _opt_str(ctx: _Ctx, key: str, v: Any) -> str | None:
     return None if v is None else _str(ctx, key, v)
+
+
+def _bool(ctx: _Ctx, key: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ctx.fail(key, f"must be true or false, not {v!r}", f"write {key.rsplit('.', 1)[-1]} = true")
+    return v
+
+
+def _choice(ctx: _Ctx, key: str, v: Any, allowed: tuple[str, ...], what: str) -> str:
+    if v not in allowed:
+        raise ctx.fail(key, f"unknown {what} {v!r}", f"use one of {', '.join(allowed)}")
+    return str(v)
 
 
 def _is_num(v: Any) -> bool:
