@@ -442,6 +442,8 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
             "id": s.id, "title": s.title, "population": s.population, "fieldwork": list(s.fieldwork),
             "simulated": s.simulated, "file": s.path.name if s.path else None, "sha256": s.sha256,
             "data_file": s.data.path.name,
+            **({"truth": {"share": s.truth.share, "question": s.truth.question, "explanation": dict(s.truth.explanation)}}
+               if s.truth is not None else {}),  # only for a simulated study with a planted truth
         },
         "versions": _versions(),
         "language": lang,

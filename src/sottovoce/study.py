@@ -32,6 +32,7 @@ __all__ = [
     "CrosswiseQuestion",
     "Question",
     "TrendSpec",
+    "TruthSpec",
     "load_study",
     "check_against_data",
     "LANGUAGES",
@@ -204,6 +205,16 @@ class TrendSpec:
 
 
 @dataclass(frozen=True)
+class TruthSpec:
+    """``[study.truth]`` of a simulated study: the planted population value, which question it is
+    about and why the estimates may differ from it (shown in the report next to the finding)."""
+
+    share: float
+    question: str | None = None
+    explanation: Text = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Study:
     """A parsed, validated study file. Paths are absolute (resolved against the file's folder)."""
 
@@ -221,6 +232,7 @@ class Study:
     questions: tuple[Question, ...] = ()
     sha256: str | None = None
     trend: TrendSpec | None = None
+    truth: TruthSpec | None = None
 
     def question(self, qid: str) -> Question:
         """The question with this id (``KeyError`` if none)."""
@@ -238,7 +250,7 @@ class Study:
 
 _TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend"}
 _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required, optional)
-    "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated"}),
+    "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated", "truth"}),
     "data": ({"path"}, {"weights", "strata", "psu"}),
     "dispositions": ({"path"}, {"column", "e"}),
     "weighting": (set(), {"margins", "trim", "alternative_margins"}),
@@ -420,7 +432,21 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
         questions=questions,
         sha256=sha,
         trend=_trend(ctx, doc["trend"], base) if "trend" in doc else None,
+        truth=_truth(ctx, s["truth"], simulated, ids) if "truth" in s else None,
     )
+
+
+def _truth(ctx: _Ctx, t: Any, simulated: bool, ids: list[str]) -> TruthSpec:
+    if not simulated:
+        raise ctx.fail("study.truth", "is only for simulated data", "remove it, or set simulated = true if the data are simulated")
+    if not isinstance(t, dict):
+        raise ctx.fail("study.truth", "must be a table", 'write [study.truth] then share = 0.38 and question = "..."')
+    _check_keys(ctx, "study.truth", t, {"share"}, {"question", "explanation"})
+    question = _opt_str(ctx, "study.truth.question", t.get("question"))
+    if question is not None and question not in ids:
+        raise ctx.fail("study.truth.question", f"'{question}' is not a question in this file", f"use one of {', '.join(ids) or 'none defined'}")
+    return TruthSpec(share=_prob(ctx, "study.truth.share", t["share"]), question=question,
+                     explanation=_text(ctx, "study.truth.explanation", t.get("explanation", "")))
 
 
 def _trend(ctx: _Ctx, t: Mapping[str, Any], base: Path) -> TrendSpec:

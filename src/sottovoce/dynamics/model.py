@@ -27,6 +27,7 @@ from scipy import optimize, special, stats
 
 from .._results import Result, jsonable
 from ..errors import DesignError, InputError
+from .bands import difference_interval, share_band
 from .events import Event, check_event_range, parse_events
 from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_trend
 from .polls import Wave, poll_observations, read_polls
@@ -78,7 +79,8 @@ class TrendResult(Result):
             f"house effects {d['constraint']}",
             f"random-walk sd per {d['unit']}: {100 * d['sigma']:.3f} points (ML); diffuse log-likelihood {d['loglik']:.2f}",
             f"latest ({d['last_grid_date']}): {pct(self.estimate)}% "
-            f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]",
+            f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]"
+            + (" — outside 0-100%, not a finding" if d.get("out_of_range") else ""),
             f"{'house':<36} {'polls':>5} {'effect':>8} {'ci low':>8} {'ci high':>8}",
         ]
         for _, h in self.houses.iterrows():
@@ -327,8 +329,9 @@ def fit_trend(
     zq = float(special.ndtri(0.5 + level / 2))
     dates = origin + pd.to_timedelta(np.arange(d.n_days) * step, unit="D")
     n_on_day = np.bincount(t_all, minlength=d.n_days)
-    trend = pd.DataFrame({"date": dates, "share": share, "se": se, "low": share - zq * se,
-                          "high": share + zq * se, "polls": n_on_day})
+    low, high, off = share_band(share, se, zq)
+    trend = pd.DataFrame({"date": dates, "share": share, "se": se, "low": low, "high": high, "polls": n_on_day,
+                          "out_of_range": off})
 
     # House effects delta = C b[1:].
     dse = np.sqrt(np.maximum(dvar, 0.0))
@@ -337,7 +340,7 @@ def fit_trend(
         "house": houses,
         "pollster": pollster[first_poll],
         "wording": table["wording"].to_numpy(object)[first_poll],
-        "polls": counts, "effect": delta, "se": dse, "low": delta - zq * dse, "high": delta + zq * dse,
+        "polls": counts, "effect": delta, "se": dse, **dict(zip(("low", "high"), difference_interval(delta, dse, zq), strict=True)),
         "reference": [ref is not None and i == ref for i in range(H)],
     })
 
@@ -367,9 +370,11 @@ def fit_trend(
     if n_out:
         warn.append(f"{n_out} poll(s) with |z| > {outlier_z:g} (listed as outliers)")
     last_i = d.n_days - 1
+    if off[last_i]:
+        warn.append(f"the smoothed share on the last day ({100 * share[last_i]:.1f}%) lies outside 0-100%: the polls do not "
+                    "pin the trend down there; do not quote it")
     return TrendResult(
-        estimate=float(share[last_i]), se=float(se[last_i]),
-        ci=(float(share[last_i] - zq * se[last_i]), float(share[last_i] + zq * se[last_i])),
+        estimate=float(share[last_i]), se=float(se[last_i]), ci=(float(low[last_i]), float(high[last_i])),
         n=int(table["n"].sum()), method="trend-kalman", level_ci=level, variable="trend",
         details={
             "is_share": True, "sigma": sig, "loglik": gls_fit.loglik, "unit": unit, "base": base,
@@ -377,7 +382,8 @@ def fit_trend(
             "n_polls": n, "n_houses": H, "first": str(table["start"].min().date()),
             "last": str(table["end"].max().date()), "last_grid_date": str(dates[-1].date()),
             "poll_date": "midpoint of fieldwork", "bands": bands if sigma is None else "plugin",
-            "sigma_weights": sigma_weights,
+            "sigma_weights": sigma_weights, "out_of_range": bool(off[last_i]),
+            "band": "logit-transformed (delta method) inside [0, 1]; house effects and shifts inside [-1, 1]",
         },
         warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
     )
@@ -420,6 +426,7 @@ def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: 
         var = float(sum(w * (f.cov_b[-1, -1] + (f.b[-1] - est) ** 2) for w, f in zip(w_k, fits, strict=True)))
     se = math.sqrt(var)
     z = est / se
-    return {"event": ev.label, "date": str(ev.date.date()), "shift": est, "se": se, "low": est - zq * se,
-            "high": est + zq * se, "z": z, "p_value": float(2 * stats.norm.sf(abs(z))), "sigma": sig,
+    low, high = difference_interval(est, se, zq)
+    return {"event": ev.label, "date": str(ev.date.date()), "shift": est, "se": se, "low": float(low),
+            "high": float(high), "z": z, "p_value": float(2 * stats.norm.sf(abs(z))), "sigma": sig,
             "test": "Wald test of a step at the event (sigma re-estimated by ML with the step; its uncertainty included unless bands=plugin)"}
