@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sottovoce.dynamics import fit_trend, read_polls
+from sottovoce.trend_sources import read_poll_files
 from sottovoce.dynamics.kalman import augmented_state_filter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,7 +345,7 @@ def test_reads_published_poll_audit_files(cli):
     audit = ROOT / "examples" / "published-polls"
     if not (audit / "levada-2022-04.toml").exists():
         pytest.skip("published-poll examples not present")
-    polls = read_polls([audit / "levada-2022-04.toml", EXAMPLES / "published-polls.csv"])
+    polls = read_poll_files([audit / "levada-2022-04.toml", EXAMPLES / "published-polls.csv"])
     apr = polls.iloc[0]
     assert (apr["pollster"], apr["n"], apr["yes"], apr["no"]) == ("Levada Center", 1616, 74, 19)
     assert str(apr["start"].date()) == "2022-04-21" and "censor.net" in apr["source"]
@@ -359,7 +360,7 @@ def test_study_file_becomes_a_raked_poll():
     study = ROOT / "examples" / "demo" / "study.toml"
     if not study.exists():
         pytest.skip("demo study not present")
-    (poll,) = read_polls(study).to_dict(orient="records")
+    (poll,) = read_poll_files(study).to_dict(orient="records")
     assert poll["pollster"] == "demo-wartime-phone-survey" and poll["wording"] == "support_direct"
     assert str(poll["start"].date()) == "2026-03-02" and poll["n"] > 1000
     assert 0 < poll["se_all"] < 0.05 and poll["deff"] > 1.0  # raked to the census margins
@@ -413,3 +414,30 @@ def test_matches_statsmodels_exact_diffuse_smoother():
         # ... so the ML sigma is the same (statsmodels with a tight optimizer)
         fit = mod.fit(disp=False, start_params=[0.004**2], method="nm", maxiter=2000, xtol=1e-12, ftol=1e-14)
     assert fit_trend(df, reference="A").details["sigma"] == pytest.approx(np.sqrt(fit.params[0]), rel=1e-5)
+
+
+def test_dynamics_does_not_import_the_study_or_audit_formats():
+    """The model takes poll tables and waves; study and published-poll files are read at the edge
+    (sottovoce.trend_sources), so nothing under dynamics/ imports study, audit or pipeline."""
+    import ast
+
+    pkg = ROOT / "src" / "sottovoce" / "dynamics"
+    for path in pkg.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not any(part in ("study", "audit", "pipeline", "trend_sources") for part in name.split(".")), (path.name, name)
+
+
+def test_a_study_file_goes_through_the_edge_reader(tmp_path):
+    from sottovoce.errors import InputError
+
+    study = ROOT / "examples" / "demo" / "study.toml"
+    with pytest.raises(InputError, match="read_poll_files"):
+        read_polls(study)
+    assert len(read_poll_files(study)) == 1

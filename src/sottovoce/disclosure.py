@@ -23,8 +23,9 @@ from typing import Any
 __all__ = ["DEFAULT_MIN_CELL", "is_small", "publishable", "suppress"]
 
 DEFAULT_MIN_CELL = 30
+WITHHELD = "not estimated; the reason is withheld because it may quote the answers of fewer than min_cell respondents"
 # What a suppressed entry keeps: identification and the respondent count, nothing estimated.
-_KEEP = ("by", "level", "label", "code", "variable", "method", "n", "confidence", "status", "message", "message_withheld",
+_KEEP = ("by", "level", "label", "code", "variable", "method", "n", "confidence", "status", "message", "message_withheld", "failed",
          "direct", "indirect", "indirect_type", "definition")
 
 
@@ -47,9 +48,11 @@ def _result(r: Mapping[str, Any] | None, min_cell: int) -> Any:
     if not isinstance(r, Mapping):
         return r
     out = suppress(r) if r.get("estimate") is not None and is_small(r, min_cell) else dict(r)
-    if out.get("status") == "failed" and out.get("message") and is_small(out, min_cell):
+    if (out.get("message") or out.get("failed")) and is_small(out, min_cell) and (out.get("status") == "failed" or out.get("failed")):
         # an estimator's message can quote the group's figures ("a prevalence of -0.250")
         out.update(message=None, message_withheld=True)
+        if out.get("failed"):
+            out["failed"] = WITHHELD
     if "groups" in r and not out.get("suppressed"):
         out["groups"] = [_result(g, min_cell) for g in r.get("groups") or []]
     return out

@@ -616,8 +616,9 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
     entry["status"] = "done"
     if entry.get("result"):
         for g in entry["result"].get("groups") or []:
-            if g.get("status") == "failed":
-                g["message"] = study_hint(g.get("message", ""))
+            for key in ("message", "failed"):
+                if isinstance(g.get(key), str):
+                    g[key] = study_hint(g[key])
     return entry
 
 
@@ -742,7 +743,7 @@ def _comparison(study: Study, q: Any, dq: DirectQuestion, svy: Any, df: pd.DataF
 def _fail_where_indirect_failed(groups: list[dict[str, Any]], indirect: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A group's gap stands only where its indirect estimate does (a gap to an impossible
     prevalence would be a number built on the very figure the estimator refused)."""
-    failed = {_group_id(g): g for g in indirect.get("groups") or [] if g.get("status") == "failed"}
+    failed = {_group_id(g): g for g in indirect.get("groups") or [] if g.get("status") == "failed" or g.get("failed")}
     out = []
     for g in groups:
         f = failed.get(_group_id(g))
@@ -809,7 +810,9 @@ def _trend(study: Study) -> dict[str, Any]:
     if _fn(dyn, "fit_trend") is None:
         return {"status": "skipped", "reason": "not_available"}
     try:
-        res = dyn.fit_trend(list(spec.polls), reference=spec.reference, events=dict(spec.events) or None,
+        from .trend_sources import read_poll_files
+
+        res = dyn.fit_trend(read_poll_files(list(spec.polls)), reference=spec.reference, events=dict(spec.events) or None,
                             unit=spec.unit, base=spec.base)
     except (InputError, DesignError, ConvergenceError) as exc:
         return {"status": "failed", "reason": "error", "message": str(exc)}

@@ -20,15 +20,22 @@ from typing import Any
 
 from ..disclosure import is_small
 
-__all__ = ["SHARE", "DIFFERENCE", "publishable_estimate", "out_of_range", "shown_ci", "failed"]
+__all__ = ["SHARE", "DIFFERENCE", "publishable_estimate", "out_of_range", "shown_ci", "failed", "failure_reason"]
 
 SHARE = (0.0, 1.0)
 DIFFERENCE = (-1.0, 1.0)
 
 
 def failed(r: Mapping[str, Any] | None) -> bool:
-    """An estimate the estimator could not produce (a failed question or subgroup)."""
-    return bool(r) and r.get("status") == "failed"  # type: ignore[union-attr]
+    """An estimate the estimator could not produce (a failed question or subgroup): the result
+    contract's ``failed`` (the reason), or the pipeline's ``status = "failed"``."""
+    return bool(r) and (r.get("status") == "failed" or bool(r.get("failed")))  # type: ignore[union-attr]
+
+
+def failure_reason(r: Mapping[str, Any]) -> str | None:
+    """Why an estimate failed, as the estimator said it (``None`` when withheld or unknown)."""
+    reason = r.get("message") or r.get("failed")
+    return str(reason) if reason and not r.get("message_withheld") else None
 
 
 def publishable_estimate(r: Mapping[str, Any] | None, min_cell: int) -> bool:

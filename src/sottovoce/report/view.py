@@ -14,7 +14,7 @@ from typing import Any
 from ..disclosure import publishable
 from . import charts
 from .headline import answer, headline, method_name, questions, truth_sentences
-from .shares import DIFFERENCE, SHARE, failed, out_of_range, publishable_estimate, shown_ci
+from .shares import DIFFERENCE, SHARE, failed, failure_reason, out_of_range, publishable_estimate, shown_ci
 from .text import STRINGS, fewer_than, groups_in, pct, pick, plural_ru, round_half_up, t, times
 
 __all__ = ["build_view", "failures"]
@@ -113,7 +113,7 @@ def failures(results: Mapping[str, Any], lang: str | None = None) -> list[str]:
     def why(r: Mapping[str, Any]) -> str:
         if r.get("message_withheld"):
             return t(lang, "why_withheld", fewer=fewer_than(min_cell, lang))
-        return str(r.get("message") or STRINGS[lang]["why_error"]).rstrip(". ")
+        return (failure_reason(r) or STRINGS[lang]["why_error"]).rstrip(". ")
 
     def where(g: Mapping[str, Any]) -> dict[str, str]:
         return {"by": label_of(g.get("by")), "level": label_of(g.get("by"), group_key(g)[1])}
