@@ -114,8 +114,10 @@ class StudyResults:
             grp = f"{r['group']}={r['category']}" if r["group"] else ""
             if r["suppressed"]:
                 val, ci = "–", "suppressed"
+            elif r["status"] == "failed":
+                val, ci = "–", "not estimated"
             else:
-                val = _pct(r["estimate"])
+                val = _pct(r["estimate"]) + (" (impossible)" if r["out_of_range"] else "")
                 ci = f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"
             lines.append(f"{r['question'][:22]:<22} {grp[:28]:<28} {val:>9} {ci:>15} {r['n'] if r['n'] is not None else '':>6}")
         return "\n".join(lines)

@@ -659,7 +659,7 @@ def _bool(ctx: _Ctx, key: str, v: Any) -> bool:
 
 def _choice(ctx: _Ctx, key: str, v: Any, allowed: tuple[str, ...], what: str) -> str:
     if v not in allowed:
-        raise ctx.fail(key, f"unknown {what} {v!r}", f"use one of {', '.join(allowed)}")
+        raise ctx.fail(key, f"unknown value {v!r} for {what}", f"use one of {', '.join(allowed)}")
     return str(v)
 
 
