@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sottovoce.dynamics import fit_trend, read_polls
-from sottovoce.trend_sources import read_poll_files
 from sottovoce.dynamics.kalman import augmented_state_filter
+from sottovoce.trend_sources import read_poll_files
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "polls"

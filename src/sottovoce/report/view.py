@@ -14,7 +14,15 @@ from typing import Any
 from ..disclosure import publishable
 from . import charts
 from .headline import answer, headline, method_name, questions, truth_sentences
-from .shares import DIFFERENCE, SHARE, failed, failure_reason, out_of_range, publishable_estimate, shown_ci
+from .shares import (
+    DIFFERENCE,
+    SHARE,
+    failed,
+    failure_reason,
+    out_of_range,
+    publishable_estimate,
+    shown_ci,
+)
 from .text import STRINGS, fewer_than, groups_in, pct, pick, plural_ru, round_half_up, t, times
 
 __all__ = ["build_view", "failures"]
