@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sottovoce as sv
-from sottovoce.report import headline, headline_numbers, render_report
+from sottovoce.report import build_view, headline, headline_numbers, render_report
 from sottovoce.report.text import STRINGS, plural_ru, round_half_up
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,3 +300,63 @@ def test_labels_from_the_study_file_name_groups_in_each_language():
     en, ru = visible(render_report(r)).text("groups"), visible(render_report(r, "ru")).text("groups")
     assert "Region" in en and "The North" in en
     assert "Регион" in ru and "Север" in ru and "North" not in ru
+
+
+def _payload(d, d_se, i, i_se, gap_ci, n, g_est, g_se, g_n):
+    z = 1.96
+    r = _results(direct=d, d_ci=(d - z * d_se, d + z * d_se), indirect=i, i_ci=(i - z * i_se, i + z * i_se),
+                 gap=d - i, g_ci=gap_ci, n=n,
+                 groups=[{"by": "region", "level": "North", "label": "North", "estimate": g_est, "se": g_se,
+                          "ci": [g_est - z * g_se, g_est + z * g_se], "n": g_n}])
+    r["questions"][1]["result"]["groups"] = [{"by": "region", "level": "North", "label": "North", "estimate": 1 - g_est,
+                                               "se": g_se, "ci": [1 - g_est - z * g_se, 1 - g_est + z * g_se], "n": g_n}]
+    return r
+
+
+_share = st.floats(-0.6, 1.6)
+_se = st.floats(0.001, 0.9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_share, _se, _share, _se, st.floats(-0.9, 0.9), _se, st.integers(1, 3000), _share, _se, st.integers(1, 3000))
+def test_no_published_share_interval_leaves_0_100(d, d_se, i, i_se, gap, g_se, n, g_est, gg_se, g_n):
+    """Whatever the estimators hand over (points outside [0, 1] included), every interval the
+    headline, the report, results.csv and the terminal tables publish lies inside [0, 100]% for a
+    share and ±100 points for a difference; an impossible point is only ever shown flagged."""
+    import io
+
+    from rich.console import Console
+
+    from sottovoce.cli._study_tables import print_tables
+    from sottovoce.pipeline import tidy_rows
+
+    d = min(max(d, 0.0), 1.0)  # a direct share is always possible; the indirect one need not be
+    r = _payload(d, d_se, i, i_se, (gap - 1.96 * g_se, gap + 1.96 * g_se), n, g_est, gg_se, g_n)
+    for row in tidy_rows(r):
+        if row["ci_low"] is None:
+            continue
+        lo_b, hi_b = (-1, 1) if row["type"] == "gap" else (0, 1)
+        assert lo_b <= row["ci_low"] <= row["ci_high"] <= hi_b, row
+        assert row["out_of_range"] == (not lo_b <= row["estimate"] <= hi_b)
+    for lang in ("en", "ru"):
+        for sentence in headline(r, lang):
+            shown = [float(x.replace(",", ".").replace("−", "-")) for x in re.findall(r"−?\d+(?:[.,]\d+)?(?=%)", sentence)]
+            if any(not 0 <= x <= 100 for x in shown):
+                assert "0–100%" in sentence, sentence  # only the impossible-estimate sentence
+        view = build_view(r, lang)
+        for row in view["compare_rows"] + view["gap_rows"] + [x for g in view["groups"] for x in g["rows"]]:
+            if row["suppressed"]:
+                continue
+            lo, hi = (float(x.replace(",", ".").replace("−", "-")) for x in row["ci"].split(" – "))
+            bound = (-100, 100) if row["kind"] == "gap" else (0, 100)
+            assert bound[0] <= lo <= hi <= bound[1], row
+            est = float(row["estimate"].replace(",", ".").replace("−", "-"))
+            if row["kind"] != "gap" and not 0 <= est <= 100:
+                assert row["flag"], row
+        buf = io.StringIO()
+        print_tables(Console(file=buf, width=200), r, lang=lang)
+        for line in buf.getvalue().splitlines():
+            for lo, hi in re.findall(r"(−?\d+[.,]\d) – (−?\d+[.,]\d)", line):
+                lo_f, hi_f = (float(x.replace(",", ".").replace("−", "-")) for x in (lo, hi))
+                bound = (-100, 100) if ("gap" in line or "разница" in line) else (0, 100)
+                assert bound[0] <= lo_f <= hi_f <= bound[1], line
