@@ -14,12 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sottovoce.dynamics import read_polls
-from sottovoce.dynamics.corpus import CORPUS_COLUMNS, check_corpus, validate_corpus
+from sottovoce.dynamics.corpus import CORPUS_COLUMNS, PENDING_COLUMNS, check_corpus, validate_corpus
 from sottovoce.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 POLLS = ROOT / "examples" / "polls"
 CORPUS = POLLS / "war-support.csv"
+PENDING = POLLS / "war-support-pending.csv"
 WORDINGS = POLLS / "wordings.csv"
 TODAY = date(2026, 1, 1)
 
@@ -38,28 +39,34 @@ def dump(path: Path, rows: list[dict[str, str]], fields: list[str] | None = None
     return path
 
 
-def broken_copy(tmp_path: Path, edit, wedit=None) -> tuple[Path, Path]:
-    """Copy the shipped corpus and wordings into tmp_path, apply ``edit(rows)`` / ``wedit(rows)``."""
-    rows, wrows = load(CORPUS), load(WORDINGS)
-    fields, wfields = list(rows[0]), list(wrows[0])
-    rows = edit(rows) or rows
-    if wedit is not None:
-        wrows = wedit(wrows) or wrows
-    p = dump(tmp_path / "war-support.csv", rows, fields if all(set(r) == set(fields) for r in rows) else None)
-    w = dump(tmp_path / "wordings.csv", wrows, wfields if all(set(r) == set(wfields) for r in wrows) else None)
-    return p, w
+def broken_copy(tmp_path: Path, edit, wedit=None, pedit=None) -> tuple[Path, Path]:
+    """Copy the shipped corpus, pending file and wordings into tmp_path; apply the edits to copies."""
+    out = []
+    for src, name, fn in ((CORPUS, "war-support.csv", edit), (WORDINGS, "wordings.csv", wedit),
+                          (PENDING, "war-support-pending.csv", pedit)):
+        rows = load(src)
+        fields = list(rows[0])
+        if fn is not None:
+            rows = fn(rows) or rows
+        same = all(set(r) == set(fields) for r in rows)
+        out.append(dump(tmp_path / name, rows, fields if same else None))
+    return out[0], out[1]
 
 
-def problems(tmp_path, edit, wedit=None) -> list[str]:
-    p, w = broken_copy(tmp_path, edit, wedit)
+def problems(tmp_path, edit, wedit=None, pedit=None) -> list[str]:
+    p, w = broken_copy(tmp_path, edit, wedit, pedit)
     return [str(x) for x in check_corpus(p, w, today=TODAY)]
 
 
 # -- the shipped corpus ---------------------------------------------------------------------------
 def test_shipped_corpus_passes_every_check():
-    assert check_corpus(CORPUS, today=date.today()) == []
+    assert check_corpus(CORPUS, today=date.today()) == []  # finds war-support-pending.csv by itself
     df = pd.read_csv(CORPUS, dtype=str, keep_default_na=False)
     assert list(df.columns) == list(CORPUS_COLUMNS)
+    pending = pd.read_csv(PENDING, dtype=str, keep_default_na=False)
+    assert list(pending.columns) == list(PENDING_COLUMNS)
+    # every verified row (corpus + pending) has a citation; the corpus alone feeds the trend
+    assert (pending["citation_url"].str.startswith("http")).all() and not set(df["id"]) & set(pending["id"])
     # every row cites a page; every wording in use is in the table
     assert (df["citation_url"].str.startswith("http")).all()
     assert set(df["wording"]) <= set(pd.read_csv(WORDINGS)["wording_id"])
@@ -177,7 +184,7 @@ def test_columns_missing_or_unknown(tmp_path):
 
 
 WORDING_BROKEN = [
-    ("unused wording", lambda w: w.append({**w[0], "wording_id": "spare"}), "no corpus row uses this wording"),
+    ("unused wording", lambda w: w.append({**w[0], "wording_id": "spare"}), "no row of the corpus or its pending file uses"),
     ("first use out of date", lambda w: w[0].update(first_use="2022-03-01"), "earliest fieldwork start with this wording is"),
     ("bad option", lambda w: w[0].update(options="support;maybe"), "unknown option(s) maybe"),
     ("bad offered flag", lambda w: w[0].update(hard_to_say_offered="sometimes"), "must be yes, no or unknown"),
@@ -201,6 +208,30 @@ def test_single_poll_wording_is_flagged_for_the_trend(tmp_path):
         w.append({**w[0], "wording_id": "solo", "first_use": "2022-04-21", "last_use": "2022-04-21"})
     found = problems(tmp_path, one_row_wording, add_solo)
     assert any("only one corpus row uses this wording" in p and "(solo)" in p for p in found), found
+
+
+PENDING_BROKEN = [
+    ("no reason", lambda rows: rows[0].update(missing=""), "say what keeps this row out of the trend corpus"),
+    ("unknown reason", lambda rows: rows[0].update(missing="dates"), "unknown reason(s) dates"),
+    ("dates empty but not listed", lambda rows: rows[0].update(missing="n"), "'' is not a date; write the fieldwork start"),
+    ("n empty but not listed", lambda rows: rows[0].update(missing="fieldwork_dates"), "'' must be a whole number"),
+    ("id used in the corpus too", lambda rows: rows[0].update(id="levada-2022-04"), "'levada-2022-04' is already used on line 2"),
+    ("shares above 100 in pending", lambda rows: rows[0].update(no="30"), "add up to 111%"),
+    ("bad date still checked", lambda rows: rows[0].update(start="May 2022", missing="n"), "'May 2022' is not a date"),
+]
+
+
+@pytest.mark.parametrize(("case", "pedit", "message"), PENDING_BROKEN, ids=[b[0] for b in PENDING_BROKEN])
+def test_broken_pending_file_is_caught(tmp_path, case, pedit, message):
+    found = problems(tmp_path, lambda rows: None, pedit=pedit)
+    assert any(message in p and "war-support-pending.csv line 2" in p for p in found), found
+
+
+def test_moving_a_pending_row_into_the_corpus_without_dates_is_caught(tmp_path):
+    row = {k: v for k, v in load(PENDING)[0].items() if k != "missing"}
+    found = problems(tmp_path, lambda rows: rows.append(row), pedit=lambda rows: rows.pop(0) and None)
+    assert any("column 'start': '' is not a date" in p for p in found), found
+    assert any("column 'n': '' must be a whole number" in p for p in found), found
 
 
 def test_validate_corpus_raises_one_error_naming_the_count(tmp_path):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["CORPUS_COLUMNS", "WORDING_COLUMNS", "ANSWER_OPTIONS", "MODES", "Problem", "check_corpus",
+__all__ = ["CORPUS_COLUMNS", "PENDING_COLUMNS", "WORDING_COLUMNS", "ANSWER_OPTIONS", "MODES", "Problem", "check_corpus",
            "validate_corpus", "read_wordings", "format_problems"]
 
 # column -> required?
@@ -43,6 +43,9 @@ WORDING_COLUMNS: dict[str, bool] = {
     "hard_to_say_offered": True, "refused_offered": True, "first_use": True, "last_use": True,
     "source_url": True, "note": False,
 }
+# Extra column of the pending file: what keeps a row out of the trend corpus (";"-separated).
+PENDING_COLUMNS: dict[str, bool] = {**CORPUS_COLUMNS, "missing": True}
+MISSING = ("fieldwork_dates", "n", "second_poll")
 # Answer categories a wording may report (the ``options`` column, separated by ";").
 ANSWER_OPTIONS = ("support", "support_definitely", "support_rather", "no", "no_rather", "no_definitely",
                   "hard_to_say", "refused", "hard_to_say_or_refused")
@@ -84,27 +87,41 @@ def read_wordings(path: str | Path) -> pd.DataFrame:
 
 
 def check_corpus(polls: str | Path, wordings: str | Path | None = None, *,
-                 today: date | None = None) -> list[Problem]:
-    """Every problem in a cited poll corpus and its wordings table (empty list: the files are fine).
+                 pending: str | Path | None = None, today: date | None = None) -> list[Problem]:
+    """Every problem in a cited poll corpus, its pending file and its wordings table (empty: all fine).
 
-    ``wordings`` defaults to ``wordings.csv`` in the corpus's folder. ``today`` (default: the
-    current date) bounds fieldwork dates from above.
+    ``wordings`` defaults to ``wordings.csv`` in the corpus's folder, ``pending`` to
+    ``<corpus name>-pending.csv`` there if that file exists. ``today`` (default: the current date)
+    bounds fieldwork dates from above.
     """
     polls = Path(polls)
     if not polls.exists():
         raise InputError(f"{polls}: corpus file not found")
     wpath = Path(wordings) if wordings is not None else polls.with_name("wordings.csv")
+    if pending is None:
+        auto = polls.with_name(f"{polls.stem}-pending.csv")
+        ppath = auto if auto.exists() else None
+    else:
+        ppath = Path(pending)
+        if not ppath.exists():
+            raise InputError(f"{ppath}: pending file not found")
     df = _read_text_csv(polls)
     wdf = read_wordings(wpath)
+    pdf = _read_text_csv(ppath) if ppath is not None else None
     today = today or date.today()
     out: list[Problem] = []
     out += _check_columns(str(polls), df, CORPUS_COLUMNS, "corpus")
     out += _check_columns(str(wpath), wdf, WORDING_COLUMNS, "wordings table")
+    if pdf is not None:
+        out += _check_columns(str(ppath), pdf, PENDING_COLUMNS, "pending file", allow_empty=True)
     if out:  # without the columns the row checks would only repeat the same complaint
         return out
     wording_rows = _check_wordings(str(wpath), wdf, out)
-    _check_rows(str(polls), df, wording_rows, today, out)
-    _check_wording_use(str(wpath), wdf, df, out)
+    ids: dict[str, str] = {}
+    _check_rows(str(polls), df, wording_rows, today, out, ids=ids)
+    if pdf is not None:
+        _check_rows(str(ppath), pdf, wording_rows, today, out, pending=True, ids=ids)
+    _check_wording_use(str(wpath), wdf, df, pdf, out)
     return out
 
 
@@ -138,7 +155,8 @@ def _read_text_csv(path: Path) -> pd.DataFrame:
     return df.apply(lambda c: c.str.strip())
 
 
-def _check_columns(file: str, df: pd.DataFrame, spec: dict[str, bool], what: str) -> list[Problem]:
+def _check_columns(file: str, df: pd.DataFrame, spec: dict[str, bool], what: str,
+                   allow_empty: bool = False) -> list[Problem]:
     out = []
     missing = [c for c, req in spec.items() if req and c not in df.columns]
     if missing:
@@ -148,7 +166,7 @@ def _check_columns(file: str, df: pd.DataFrame, spec: dict[str, bool], what: str
     if unknown:
         out.append(Problem(file, None, "", "", f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(spec)} "
                            "(a typo in the header? put remarks in 'note')"))
-    if len(df) == 0:
+    if len(df) == 0 and not allow_empty:
         out.append(Problem(file, None, "", "", f"the {what} has no rows"))
     return out
 
@@ -206,7 +224,8 @@ def _check_wordings(file: str, wdf: pd.DataFrame, out: list[Problem]) -> dict[st
             bad("source_url", f"'{r['source_url']}' is not a web address (http://... or https://...) of the page quoting the wording")
         for col in ("first_use", "last_use"):
             try:
-                _day(r[col])
+                if r[col]:
+                    _day(r[col])
             except ValueError:
                 bad(col, f"'{r[col]}' is not a date; write YYYY-MM-DD (the earliest/latest fieldwork start in the corpus)")
     return rows
@@ -219,8 +238,8 @@ def _no_newlines(r: pd.Series, bad) -> None:  # type: ignore[no-untyped-def]
 
 
 def _check_rows(file: str, df: pd.DataFrame, wordings: dict[str, pd.Series], today: date,
-                out: list[Problem]) -> None:
-    ids: dict[str, int] = {}
+                out: list[Problem], *, pending: bool = False, ids: dict[str, str] | None = None) -> None:
+    ids = {} if ids is None else ids  # row id -> "file line N", shared by the corpus and its pending file
     polls: dict[tuple[str, str, str, str], int] = {}
     for i, r in df.iterrows():
         line = int(i) + 2  # type: ignore[call-overload]
@@ -235,9 +254,17 @@ def _check_rows(file: str, df: pd.DataFrame, wordings: dict[str, pd.Series], tod
         elif not _ID.match(rid):
             bad("id", f"'{rid}' is not a plain id; use lower-case letters, digits, '-', '_' or '.'")
         elif rid in ids:
-            bad("id", f"'{rid}' is already used on line {ids[rid]}; ids must be unique")
+            bad("id", f"'{rid}' is already used on {ids[rid]}; ids must be unique")
         else:
-            ids[rid] = line
+            ids[rid] = f"line {line}" if not pending else f"line {line} of {Path(file).name}"
+        missing: set[str] = set()
+        if pending:
+            missing = {m.strip() for m in r["missing"].split(";") if m.strip()}
+            wrong = sorted(missing - set(MISSING))
+            if not missing:
+                bad("missing", f"empty; say what keeps this row out of the trend corpus ({', '.join(MISSING)})")
+            elif wrong:
+                bad("missing", f"unknown reason(s) {', '.join(wrong)}; use {', '.join(MISSING)}")
         if not r["pollster"]:
             bad("pollster", "empty; name the pollster as in the wordings table")
         w = wordings.get(r["wording"])
@@ -250,6 +277,8 @@ def _check_rows(file: str, df: pd.DataFrame, wordings: dict[str, pd.Series], tod
         # dates
         days = {}
         for col in ("start", "end"):
+            if "fieldwork_dates" in missing and not r[col]:
+                continue
             try:
                 days[col] = _day(r[col])
             except ValueError:
@@ -268,7 +297,7 @@ def _check_rows(file: str, df: pd.DataFrame, wordings: dict[str, pd.Series], tod
         # sample size
         try:
             n = _number(r["n"])
-            if n is None or n < 1 or n != int(n):
+            if (n is None and "n" not in missing) or (n is not None and (n < 1 or n != int(n))):
                 raise ValueError(r["n"])
         except ValueError:
             bad("n", f"'{r['n']}' must be a whole number of respondents (at least 1)")
@@ -342,25 +371,31 @@ def _check_share_sums(vals: dict[str, float | None], w: pd.Series | None, bad) -
             "a share is missing or mistyped (or the wording's options in wordings.csv are incomplete)")
 
 
-def _check_wording_use(file: str, wdf: pd.DataFrame, df: pd.DataFrame, out: list[Problem]) -> None:
-    starts = pd.to_datetime(df["start"], errors="coerce", format="%Y-%m-%d")
+def _check_wording_use(file: str, wdf: pd.DataFrame, df: pd.DataFrame, pdf: pd.DataFrame | None,
+                       out: list[Problem]) -> None:
+    both = df if pdf is None else pd.concat([df[list(CORPUS_COLUMNS)], pdf[list(CORPUS_COLUMNS)]], ignore_index=True)
+    starts = pd.to_datetime(both["start"], errors="coerce", format="%Y-%m-%d")
     for i, r in wdf.iterrows():
         line = int(i) + 2  # type: ignore[call-overload]
         wid = r["wording_id"]
-        used = (df["wording"] == wid).to_numpy()
+        used = (both["wording"] == wid).to_numpy()
         if not used.any():
-            out.append(Problem(file, line, wid, "wording_id", "no corpus row uses this wording; remove it or add its polls"))
+            out.append(Problem(file, line, wid, "wording_id", "no row of the corpus or its pending file uses this "
+                               "wording; remove it or add its polls"))
             continue
-        if used.sum() == 1:
+        if (df["wording"] == wid).sum() == 1:
             out.append(Problem(file, line, wid, "wording_id",
                                "only one corpus row uses this wording: the trend cannot separate a house effect from a "
-                               "single poll; add another poll with this wording or leave the poll out of the corpus"))
+                               "single poll; add another poll with this wording or move the row to the pending file "
+                               "(missing = second_poll)"))
         s = starts[used].dropna()
-        if s.empty:
-            continue
-        for col, want in (("first_use", s.min()), ("last_use", s.max())):
-            if r[col] and r[col] != want.date().isoformat():
-                out.append(Problem(file, line, wid, col, f"'{r[col]}' but the corpus's {'earliest' if col == 'first_use' else 'latest'} "
+        for col, want in (("first_use", s.min() if len(s) else None), ("last_use", s.max() if len(s) else None)):
+            if want is None:
+                if r[col]:
+                    out.append(Problem(file, line, wid, col, f"'{r[col]}' but no row with this wording has fieldwork "
+                                       "dates; leave it empty"))
+            elif r[col] != want.date().isoformat():
+                out.append(Problem(file, line, wid, col, f"'{r[col]}' but the {'earliest' if col == 'first_use' else 'latest'} "
                                    f"fieldwork start with this wording is {want.date()}; update it"))
 
 
