@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -570,6 +571,18 @@ def failed_group(by: str, level: Any, label: str | None, n: int, method: str, me
 
 
 def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entry = _estimate_question(study, q, svy, df, derived, subgroups, lang, skipped)
+    for w in caught:  # the estimators' warnings, with their fixes spelled as study-file keys
+        text = study_hint(str(w.message))
+        if " not estimated: " in text:
+            continue  # a failed group: listed with its reason under "Not estimated" and in the report
+        warnings.warn_explicit(text, w.category, w.filename, w.lineno)
+    return entry
+
+
+def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": q.id, "type": q.type, "measures": q.measures, "wording": _wording(q)}
     try:
         if isinstance(q, DirectQuestion):
@@ -625,8 +638,9 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
 
 
 # Estimator options named as the command line or Python spell them, and as a study file does.
-_HINTS = (("pass --truncate to report it truncated", "set truncate = true for this question in the study file to report it truncated"),
-          ("pass truncate=True to report it truncated", "set truncate = true for this question in the study file to report it truncated"))
+_TRUNCATE = "set truncate = true for this question in the study file to report it truncated"
+_HINTS = (("pass --truncate to report it truncated", _TRUNCATE), ("pass truncate=True to report it truncated", _TRUNCATE),
+          ("--truncate", "truncate = true (study file)"), ("truncate=True", "truncate = true (study file)"))
 
 
 def study_hint(message: str) -> str:
