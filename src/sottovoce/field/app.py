@@ -138,8 +138,14 @@ def _error(code: int, msg: str) -> JSONResponse:
     return JSONResponse({"error": msg}, status_code=code)
 
 
-async def _body(request: Request) -> bytes:
-    return await request.body()  # the Guard enforces the size limit and the deadline while reading
+async def _body(request: Request) -> bytes | tuple[int, str]:
+    """The body, or (status, reason) when it went over the size limit or the deadline (the Guard's checks)."""
+    try:
+        return await request.body()
+    except _TooLarge:
+        return 413, f"request body is over the limit of {request.app.state.max_body} bytes"
+    except _TooSlow:
+        return 408, "the request body did not arrive in time"
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -247,7 +253,10 @@ async def submit_form(request: Request) -> Response:
     lang = _lang_of(st, None)
     if _ctype(request) != "application/x-www-form-urlencoded":
         return _page(st, "error.html", lang, "/", 415, message="send the form as application/x-www-form-urlencoded")
-    form = _read_form(await _body(request))
+    raw = await _body(request)
+    if isinstance(raw, tuple):
+        return _page(st, "error.html", lang, "/", raw[0], message=raw[1])
+    form = _read_form(raw)
     if isinstance(form, str):
         return _page(st, "error.html", lang, "/", 400, message=form)
     lang = _lang_of(st, form.get("_lang"))
@@ -306,7 +315,10 @@ async def submit_api(request: Request) -> Response:
     st = request.app.state
     if _ctype(request) != "application/json":
         return _error(415, "send the submission as application/json")
-    parsed = _parse_api_body(st, await _body(request))
+    raw = await _body(request)
+    if isinstance(raw, tuple):
+        return _error(*raw)
+    parsed = _parse_api_body(st, raw)
     if isinstance(parsed, Response):
         return parsed
     key, answers, invite = parsed
@@ -426,7 +438,7 @@ def create_app(
     )
     st.static = {name: (resources.files("sottovoce.field").joinpath("static", name).read_bytes(), ctype)
                  for name, ctype in _STATIC}
-    st.spec = openapi_spec(questionnaire, max_body)
+    st.spec, st.max_body = openapi_spec(questionnaire, max_body), max_body
     st.page_size = _longest_survey(st)
     guard = Guard(app, max_body, request_timeout)
     guard.state = st  # type: ignore[attr-defined]  # for the CLI and tests

@@ -149,12 +149,12 @@ def setup_invitations(store: Store, invites: Path | None, invite_key: Path | Non
     """Unlock the invitation key and import a code file (once); what ``serve --invites/--invite-key`` does."""
     if invites is None and not store.invites_enabled():
         return
+    if invites is not None and not invites.is_file():
+        raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
     if invite_key is None:
         raise InputError("invitation codes need --invite-key FILE: the key that makes the stored tags unlinkable to "
                          "the codes. Keep that file off this disk (tmpfs or removable media); it is made on the "
                          "first import and needed at every start")
-    if invites is not None and not invites.is_file():
-        raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
     first = invites is not None and not store.invites_enabled()
     key = read_invite_key(invite_key, create=first)
     _key_file_warnings(invite_key, db)
