@@ -401,9 +401,20 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # commit what is queued; the store stays open (the caller scrubs and closes it), so an app
-        # that goes through another lifespan (tests, reloads) keeps working
+        # commit what is queued
         await asyncio.to_thread(st.committer.close)
+        if st.scrub_on_stop:  # here, not after uvicorn returns: uvicorn re-raises SIGTERM once it has stopped
+            await asyncio.to_thread(_final_scrub, st.store)
+        # otherwise the store stays open, so an app that goes through another lifespan (tests) keeps working
+
+
+def _final_scrub(store: Store) -> None:
+    try:
+        if not store.scrub():
+            log.warning("another process had the database open at stop, so its WAL was not cleared; start and "
+                        "stop the server again when nothing else reads the database")
+    finally:
+        store.close()
 
 
 def create_app(
@@ -414,11 +425,13 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     scrub_interval: float = DEFAULT_SCRUB_INTERVAL,
+    scrub_on_stop: bool = False,
 ) -> Guard:
     """Build the ASGI app for one study. ``db`` is a URL (see :func:`open_store`) or an open store.
 
     The app holds only the *public* key: it can seal answers but never read them back. An
     invitation-only store must have been given its invitation key (:meth:`Store.unlock_invites`).
+    With ``scrub_on_stop`` the app scrubs and closes the store when its lifespan ends (``serve``).
     """
     store = open_store(db) if isinstance(db, str) else db
     store.bind_study(questionnaire.id)
@@ -430,7 +443,7 @@ def create_app(
     st = app.state
     st.questionnaire, st.public_key, st.store, st.invites = questionnaire, public_key, store, invites
     st.committer = GroupCommitter(store)
-    st.scrub_interval = scrub_interval
+    st.scrub_interval, st.scrub_on_stop = scrub_interval, scrub_on_stop
     st.recent_invited = collections.OrderedDict()
     st.env = jinja2.Environment(
         loader=jinja2.PackageLoader("sottovoce.field", "templates"),

@@ -186,7 +186,7 @@ def run_server(
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     scrub_interval: float = DEFAULT_SCRUB_INTERVAL,
 ) -> None:
-    """Check everything, scrub, run uvicorn (no access log), and scrub again on a clean stop."""
+    """Check everything, scrub, run uvicorn (no access log); the app scrubs again on a clean stop."""
     import uvicorn
 
     os.umask(0o077)  # the database, its WAL and anything else we create: owner only
@@ -197,7 +197,7 @@ def run_server(
     try:
         setup_invitations(store, Path(invites) if invites else None, Path(invite_key) if invite_key else None, db)
         app = create_app(questionnaire, key, store, max_body=max_body, request_timeout=request_timeout,
-                         scrub_interval=scrub_interval)
+                         scrub_interval=scrub_interval, scrub_on_stop=True)
         store.scrub()  # whatever the last stop was, start from files without order or pairing
         _configure_logging()
         print(f"serving study '{questionnaire.id}' on http://{host}:{port}/ (database {_redact(db)}, "
@@ -208,9 +208,6 @@ def run_server(
             limit_concurrency=cap, backlog=256, timeout_keep_alive=5,
             http=guarded_protocol(cap, request_timeout),
         )
-        uvicorn.Server(config).run()
-        if not store.scrub():
-            print("warning: another process had the database open at stop; run `sottovoce serve` again "
-                  "and stop it when nothing else reads the database, to clear its log", file=sys.stderr)
+        uvicorn.Server(config).run()  # its lifespan's end scrubs and closes the store (a clean stop)
     finally:
         store.close()

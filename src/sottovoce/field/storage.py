@@ -359,8 +359,8 @@ class Store:
         """Erase the arrival order and the code↔answer pairing from the files; True if complete."""
         with self._lock:
             self._rewrite()
-            self.dirty = False
             done = self._after_rewrite()
+            self.dirty = not done  # not cleared (another process had the files open): try again next time
         if self._invite_key is not None:
             self._load_open_tags()
         return done
