@@ -424,12 +424,23 @@ def test_invitation_codes(tmp_path, study, keys, cli):
             await c.post(api, json={"idempotency_key": "y" * 20, "answers": answers(), "invite": "guess"}),
         ]
         q = Questionnaire.from_file(study)
+        for _ in range(20):  # guessing
+            await c.post(api, json={"idempotency_key": secrets.token_urlsafe(16), "answers": answers(), "invite": "guess"})
         f1 = await c.post("/submit", data=form_body(q, answers(), invite="beta-2"))
         f2 = await c.post("/submit", data=form_body(q, answers(), key="g" * 32, invite="beta-2"))
         assert [r.json() for r in s[1:4]] == [{"status": "stored"}, {"status": "duplicate"}, {"status": "duplicate"}]
         return [r.status_code for r in s] + [f1.status_code, f2.status_code]
 
+    batches = []
+    real = store.submit_batch
+    store.submit_batch = lambda items: batches.append(items) or real(items)  # type: ignore[method-assign]
     assert run_app(app, go) == [403, 201, 200, 200, 403, 403, 303, 403]
+    # the wrong and the used codes never reached the writer (read-only check, from memory); the
+    # accepted ones and the retries did
+    reached = [p for b in batches for p in b]
+    assert all(p.invite_tag in (store.tag("alpha-1"), store.tag("beta-2")) or p.idem_hash == store.hash(KEY)
+               for p in reached) and len(reached) == 4  # alpha, its two retries, beta
+    store.submit_batch = real  # type: ignore[method-assign]
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))
     assert b"alpha" not in raw and b"beta" not in raw  # no code in clear
