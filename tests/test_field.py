@@ -404,6 +404,17 @@ def test_refusals_are_4xx_with_clear_messages(tmp_path, study, keys):
     for r in run_app(make_app(study, pub, f"sqlite:///{tmp_path}/c.db"), deep):
         assert r.status_code == 400 and "nested too deeply" in r.json()["error"], r.text[:200]
 
+    async def trickle(c):  # a body that trickles in slower than the deadline holds nothing for long
+        async def body():
+            yield b'{"idempotency_key": '
+            await asyncio.sleep(1.0)
+            yield b'"' + b"k" * 20 + b'"}'
+
+        return await c.post("/api/submissions", content=body(), headers={"content-type": "application/json"})
+
+    r = run_app(make_app(study, pub, f"sqlite:///{tmp_path}/d.db", request_timeout=0.3), trickle)
+    assert r.status_code == 408 and "in time" in r.json()["error"]
+
 
 def test_invitation_codes(tmp_path, study, keys, cli):
     pub, _ = keys
