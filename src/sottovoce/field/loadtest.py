@@ -203,6 +203,7 @@ class _ForkedServer:
 def _child(server: Server) -> None:
     from ..cli import main
 
+    server._limit()
     fd = os.open(server.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
