@@ -721,3 +721,34 @@ def test_keys_invites_makes_unique_private_codes(tmp_path, cli):
     assert again.code == 2 and again.err.startswith("error:") and "refusing to overwrite" in again.err
     assert out.read_text().split() == codes
     assert cli("keys", "invites", "--count", "0", "--out", tmp_path / "x.txt").code == 2
+
+
+def test_log_flood_is_impossible():
+    """Issue 11: a flood wrote 47 MB of tracebacks in 11 s. Each kind of line now appears a few times a
+    minute, as one line, and what was dropped is counted."""
+    import io
+    import logging
+
+    from sottovoce.field.server import OneLineRateLimit
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    flt = OneLineRateLimit(per_kind=3, total=30)
+    handler.addFilter(flt)
+    lg = logging.getLogger("sottovoce.test-flood")
+    lg.addHandler(handler)
+    lg.propagate = False
+    try:
+        for i in range(5000):
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                lg.exception("socket.accept() out of system resource %d", i)
+            lg.warning("Exceeded concurrency limit.")
+        flt._window -= 61  # a minute later
+        lg.warning("Exceeded concurrency limit.")
+    finally:
+        lg.removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 7 and "Traceback" not in out.getvalue() and "Too many open files" in lines[0]
+    assert "9994 log lines suppressed" in lines[-1]

@@ -436,7 +436,7 @@ def create_app(
     store = open_store(db) if isinstance(db, str) else db
     store.bind_study(questionnaire.id)
     invites = store.invites_enabled()
-    if invites and store._invite_key is None:
+    if invites and not store.invites_unlocked:
         raise InputError("this study is invitation-only: give --invite-key, the key file made when the codes were imported")
     app = Starlette(routes=ROUTES, exception_handlers={404: refused, 405: refused}, lifespan=_lifespan)
     app.router.redirect_slashes = False  # a redirect would be built from the Host header

@@ -45,22 +45,24 @@ class OneLineRateLimit(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         now = time.monotonic()
+        suppressed = 0
         if now - self._window > 60:
-            if self._dropped:
-                logging.getLogger("sottovoce.field").handle(logging.makeLogRecord(
-                    {"name": "sottovoce.field", "levelno": logging.WARNING, "levelname": "WARNING",
-                     "msg": f"{self._dropped} log lines suppressed in the last minute"}))
+            suppressed = self._dropped
             self._window, self._counts, self._all, self._dropped = now, {}, 0, 0
         kind = (record.name, str(record.msg)[:60])
         self._counts[kind] = self._counts.get(kind, 0) + 1
         self._all += 1
         if self._counts[kind] > self.per_kind or self._all > self.total:
-            self._dropped += 1
+            self._dropped += 1 + suppressed
             return False
+        message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:  # a traceback becomes one line
             exc = record.exc_info[1]
-            record.msg, record.args = f"{record.getMessage()} ({type(exc).__name__}: {str(exc)[:200]})", ()
+            message += f" ({type(exc).__name__}: {str(exc)[:200]})"
             record.exc_info, record.exc_text = None, None
+        if suppressed:
+            message += f" ({suppressed} log lines suppressed in the minute before)"
+        record.msg, record.args = message, ()
         return True
 
 

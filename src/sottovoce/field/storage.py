@@ -217,6 +217,11 @@ class Store:
     def invites_enabled(self) -> bool:
         return self._meta("invites") is not None
 
+    @property
+    def invites_unlocked(self) -> bool:
+        """Whether the invitation key has been given (see :meth:`unlock_invites`)."""
+        return self._invite_key is not None
+
     def unlock_invites(self, key: bytes) -> None:
         """Give the invitation key (kept off this disk); checked against the stored check value."""
         check = hmac.new(key, _KEY_CHECK, hashlib.sha256).digest()
