@@ -7,10 +7,11 @@ row, as a naive server would do). Targets: ratio >= 0.5 and, with SQLite, >= 500
 submissions/s on a 2-core machine.
 
 Wrong-code flood: an invitation-only study; 4 respondents submit with valid codes one after another,
-first alone, then while 100 clients flood the server with wrong codes. Reported: the respondents'
-median and p99 latency in both phases. A wrong code is refused from memory before any write, so
-the flood costs CPU only (issue 11 measured 3 -> 165 ms when each guess cost a write and an fsync).
-Target: the respondents' median latency under the flood at most 10x the quiet one.
+first alone, then while 50 clients send wrong codes at 300 guesses/s in all. Reported: the
+respondents' median and p99 latency in both phases. A wrong code is refused from memory before any
+write, so a guess costs a little CPU and no disk (issue 11 measured 3 -> 165 ms when each guess
+cost a write and an fsync). Target: the respondents' median latency under the flood at most 3x the
+quiet one.
 
 Run alone: ``.venv/bin/python bench/bench_field.py`` (prints one JSON row per line). Set
 ``SOTTOVOCE_BENCH_PG=postgresql://...`` (an empty database) to add the PostgreSQL row.
@@ -101,7 +102,7 @@ def measure(db: str, workdir: Path, clients: int = CLIENTS, seconds: float = SEC
             "errors": stats.errors, "statuses": stats.statuses, "seconds": stats.seconds}
 
 
-def flood(workdir: Path, seconds: float = 4.0, flooders: int = 100) -> dict:
+def flood(workdir: Path, seconds: float = 4.0, flooders: int = 50, rate: float = 300.0) -> dict:
     """Respondents' latency with valid codes, alone and under a flood of wrong codes."""
     from sottovoce.field.crypto import new_keypair
     from sottovoce.field.loadtest import Server, hammer
@@ -130,7 +131,7 @@ def flood(workdir: Path, seconds: float = 4.0, flooders: int = 100) -> dict:
         quiet = await hammer("127.0.0.1", server.port, clients=4, seconds=seconds, make=respondent)
         loud, flood_stats = await asyncio.gather(
             hammer("127.0.0.1", server.port, clients=4, seconds=seconds, make=respondent),
-            hammer("127.0.0.1", server.port, clients=flooders, seconds=seconds, make=guesser))
+            hammer("127.0.0.1", server.port, clients=flooders, seconds=seconds, make=guesser, rate=rate))
         return quiet, loud, flood_stats
 
     try:
@@ -166,7 +167,7 @@ def run() -> list[dict]:
         rows.append({
             "name": f"wrong-code flood ({f['wrong_codes_per_s']:.0f}/s): respondents p50 {f['quiet_p50_ms']:.1f} -> "
                     f"{f['flood_p50_ms']:.1f} ms, p99 {f['quiet_p99_ms']:.1f} -> {f['flood_p99_ms']:.1f} ms",
-            "seconds": f["seconds"], "ratio": slow, "target": "<= 10x slower", "ok": slow <= 10,
+            "seconds": f["seconds"], "ratio": slow, "target": "<= 3x slower", "ok": slow <= 3,
             **{k: round(v, 1) for k, v in f.items() if k != "seconds"},
         })
         pg = os.environ.get("SOTTOVOCE_BENCH_PG")  # e.g. postgresql://user:pw@127.0.0.1/empty_db

@@ -45,7 +45,7 @@ class LoadStats:
 
 
 async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable[[], tuple[str, bytes]],
-                  stats: LoadStats, local_addr: str | None) -> None:
+                  stats: LoadStats, local_addr: str | None, interval: float = 0.0) -> None:
     writer = None
     try:
         reader, writer = await asyncio.open_connection(host, port, local_addr=(local_addr, 0) if local_addr else None)
@@ -63,7 +63,10 @@ async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             payload = await reader.readexactly(length)
-            stats.latencies.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            stats.latencies.append(took)
+            if interval > took:  # paced: an open-loop rate, whatever the server's speed
+                await asyncio.sleep(interval - took)
             stats.statuses[status] = stats.statuses.get(status, 0) + 1
             if status in (200, 201):
                 stats.acked[key] = json.loads(payload)["status"]
@@ -76,9 +79,10 @@ async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable
 
 async def hammer(url_host: str, port: int, *, clients: int, seconds: float, make: Callable[[], tuple[str, bytes]],
                  local_addr: str | None = None, max_requests: int | None = None, stats: LoadStats | None = None,
-                 until: Callable[[], bool] | None = None) -> LoadStats:
+                 until: Callable[[], bool] | None = None, rate: float | None = None) -> LoadStats:
     """Run ``clients`` concurrent keep-alive clients for ``seconds`` (or ``max_requests`` in all, or ``until()``).
 
+    With ``rate``, the clients together send at most that many requests per second.
     Pass ``stats`` to watch the run from another task while it goes on.
     """
     if not ipaddress.ip_address(url_host).is_loopback:
@@ -90,7 +94,8 @@ async def hammer(url_host: str, port: int, *, clients: int, seconds: float, make
         return (time.monotonic() - t0 > seconds or (max_requests is not None and len(stats.attempted) >= max_requests)
                 or (until is not None and until()))
 
-    await asyncio.gather(*(_client(url_host, port, stop, make, stats, local_addr) for _ in range(clients)))
+    interval = clients / rate if rate else 0.0
+    await asyncio.gather(*(_client(url_host, port, stop, make, stats, local_addr, interval) for _ in range(clients)))
     stats.seconds = time.monotonic() - t0
     return stats
 
