@@ -207,7 +207,7 @@ def run_server(
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, server_header=False,
             date_header=False, proxy_headers=False, lifespan="on", timeout_graceful_shutdown=5,
-            limit_concurrency=cap, backlog=256, timeout_keep_alive=5,
+            limit_concurrency=cap + 1, backlog=256, timeout_keep_alive=5,  # (connections are capped above)
             http=guarded_protocol(cap, request_timeout),
         )
         uvicorn.Server(config).run()  # its lifespan's end scrubs and closes the store (a clean stop)
