@@ -176,6 +176,47 @@ def _file_problems(header: dict[str, Any], lines: list[_Line]) -> tuple[list[str
     return problems, dup_lines
 
 
+@dataclass
+class _Opened:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    columns: dict[str, None] = field(default_factory=dict)
+    opened: int = 0
+    secret: bytes | None = None  # the server token, from a record whose fingerprint matches the header
+
+
+def _open_records(lines: list[_Line], private_key: nacl.public.PrivateKey, header: dict[str, Any],
+                  dup_lines: set[int], with_meta: bool) -> _Opened:
+    """Unseal each record and check it belongs to the header's server and study, once."""
+    out = _Opened()
+    for ln in lines:
+        if ln.ct is None:
+            out.bad.append((ln.rid, ln.problem))
+            continue
+        try:
+            payload = decode_payload(unseal(private_key, ln.ct))
+        except BadCiphertext:
+            out.bad.append((ln.rid, "does not open with this key (tampered or sealed to another key)"))
+            continue
+        except (ValueError, UnicodeDecodeError):
+            out.bad.append((ln.rid, "opens but is not a sottovoce submission"))
+            continue
+        out.opened += 1
+        if fingerprint(payload.server) != header["server"]:
+            out.bad.append((ln.rid, "not sealed by this export's server (forged with the public key, or from another database)"))
+            continue
+        out.secret = payload.server
+        if payload.study != header["study"]:
+            out.bad.append((ln.rid, f"an answer to study '{payload.study}', not '{header['study']}'"))
+            continue
+        if ln.lineno in dup_lines:
+            out.bad.append((ln.rid, "duplicate of an earlier line"))
+            continue
+        out.columns.update(dict.fromkeys(payload.answers))
+        out.rows.append({"record_id": ln.rid, "day": payload.day, **payload.answers} if with_meta else dict(payload.answers))
+    return out
+
+
 def decrypt_jsonl(path: str | os.PathLike[str], private_key: nacl.public.PrivateKey, *, with_meta: bool = False,
                   server_id: str | None = None, study: str | None = None) -> Decrypted:
     """Open and check every record of an export; answers become columns in questionnaire order.
@@ -192,41 +233,12 @@ def decrypt_jsonl(path: str | os.PathLike[str], private_key: nacl.public.Private
     if study is not None and header["study"] != study:
         raise InputError(f"{p}: the export holds answers to study '{header['study']}', not '{study}'")
     problems, dup_lines = _file_problems(header, lines)
-    rows: list[dict[str, Any]] = []
-    bad: list[tuple[str, str]] = []
-    columns: dict[str, None] = {}
-    opened = 0
-    secret: bytes | None = None
-    for ln in lines:
-        if ln.ct is None:
-            bad.append((ln.rid, ln.problem))
-            continue
-        try:
-            payload = decode_payload(unseal(private_key, ln.ct))
-        except BadCiphertext:
-            bad.append((ln.rid, "does not open with this key (tampered or sealed to another key)"))
-            continue
-        except (ValueError, UnicodeDecodeError):
-            bad.append((ln.rid, "opens but is not a sottovoce submission"))
-            continue
-        opened += 1
-        if fingerprint(payload.server) != header["server"]:
-            bad.append((ln.rid, "not sealed by this export's server (forged with the public key, or from another database)"))
-            continue
-        secret = payload.server
-        if payload.study != header["study"]:
-            bad.append((ln.rid, f"an answer to study '{payload.study}', not '{header['study']}'"))
-            continue
-        if ln.lineno in dup_lines:
-            bad.append((ln.rid, "duplicate of an earlier line"))
-            continue
-        columns.update(dict.fromkeys(payload.answers))
-        rows.append({"record_id": ln.rid, "day": payload.day, **payload.answers} if with_meta else dict(payload.answers))
-    if lines and not opened:
+    got = _open_records(lines, private_key, header, dup_lines, with_meta)
+    if lines and not got.opened:
         raise InputError(f"{p}: none of the {len(lines)} records opens with this private key (wrong key?); use the "
                          "private.key made together with the server's public.key")
-    if secret is not None and not hmac.compare_digest(_mac(secret, header), header["mac"]):
+    if got.secret is not None and not hmac.compare_digest(_mac(got.secret, header), header["mac"]):
         problems.insert(0, "the header was altered (its MAC does not verify)")
-    cols = (["record_id", "day"] if with_meta else []) + list(columns)
-    table = pd.DataFrame.from_records(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
-    return Decrypted(table, bad, problems, str(header["study"]), str(header["server"]))
+    cols = (["record_id", "day"] if with_meta else []) + list(got.columns)
+    table = pd.DataFrame.from_records(got.rows, columns=cols) if got.rows else pd.DataFrame(columns=cols)
+    return Decrypted(table, got.bad, problems, str(header["study"]), str(header["server"]))
