@@ -91,7 +91,7 @@ def load_data(path: Path | str, columns: list[str | None] | None = None) -> pd.D
     """
     df = read_table(path, **read_options())
     for note in df.attrs.get("read_notes", ()):
-        err_console.print(f"note: {note}", markup=False)
+        print(f"note: {note}", file=sys.stderr)
     if columns:
         require_columns(df, columns, where=str(path))
     if len(df) == 0:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from ..codebook import Codebook, _value_lines, describe
-from ._common import JSON_OPTION, console, emit_json, err_console, read_options
+from ._common import JSON_OPTION, console, emit_json, read_options
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +34,7 @@ def describe_command(
         emit_json(book.to_dict())
         return
     for note in book.notes:
-        err_console.print(f"note: {note}", markup=False)
+        print(f"note: {note}", file=sys.stderr)
     print_codebook(book)
 
 
