@@ -155,7 +155,12 @@ def _trim(rows: list[list[Any]]) -> list[list[Any]]:
         rows = rows[:-1]
     if not rows:
         return rows
-    width = max((max((j + 1 for j, c in enumerate(r) if not _is_blank(c)), default=0) for r in rows), default=0)
+    full = max(len(r) for r in rows)
+    width = full
+    while width > 0 and all(len(r) < width or _is_blank(r[width - 1]) for r in rows):
+        width -= 1
+    if width == full and all(len(r) == full for r in rows):
+        return rows
     return [list(r[:width]) + [""] * (width - len(r)) for r in rows]
 
 
@@ -165,11 +170,19 @@ def _is_blank(c: Any) -> bool:
 
 def _frame(rows: list[list[Any]]) -> pd.DataFrame:
     names = _column_names(rows[0])
-    body = rows[1:]
+    body = np.empty((len(rows) - 1, len(names)), dtype=object)
+    for i, r in enumerate(rows[1:]):
+        body[i, :] = r
     data: dict[str, Any] = {}
-    cols = list(zip(*body, strict=True)) if body else [() for _ in names]
-    for name, values in zip(names, cols, strict=True):
-        data[name] = _column(values)
+    for j, name in enumerate(names):
+        col = body[:, j]
+        try:  # the common case, a column of codes: numpy converts it without a Python loop
+            data[name] = col.astype("float64")
+            continue
+        except (ValueError, TypeError):
+            pass
+        number = np.fromiter((type(v) is float or type(v) is int for v in col), dtype=bool, count=len(col))
+        data[name] = _column(col, number)
     return pd.DataFrame(data, index=pd.RangeIndex(len(body)))
 
 
@@ -192,17 +205,24 @@ def _column_names(header: list[Any]) -> list[str]:
     return out
 
 
-def _column(values: tuple[Any, ...]) -> Any:
+def _column(col: np.ndarray, number: np.ndarray) -> Any:
     """Numbers become float64 (like SPSS columns), dates datetime64, text stays text; blanks are NaN."""
-    vals = [None if _is_blank(v) else v for v in values]
-    present = [v for v in vals if v is not None]
-    if not present:
-        return np.full(len(vals), np.nan)
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        return np.array([np.nan if v is None else float(v) for v in vals], dtype="float64")
-    if all(isinstance(v, (_dt.datetime, _dt.date)) for v in present):
+    blank = np.fromiter((v is None for v in col), dtype=bool, count=len(col))
+    text = np.fromiter((type(v) is str for v in col), dtype=bool, count=len(col))
+    if text.any():
+        blank[text] = np.char.strip(col[text].astype(str)) == ""
+    present = ~blank
+    if not present.any():
+        return np.full(len(col), np.nan)
+    if (number | blank).all():
+        x = np.full(len(col), np.nan)
+        x[number] = col[number].astype("float64")
+        return x
+    vals = [None if b else v for v, b in zip(col, blank, strict=True)]
+    kept = [v for v in vals if v is not None]
+    if all(isinstance(v, (_dt.datetime, _dt.date)) for v in kept):
         return pd.to_datetime(pd.Series(vals, dtype="object"))
-    if all(isinstance(v, bool) for v in present):
+    if all(isinstance(v, bool) for v in kept):
         return np.array([np.nan if v is None else float(v) for v in vals], dtype="float64")
     # Text, or text mixed with numbers (a code typed into a text column): keep as text.
     return pd.array([None if v is None else _text(v) for v in vals], dtype="str")

@@ -222,6 +222,10 @@ def describe(
     var_lbls = df.attrs.get("variable_labels", {})
     val_lbls = df.attrs.get("value_labels", {})
     missing_codes = df.attrs.get("missing_codes", {})
+    notes = tuple(df.attrs.get("read_notes", ()))
+    # pandas deep-copies attrs (all the labels) on every column operation: work without them.
+    df = df.copy(deep=False)
+    df.attrs = {}
     out = []
     for col in df.columns:
         name = str(col)
@@ -237,7 +241,7 @@ def describe(
     return Codebook(
         source=source, rows=len(df), columns=df.shape[1], variables=tuple(out),
         weights=tuple(likely_weights(df)), weighted_by=weights, find=find,
-        notes=tuple(df.attrs.get("read_notes", ())),
+        notes=notes,
     )
 
 
@@ -246,6 +250,8 @@ def likely_weights(df: pd.DataFrame) -> list[WeightCandidate]:
     values whose mean is about 1 or whose sum is a population (with a weight-like name)."""
     out = []
     n = len(df)
+    df = df.copy(deep=False)
+    df.attrs = {}
     for col in df.columns:
         s = df[col]
         if n == 0 or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
