@@ -25,6 +25,7 @@ from .errors import InputError
 # Single-byte code pages that survey exports use: Cyrillic Windows, KOI8-R, DOS, Mac, Western.
 _CODEPAGES = ["cp1251", "koi8_r", "cp866", "mac_cyrillic", "cp1252", "iso8859_5"]
 _SEPARATORS = ",;\t|"
+_NON_ASCII_LINE = re.compile(rb"[^\n]*[\x80-\xff][^\n]*")
 _SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
@@ -97,7 +98,9 @@ def detect_encoding(raw: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw, cp_isolation=_CODEPAGES).best()
+    # Judge the code page on lines that have non-ASCII bytes (bounded, so a large file costs little).
+    sample = b"\n".join(m.group(0) for _, m in zip(range(4000), _NON_ASCII_LINE.finditer(raw), strict=False))
+    best = from_bytes(sample[:262144] or raw[:262144], cp_isolation=_CODEPAGES).best()
     return best.encoding if best is not None else "cp1251"
 
 
