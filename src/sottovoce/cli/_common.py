@@ -57,7 +57,7 @@ def add_read_options(app: typer.Typer, commands: Sequence[str] = DATA_COMMANDS) 
 
 
 def _with_read_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    sig = inspect.signature(func)
+    sig = inspect.signature(func, eval_str=True)  # real annotations: typer reads Annotated[...] from them
     extra = [
         inspect.Parameter(f"_sv_{k}", inspect.Parameter.KEYWORD_ONLY, default=v, annotation=str | None)
         for k, v in _READ_PARAMS.items()
