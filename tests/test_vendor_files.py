@@ -287,3 +287,15 @@ def test_spss_user_missing_codes_are_missing_and_counted(tmp_path):
     assert edu.missing == 3 and edu.missing_codes == ([98, 99], 9)
     assert [v.code for v in edu.values if v.missing_code] == [9]
     assert json.loads(json.dumps(book.to_dict()))["variables"][0]["missing_codes"] == [[98, 99], 9]
+
+
+def test_labels_are_shared_not_deep_copied(tmp_path):
+    """pandas deep-copies attrs on every operation; read_table's labels are shared instead."""
+    df = pd.DataFrame({f"q{i}": [1.0, 2.0, 1.0] for i in range(5)})
+    df.attrs["value_labels"] = {f"q{i}": {1: "yes", 2: "no"} for i in range(5)}
+    path = sv.write_table(df, tmp_path / "l.sav")
+    back = sv.read_table(path)
+    sub = back[back["q1"] == 1.0]
+    assert sub.attrs["value_labels"] is back.attrs["value_labels"]
+    assert back["q2"].attrs["variable_labels"] is back.attrs["variable_labels"]
+    assert sub.attrs["value_labels"]["q3"] == {1: "yes", 2: "no"}
