@@ -72,6 +72,17 @@ def test_shipped_corpus_passes_every_check():
     assert set(df["wording"]) <= set(pd.read_csv(WORDINGS)["wording_id"])
 
 
+def test_shipped_corpus_does_not_shrink():
+    """Lower bounds, not exact counts: the corpus may grow, but rows and pollsters must not silently vanish."""
+    df = pd.read_csv(CORPUS, dtype=str, keep_default_na=False)
+    pending = pd.read_csv(PENDING, dtype=str, keep_default_na=False)
+    assert len(df) >= 33 and len(pending) >= 28
+    assert df["pollster"].nunique() >= 4
+    assert set(pending["pollster"]) | set(df["pollster"]) >= {"Levada Center", "Chronicles", "FOM", "VCIOM", "Russian Field"}
+    # every pollster x wording in the trend file has at least two dated polls (the checker enforces it too)
+    assert df.groupby(["pollster", "wording"]).size().min() >= 2
+
+
 def test_shipped_corpus_reads_as_a_poll_table():
     polls = validate_corpus(CORPUS)
     assert len(polls) == len(load(CORPUS))
