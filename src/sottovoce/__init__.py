@@ -30,7 +30,7 @@ __all__ = [
 # Each capability is a module with an ``__all__``; its public names are re-exported here.
 for _name in (
     "survey", "weighting", "listexp", "rr", "planning", "nonresponse", "audit",
-    "dynamics", "study", "pipeline", "demo",
+    "dynamics", "study", "pipeline", "demo", "codebook",
 ):
     try:
         _mod = _importlib.import_module(f".{_name}", __name__)
@@ -42,3 +42,7 @@ for _name in (
         globals()[_public] = getattr(_mod, _public)
         __all__.append(_public)
 del _name
+
+from . import datasets as datasets  # noqa: E402  (sv.datasets.path("chronicles-01"): bundled real data)
+
+__all__.append("datasets")
