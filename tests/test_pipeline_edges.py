@@ -98,8 +98,9 @@ def test_pilot_never_headlines_an_impossible_share(tmp_path, cli):
     assert lrow["out_of_range"] == "True" and 0 <= float(lrow["ci_low"]) <= float(lrow["ci_high"]) <= 1
     grow = next(x for x in rows if x["type"] == "gap")
     assert -1 <= float(grow["ci_low"]) <= float(grow["ci_high"]) <= 1
-    # the terminal table says so too
-    assert "impossible" in r.out
+    # the terminal table says so too, for the share and for its difference to the direct answer
+    table = r.out[r.out.index("side by side"):]  # rich wraps cells at 80 columns: look for the words
+    assert "(impossible)" in table and "not a" in table.split("gap:")[1] and "finding)" in table.split("gap:")[1]
 
 
 def test_every_indirect_design_is_in_the_headline_with_the_sign_of_its_difference(tmp_path):

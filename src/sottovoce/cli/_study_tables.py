@@ -85,10 +85,14 @@ def direct_vs_indirect(data: Mapping[str, Any], lang: str = "en") -> Table | Non
     table = _table(S["tbl_compare_title"], [S["tbl_design"], S["tbl_question"], S["tbl_estimate"], S["tbl_ci"], S["tbl_n"]], 2)
     for q in qs:
         table.add_row(S.get(f"m_name_{q.get('type', '')}", q.get("type", "")), q["id"], *_cells(q["result"], lang, min_cell))
+    byid = {q["id"]: q["result"] for q in qs}
     for c in data.get("comparisons", ()) or ():
         if not isinstance(c, Mapping) or (c.get("estimate") is None and not c.get("suppressed")):
             continue
-        table.add_row(S["tbl_gap"], str(c.get("indirect", "")), *_cells(c, lang, min_cell, DIFFERENCE))
+        est, ci, n = _cells(c, lang, min_cell, DIFFERENCE)
+        if ci and (out_of_range(byid.get(c.get("indirect"))) or out_of_range(c, DIFFERENCE)):
+            est += f" ({S['tbl_not_a_finding']})"  # a difference to an impossible share is no finding either
+        table.add_row(S["tbl_gap"], str(c.get("indirect", "")), est, ci, n)
     return table
 
 

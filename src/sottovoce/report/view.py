@@ -165,7 +165,7 @@ def _compare_section(results: Mapping[str, Any], qs_sorted: list[Mapping[str, An
         if c["indirect"] not in byid:
             continue
         r = row(f"{S['gap_row']}: {method_name(byid[c['indirect']], lang)}", c, min_cell, lang, "gap")
-        if out_of_range(byid[c["indirect"]].get("result")) and not r["suppressed"]:
+        if (out_of_range(byid[c["indirect"]].get("result")) or out_of_range(c, DIFFERENCE)) and not r["suppressed"]:
             r["flag"] = S["impossible_gap_flag"]  # a difference to an impossible share is no finding either
         gap_rows.append(r)
     return {
