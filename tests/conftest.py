@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "data").is_dir()), ROOT.parent / "shared")
 CHRONICLES = SHARED / "data" / "chronicles"
 WAVE1 = CHRONICLES / "chronicles-01-2022-02-28.sav"
 WAVE2 = CHRONICLES / "chronicles-02-2022-03-10.sav"
