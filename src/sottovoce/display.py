@@ -87,17 +87,20 @@ class Display:
     def rich(self) -> list[Any]:
         """Renderables for a rich console (the CLI); warnings are printed separately on stderr."""
         from rich.table import Table as RichTable
+        from rich.text import Text
 
         out: list[Any] = []
+        if self.title and (not self.tables or self.tables[0].title):
+            out.append(Text(self.title, style="bold"))
         for i, t in enumerate(self.tables):
             title = t.title or (self.title if i == 0 else "")
-            rt = RichTable(title=title or None)
+            rt = RichTable(title=Text(title) if title else None)
             for j, h in enumerate(t.header):
-                rt.add_column(h, justify="left" if j == 0 else "right")
+                rt.add_column(Text(h), justify="left" if j == 0 else "right")
             for row in t.rows:
-                rt.add_row(*row)
+                rt.add_row(*(Text(c) for c in row))  # plain text: no rich markup in labels like [T.x]
             out.append(rt)
-        out.extend(self.lines)
+        out.extend(Text(x) for x in self.lines)
         return out
 
 

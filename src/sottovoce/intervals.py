@@ -45,12 +45,12 @@ Shares and differences of shares never get an interval outside their range:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
+from .validate import check_level as _check_level
 
 if TYPE_CHECKING:
     from .survey import Survey
@@ -297,8 +297,3 @@ def _expit(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
-
-
-def _check_level(level: float) -> None:
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
-        raise InputError(f"level={level!r}: the confidence level must be a number between 0 and 1 (e.g. 0.95)")
