@@ -101,8 +101,8 @@ def as_survey(
         if given:
             names = ", ".join(f"{k}=" for k in given)
             raise InputError(
-                f"the design was given twice: data is a Survey, which carries its own weights, strata and PSUs, "
-                f"and {names} was passed too; pass the Survey alone, or a table with {names}"
+                f"the design was given twice: give it either as a Survey or as {names} on a table, not both "
+                f"(data is a Survey, which carries its own weights, strata, PSUs and calibration)"
             )
         return data
     if data is None:
