@@ -64,7 +64,7 @@ FLAGS: dict[str, str] = {
     "weights": "--weights",
 }
 # flags that negate a Python default
-_NEGATED = {"constrained=False": "--unconstrained"}
+_NEGATED = {"constrained=False": "--unconstrained", "method='dim'": "--method dim", "counts=:": "--counts:"}
 
 _PARAM = re.compile(r"(?<![\w\-.'\"])(" + "|".join(sorted(map(re.escape, FLAGS), key=len, reverse=True)) + r")=(True\b|False\b)?")
 _ARMS = re.compile(r"arms=\{([^{}]*)\}")

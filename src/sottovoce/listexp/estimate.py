@@ -230,7 +230,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             Xf = Xf_all[sel]
         for ok, what in ((okc, "ceiling") if ceiling else (None, ""), (okf, "floor") if floor else (None, "")):
             if ok is not None and not ok.all():
-                raise InputError(f"the {what} covariates have missing values in {int((~ok).sum())} rows; use covariates that are also in --covariates")
+                raise InputError(f"the {what} covariates have missing values in {int((~ok).sum())} rows; use covariates that are also in covariates=")
         # collapse respondents with the same covariates, count and arm into weighted cells: the
         # likelihood is a sum over cells, so EM iterates on a few cells instead of every row
         pieces = [X, y[:, None], t[:, None]] + ([Xc] if Xc is not None else []) + ([Xf] if Xf is not None else [])

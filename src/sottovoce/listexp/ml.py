@@ -73,7 +73,7 @@ class MLModel:
 
     def __post_init__(self) -> None:
         if (self.ceiling or self.floor) and not self.constrained:
-            raise InputError("ceiling/floor models use the constrained control model (as ictreg does); drop --unconstrained")
+            raise InputError("ceiling/floor models use the constrained control model (as ictreg does); drop constrained=False")
         if self.arms > 1 and (self.ceiling or self.floor or not self.constrained):
             raise InputError("the joint model of several sensitive items is the constrained one without ceiling/floor liars (as ictreg's)")
         # several sensitive items share one control model (ictreg's multi-item ML, Blair & Imai
@@ -348,7 +348,7 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
     else:
         raise ConvergenceError(
             f"the ML fit of the list experiment did not converge in {max_iter} EM iterations "
-            f"(last log-likelihood gain {gain:.2e}); simplify the covariates, merge sparse categories or use --method dim"
+            f"(last log-likelihood gain {gain:.2e}); simplify the covariates, merge sparse categories or use method='dim'"
         )
     polished = _newton(model, theta, ll, tol, max_iter=max(max_iter - it, 1))
     if polished is not None:
@@ -391,7 +391,7 @@ def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: 
             return theta, ll, H
     raise ConvergenceError(
         f"the ML fit of the list experiment did not converge within its iteration budget (last log-likelihood gain {gain:.2e}); "
-        "simplify the covariates, merge sparse categories or use --method dim"
+        "simplify the covariates, merge sparse categories or use method='dim'"
     )
 
 
@@ -416,12 +416,12 @@ def _finish(model: MLModel, theta: np.ndarray, ll: float, trace: list[float], it
         if term == "(Intercept)" and len(model.terms) >= 1:
             raise DesignError(
                 f"the ML fit is on the boundary: the {part} model's intercept diverges ({theta[j]:.3g}), i.e. an estimated share of 0 or 1 "
-                f"(no or all respondents hold the {'sensitive item' if part == 'sensitive' else 'control items'}); use --method dim, or fewer covariates"
+                f"(no or all respondents hold the {'sensitive item' if part == 'sensitive' else 'control items'}); use method='dim', or fewer covariates"
             )
         raise DesignError(
             f"the ML fit is not identified: the {part} model's coefficient for '{term}' diverges ({theta[j]:.3g}) — "
             f"the covariate separates the respondents (or the item is never/always chosen in a cell); "
-            f"drop '{term}', merge its sparse categories, or use --method dim"
+            f"drop '{term}', merge its sparse categories, or use method='dim'"
         )
     return MLFit(theta=theta, vcov=vcov, loglik=ll, trace=trace, iterations=it, model=model, hessian=H)
 
