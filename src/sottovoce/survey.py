@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._results import Result
 from .errors import DesignError, InputError, SottovoceWarning
@@ -726,6 +725,8 @@ class Survey:
         ``details`` also give the first-order correction ``X²/mean(Δ)`` on ``(r-1)(c-1)`` df
         (R's ``statistic="Chisq"``).
         """
+        from scipy import stats
+
         require_columns(self.data, [row, col])
         # Levels are those of respondents with a positive weight (R's svychisq after droplevels):
         # an empty or all-zero-weight level would add a row of zeros to the table and a false

@@ -6,11 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ..errors import InputError
-from ..io import write_table
-from ..weighting import load_margins, rake, trim, weight_report
 from ._common import console, emit_json, err_console, load_data
 
 
@@ -30,6 +26,12 @@ def weight(
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout and nothing else.")] = False,
 ) -> None:
     """Rake DATA to the margins in M.toml (optionally trimming), print diagnostics, write a weighted copy."""
+    from rich.table import Table
+
+    from ..errors import InputError
+    from ..io import write_table
+    from ..weighting import load_margins, rake, trim, weight_report
+
     if out is not None and data.exists() and out.exists() and out.resolve() == data.resolve():
         raise InputError(f"{out}: refusing to overwrite the input file; choose another --out")
     m = load_margins(margins)

@@ -32,7 +32,6 @@ from ..survey import Survey
 from ..validate import check_bool, check_column, check_int, check_level
 from . import _data
 from . import ml as _ml
-from . import regression as _reg
 from .dim import dim_influence
 
 __all__ = ["list_experiment", "ListFit"]
@@ -199,6 +198,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     k = X.shape[1]
     U_sens = None  # per-respondent influence of the sensitive coefficients (design SEs)
     if method == "lm":
+        from . import regression as _reg  # scipy.optimize: only for lm and nls
+
         beta, V, infl = _reg.fit_lm(y, t, X, ws, [0, 1])
         if se == "design" or se == "sandwich":
             U = np.zeros((len(d.y), 2 * k))
@@ -213,6 +214,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     elif method == "nls":
         if se != "observed":
             raise InputError("method nls has ictreg's two-step standard errors only; use se='observed' (or method ml/lm for design-based SEs)")
+        from . import regression as _reg
+
         delta, psi, V = _reg.fit_nls(y, t, X, ws, d.J)
         parts = {"sensitive": (delta, V[:k, :k]), "control": (psi, V[k:, k:])}
         beta_s, V_s, extra = delta, V[:k, :k], {}
