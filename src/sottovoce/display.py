@@ -27,8 +27,8 @@ STAT_LABELS: dict[str, str] = {
     "loglik": "Log-likelihood",
     "deviance": "Deviance",
     "aic": "AIC",
-    "iterations": "Iterations",
-    "em_iterations": "EM iterations",
+    "iterations": "Iterations (all steps)",
+    "em_iterations": "of which EM steps",
     "converged": "Converged",
     "n_arms": "Respondents per arm",
     "cells": "Distinct cells",
@@ -108,11 +108,10 @@ def _text_table(t: Table) -> list[str]:
     widths = [len(h) for h in t.header]
     for row in t.rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    widths[0] = min(widths[0], 40)
 
     def fmt(cells: Sequence[str]) -> str:
-        first = cells[0] if len(cells[0]) <= widths[0] else cells[0][: widths[0] - 1] + "…"
-        return "  ".join([f"{first:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True))]).rstrip()
+        # nothing is cut: the text shows every character the HTML and the CLI show
+        return "  ".join([f"{cells[0]:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True))]).rstrip()
 
     out = [t.title] if t.title else []
     out.append(fmt(t.header))
@@ -180,13 +179,20 @@ def _estimates_table(r: Result) -> Table | None:
 def _interval_lines(r: Result) -> list[str]:
     lines = []
     methods: dict[str, tuple[float | None, str]] = {}
+    truncated: set[str] = set()
     for _, x in r.rows():
         if x.ci is not None and x.ci_method:
             methods.setdefault(x.ci_method, (x.df, x.df_name))
+            if x.ci_method == "t-truncated":
+                truncated.add(x.scale)
     for m, (df, name) in methods.items():
         how = _METHOD_WORDS.get(m, m)
+        if m == "t-truncated":
+            cut = {"share": "[0, 1]", "share-difference": "[−1, 1]"}
+            how += " cut to " + (" for shares, ".join(cut[s] for s in ("share", "share-difference") if s in truncated)
+                                 + (" for differences" if len(truncated) > 1 else ""))
         dft = "normal quantiles" if df is None else f"t on {_df(df)} df" + (f" ({name})" if name else "")
-        lines.append(f"{r.level_ci * 100:g}% CI: {how}; {dft}" if m not in ("t", "t-truncated") else f"{r.level_ci * 100:g}% CI: {how} ({dft})")
+        lines.append(f"{r.level_ci * 100:g}% CI: {how}; {dft}")
     if any(x.out_of_range for _, x in r.rows()):
         lines.append(f"{OUT_OF_RANGE_MARK.strip()} estimate outside the range of a share: kept as computed, see the warnings")
     return lines
@@ -198,7 +204,8 @@ _METHOD_WORDS = {
     "beta": "Korn–Graubard (beta)",
     "wald": "Wald",
     "t": "estimate ± t·se",
-    "t-truncated": "estimate ± t·se, the part inside the range of a share",
+    "t-truncated": "estimate ± t·se,",
+    "imbens-manski": "Imbens–Manski",
 }
 
 

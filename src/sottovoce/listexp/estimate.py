@@ -265,7 +265,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             parts[b.part] = (par[b.part], V_full[lo:hi, lo:hi])
         beta_s, V_s = par["sensitive"], V_full[:k, :k]
         vc_terms = [(b.part, term) for b in model.blocks for term in b.terms]
-        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "cells": len(cells), "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
+        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "iterations": len(fit.trace) - 1, "cells": len(cells),
+                 "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
         if ceiling or floor:
             extra.update(_liar_shares(model, fit.theta, wc))
         if weights_used(d) and se == "observed":
@@ -281,7 +282,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         # population prevalence: the coefficients' influence plus the sampling of the covariates
         u_pop = np.where(sel, (p - est) / Wsel, 0.0) + U_sens @ grad
         s = float(np.sqrt(d.survey.cov_total(u_pop)[0, 0]))
-    stats = {"covariates": covariates or "1", **({"loglik": extra["loglik"], "em_iterations": extra["em_iterations"], "converged": True,
+    stats = {"covariates": covariates or "1", **({"loglik": extra["loglik"], "iterations": extra["iterations"],
+                                                   "em_iterations": extra["em_iterations"], "converged": True,
                                                    "cells": extra["cells"]} if method == "ml" else {}),
              "n_arms": n_arms, "se_type": _SE_WORDS.get(se, se)}
     fitres = ListFit.from_estimate(
@@ -392,7 +394,8 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
         cats.append(r)
     names = [f"{b.part}:{term}" for b in model.blocks for term in b.terms]
     return ListFit(method="list-ml", n=int((d.w > 0).sum()), variable=d.count, level_ci=level, scale="share", categories=tuple(cats),
-                   stats={"covariates": covariates or "1", "loglik": fit.loglik, "em_iterations": fit.iterations, "converged": True,
+                   stats={"covariates": covariates or "1", "loglik": fit.loglik, "iterations": len(fit.trace) - 1,
+                          "em_iterations": fit.iterations, "converged": True,
                           "n_arms": d.arm_counts(), "se_type": _SE_WORDS.get(se, se)},
                    details={"J": d.J, "items": len(arms), "joint": True, "loglik": fit.loglik,
                             "em_iterations": fit.iterations, "vcov": V, "vcov_terms": names, "se_type": se},
