@@ -152,11 +152,15 @@ class Result:
         ``wald``). An estimate outside its range, or an empty interval, adds a warning naming
         ``where`` (default: the variable and subgroup).
         """
+        warns = tuple(values.pop("warnings", ()))
+        if df is not None and df.value < 1:  # one PSU (in this domain): no design df to speak of
+            df = DegreesOfFreedom(math.inf, "normal: a single PSU")
+            warns = (*warns, "only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
         dfv = df.value if df is not None else math.inf
         iv = interval(estimate, se, scale, level=level, df=dfv, method=ci, n=n, n_rows=n_rows)
-        warns = tuple(values.pop("warnings", ()))
+        pair = iv.pair if iv.pair is None or all(math.isfinite(v) for v in iv.pair) else None
         res = cls(
-            estimate=float(estimate), se=float(se), ci=iv.pair, n=n, level_ci=level, scale=scale,
+            estimate=float(estimate), se=float(se), ci=pair, n=n, level_ci=level, scale=scale,
             df=df.finite if df is not None else None, df_name=df.name if df is not None else "normal",
             ci_method=iv.method, out_of_range=iv.out_of_range, **values,
         )

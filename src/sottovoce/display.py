@@ -156,7 +156,7 @@ def _estimates_table(r: Result) -> Table | None:
     if not rows or (r.scale == "statistic" and r.hypothesis_tests and not (r.categories or r.groups)):
         return None  # a test: its table of tests says it all
     pcts = [x.is_share for _, x in rows]
-    all_pct = all(pcts)
+    all_pct = all(p for p, (_, x) in zip(pcts, rows, strict=True) if x.failed is None)
     unit = " %" if all_pct else ""
     dfs = {(x.ci_method, x.df) for _, x in rows if x.ci is not None}
     show_df = len({df for _, df in dfs}) > 1

@@ -6,8 +6,11 @@ and the estimators are imported by the functions that use them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +46,7 @@ class _LazyConsole:
 
 
 console: Any = _LazyConsole(highlight=False, soft_wrap=True)
-err_console: Any = _LazyConsole(stderr=True, highlight=False)
+err_console: Any = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def load_data(path: Path | str, columns: list[str | None] | None = None) -> pd.DataFrame:
@@ -69,9 +72,10 @@ def emit_json(obj: Any) -> None:
 
 
 def emit(result: Result, as_json: bool, title: str | None = None) -> None:
-    """Print a result as JSON, or as the tables of its display with the warnings on stderr."""
+    """Print a result as JSON, or as the tables of its display; its warnings go to stderr either way."""
     if as_json:
         emit_json(result)
+        warn(result.warnings)
         return
     display = result.display()
     if title:
@@ -79,6 +83,16 @@ def emit(result: Result, as_json: bool, title: str | None = None) -> None:
     for item in display.rich():
         console.print(item)
     warn(display.warnings)
+
+
+@contextlib.contextmanager
+def result_warnings_only() -> Iterator[None]:
+    """Silence the estimators' Python warnings: the result carries them and emit() prints each once."""
+    from ..errors import SottovoceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SottovoceWarning)
+        yield
 
 
 def warn(messages: Any) -> None:

@@ -13,6 +13,7 @@ from ._common import (
     WEIGHTS_OPTION,
     emit,
     load_data,
+    result_warnings_only,
 )
 
 # planning's defaults, repeated here so that `--help` does not import the estimators
@@ -53,11 +54,13 @@ def rr_command(
         extra = [flag for flag, v in (("--by", by), ("--direct", direct), ("--truncate", truncate)) if v]
         if extra:
             raise InputError(f"{', '.join(extra)} cannot be combined with --covariates; run the regression and the prevalence separately")
-        result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, level=level)
+        with result_warnings_only():
+            result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, level=level)
     else:
-        result = rr_prevalence(
-            df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
-        )
+        with result_warnings_only():
+            result = rr_prevalence(
+                df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
+            )
     emit(result, as_json)
 
 

@@ -106,7 +106,7 @@ def rr_prevalence(
     top = top.with_(details={**top.details, "design": dsg.describe()},
                     notes=(f"{dsg.name} design ({params}): P(answer coded 1) = {dsg.a:.3g} + {dsg.b:.3g}·prevalence", *top.notes))
     if by is not None:
-        groups, gnotes = estimate_by(svy, by, lambda dom, lev: fit(dom, f"column '{response}', {by} = {lev.code}"), min_n=2)
+        groups, gnotes = estimate_by(svy, by, lambda dom, lev: fit(dom, f"column '{response}'"), min_n=2)
         top = top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *gnotes))))
     for w in top.warnings:
         warnings.warn(w, SottovoceWarning, stacklevel=2)
