@@ -43,7 +43,8 @@ _LAZY: dict[str, str] = {
     "alternative_targets": ".nonresponse",
     "AuditResult": ".audit", "load_poll": ".audit", "audit_poll": ".audit",
     "fit_trend": ".dynamics", "TrendResult": ".dynamics", "plot_trend": ".dynamics", "Event": ".dynamics",
-    "parse_events": ".dynamics", "Wave": ".dynamics", "read_polls": ".dynamics",
+    "parse_events": ".dynamics", "Wave": ".dynamics", "read_polls": ".dynamics", "check_corpus": ".dynamics",
+    "validate_corpus": ".dynamics",
     "Study": ".study", "DirectQuestion": ".study", "ListQuestion": ".study", "DoubleListQuestion": ".study",
     "RRQuestion": ".study", "CrosswiseQuestion": ".study", "TrendSpec": ".study", "load_study": ".study",
     "analyze": ".pipeline", "StudyResults": ".pipeline", "load_results": ".pipeline",
@@ -79,7 +80,17 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
     from ._results import Result
     from .audit import AuditResult, audit_poll, load_poll
     from .demo import demo_truth, make_demo
-    from .dynamics import Event, TrendResult, Wave, fit_trend, parse_events, plot_trend, read_polls
+    from .dynamics import (
+        Event,
+        TrendResult,
+        Wave,
+        check_corpus,
+        fit_trend,
+        parse_events,
+        plot_trend,
+        read_polls,
+        validate_corpus,
+    )
     from .io import read_table, write_table
     from .listexp import (
         ListFit,
