@@ -270,6 +270,11 @@ def test_public_api_is_explicit():
     for name in sv.__all__:
         assert getattr(sv, name) is not None
     assert sv.as_survey is sv.survey.as_survey
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in set(re.findall(r"\bsv\.([A-Za-z_]\w*)", readme)):
+        assert hasattr(sv, name), f"README names sv.{name}, which is not exported"
 
 
 def test_interval_rule_t_on_the_design_df():
