@@ -165,7 +165,7 @@ def test_coefficient_tables_follow_statsmodels(results):
     r = results["list_experiment(ml)"]
     text = r.summary()
     assert "coef" in text and "std err" in text and "P>|z|" in text and "[0.025" in text and "0.975]" in text
-    assert "Log-likelihood" in text and "EM iterations" in text and "Converged: yes" in text and "Respondents per arm" in text
+    assert "Log-likelihood" in text and "of which EM steps" in text and "Converged: yes" in text and "Respondents per arm" in text
     params, bse, pv, ci = r.params, r.bse, r.pvalues, r.conf_int()
     assert list(params.index.names) == ["part", "term"]
     z = params / bse

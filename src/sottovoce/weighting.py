@@ -886,12 +886,16 @@ class WeightReport(Result):
         from .display import Display, Table
 
         d = self.details
-        head = (f"weights: n={d['n']} (zero: {d['n_zero']}), sum={d['sum']:.6g}, min={d['min']:.4g}, "
-                f"max={d['max']:.4g}, mean={d['mean']:.4g}, CV={d['cv']:.3f}, deff={d['deff']:.3f}, n_eff={d['n_eff']:.1f}")
-        rows = [[str(r.variable), str(r.category), f"{r.n}", f"{100 * r.unweighted:.2f}", f"{100 * r.target:.2f}", f"{100 * r.achieved:.2f}"]
-                for r in self.table.itertuples()] if self.table is not None else []
+        line = (f"weights: n={d['n']} (zero weight: {d['n_zero']}), sum {d['sum']:,.6g}, min {d['min']:.3g}, "
+                f"max {d['max']:.3g} ({d['max'] / d['mean']:.2f}× mean), CV {d['cv']:.3f}, "
+                f"Kish deff {d['deff']:.3f}, effective n {d['n_eff']:.0f}")
+        rows = []
+        for r in (self.table.itertuples() if self.table is not None else []):
+            label = getattr(r, "label", None)
+            cat = str(r.category) if label is None or str(label) == str(r.category) else f"{r.category} ({label})"
+            rows.append([str(r.variable), cat, f"{r.n}", f"{100 * r.unweighted:.2f}", f"{100 * r.target:.2f}", f"{100 * r.achieved:.2f}"])
         table = Table("", ["margin", "category", "n", "sample %", "target %", "weighted %"], rows)
-        return Display(title=head, tables=[table], warnings=list(self.warnings))
+        return Display(title="weighting", tables=[table], lines=[line], warnings=list(self.warnings))
 
 
 def weight_report(data: Any, weights: Any, margins: Any, **details: Any) -> WeightReport:
