@@ -466,3 +466,24 @@ def test_split_ballot_share_intervals_keep_a_positive_width_at_zero(wave2):
     for g in r.groups:
         for c in g.categories:
             assert c.ci[0] <= c.estimate <= c.ci[1] and c.ci[1] > c.ci[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(["age", "male", "x3"]), k=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_plain_sum_fast_path_equals_formulaic(order, k, seed):
+    """A sum of numeric columns is built without importing formulaic (start-up); it must be
+    exactly what formulaic builds: the same columns, names and complete rows."""
+    from formulaic import model_matrix
+
+    from sottovoce.listexp._data import design_matrix
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"age": rng.normal(size=40), "male": rng.integers(0, 2, 40), "x3": rng.normal(size=40)})
+    df.loc[rng.integers(0, 40), "x3"] = np.nan
+    spec = " + ".join(order[:k])
+    X, names, ok = design_matrix(df, spec)
+    mm = model_matrix(spec, df, na_action="ignore")
+    assert names == ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
+    ref = np.asarray(mm, dtype=float)
+    np.testing.assert_array_equal(ok, np.isfinite(ref).all(axis=1))
+    np.testing.assert_allclose(X[ok], ref[ok], rtol=0, atol=0)

@@ -8,6 +8,7 @@ same names as R's ``ictreg``: ``(Intercept)``, ``age``, ``C(region)[T.x]``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,11 +171,17 @@ def design_matrix(df: pd.DataFrame, covariates: str | None) -> tuple[np.ndarray,
     n = len(df)
     if covariates is None or not str(covariates).strip() or str(covariates).strip() == "1":
         return np.ones((n, 1)), ["(Intercept)"], np.ones(n, dtype=bool)
-    from formulaic import model_matrix
-
     spec = str(covariates).strip()
     if "~" in spec:
         spec = spec.split("~", 1)[1]
+    simple = _plain_sum(df, spec)
+    if simple is not None:
+        # "age + male": the intercept and the columns as they are, which is what formulaic builds;
+        # skipping its import saves most of a second of a command's start-up (tests compare both)
+        X = np.column_stack([np.ones(n), *(pd.to_numeric(df[c]).to_numpy(dtype=float) for c in simple)])
+        return X, ["(Intercept)", *simple], np.isfinite(X).all(axis=1)
+    from formulaic import model_matrix
+
     try:
         mm = model_matrix(spec, df, na_action="ignore")
     except Exception as exc:  # formulaic raises many kinds; report the formula and the cause
@@ -184,6 +191,20 @@ def design_matrix(df: pd.DataFrame, covariates: str | None) -> tuple[np.ndarray,
     names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     complete = np.isfinite(X).all(axis=1)
     return X, names, complete
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _plain_sum(df: pd.DataFrame, spec: str) -> list[str] | None:
+    """The columns of a formula that is only a sum of distinct numeric (not boolean) columns."""
+    terms = [t.strip() for t in spec.split("+")]
+    if not terms or any(not _NAME.fullmatch(t) for t in terms) or len(set(terms)) != len(terms):
+        return None
+    for t in terms:
+        if t not in df.columns or not pd.api.types.is_numeric_dtype(df[t]) or pd.api.types.is_bool_dtype(df[t]):
+            return None
+    return terms
 
 
 def load(
