@@ -20,6 +20,12 @@ from sottovoce.errors import DesignError, InputError
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo" / "respondents.csv"
 
+
+@pytest.fixture
+def wave1() -> Path:
+    """Chronicles wave 1, bundled with sottovoce (so these tests never skip for want of data)."""
+    return Path(sv.datasets.path("chronicles-01"))
+
 R_CHISQ = r"""
 suppressMessages({library(foreign); library(survey)})
 d <- read.spss(commandArgs(TRUE)[1], to.data.frame = FALSE, use.value.labels = FALSE)

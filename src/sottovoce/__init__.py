@@ -1,6 +1,7 @@
 """sottovoce: measure public opinion where people are afraid to answer honestly.
 
-``import sottovoce as sv`` gives the whole toolkit: data input (:func:`read_table`), the survey
+``import sottovoce as sv`` gives the whole toolkit: data input (:func:`read_table`,
+:func:`describe`, bundled data in ``sv.datasets``), the survey
 design (:class:`Survey`, :func:`as_survey`), weighting, the sensitive-question estimators,
 nonresponse audits, trends and reports. Every estimator returns a frozen :class:`Result`.
 
@@ -49,15 +50,18 @@ _LAZY: dict[str, str] = {
     "RRQuestion": ".study", "CrosswiseQuestion": ".study", "TrendSpec": ".study", "load_study": ".study",
     "analyze": ".pipeline", "StudyResults": ".pipeline", "load_results": ".pipeline",
     "make_demo": ".demo", "demo_truth": ".demo",
+    "describe": ".codebook", "Codebook": ".codebook", "Variable": ".codebook", "ValueCount": ".codebook",
+    "WeightCandidate": ".codebook", "load_labels": ".codebook", "apply_labels": ".codebook",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
 _SUBMODULES = frozenset({
-    "audit", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
+    "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
 })
 
 __all__ = [
     "__version__", "SottovoceError", "InputError", "DesignError", "ConvergenceError", "SottovoceWarning", *_LAZY,
+    "datasets",  # sv.datasets.path("chronicles-01"): bundled real data
 ]
 
 
@@ -77,8 +81,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
+    from . import datasets
     from ._results import Result
     from .audit import AuditResult, audit_poll, load_poll
+    from .codebook import (
+        Codebook,
+        ValueCount,
+        Variable,
+        WeightCandidate,
+        apply_labels,
+        describe,
+        load_labels,
+    )
     from .demo import demo_truth, make_demo
     from .dynamics import (
         Event,
