@@ -267,6 +267,12 @@ def test_import_is_light_and_rr_has_no_import_cycle():
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+    # sottovoce --help loads the command modules but no numerical library (start-up, bench_startup.py)
+    code = ("import io, sys, contextlib; from sottovoce.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
+            "print(','.join(m for m in ('numpy', 'pandas', 'scipy', 'rich.table', 'formulaic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
     gap = (ROOT / "src" / "sottovoce" / "rr" / "gap.py").read_text(encoding="utf-8")
     assert "from .prevalence" not in gap and "import prevalence" not in gap
 
