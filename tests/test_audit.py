@@ -187,3 +187,19 @@ def test_cli_audit_never_prints_a_duplicate_point(cli):
     out = cli("audit", LEVADA).out
     assert "80% (like those who answered)→80%" in out and "80%→80%" not in out
     assert "sensitivity to item nonresponse" in out and "at hypothetical response rates" in out
+
+
+def test_audit_result_is_on_the_result_contract():
+    """JSON without NaN, the sentences and warnings in the one display (text and HTML alike)."""
+    import html as html_mod
+    import json
+
+    res = audit_poll(LEVADA)
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert d["sentences"] == list(res.sentences) and d["scale"] == "share" and d["ci_method"].startswith("t")
+    assert d["estimate"] == pytest.approx(0.74) and 0 <= d["ci"][0] < 0.74 < d["ci"][1] <= 1
+    text, page = res.summary(), html_mod.unescape(res._repr_html_())
+    for s in res.sentences:
+        assert s in text and s in page
+    for w in res.warnings:
+        assert w in text and w in page

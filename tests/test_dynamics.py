@@ -441,3 +441,37 @@ def test_a_study_file_goes_through_the_edge_reader(tmp_path):
     with pytest.raises(InputError, match="read_poll_files"):
         read_polls(study)
     assert len(read_poll_files(study)) == 1
+
+
+def test_latest_interval_is_the_one_rule_and_equals_the_band():
+    """TrendResult.ci comes from the one interval rule (logit, as R svyciprop) and equals the last
+    day of the vectorised band; bands stay in [0, 1], house effects and shifts in [-1, 1]."""
+    rng = np.random.default_rng(12)
+    t = np.sort(rng.integers(0, 80, 20))
+    start = DAY0 + pd.to_timedelta(t, unit="D")
+    df = pd.DataFrame({"pollster": np.array(["A", "B"])[np.arange(20) % 2], "start": start, "end": start,
+                       "n": rng.integers(300, 900, 20), "yes": rng.uniform(2, 9, 20)})  # a small share: skewed bands
+    res = fit_trend(df, events=["2022-02-01=Mid"])
+    last = res.trend.iloc[-1]
+    assert res.ci_method == "logit" and res.scale == "share"
+    assert res.ci == pytest.approx((last["low"], last["high"]), rel=1e-12, abs=1e-15)
+    assert ((res.trend["low"] >= 0) & (res.trend["high"] <= 1)).all()
+    assert ((res.houses["low"] >= -1) & (res.houses["high"] <= 1)).all()
+    assert all(-1 <= t["low"] <= t["high"] <= 1 for t in res.tests)
+    json.dumps(res.to_dict(), allow_nan=False)
+    text, html = res.summary(), res._repr_html_()
+    for h in res.houses.itertuples():
+        assert f"{100 * h.effect:.1f}" in text and f"{100 * h.effect:.1f}" in html
+
+
+def test_a_trend_outside_0_100_is_flagged_never_quoted():
+    """A reference house near 1% and another house whose polls drop: on the reference scale the
+    linear model puts the latest share below 0%. It is kept, flagged, explained; its interval is cut at 0."""
+    rows = [("R", 0, 1.0), ("R", 1, 1.0), ("B", 0, 30.0), ("B", 1, 30.0), ("B", 60, 25.0), ("B", 61, 25.0)]
+    df = pd.DataFrame([{"pollster": p, "start": DAY0 + pd.Timedelta(days=t), "end": DAY0 + pd.Timedelta(days=t),
+                        "yes": y, "n": 2000} for p, t, y in rows])
+    res = fit_trend(df, reference="R", sigma=0.001)
+    assert res.estimate < 0 and res.out_of_range and res.to_dict()["out_of_range"] is True
+    assert res.ci[0] == 0.0 and 0 < res.ci[1] < 0.01
+    assert res.trend["out_of_range"].iloc[-1] and (res.trend["low"] >= 0).all()
+    assert "not a finding" in res.summary() and any("outside [0%, 100%]" in w for w in res.warnings)

@@ -360,3 +360,29 @@ def test_no_published_share_interval_leaves_0_100(d, d_se, i, i_se, gap, g_se, n
                 lo_f, hi_f = (float(x.replace(",", ".").replace("−", "-")) for x in (lo, hi))
                 bound = (-100, 100) if ("gap" in line or "разница" in line) else (0, 100)
                 assert bound[0] <= lo_f <= hi_f <= bound[1], line
+
+
+def test_an_estimate_without_an_interval_is_shown_flagged_not_hidden_or_headlined():
+    """The result contract gives ``ci = None`` when a moment estimate's whole t interval lies outside
+    [0, 1] (an impossible estimate): shown flagged with "–" for its interval, never in the headline,
+    never called "suppressed"."""
+    import io
+
+    from rich.console import Console
+
+    from sottovoce.cli._study_tables import print_tables
+    from sottovoce.pipeline import tidy_rows
+
+    r = _results(indirect=1.6, i_ci=(0, 1), gap=-0.92, g_ci=(-1, -0.8))
+    r["questions"][1]["result"].update(ci=None, out_of_range=True)
+    r["comparisons"][0].update(ci=None, out_of_range=True)
+    head = headline(r)
+    assert "the estimate is 160%, outside 0–100%" in head[1] and "not a finding" in head[1]
+    rows = build_view(r)["compare_rows"]
+    lst = next(x for x in rows if x["kind"] == "list")
+    assert not lst["suppressed"] and lst["ci"] == "–" and lst["flag"] and lst["estimate"] == "160.0"
+    csv_row = next(x for x in tidy_rows(r) if x["question"] == "l")
+    assert csv_row["ci_low"] is None and csv_row["out_of_range"] and not csv_row["suppressed"]
+    buf = io.StringIO()
+    print_tables(Console(file=buf, width=200), r)
+    assert "160.0 (impossible)" in buf.getvalue() and "not a finding" in buf.getvalue()

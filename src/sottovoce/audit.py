@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scipy import stats
 
@@ -33,6 +34,9 @@ from .errors import InputError
 from .nonresponse.aapor import outcome_rates
 from .nonresponse.bounds import manski_bounds, propensity_ratio_bounds
 from .nonresponse.sensitivity import sensitivity_curve, tipping_point
+
+if TYPE_CHECKING:
+    from .display import Display
 
 __all__ = ["AuditResult", "load_poll", "audit_poll", "curve_text"]
 
@@ -55,26 +59,19 @@ class AuditResult(Result):
     indirect: dict[str, Any] | None = None
     sentences: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out.update(poll=self.poll, margin_of_error=self.margin_of_error, bounds=self.bounds,
-                   assumption_bounds=list(self.assumption_bounds), sensitivity=self.sensitivity,
-                   indirect=self.indirect, sentences=list(self.sentences))
-        from ._results import jsonable
+    json_fields: ClassVar[Mapping[str, str]] = {
+        "poll": "poll", "margin_of_error": "margin_of_error", "bounds": "bounds", "assumption_bounds": "assumption_bounds",
+        "sensitivity": "sensitivity", "indirect": "indirect", "sentences": "sentences",
+    }
 
-        return jsonable(out)  # type: ignore[no-any-return]
+    def display(self) -> Display:
+        """The pollster, title and date, then the plain sentences (and the warnings)."""
+        from .display import Display
 
-    def summary(self) -> str:
         p = self.poll
         when = p.get("fieldwork") or p.get("published") or "date not published"
-        head = f"{p.get('pollster', '')}: {p.get('title', '')} ({when})"
-        return "\n".join([head, *(f"- {s}" for s in self.sentences)])
-
-    def _repr_html_(self) -> str:
-        import html
-
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in self.sentences)
-        return f"<div><p><b>{html.escape(str(self.poll.get('pollster', '')))}</b> — {html.escape(str(self.poll.get('title', '')))}</p><ul>{items}</ul></div>"
+        return Display(title=f"{p.get('pollster', '')}: {p.get('title', '')} ({when})",
+                       lines=[f"- {s}" for s in self.sentences], warnings=list(self.warnings))
 
 
 def _pct(x: float, digits: int = 0) -> str:
@@ -410,9 +407,10 @@ def audit_poll(poll: str | Path | dict[str, Any], level: float = 0.95, deff_rang
     poll_info = {k: spec.get(k) for k in ("pollster", "title", "fieldwork", "published", "mode", "population", "question", "question_original", "sample_size", "notes")}
     if rates is not None:
         poll_info["aapor_rates"] = dict(rates.rates)
-    return AuditResult(
-        estimate=tl.yes, se=se, ci=(max(0.0, tl.yes - z * se), min(1.0, tl.yes + z * se)), n=n, method="poll-audit", level_ci=level,
-        label=tl.label, details={"is_share": True, "hard_to_say": tl.hard_to_say, "refused": tl.refused},
+    # the reported share's interval: the one rule (normal quantiles: the design df is not published)
+    return AuditResult.from_estimate(
+        tl.yes, se, scale="share", df=None, level=level, ci="t", n=n, method="poll-audit", label=tl.label,
+        details={"hard_to_say": tl.hard_to_say, "refused": tl.refused},
         warnings=tuple(warnings), poll=poll_info, margin_of_error=moe, bounds=bounds, assumption_bounds=ab,
         sensitivity=sens, indirect=indirect, sentences=tuple(sentences),
     )

@@ -172,7 +172,7 @@ def tidy_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     respondents blanked, intervals inside the range of their quantity ([0, 1] for shares,
     [−1, 1] for gaps), an impossible share flagged ``out_of_range`` and a failed estimate
     ``status = failed`` (see :mod:`sottovoce.report.shares`)."""
-    from .report.shares import DIFFERENCE, SHARE, failed, out_of_range, shown_ci
+    from .report.shares import DIFFERENCE, SHARE, failed, has_interval, out_of_range, shown_ci
 
     data = publishable(data)
     min_cell = int(data.get("min_cell", 30))
@@ -182,7 +182,7 @@ def tidy_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         n = r.get("n")
         small = bool(r.get("suppressed")) or (r.get("estimate") is not None and (n is None or n < min_cell))
         bounds = DIFFERENCE if qtype == "gap" else SHARE
-        ci = shown_ci(r, bounds) if r.get("ci") and not small else (None, None)
+        ci = shown_ci(r, bounds) if has_interval(r) and not small else (None, None)
         rows.append({
             "question": question, "type": qtype, "method": r.get("method"), "group": group or "",
             "category": "" if category is None else str(category),
@@ -521,53 +521,19 @@ def _design(study: Study, df: pd.DataFrame, margins: Any, weighting: Any, skippe
     return svy, rec
 
 
-# A subgroup that cannot be estimated (an empty arm, an RR share far outside [0, 1], no answers)
-# fails alone: the overall estimate and the other groups stand.
-_GROUP_ERRORS = (DesignError, ConvergenceError, InputError)
-
-
 def _with_groups(fit: Callable[[Any, str | None], Result], svy: Any, subgroups: list[str]) -> Result:
     """The overall estimate plus the groups of every subgroup column, in one Result.
 
-    ``fit(design, by)`` runs the estimator. When it fails for a grouping column, each level is
-    estimated on its own domain (:meth:`~sottovoce.survey.Survey.domain`: the same point
-    estimates and, since the full design is kept, the same standard errors as ``by=``), and a
-    level that still fails becomes a failed group with the reason (see :func:`failed_group`).
+    ``fit(design, by)`` runs the estimator; its ``by=`` (:func:`sottovoce.subgroups.estimate_by`)
+    returns a subgroup that cannot be estimated (an empty arm, a randomized-response share far
+    outside [0, 1], no answers) as a failed group with the reason, while the overall estimate and
+    the other groups stand.
     """
     overall = fit(svy, None)
     groups: list[Result] = []
     for by in subgroups:
-        try:
-            groups.extend(fit(svy, by).groups)
-        except _GROUP_ERRORS:
-            groups.extend(_groups_one_by_one(fit, svy, by, overall.method))
+        groups.extend(fit(svy, by).groups)
     return overall.with_(groups=tuple(groups))
-
-
-def _groups_one_by_one(fit: Callable[[Any, str | None], Result], svy: Any, by: str, method: str) -> list[Result]:
-    from .io import category_label
-
-    col = svy.data[by]
-    codes, levels = pd.factorize(col, sort=True)
-    positive = np.asarray(svy.weights, dtype=float) > 0
-    out: list[Result] = []
-    for k, lvl in enumerate(levels):
-        level = lvl.item() if isinstance(lvl, np.generic) else lvl
-        label = category_label(svy.data, by, lvl)
-        mask = codes == k
-        try:
-            r = fit(svy.domain(mask), None)
-        except _GROUP_ERRORS as exc:
-            out.append(failed_group(by, level, label, int((mask & positive).sum()), method, str(exc)))
-            continue
-        out.append(r.with_(by=by, level=level, label=label, groups=()))
-    return out
-
-
-def failed_group(by: str, level: Any, label: str | None, n: int, method: str, message: str) -> Result:
-    """A subgroup the estimator could not estimate: no numbers, ``status`` failed and why."""
-    return Result(n=n, method=method, by=by, level=level, label=label,
-                  details={"status": "failed", "message": message})
 
 
 def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
@@ -767,7 +733,8 @@ def _fail_where_indirect_failed(groups: list[dict[str, Any]], indirect: Mapping[
             out.append(g)
             continue
         why = "the indirect estimate could not be made for this group"
-        out.append(failed_group(g.get("by") or "", g.get("level"), g.get("label"), int(g.get("n") or 0), str(g.get("method") or ""), why).to_dict())
+        out.append(Result.failure(why, n=g.get("n"), method=str(g.get("method") or ""), by=g.get("by"), level=g.get("level"),
+                                  label=g.get("label"), scale=str(g.get("scale") or "")).to_dict())
     return out
 
 

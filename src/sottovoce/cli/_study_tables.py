@@ -14,7 +14,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..report.shares import DIFFERENCE, SHARE, failed, out_of_range, publishable_estimate, shown_ci
+from ..report.shares import (
+    DIFFERENCE,
+    SHARE,
+    failed,
+    has_interval,
+    out_of_range,
+    publishable_estimate,
+    shown_ci,
+)
 from ..report.text import STRINGS, t
 from ..report.view import fmt1
 
@@ -33,10 +41,12 @@ def _cells(r: Mapping[str, Any], lang: str, min_cell: int, bounds: tuple[float, 
         return S["tbl_failed"], "", n
     if r.get("suppressed") or not publishable_estimate(r, min_cell):
         return S["tbl_suppressed"], t(lang, "tbl_small", k=min_cell), ""
-    lo, hi = shown_ci(r, bounds)
     est = fmt1(r["estimate"], lang)
     if bounds == SHARE and out_of_range(r):
         est += f" ({S['tbl_impossible']})"
+    if not has_interval(r):  # all of the interval outside the range: the contract gives none
+        return est, "–", n
+    lo, hi = shown_ci(r, bounds)
     return est, f"{fmt1(lo, lang)} – {fmt1(hi, lang)}", n
 
 
@@ -90,7 +100,7 @@ def direct_vs_indirect(data: Mapping[str, Any], lang: str = "en") -> Table | Non
         if not isinstance(c, Mapping) or (c.get("estimate") is None and not c.get("suppressed")):
             continue
         est, ci, n = _cells(c, lang, min_cell, DIFFERENCE)
-        if ci and (out_of_range(byid.get(c.get("indirect"))) or out_of_range(c, DIFFERENCE)):
+        if n and (out_of_range(byid.get(c.get("indirect"))) or out_of_range(c, DIFFERENCE)):
             est += f" ({S['tbl_not_a_finding']})"  # a difference to an impossible share is no finding either
         table.add_row(S["tbl_gap"], str(c.get("indirect", "")), est, ci, n)
     return table

@@ -14,12 +14,11 @@ model exactly by the Kalman filter with the level and house effects as diffuse e
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -31,6 +30,9 @@ from .bands import difference_interval, share_band
 from .events import Event, check_event_range, parse_events
 from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_trend
 from .polls import Wave, poll_observations, read_polls
+
+if TYPE_CHECKING:
+    from ..display import Display
 
 __all__ = ["TrendResult", "fit_trend", "SIGMA_BOUNDS"]
 
@@ -52,14 +54,30 @@ class TrendResult(Result):
     events: tuple[Event, ...] = ()
     tests: tuple[Mapping[str, Any], ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        base = Result(**{f.name: getattr(self, f.name) for f in fields(Result)}).to_dict()
-        base["trend"] = _records(self.trend)
-        base["houses"] = _records(self.houses)
-        base["polls"] = _records(self.polls[_POLL_OUT])
-        base["events"] = [{"date": e.date.date().isoformat(), "label": e.label} for e in self.events]
-        base["tests"] = jsonable(list(self.tests))
-        return base
+    json_fields: ClassVar[Mapping[str, str]] = {
+        "trend": "trend_records", "houses": "house_records", "polls": "poll_records", "events": "event_records",
+        "tests": "test_records",
+    }
+
+    @property
+    def trend_records(self) -> list[dict[str, Any]]:
+        return _records(self.trend)
+
+    @property
+    def house_records(self) -> list[dict[str, Any]]:
+        return _records(self.houses)
+
+    @property
+    def poll_records(self) -> list[dict[str, Any]]:
+        return _records(self.polls[_POLL_OUT])
+
+    @property
+    def event_records(self) -> list[dict[str, str]]:
+        return [{"date": e.date.date().isoformat(), "label": e.label} for e in self.events]
+
+    @property
+    def test_records(self) -> list[Any]:
+        return jsonable(list(self.tests))  # type: ignore[no-any-return]
 
     def tidy(self) -> pd.DataFrame:
         """One long table: trend rows, house-effect rows and poll rows, told apart by ``kind``."""
@@ -70,40 +88,29 @@ class TrendResult(Result):
         first = ["kind", "term", "date", "share", "se", "low", "high"]
         return out[first + [c for c in out.columns if c not in first]]
 
-    def summary(self) -> str:
+    def display(self) -> Display:
+        """The fit, the latest share, the house effects (a table), outliers, level shifts, warnings."""
+        from ..display import Display, Table
+
         d = self.details
         pct = lambda x: "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"  # noqa: E731
+        latest = (f"latest ({d['last_grid_date']}): {pct(self.estimate)}% "
+                  f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]"
+                  + (" — outside 0-100%, not a finding" if self.out_of_range else ""))
         lines = [
-            f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)",
             f"latent share of {'all respondents' if d['base'] == 'all' else 'respondents with an opinion'}; "
             f"house effects {d['constraint']}",
             f"random-walk sd per {d['unit']}: {100 * d['sigma']:.3f} points (ML); diffuse log-likelihood {d['loglik']:.2f}",
-            f"latest ({d['last_grid_date']}): {pct(self.estimate)}% "
-            f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]"
-            + (" — outside 0-100%, not a finding" if d.get("out_of_range") else ""),
-            f"{'house':<36} {'polls':>5} {'effect':>8} {'ci low':>8} {'ci high':>8}",
         ]
-        for _, h in self.houses.iterrows():
-            ref = " (reference)" if h["reference"] else ""
-            lines.append(f"{(h['house'] + ref)[:36]:<36} {h['polls']:>5} {pct(h['effect']):>8} {pct(h['low']):>8} {pct(h['high']):>8}")
-        outl = self.polls[self.polls["outlier"]]
-        for _, p in outl.iterrows():
-            lines.append(f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})")
-        for t in self.tests:
-            lines.append(f"level shift at {t['event']} ({t['date']}): {100 * t['shift']:+.1f} points "
-                         f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}")
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        h = self.houses.copy()
-        for c in ("effect", "se", "low", "high"):
-            h[c] = (100 * h[c]).round(1)
-        head = html.escape(self.summary().split("\n")[0])
-        tests = "".join(f"<li>{html.escape(str(t['event']))}: {100 * t['shift']:+.1f} points, p = {t['p_value']:.3g}</li>" for t in self.tests)
-        return (f"<div><p><b>{head}</b></p><p>latest: {100 * (self.estimate or float('nan')):.1f}% "
-                f"[{100 * self.ci[0]:.1f}, {100 * self.ci[1]:.1f}]</p>"
-                f"{h.to_html(index=False)}<ul>{tests}</ul></div>") if self.ci else f"<pre>{html.escape(self.summary())}</pre>"
+        rows = [[h["house"] + (" (reference)" if h["reference"] else ""), str(h["polls"]), pct(h["effect"]), pct(h["low"]), pct(h["high"])]
+                for _, h in self.houses.iterrows()]
+        lines += [f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})"
+                  for _, p in self.polls[self.polls["outlier"]].iterrows()]
+        lines += [f"level shift at {t['event']} ({t['date']}): {100 * t['shift']:+.1f} points "
+                  f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}" for t in self.tests]
+        title = f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)\n{latest}"
+        return Display(title=title, tables=[Table("house effects, points", ["house", "polls", "effect", "ci low", "ci high"], rows)],
+                       lines=lines, warnings=list(self.warnings))
 
 
 _POLL_OUT = ["pollster", "wording", "house", "start", "end", "date", "n", "n_eff", "y", "se", "fitted",
@@ -287,17 +294,20 @@ def fit_trend(
     flat_sigma = sigma_weights is not None and sigma_weights["sigma"][-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9)
     warn = _fit_warnings(sigma is None and sig == 0.0, flat_sigma, int(table["outlier"].sum()), outlier_z, unit, last)
     ref = layout.ref
-    return TrendResult(
-        estimate=float(last["share"]), se=float(last["se"]), ci=(float(last["low"]), float(last["high"])),
-        n=int(table["n"].sum()), method="trend-kalman", level_ci=level, variable="trend",
+    # The latest share's interval by the one rule (R svyciprop's "logit", normal quantiles): the
+    # same formula as the band on every day (bands.share_band), which the tests check agree.
+    return TrendResult.from_estimate(
+        float(last["share"]), float(last["se"]), scale="share", df=None, level=level, ci="logit",
+        n=int(table["n"].sum()), where=f"the smoothed share on {last['date'].date()}",
+        method="trend-kalman", variable="trend",
         details={
-            "is_share": True, "sigma": sig, "loglik": gls_fit.loglik, "unit": unit, "base": base,
+            "sigma": sig, "loglik": gls_fit.loglik, "unit": unit, "base": base,
             "constraint": f"relative to {layout.houses[ref]}" if ref is not None else "sum to zero",
             "reference": layout.houses[ref] if ref is not None else None,
             "n_polls": len(table), "n_houses": len(layout.houses), "first": str(table["start"].min().date()),
             "last": str(table["end"].max().date()), "last_grid_date": str(last["date"].date()),
             "poll_date": "midpoint of fieldwork", "bands": bands if sigma is None else "plugin",
-            "sigma_weights": sigma_weights, "out_of_range": bool(last["out_of_range"]),
+            "sigma_weights": sigma_weights,
             "band": "logit-transformed (delta method) inside [0, 1]; house effects and shifts inside [-1, 1]",
         },
         warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
@@ -414,10 +424,7 @@ def _fit_warnings(sigma_zero: bool, flat_sigma: bool, n_out: int, outlier_z: flo
                     f"per {unit}), so the bands are very wide; add polls, use --unit week, or fix --sigma")
     if n_out:
         warn.append(f"{n_out} poll(s) with |z| > {outlier_z:g} (listed as outliers)")
-    if last["out_of_range"]:
-        warn.append(f"the smoothed share on the last day ({100 * last['share']:.1f}%) lies outside 0-100%: the polls do not "
-                    "pin the trend down there; do not quote it")
-    return warn
+    return warn  # a last day outside 0-100% is flagged and explained by Result.from_estimate
 
 
 def _resolve_reference(reference: str | None, houses: list[str], house: np.ndarray, pollster: np.ndarray) -> int | None:

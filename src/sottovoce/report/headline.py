@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..disclosure import publishable
-from .shares import DIFFERENCE, SHARE, out_of_range, publishable_estimate, shown_ci
+from .shares import DIFFERENCE, SHARE, has_interval, out_of_range, publishable_estimate, shown_ci
 from .text import STRINGS, count_phrase, fewer_than, pct, plural_ru, points, t
 
 __all__ = ["headline", "headline_numbers", "comparisons_for_headline", "truth_sentences", "uncertainty"]
@@ -80,11 +80,14 @@ def comparisons_for_headline(results: Mapping[str, Any]) -> list[Mapping[str, An
     """The comparisons the headline states: both sides publishable, most precise first."""
     qs = questions(results)
     min_cell = _min_cell(results)
+    def indirect_ok(r: Mapping[str, Any] | None) -> bool:  # an impossible one is stated as such
+        return publishable_estimate(r, min_cell) and (has_interval(r) or out_of_range(r))
+
     cands = [
         c for c in results.get("comparisons", [])
         if c.get("se") is not None and publishable_estimate(c, min_cell)
-        and publishable_estimate(qs.get(c["direct"], {}).get("result"), min_cell)
-        and publishable_estimate(qs.get(c["indirect"], {}).get("result"), min_cell)
+        and publishable_estimate(d := qs.get(c["direct"], {}).get("result"), min_cell) and has_interval(d)
+        and indirect_ok(qs.get(c["indirect"], {}).get("result"))
     ]
     return sorted(cands, key=lambda c: c["se"])
 
@@ -100,7 +103,7 @@ def headline_numbers(results: Mapping[str, Any]) -> dict[str, Any] | None:
     qs = questions(results)
     for c in comparisons_for_headline(results):
         i = qs[c["indirect"]]["result"]
-        if out_of_range(i):
+        if out_of_range(i) or not has_interval(c):
             continue
         d = qs[c["direct"]]["result"]
         return {
@@ -117,6 +120,8 @@ def _indirect_sentence(c: Mapping[str, Any], iq: Mapping[str, Any], lang: str) -
     method = method_name(iq, lang)
     if out_of_range(i):
         return t(lang, "ind_impossible", method=method, p=pct(i["estimate"]))
+    if not has_interval(c):  # a difference whose whole interval lies outside ±100 points
+        return t(lang, "ind_nogap", method=method, p=pct(i["estimate"]), unc=uncertainty(i, lang))
     kw = {"method": method, "p": pct(i["estimate"]), "unc": uncertainty(i, lang),
           "gunc": uncertainty(c, lang, DIFFERENCE)}
     verdict = _verdict(c)
@@ -141,7 +146,7 @@ def headline(results: Mapping[str, Any], lang: str | None = None) -> list[str]:
     if not comps:  # no indirect comparison: still state the first publishable direct estimate
         for q in results.get("questions", []):
             r = q.get("result")
-            if q["type"] == "direct" and publishable_estimate(r, min_cell):
+            if q["type"] == "direct" and publishable_estimate(r, min_cell) and has_interval(r):
                 return [t(lang, "direct_sentence", p=pct(r["estimate"]), answer=answer(q, lang), unc=uncertainty(r, lang)), t(lang, "no_headline")]
         if any((q.get("result") or {}).get("suppressed") for q in results.get("questions", [])):
             return [t(lang, "no_headline_small", fewer=fewer_than(min_cell, lang))]
@@ -171,7 +176,7 @@ def truth_sentences(results: Mapping[str, Any], lang: str) -> list[str]:
     shown, inside = [], []
     for q in results.get("questions", []):
         r = q.get("result")
-        if not publishable_estimate(r, min_cell) or out_of_range(r):
+        if not publishable_estimate(r, min_cell) or out_of_range(r) or not has_interval(r):
             continue
         if measured and q["id"] != measured and q.get("measures") != measured:
             continue

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..disclosure import is_small
 
-__all__ = ["SHARE", "DIFFERENCE", "publishable_estimate", "out_of_range", "shown_ci", "failed", "failure_reason"]
+__all__ = ["SHARE", "DIFFERENCE", "publishable_estimate", "has_interval", "out_of_range", "shown_ci", "failed", "failure_reason"]
 
 SHARE = (0.0, 1.0)
 DIFFERENCE = (-1.0, 1.0)
@@ -39,9 +39,15 @@ def failure_reason(r: Mapping[str, Any]) -> str | None:
 
 
 def publishable_estimate(r: Mapping[str, Any] | None, min_cell: int) -> bool:
-    """Computed, with an interval, not suppressed and from at least ``min_cell`` respondents."""
+    """Computed, not suppressed and from at least ``min_cell`` respondents. Its interval may be
+    missing: the result contract gives none when the whole interval lies outside the range."""
     return (r is not None and not r.get("suppressed") and r.get("estimate") is not None
-            and r.get("ci") is not None and not is_small(r, min_cell))
+            and not is_small(r, min_cell))
+
+
+def has_interval(r: Mapping[str, Any] | None) -> bool:
+    ci = (r or {}).get("ci")
+    return ci is not None and ci[0] is not None and ci[1] is not None
 
 
 def out_of_range(r: Mapping[str, Any] | None, bounds: tuple[float, float] = SHARE) -> bool:

@@ -19,6 +19,7 @@ from .shares import (
     SHARE,
     failed,
     failure_reason,
+    has_interval,
     out_of_range,
     publishable_estimate,
     shown_ci,
@@ -75,17 +76,20 @@ def row(label: str, r: Mapping[str, Any] | None, min_cell: int, lang: str, kind:
     if r is None or r.get("estimate") is None:
         return {**empty, "note": S.get(f"why_{why}", "–") if why else "–"}
     bounds = DIFFERENCE if kind == "gap" else SHARE
-    lo, hi = shown_ci(r, bounds)
+    ci = "–"  # the contract gives no interval when all of it lies outside the range
+    if has_interval(r):
+        lo, hi = shown_ci(r, bounds)
+        ci = f"{fmt1(lo, lang)} – {fmt1(hi, lang)}"
     return {
         "label": label, "kind": kind, "suppressed": False, "note": "",
-        "estimate": fmt1(r["estimate"], lang), "ci": f"{fmt1(lo, lang)} – {fmt1(hi, lang)}", "n": r.get("n"),
+        "estimate": fmt1(r["estimate"], lang), "ci": ci, "n": r.get("n"),
         "flag": S["impossible_flag"] if kind != "gap" and out_of_range(r) else "",
     }
 
 
 def point(label: str, kind: str, r: Mapping[str, Any] | None, min_cell: int) -> charts.Point | None:
     """A chart point; impossible estimates and suppressed ones are not drawn."""
-    if not publishable_estimate(r, min_cell) or out_of_range(r):
+    if not publishable_estimate(r, min_cell) or out_of_range(r) or not has_interval(r):
         return None
     assert r is not None
     lo, hi = shown_ci(r)
@@ -309,8 +313,7 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
         view["failed"] = S["why_not_available"]
         return view
     view["chart"] = _svg_inline(tr.get("chart_svg") or "")
-    ci = tr.get("ci") or [None, None]
-    if tr.get("estimate") is not None and ci[0] is not None:
+    if tr.get("estimate") is not None and has_interval(tr):
         lo, hi = shown_ci(tr)
         key = "trend_latest_impossible" if out_of_range(tr) else "trend_latest"
         view["latest"] = t(lang, key, date=tr.get("last_grid_date", ""), p=fmt1(tr["estimate"], lang), lo=fmt1(lo, lang), hi=fmt1(hi, lang))
