@@ -1,0 +1,479 @@
+"""Design-based generalised linear models (R's ``svyglm``).
+
+The coefficients solve the survey-weighted score equations ``Σ w_i x_i (y_i − μ_i) μ'_i / V(μ_i)
+= 0`` (pseudo-maximum likelihood; Binder 1983, *Int. Stat. Review* 51:279), found by iteratively
+reweighted least squares on numpy arrays (no per-row Python), following R's ``glm.fit`` step by
+step (see :func:`irls`).
+
+Standard errors, as ``svyglm`` (Lumley 2010, *Complex Surveys*, ch. 5; Lumley & Scott 2017,
+*Stat. Science* 32:265):
+
+* linearization: the estimating-function influence values ``U_i = x_i (y_i − μ_i) μ'_i / V(μ_i)
+  · A⁻¹`` with ``A = Σ w_i x_i x_iᵀ μ'_i² / V(μ_i)`` go through :meth:`Survey.cov_total`, which
+  applies strata, PSUs, later stages, fpc and — after raking or post-stratification — the
+  calibration residuals (``svy.varcoef``);
+* replicate weights: the model is refitted with each replicate's weights, starting from the
+  full-sample coefficients, and the replicate coefficients give the covariance (``svrepglm``).
+
+Rows with a missing value in a variable of the formula are left out as R's ``na.omit`` does, but
+stay in the design (a domain), so the variance keeps every PSU. Tests and intervals are Student-t
+with R's residual degrees of freedom: design df + 1 − number of coefficients.
+
+Families (canonical links): ``gaussian`` (identity), ``binomial`` and ``quasibinomial`` (logit),
+``poisson`` and ``quasipoisson`` (log). Design-based variances do not use the family's
+dispersion, so a family and its quasi- version give the same estimates and standard errors, as
+in R. Names of terms follow :mod:`sottovoce.modelframe` (``C(x)[T.level]`` for R's ``xlevel``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, xlogy
+
+from .coeftable import CoefResult
+from .errors import ConvergenceError, DesignError, InputError, SottovoceWarning
+from .modelframe import ModelFrame, model_frame
+
+if TYPE_CHECKING:
+    from .survey import Survey
+
+__all__ = ["svyglm", "GLMResult", "FAMILIES"]
+
+FAMILIES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
+_EPS = 10 * np.finfo(float).eps  # R's threshold for fitted probabilities "numerically 0 or 1"
+
+
+_THRESH = 30.0  # R's logit link clamps η beyond ±30 (family.c)
+_DEPS = np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class Family:
+    """A GLM family with its canonical link, written as R's ``family`` objects (same clamps)."""
+
+    name: str
+
+    @property
+    def link(self) -> str:
+        return {"gaussian": "identity", "binomial": "logit", "poisson": "log"}[self.kind]
+
+    @property
+    def kind(self) -> str:
+        return self.name.removeprefix("quasi")
+
+    def linkinv(self, eta: np.ndarray) -> np.ndarray:
+        if self.kind == "gaussian":
+            return eta
+        if self.kind == "binomial":
+            with np.errstate(over="ignore"):
+                t = np.where(eta < -_THRESH, _DEPS, np.where(eta > _THRESH, 1 / _DEPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+            return t / (1 + t)
+        with np.errstate(over="ignore"):
+            return np.maximum(np.exp(np.minimum(eta, 700.0)), _DEPS)
+
+    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+        if self.kind == "gaussian":
+            return np.ones_like(eta)
+        if self.kind == "binomial":
+            e = np.exp(np.clip(eta, -_THRESH, _THRESH))
+            return np.where(np.abs(eta) > _THRESH, _DEPS, e / (1 + e) ** 2)
+        return np.maximum(np.exp(np.minimum(eta, 700.0)), _DEPS)
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        if self.kind == "gaussian":
+            return np.ones_like(mu)
+        if self.kind == "binomial":
+            return mu * (1 - mu)
+        return mu
+
+    def start(self, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Starting means, as R's ``family$initialize``."""
+        if self.kind == "binomial":
+            return (w * y + 0.5) / (w + 1)
+        if self.kind == "poisson":
+            return y + 0.1
+        return y
+
+    def linkfun(self, mu: np.ndarray) -> np.ndarray:
+        if self.kind == "gaussian":
+            return mu
+        if self.kind == "binomial":
+            return np.log(mu / (1 - mu))
+        return np.log(mu)
+
+    def deviance(self, y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
+        if self.kind == "gaussian":
+            return float(w @ (y - mu) ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.kind == "binomial":
+                d = xlogy(y, y / mu) + xlogy(1 - y, (1 - y) / (1 - mu))
+            else:
+                d = xlogy(y, y / mu) - (y - mu)
+        return float(2 * (w @ d))
+
+
+def family_of(name: str) -> Family:
+    key = str(name).lower().strip()
+    if key not in FAMILIES:
+        raise InputError(f"family '{name}' is not one of {', '.join(FAMILIES)}")
+    return Family(key)
+
+
+@dataclass(frozen=True)
+class IRLSFit:
+    beta: np.ndarray
+    iterations: int
+    converged: bool
+    deviance: float
+    working: np.ndarray  # μ'(η)²/V(μ) of the last iteration (R's glm weights over the prior weights)
+
+
+def irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, beta0: np.ndarray | None = None,
+         tol: float = 1e-8, max_iter: int = 25) -> IRLSFit:
+    """Iteratively reweighted least squares exactly as R's ``glm.fit``: R's starting values (or
+    ``beta0``), a weighted least-squares fit of the working response each iteration, step halving
+    only when the deviance is not finite, convergence when ``|dev − dev_old|/(|dev| + 0.1) < tol``
+    (R's ``epsilon = 1e-8``). The working weights returned are those of the last iteration — the
+    ones R's ``summary.glm`` and ``svyglm``'s sandwich use — so standard errors agree with R to
+    rounding rather than to R's convergence tolerance.
+
+    Each least-squares fit solves the k×k normal equations (Cholesky of the equilibrated
+    ``XᵀWX``); with millions of rows that is one pass over ``X`` per iteration.
+    """
+    if beta0 is None:
+        mu = fam.start(y, w)
+        eta = fam.linkfun(mu)
+        beta_old = None
+    else:
+        beta_old = np.array(beta0, dtype=float)
+        eta = X @ beta_old
+        mu = fam.linkinv(eta)
+    dev_old = fam.deviance(y, mu, w)
+    working = np.ones_like(y)
+    beta = np.zeros(X.shape[1]) if beta_old is None else beta_old
+    for it in range(1, max_iter + 1):
+        me = fam.mu_eta(eta)
+        working = me**2 / fam.variance(mu)
+        W = w * working
+        z = eta + (y - mu) / me
+        beta = _solve((X * W[:, None]).T @ X, X.T @ (W * z))
+        eta = X @ beta
+        mu = fam.linkinv(eta)
+        dev = fam.deviance(y, mu, w)
+        halvings = 0
+        while not math.isfinite(dev):  # R: step halving only for a non-finite deviance
+            if beta_old is None or halvings > 30:
+                raise ConvergenceError("the model's deviance is not finite at any step; check the outcome and covariates")
+            beta = (beta + beta_old) / 2
+            eta = X @ beta
+            mu = fam.linkinv(eta)
+            dev = fam.deviance(y, mu, w)
+            halvings += 1
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < tol:
+            return IRLSFit(beta, it, True, dev, working)
+        dev_old, beta_old = dev, beta
+    return IRLSFit(beta, max_iter, False, dev_old, working)
+
+
+def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    d = np.sqrt(np.clip(np.diag(A), 1e-300, None))
+    As = A / d[:, None] / d[None, :]  # equilibrate: columns of very different scales
+    try:
+        return cho_solve(cho_factor(As), b / d) / d
+    except (LinAlgError, ValueError):
+        return np.linalg.lstsq(As, b / d, rcond=None)[0] / d
+
+
+def aliased_columns(X: np.ndarray, w: np.ndarray, tol: float = 1e-10) -> list[int]:
+    """Columns that are (numerically) linear combinations of earlier ones, in order (as R's
+    ``glm`` marks later columns aliased): a Cholesky of the equilibrated Gram matrix that skips a
+    column whose pivot falls below ``tol`` of its diagonal."""
+    G = (X * w[:, None]).T @ X
+    d = np.sqrt(np.clip(np.diag(G), 0, None))
+    k = len(d)
+    out = [j for j in range(k) if d[j] == 0]
+    scale = np.where(d > 0, d, 1.0)
+    Gs = G / scale[:, None] / scale[None, :]
+    L = np.zeros((k, k))
+    kept: list[int] = []
+    for j in range(k):
+        if d[j] == 0:
+            continue
+        lj = L[j, kept]
+        piv = Gs[j, j] - lj @ lj
+        if piv <= tol:
+            out.append(j)
+            continue
+        L[j, j] = math.sqrt(piv)
+        for i in range(j + 1, k):
+            L[i, j] = (Gs[i, j] - L[i, kept] @ lj) / L[j, j]
+        kept.append(j)
+    return sorted(out)
+
+
+def _outcome(mf: ModelFrame, fam: Family, rows: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """The outcome as floats, checked for the family; a note when text categories were coded."""
+    s = mf.y
+    assert s is not None
+    name = mf.response
+    note = None
+    vals = s[rows]
+    if fam.kind == "binomial" and not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        levels = sorted(pd.unique(vals.dropna()), key=str)
+        if len(levels) != 2:
+            shown = ", ".join(map(str, levels[:6]))
+            raise InputError(f"outcome '{name}' has {len(levels)} categories ({shown}); a binomial model needs two, or a 0/1 column")
+        y = np.where(s.to_numpy() == levels[1], 1.0, 0.0)
+        note = f"'{name}' = {levels[1]!r} is coded 1 and {levels[0]!r} 0 (R's rule: the second level in sorted order)"
+        return y, note
+    if not pd.api.types.is_numeric_dtype(s):
+        raise InputError(f"outcome '{name}' is not numeric; the {fam.name} family needs numbers (recode it first)")
+    y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    yr = y[rows]
+    if fam.kind == "binomial":
+        if fam.name == "binomial" and not np.isin(yr, (0.0, 1.0)).all():
+            bad = np.unique(yr[~np.isin(yr, (0.0, 1.0))])[:5]
+            raise InputError(f"outcome '{name}' has values {', '.join(f'{b:g}' for b in bad)}: a binomial model needs 0/1 "
+                             f"(recode it, e.g. {name} == 2, or use family='quasibinomial' for proportions in [0, 1])")
+        if ((yr < 0) | (yr > 1)).any():
+            bad = yr[(yr < 0) | (yr > 1)][0]
+            raise InputError(f"outcome '{name}' has the value {bad:g}; the quasibinomial family needs proportions in [0, 1]")
+    if fam.kind == "poisson" and (yr < 0).any():
+        raise InputError(f"outcome '{name}' has negative values; the {fam.name} family needs counts (>= 0)")
+    return y, note
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """What predictions, margins and replicate refits need from a fitted model (not serialised)."""
+
+    survey: Any
+    mf: ModelFrame
+    fam: Family
+    rows: np.ndarray
+    y: np.ndarray
+    influence: np.ndarray
+    replicate_coefs: np.ndarray | None
+    replicate_weights: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class GLMResult(CoefResult):
+    """A design-based GLM: coefficients, covariance, tests, odds ratios, margins (see module)."""
+
+    family: str = "gaussian"
+    link: str = "identity"
+    formula: str = ""
+    iterations: int = 0
+    converged: bool = True
+
+    # -- model-specific tools -----------------------------------------------------------------
+    @property
+    def _fit(self) -> _Fit:
+        fit = getattr(self, "_fit_state", None)
+        if fit is None:
+            raise InputError("this result does not carry its fitted model (it was rebuilt from JSON?)")
+        return fit
+
+    def _term_groups(self) -> dict[str, list[int]]:
+        fit = getattr(self, "_fit_state", None)
+        return dict(fit.mf.term_columns) if fit is not None else super()._term_groups()
+
+    def predict(self, data: Any = None, which: str = "response") -> np.ndarray:
+        """Predicted means (``which="response"``) or linear predictors (``"link"``) for the rows of
+        ``data`` (default: the data of the fit, every row, NaN where a variable is missing)."""
+        fit = self._fit
+        X = fit.mf.X if data is None else fit.mf.matrix(pd.DataFrame(data).reset_index(drop=True))
+        eta = X @ self.coef
+        if which == "link":
+            return eta
+        if which != "response":
+            raise InputError(f"which='{which}' must be 'response' or 'link'")
+        return fit.fam.linkinv(eta)
+
+    def odds_ratios(self, level: float | None = None) -> pd.DataFrame:
+        """``exp(coef)`` with ``exp`` of the interval ends (odds ratios for logit models, rate
+        ratios for log links), as R's ``exp(cbind(coef(m), confint(m)))``."""
+        if self.link not in ("logit", "log"):
+            raise InputError(f"odds ratios need a logit (or log) link; this model has the {self.link} link")
+        t = self._table(level)
+        what = "odds_ratio" if self.link == "logit" else "rate_ratio"
+        return pd.DataFrame({what: np.exp(t[:, 0]), "ci_low": np.exp(t[:, 4]), "ci_high": np.exp(t[:, 5]), "p": t[:, 3]},
+                            index=pd.Index(list(self.terms), name="term"))
+
+    def margins(self, at: str | None = None, by: str | None = None, vce: str = "unconditional") -> CoefResult:
+        """Predictive margins (Graubard & Korn 1999): see :func:`sottovoce.marginal.predictive_margins`."""
+        from .marginal import predictive_margins
+
+        return predictive_margins(self, at=at, by=by, vce=vce)
+
+    def marginal_effects(self, variables: str | Sequence[str] | None = None, by: str | None = None,
+                         vce: str = "unconditional") -> CoefResult:
+        """Average marginal effects: see :func:`sottovoce.marginal.average_marginal_effects`."""
+        from .marginal import average_marginal_effects
+
+        return average_marginal_effects(self, variables, by=by, vce=vce)
+
+    # -- display ------------------------------------------------------------------------------
+    def _model_stats(self) -> list[tuple[str, str]]:
+        d = self.details
+        return [
+            ("Family", self.family), ("Respondents", f"{self.n:,}" if self.n is not None else "–"),
+            ("Link", self.link), ("Design df", f"{d.get('design_df', float('nan')):g}"),
+            ("Method", "IRLS (pseudo-ML)"), ("Residual df", f"{self.df_resid:g}"),
+            ("Iterations", f"{self.iterations} ({'converged' if self.converged else 'NOT converged'})"),
+            ("Weighted N", f"{d.get('weighted_n', float('nan')):,.1f}"),
+            ("Variance", str(d.get("variance", ""))),
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        for k in ("family", "link", "formula", "iterations", "converged"):
+            out[k] = getattr(self, k)
+        if self.link in ("logit", "log"):
+            orat = self.odds_ratios()
+            col = orat.columns[0]
+            out["odds_ratios" if self.link == "logit" else "rate_ratios"] = {
+                t: {"ratio": r[col], "ci": [r["ci_low"], r["ci_high"]]} for t, r in orat.iterrows()}
+        from ._results import jsonable
+
+        return jsonable(out)
+
+
+def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: float = 0.95,
+           tol: float = 1e-8, max_iter: int = 25) -> GLMResult:
+    """Fit a design-based GLM (R's ``svyglm``); see the module docstring.
+
+    ``formula`` is ``"outcome ~ x1 + C(x2) + x1:x3"`` (formulaic syntax, R-style term names).
+    """
+    fam = family_of(family)
+    if not 0 < level < 1:
+        raise InputError(f"confidence level {level} must be between 0 and 1 (e.g. 0.95)")
+    mf = model_frame(formula, survey.data)
+    w_all = survey.weights
+    rows = mf.complete & (w_all > 0)
+    k = mf.X.shape[1]
+    n = int(rows.sum())
+    if n == 0:
+        raise InputError(f"formula '{formula}': no respondent with a positive weight has every variable present")
+    y, coding = _outcome(mf, fam, rows)
+    X, yv, w = mf.X[rows], y[rows], w_all[rows]
+    if n <= k:
+        raise DesignError(f"formula '{formula}': {n} complete respondents for {k} coefficients; simplify the model")
+    alias = aliased_columns(X, w / w.mean())
+    if alias:
+        names = ", ".join(f"'{mf.names[j]}'" for j in alias)
+        raise InputError(f"formula '{formula}': {names} {'is' if len(alias) == 1 else 'are'} collinear with the other terms "
+                         "(constant among the respondents, or a combination of other columns); drop "
+                         f"{'it' if len(alias) == 1 else 'them'} or merge categories")
+    ws = w / w.mean()  # R's rescale=TRUE: the deviance is on the scale of the sample size
+    fit = irls(X, yv, ws, fam, tol=tol, max_iter=max_iter)
+    warns: list[str] = []
+    if not fit.converged:
+        raise ConvergenceError(f"formula '{formula}': the {fam.name} model did not converge in {max_iter} iterations; "
+                               "simplify the model, merge sparse categories or rescale covariates")
+    beta = fit.beta
+    eta = X @ beta
+    mu = fam.linkinv(eta)
+    _check_separation(fam, mf, X, yv, mu, beta, formula)
+    # svyglm's sandwich: estfun = x · working residual · working weight (of the last iteration),
+    # bread = (Xᵀ diag(w · working weight) X)⁻¹; β̂ − β ≈ Σ w_i U_i.
+    A = (X * (w * fit.working)[:, None]).T @ X
+    Ainv = np.linalg.inv(A)
+    U = np.zeros((len(w_all), k))
+    U[rows] = (X * ((yv - mu) / fam.mu_eta(eta) * fit.working)[:, None]) @ Ainv
+    dom = survey.domain(mf.complete)
+    rep_coefs = rep_w = None
+    if survey.replicates:
+        rep_w = survey.replicate_weights() * (dom.domain_mask() & rows)[:, None]
+        rep_coefs, failed = _replicate_fits(mf.X, y, rep_w, fam, beta, tol, max_iter)
+        if failed:
+            warns.append(f"{failed} replicate fits failed and were left out of the variance (as R's svrVar)")
+        vcov = survey.replicate_cov(rep_coefs, beta)
+        variance = f"{survey.replicates} replicate refits"
+    else:
+        vcov = dom.cov_total(U)
+        variance = "linearization (sandwich)"
+    design_df = dom.df
+    df_resid = design_df + 1 - k
+    if df_resid <= 0:
+        warns.append(f"the design has {design_df:g} degrees of freedom for {k} coefficients: t tests, p-values and "
+                     "intervals are not available; use fewer terms or a design with more PSUs")
+    if coding:
+        warns.append(coding)
+    pearson = (yv - mu) / np.sqrt(fam.variance(mu))
+    details = {
+        "formula": formula, "design_df": design_df, "weighted_n": float(w.sum()), "variance": variance,
+        "design": survey._describe() if hasattr(survey, "_describe") else "",
+        "dispersion": float(w @ pearson**2 / w.sum() * n / (n - 1)),
+        "n_missing": int((~mf.complete & (w_all > 0)).sum()),
+    }
+    if details["n_missing"]:
+        warns.append(f"{details['n_missing']} respondents with a missing value in the formula's variables are left out (a domain)")
+    res = GLMResult(
+        terms=mf.names, coef=beta, vcov=vcov, df_resid=float(df_resid), n=n, method=f"svyglm-{fam.name}",
+        level_ci=level, variable=mf.response, part="model", title=f"Design-based GLM: {formula}",
+        details=details, warnings=tuple(warns), family=fam.name, link=fam.link, formula=formula,
+        iterations=fit.iterations, converged=fit.converged,
+    )
+    object.__setattr__(res, "_fit_state", _Fit(survey=dom, mf=mf, fam=fam, rows=rows, y=y, influence=U,
+                                                replicate_coefs=rep_coefs, replicate_weights=rep_w))
+    for msg in warns:
+        warnings.warn(msg, SottovoceWarning, stacklevel=3)
+    return res
+
+
+def _check_separation(fam: Family, mf: ModelFrame, X: np.ndarray, y: np.ndarray, mu: np.ndarray,
+                      beta: np.ndarray, formula: str) -> None:
+    """Infinite maximum-likelihood coefficients: fitted probabilities (or Poisson means) that
+    reach 0 or 1 exactly, as R warns ("fitted probabilities numerically 0 or 1 occurred")."""
+    if fam.kind == "gaussian":
+        return
+    if fam.kind == "binomial":
+        hit = (mu < _EPS) | (mu > 1 - _EPS)
+    else:
+        hit = mu < _EPS
+    if not hit.any():
+        return
+    sd = X.std(axis=0)
+    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
+    j = int(np.argmax(size))
+    what = "fitted probabilities of 0 or 1" if fam.kind == "binomial" else "fitted means of 0"
+    raise DesignError(
+        f"formula '{formula}': perfect separation — '{mf.response}' is predicted exactly for {int(hit.sum())} "
+        f"respondents ({what}), most likely by '{mf.names[j]}'; its coefficient is infinite. Drop that term, "
+        "merge its categories, or fit it in a subgroup where the outcome varies"
+    )
+
+
+def _replicate_fits(X: np.ndarray, y: np.ndarray, rep_w: np.ndarray, fam: Family, beta: np.ndarray,
+                    tol: float, max_iter: int) -> tuple[np.ndarray, int]:
+    """Refit with each replicate's weights, from the full-sample coefficients (R's svrepglm)."""
+    R = rep_w.shape[1]
+    out = np.full((R, len(beta)), np.nan)
+    failed = 0
+    for r in range(R):  # one vectorised IRLS per replicate
+        wr = rep_w[:, r]
+        sel = wr > 0
+        if aliased_columns(X[sel], wr[sel] / wr[sel].mean()):  # a category lost in this replicate
+            failed += 1
+            continue
+        try:
+            fr = irls(X[sel], y[sel], wr[sel] / wr[sel].sum(), fam, beta0=beta, tol=tol, max_iter=max_iter)
+        except (np.linalg.LinAlgError, ValueError):
+            failed += 1
+            continue
+        if fr.converged and np.isfinite(fr.beta).all():
+            out[r] = fr.beta
+        else:
+            failed += 1
+    return out, failed
