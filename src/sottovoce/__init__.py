@@ -30,6 +30,7 @@ __all__ = [
 # Each capability is a module with an ``__all__``; its public names are re-exported here.
 for _name in (
     "survey", "weighting", "listexp", "rr", "planning", "nonresponse", "audit",
+    "glm", "quantile", "ratio", "contrast", "marginal", "coeftable",
     "dynamics", "study", "pipeline", "demo",
 ):
     try:

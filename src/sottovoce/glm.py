@@ -425,7 +425,7 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
         details=details, warnings=tuple(warns), family=fam.name, link=fam.link, formula=formula,
         iterations=fit.iterations, converged=fit.converged,
     )
-    object.__setattr__(res, "_fit_state", _Fit(survey=dom, mf=mf, fam=fam, rows=rows, y=y, influence=U,
+    object.__setattr__(res, "_fit_state", _Fit(survey=survey, mf=mf, fam=fam, rows=rows, y=y, influence=U,
                                                 replicate_coefs=rep_coefs, replicate_weights=rep_w))
     for msg in warns:
         warnings.warn(msg, SottovoceWarning, stacklevel=3)
