@@ -30,7 +30,7 @@ import pandas as pd
 from ._results import Result, jsonable
 from .errors import InputError
 
-__all__ = ["CoefResult", "coef_table_text", "coef_table_html"]
+__all__ = ["CoefResult", "WaldTest", "coef_table_text", "coef_table_html"]
 
 
 def _num(x: float) -> str:
@@ -66,8 +66,8 @@ def coef_table_text(names: Sequence[str], coef: np.ndarray, se: np.ndarray, stat
     if title:
         out.append(title.center(width).rstrip())
     out.append("=" * width)
-    half = width // 2
     pairs = list(model_stats)
+    half = max([width // 2] + [16 + len(v) + 2 for _, v in pairs[::2]])
     for i in range(0, len(pairs), 2):
         left = f"{pairs[i][0] + ':':<16}{pairs[i][1]}"
         right = f"{pairs[i + 1][0] + ':':<16}{pairs[i + 1][1]}" if i + 1 < len(pairs) else ""
@@ -116,6 +116,7 @@ class CoefResult(Result):
     df_resid: float = math.inf
     part: str = "model"
     title: str = ""
+    bounds: str = "none"  # "share": estimates in [0, 1] (logit-scale intervals); "share-difference": in [-1, 1]
 
     def __post_init__(self) -> None:
         coef = np.asarray(self.coef, dtype=float).reshape(-1)
@@ -193,7 +194,21 @@ class CoefResult(Result):
         else:
             p = 2 * stats.norm.sf(np.abs(t))
         q = self._critical(level)
-        return np.column_stack([self.coef, se, t, p, self.coef - q * se, self.coef + q * se])
+        lo, hi = self.coef - q * se, self.coef + q * se
+        if self.bounds == "share":
+            # a share's interval stays in [0, 1]: symmetric on the logit scale (R's svyciprop
+            # "logit"); an estimate outside (0, 1) keeps the clipped Wald interval
+            c = self.coef
+            inside = (c > 0) & (c < 1) & (se > 0)
+            cc = np.where(inside, c, 0.5)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                half = q * se / (cc * (1 - cc))
+                eta = np.log(cc / (1 - cc))
+                lo = np.where(inside, 1 / (1 + np.exp(-(eta - half))), np.clip(lo, 0, 1))
+                hi = np.where(inside, 1 / (1 + np.exp(-(eta + half))), np.clip(hi, 0, 1))
+        elif self.bounds == "share-difference":
+            lo, hi = np.clip(lo, -1, 1), np.clip(hi, -1, 1)
+        return np.column_stack([self.coef, se, t, p, lo, hi])
 
     # -- linear combinations and tests --------------------------------------------------------
     def _weights(self, spec: Any) -> tuple[list[str], np.ndarray]:
@@ -231,8 +246,10 @@ class CoefResult(Result):
         coef = L @ self.coef
         vcov = L @ self.vcov @ L.T
         lv = self.level_ci if level is None else level
+        diff_of_shares = self.bounds == "share" and bool(np.all(np.abs(L).sum(axis=1) <= 2 + 1e-12))
         out = CoefResult(terms=tuple(names), coef=coef, vcov=vcov, df_resid=self.df_resid, n=self.n,
                          method="contrast", level_ci=lv, variable=self.variable, part="contrast",
+                         bounds="share-difference" if diff_of_shares else "none",
                          title=f"Contrasts of {self.title or self.method}",
                          details={"of": self.method, "weights": {nm: dict(zip(self.terms, r.tolist(), strict=True)) for nm, r in zip(names, L, strict=True)}},
                          warnings=self.warnings)
@@ -275,8 +292,9 @@ class CoefResult(Result):
             p = float(stats.chi2.sf(chisq, q))
             details.update({"statistic": "chisq", "p_value": p})
             stat = chisq
-        return Result(estimate=stat, n=self.n, method="wald-test", variable=", ".join(details["terms"]),
-                      details=details, warnings=tuple(warns))
+        label = terms if isinstance(terms, str) else " + ".join(map(str, terms))
+        return WaldTest(estimate=stat, n=self.n, method="wald-test", variable=label, label=label,
+                        details=details, warnings=tuple(warns))
 
     def _term_index(self, terms: Any) -> list[int]:
         if isinstance(terms, str):
@@ -336,12 +354,34 @@ class CoefResult(Result):
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract: ``coefficients.<part>.<term>.{coef, se, t, p, ci}`` plus ``vcov``."""
         out = super().to_dict()
-        for k in ("terms", "coef", "vcov", "df_resid", "part", "title"):
+        for k in ("terms", "coef", "vcov", "df_resid", "part", "title", "bounds"):
             out.pop(k, None)
         out["df_resid"] = jsonable(self.df_resid)
         out["vcov"] = jsonable(self.vcov)
         out["vcov_terms"] = list(self.terms)
         return out
+
+
+@dataclass(frozen=True)
+class WaldTest(Result):
+    """A joint test of several coefficients; ``estimate`` is F (or χ² with infinite df)."""
+
+    def summary(self) -> str:
+        d = self.details
+        q = d.get("df")
+        if d.get("statistic") == "F":
+            stat = f"F = {d['F']:.4g} on {q} and {d['ddf']:g} df"
+        else:
+            stat = f"chi-squared = {d['chisq']:.4g} on {q} df"
+        p = d.get("p_value", math.nan)
+        ptxt = "–" if not math.isfinite(p) else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
+        lines = [f"Wald test that {self.label} = 0 ({q} coefficient{'s' if q != 1 else ''}: {', '.join(d['terms'])})",
+                 f"{stat}, p = {ptxt}"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
 
 
 def _with_headline(r: CoefResult, row: np.ndarray) -> CoefResult:

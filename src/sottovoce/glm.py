@@ -242,8 +242,10 @@ def _outcome(mf: ModelFrame, fam: Family, rows: np.ndarray) -> tuple[np.ndarray,
     if fam.kind == "binomial":
         if fam.name == "binomial" and not np.isin(yr, (0.0, 1.0)).all():
             bad = np.unique(yr[~np.isin(yr, (0.0, 1.0))])[:5]
-            raise InputError(f"outcome '{name}' has values {', '.join(f'{b:g}' for b in bad)}: a binomial model needs 0/1 "
-                             f"(recode it, e.g. {name} == 2, or use family='quasibinomial' for proportions in [0, 1])")
+            vals = np.unique(yr[yr != 0])
+            raise InputError(f"outcome '{name}' has values {', '.join(f'{b:g}' for b in bad)}: a binomial model needs 0/1; "
+                             f"write the outcome as a condition, e.g. I({name} == {vals[0]:g}) ~ ..., or use "
+                             "family='quasibinomial' for proportions in [0, 1]")
         if ((yr < 0) | (yr > 1)).any():
             bad = yr[(yr < 0) | (yr > 1)][0]
             raise InputError(f"outcome '{name}' has the value {bad:g}; the quasibinomial family needs proportions in [0, 1]")

@@ -96,6 +96,7 @@ class IndexModel:
     replicate_weights: np.ndarray | None = None
     df: float = math.inf
     what: str = "prediction"
+    share: bool = False  # predictions are probabilities (margins are shares)
 
 
 def attach_index_model(result: Any, *, frame: pd.DataFrame, covariates: str | None, beta: np.ndarray,
@@ -104,11 +105,20 @@ def attach_index_model(result: Any, *, frame: pd.DataFrame, covariates: str | No
                        df: float = math.inf, what: str = "prevalence") -> Any:
     """Give a regression result (list experiment, randomized response) the margins tools: the
     model is stored on the (frozen) result; returns the result. ``covariates`` is the formula's
-    right-hand side; ``rows``/``weights``/``influence`` are per row of ``frame``."""
+    right-hand side (or the whole formula); ``rows`` is a mask over ``frame`` with ``weights`` and
+    ``influence`` per row of ``frame``, or row numbers with one weight each."""
     from formulaic import model_matrix
 
     rhs = (covariates or "1").split("~", 1)[-1].strip() or "1"
     frame = frame.reset_index(drop=True)
+    rows = np.asarray(rows)
+    if rows.dtype != bool:  # row numbers, with one weight each
+        idx = rows.astype(np.int64)
+        rows = np.zeros(len(frame), dtype=bool)
+        rows[idx] = True
+        full = np.zeros(len(frame))
+        full[idx] = np.asarray(weights, dtype=float)
+        weights = full
     mm = model_matrix(rhs, frame, na_action="ignore")
     spec = mm.model_spec
     Xf = np.asarray(mm, dtype=float) if X is None else np.asarray(X, dtype=float)
@@ -124,7 +134,7 @@ def attach_index_model(result: Any, *, frame: pd.DataFrame, covariates: str | No
     vars_ = tuple(sorted(str(v) for v in Formula(rhs).required_variables if str(v) in frame.columns))
     model = IndexModel(frame=frame, rows=np.asarray(rows, dtype=bool), weights=np.asarray(weights, dtype=float), X=Xf,
                        build=build, beta=np.asarray(beta, dtype=float), vcov=np.asarray(vcov, dtype=float), link=link,
-                       terms=terms, variables=vars_, survey=survey, influence=influence, df=df, what=what)
+                       terms=terms, variables=vars_, survey=survey, influence=influence, df=df, what=what, share=True)
     object.__setattr__(result, "_index_model", model)
     return result
 
@@ -153,7 +163,7 @@ def _glm_model(res: Any) -> IndexModel:
         X=np.nan_to_num(mf.X), build=lambda f: np.nan_to_num(mf.matrix(f)), beta=res.coef, vcov=res.vcov, link=res.link,
         terms=res.terms, variables=vars_, survey=fit.survey, influence=fit.influence,
         replicate_coefs=fit.replicate_coefs, replicate_weights=fit.replicate_weights, df=res.df_resid,
-        what=f"predicted {mf.response}",
+        what=f"predicted {mf.response}", share=res.link == "logit",
     )
 
 
@@ -258,12 +268,13 @@ def _scenarios(model: IndexModel, at: str | None, by: str | None) -> list[_Scena
 
 
 def _result(model: IndexModel, names: list[str], m: np.ndarray, V: np.ndarray, vce: str, method: str,
-            title: str, base: Any = None) -> CoefResult:
+            title: str, base: Any = None, difference: bool = False) -> CoefResult:
     n = int((model.rows & (model.weights > 0)).sum())
     warns = tuple(getattr(base, "warnings", ()) or ())
+    bounds = "none" if not model.share else ("share-difference" if difference else "share")
     return CoefResult(terms=tuple(names), coef=m, vcov=V, df_resid=model.df, n=n, method=method, part="margins",
-                      title=title, details={"vce": vce, "link": model.link, "of": model.what,
-                                            "is_share": model.link == "logit"},
+                      title=title, bounds=bounds,
+                      details={"vce": vce, "link": model.link, "of": model.what, "is_share": model.share and not difference},
                       warnings=warns)
 
 
@@ -295,6 +306,7 @@ def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = N
         col = model.frame[by].to_numpy()
         domains = [(f"{by}={_label(model, by, lev)}", col == lev) for lev in _levels(model, by)]
     scen: list[_Scenario] = []
+    all_categorical = True
     rows_L: list[dict[int, float]] = []
     labels: list[str] = []
     for v in names:
@@ -316,6 +328,7 @@ def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = N
                     rows_L.append({start + j: 1.0, start: -1.0})
                     labels.append(f"{v}: {_label(model, v, lev)} − {_label(model, v, levs[0])}{suffix}")
             else:
+                all_categorical = False
                 x = s.to_numpy(dtype=float)
                 sd = float(np.nanstd(x[model.rows])) if model.rows.any() else 0.0
                 step = 1e-4 * (sd if sd > 0 else 1.0)
@@ -332,7 +345,7 @@ def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = N
         for j, c in r.items():
             L[i, j] = c
     return _result(model, labels, L @ m, L @ V @ L.T, used, "marginal-effects",
-                   f"Average marginal effects on the {model.what}", fit)
+                   f"Average marginal effects on the {model.what}", fit, difference=all_categorical)
 
 
 def _same_design(a: Any, b: Any) -> bool:
@@ -372,6 +385,5 @@ def margins_difference(first: Any, second: Any, at: str | None = None, by: str |
         ma, Va, ua_used = _covariance(a, sa, vce)
         mb, Vb, ub_used = _covariance(b, sb, vce)
         m, V, used = ma - mb, Va + Vb, f"{ua_used} / {ub_used}, the two fits treated as independent"
-    res = _result(a, [s.name for s in sa], m, V, used, "margins-difference",
-                  f"Difference of predictive margins: {a.what} − {b.what}", first)
-    return res
+    return _result(a, [s.name for s in sa], m, V, used, "margins-difference",
+                   f"Difference of predictive margins: {a.what} − {b.what}", first, difference=a.share and b.share)

@@ -127,8 +127,6 @@ def model_frame(formula: str, df: pd.DataFrame, *, need_response: bool = True) -
     if need_response and not lhs:
         raise InputError(f"formula '{formula}' has no outcome before '~'; write it as 'outcome ~ x1 + x2'")
     used = _check_variables(f"{lhs} ~ {rhs}" if lhs else f"~ {rhs}", df)
-    if lhs and lhs not in df.columns:
-        raise InputError(f"the outcome of formula '{formula}' must be one column of the data ('{lhs}' is not); create it first")
     data = df.reset_index(drop=True)
     try:
         mm = model_matrix(rhs, data, na_action="ignore")
@@ -146,11 +144,26 @@ def model_frame(formula: str, df: pd.DataFrame, *, need_response: bool = True) -
     complete = np.isfinite(X).all(axis=1) & data[used].notna().all(axis=1).to_numpy()
     y = None
     if lhs:
-        y_raw = data[lhs]
+        y_raw = data[lhs] if lhs in data.columns else _outcome_expression(lhs, data, formula)
         complete &= y_raw.notna().to_numpy()
         y = y_raw  # coded by the caller (families differ)
     return ModelFrame(y=y, X=X, names=names, term_columns=term_columns, complete=complete,
                       response=lhs or None, rhs=rhs, spec=spec)
+
+
+def _outcome_expression(lhs: str, data: pd.DataFrame, formula: str) -> pd.Series:
+    """An outcome written as an expression (``I(q_support == 1)``, ``np.log(income)``)."""
+    from formulaic import model_matrix
+
+    try:
+        mm = model_matrix(f"{lhs} ~ 1", data, na_action="ignore")
+    except Exception as exc:
+        raise InputError(f"the outcome '{lhs}' of formula '{formula}' cannot be evaluated: {_short(exc)}") from None
+    out = mm.lhs
+    if out.shape[1] != 1:
+        raise InputError(f"the outcome '{lhs}' of formula '{formula}' gives {out.shape[1]} columns; it must give one "
+                         "(a 0/1 outcome: write I(answer == 'yes'))")
+    return pd.Series(np.asarray(out.iloc[:, 0]), index=data.index, name=lhs)
 
 
 _UNSAFE = re.compile(r"(__|\bimport\b|\blambda\b|@|\bexec\b|\beval\b|\bopen\b)")

@@ -26,6 +26,7 @@ from scipy.stats import norm
 
 from .._results import Result
 from ..errors import InputError
+from ..marginal import attach_index_model
 from . import _data
 from . import ml as _ml
 from . import regression as _reg
@@ -263,6 +264,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
                               "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
                      warnings=tuple(warnings))
     object.__setattr__(fitres, "_model", {"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates})
+    attach_index_model(fitres, frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, link="identity" if method == "lm" else "logit",
+                       rows=sel, weights=np.where(sel, d.w, 0.0), X=d.X, survey=d.survey, influence=U_sens if se == "design" else None)
     return fitres
 
 
@@ -313,6 +316,8 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
                     coefficients={"sensitive": coef(part), "control": coef("control")},
                     details={"is_share": True, "J": d.J, "arm": arm, "se_type": se})
         object.__setattr__(r, "_model", {"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates})
+        attach_index_model(r, frame=d.frame, covariates=covariates, beta=par[part], vcov=Vs, link="logit", rows=d.w > 0, weights=d.w,
+                           X=d.X, survey=d.survey, influence=U[:, blocks[part]] if (U is not None and se == "design") else None)
         cats.append(r)
     names = [f"{b.part}:{term}" for b in model.blocks for term in b.terms]
     return ListFit(method="list-ml", n=int((d.w > 0).sum()), variable=d.count, level_ci=level, categories=tuple(cats),
