@@ -380,13 +380,13 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
     ws = w / w.mean()  # R's rescale=TRUE: the deviance is on the scale of the sample size
     fit = irls(X, yv, ws, fam, tol=tol, max_iter=max_iter)
     warns: list[str] = []
-    if not fit.converged:
-        raise ConvergenceError(f"formula '{formula}': the {fam.name} model did not converge in {max_iter} iterations; "
-                               "simplify the model, merge sparse categories or rescale covariates")
     beta = fit.beta
     eta = X @ beta
     mu = fam.linkinv(eta)
-    _check_separation(fam, mf, X, yv, mu, beta, formula)
+    _check_separation(fam, mf, X, yv, mu, fit.converged, formula)
+    if not fit.converged:
+        raise ConvergenceError(f"formula '{formula}': the {fam.name} model did not converge in {max_iter} iterations; "
+                               "simplify the model, merge sparse categories or rescale covariates")
     # svyglm's sandwich: estfun = x · working residual · working weight (of the last iteration),
     # bread = (Xᵀ diag(w · working weight) X)⁻¹; β̂ − β ≈ Σ w_i U_i.
     A = (X * (w * fit.working)[:, None]).T @ X
@@ -435,26 +435,54 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
 
 
 def _check_separation(fam: Family, mf: ModelFrame, X: np.ndarray, y: np.ndarray, mu: np.ndarray,
-                      beta: np.ndarray, formula: str) -> None:
-    """Infinite maximum-likelihood coefficients: fitted probabilities (or Poisson means) that
-    reach 0 or 1 exactly, as R warns ("fitted probabilities numerically 0 or 1 occurred")."""
+                      converged: bool, formula: str) -> None:
+    """Infinite maximum-likelihood coefficients (complete or quasi-complete separation).
+
+    When the fit looks like it (no convergence, or fitted probabilities — Poisson means — within
+    1e-8 of 0 or 1; R warns "fitted probabilities numerically 0 or 1 occurred"), a linear
+    program decides (Konis 2007, *Linear programming algorithms for detecting separated data in
+    binary logistic regression models*): is there a direction ``d`` with ``x_iᵀd ≥ 0`` where
+    ``y = 1`` and ``≤ 0`` where ``y = 0`` (Poisson: ``= 0`` where ``y > 0``, ``≤ 0`` where
+    ``y = 0``), not zero everywhere? Then the coefficients along ``d`` run off to infinity.
+    """
     if fam.kind == "gaussian":
         return
-    if fam.kind == "binomial":
-        hit = (mu < _EPS) | (mu > 1 - _EPS)
-    else:
-        hit = mu < _EPS
-    if not hit.any():
+    edge = (mu < 1e-8) | (mu > 1 - 1e-8) if fam.kind == "binomial" else mu < 1e-8
+    if converged and not edge.any():
+        return
+    d = _separating_direction(X, y, fam.kind)
+    if d is None:
         return
     sd = X.std(axis=0)
-    size = np.abs(beta) * np.where(sd > 0, sd, 0.0)
-    j = int(np.argmax(size))
+    j = int(np.argmax(np.abs(d) * np.where(sd > 0, sd, 0.0)))
+    hit = int((np.abs(X @ d) > 1e-7).sum())
     what = "fitted probabilities of 0 or 1" if fam.kind == "binomial" else "fitted means of 0"
     raise DesignError(
-        f"formula '{formula}': perfect separation — '{mf.response}' is predicted exactly for {int(hit.sum())} "
-        f"respondents ({what}), most likely by '{mf.names[j]}'; its coefficient is infinite. Drop that term, "
-        "merge its categories, or fit it in a subgroup where the outcome varies"
+        f"formula '{formula}': perfect separation — '{mf.response}' is predicted exactly for {hit} respondents "
+        f"({what}), through '{mf.names[j]}'; its maximum-likelihood coefficient is infinite. Drop that term, "
+        "merge its categories, or fit the model where the outcome varies"
     )
+
+
+def _separating_direction(X: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray | None:
+    from scipy.optimize import linprog
+
+    rows, inv = np.unique(np.column_stack([X, y > 0]), axis=0, return_inverse=True)
+    Xu, pos = rows[:, :-1], rows[:, -1] > 0
+    scale = np.maximum(np.abs(Xu).max(axis=0), 1e-12)
+    Xs = Xu / scale
+    if kind == "binomial":
+        s = np.where(pos, 1.0, -1.0)
+        A = -(s[:, None] * Xs)  # s_i x_iᵀd ≥ 0
+        res = linprog(c=-(s @ Xs), A_ub=A, b_ub=np.zeros(len(A)), bounds=[(-1, 1)] * X.shape[1], method="highs")
+    else:
+        A_eq = Xs[pos] if pos.any() else None
+        res = linprog(c=Xs[~pos].sum(axis=0), A_ub=Xs[~pos], b_ub=np.zeros(int((~pos).sum())),
+                      A_eq=A_eq, b_eq=np.zeros(int(pos.sum())) if pos.any() else None,
+                      bounds=[(-1, 1)] * X.shape[1], method="highs")
+    if res.status != 0 or -res.fun <= 1e-7:
+        return None
+    return res.x / scale
 
 
 def _replicate_fits(X: np.ndarray, y: np.ndarray, rep_w: np.ndarray, fam: Family, beta: np.ndarray,
