@@ -370,3 +370,20 @@ def test_no_warning_leaks_as_traceback():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         SVY.glm("y ~ age", family="binomial").marginal_effects()
+
+
+@settings(max_examples=30, deadline=None)
+@given(cols=st.lists(st.sampled_from(["age", "male", "score", "count", "w"]), min_size=1, max_size=5, unique=True))
+def test_plain_numeric_fast_path_is_formulaics_model_matrix(cols):
+    from formulaic import model_matrix
+
+    from sottovoce.modelframe import model_frame
+
+    df = DF.copy()
+    df.loc[::11, "score"] = np.nan
+    mf = model_frame("y ~ " + " + ".join(cols), df)
+    assert mf.spec is None  # the fast path was taken
+    ref = model_matrix(" + ".join(cols), df, na_action="ignore")
+    assert mf.names == tuple("(Intercept)" if c == "Intercept" else c for c in ref.columns)
+    np.testing.assert_array_equal(mf.X, np.asarray(ref, dtype=float))
+    np.testing.assert_array_equal(mf.matrix(df.iloc[:7]), mf.X[:7])

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -72,19 +72,24 @@ class Family:
         if self.kind == "gaussian":
             return eta
         if self.kind == "binomial":
-            with np.errstate(over="ignore"):
-                t = np.where(eta < -_THRESH, _DEPS, np.where(eta > _THRESH, 1 / _DEPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
-            return t / (1 + t)
+            mu = expit(eta)
+            if eta.size and (eta.min() < -_THRESH or eta.max() > _THRESH):  # R clamps: exp(η) → ε or 1/ε
+                mu = np.where(eta < -_THRESH, _DEPS / (1 + _DEPS), np.where(eta > _THRESH, 1 / (1 + _DEPS), mu))
+            return mu
         with np.errstate(over="ignore"):
             return np.maximum(np.exp(np.minimum(eta, 700.0)), _DEPS)
 
-    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+    def mu_eta(self, eta: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+        """dμ/dη (``mu`` = linkinv(eta) when at hand, to save a pass)."""
         if self.kind == "gaussian":
             return np.ones_like(eta)
         if self.kind == "binomial":
-            e = np.exp(np.clip(eta, -_THRESH, _THRESH))
-            return np.where(np.abs(eta) > _THRESH, _DEPS, e / (1 + e) ** 2)
-        return np.maximum(np.exp(np.minimum(eta, 700.0)), _DEPS)
+            m = expit(eta) if mu is None else mu
+            d = m * expit(-eta)  # e^η/(1+e^η)², without the cancellation of μ(1 − μ) near 1
+            if eta.size and (eta.min() < -_THRESH or eta.max() > _THRESH):
+                d = np.where(np.abs(eta) > _THRESH, _DEPS, d)
+            return d
+        return self.linkinv(eta) if mu is None else mu
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
         if self.kind == "gaussian":
@@ -101,6 +106,28 @@ class Family:
             return y + 0.1
         return y
 
+    def evaluate(self, eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(μ, dμ/dη, deviance)`` at ``eta`` in one go. A 0/1 outcome (``y`` boolean) with the
+        logit link takes ``e = exp(−|η|)`` once: ``μ = 1/(1+e)`` or ``e/(1+e)``, ``μ' = e/(1+e)²``
+        and the deviance ``2 Σ w (log(1+e) + max(∓η, 0))`` — the same values as ``linkinv``,
+        ``mu_eta`` and ``deviance`` to rounding, with one exponential and one logarithm."""
+        if self.kind == "binomial" and y.dtype == bool and eta.size and -_THRESH <= eta.min() and eta.max() <= _THRESH:
+            e = np.abs(eta)
+            np.negative(e, out=e)
+            np.exp(e, out=e)  # e = exp(−|η|)
+            r = e + 1.0
+            np.reciprocal(r, out=r)  # 1/(1 + e)
+            me = e * r
+            mu = np.where(eta >= 0, r, me)
+            me *= r
+            t = np.where(y, -eta, eta)
+            np.maximum(t, 0.0, out=t)
+            np.log1p(e, out=e)
+            t += e
+            return mu, me, float(2.0 * (w @ t))
+        mu = self.linkinv(eta)
+        return mu, self.mu_eta(eta, mu), self.deviance(y, mu, w)
+
     def linkfun(self, mu: np.ndarray) -> np.ndarray:
         if self.kind == "gaussian":
             return mu
@@ -110,8 +137,11 @@ class Family:
 
     def deviance(self, y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
         if self.kind == "gaussian":
-            return float(w @ (y - mu) ** 2)
+            r = y - mu
+            return float(w @ (r * r))
         with np.errstate(divide="ignore", invalid="ignore"):
+            if self.kind == "binomial" and y.dtype == bool:  # 0/1 outcome: one log per row
+                return float(-2 * (w @ np.log(np.where(y, mu, 1 - mu))))
             if self.kind == "binomial":
                 d = xlogy(y, y / mu) + xlogy(1 - y, (1 - y) / (1 - mu))
             else:
@@ -133,10 +163,14 @@ class IRLSFit:
     converged: bool
     deviance: float
     working: np.ndarray  # μ'(η)²/V(μ) of the last iteration (R's glm weights over the prior weights)
+    gram: np.ndarray  # Xᵀ diag(w · working) X of the last iteration (the sandwich's bread, inverted)
+    eta: np.ndarray  # linear predictor, mean and dμ/dη at the final coefficients
+    mu: np.ndarray
+    mu_eta: np.ndarray
 
 
 def irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, beta0: np.ndarray | None = None,
-         tol: float = 1e-8, max_iter: int = 25) -> IRLSFit:
+         tol: float = 1e-8, max_iter: int = 25, rank_check: Callable[[np.ndarray], None] | None = None) -> IRLSFit:
     """Iteratively reweighted least squares exactly as R's ``glm.fit``: R's starting values (or
     ``beta0``), a weighted least-squares fit of the working response each iteration, step halving
     only when the deviance is not finite, convergence when ``|dev − dev_old|/(|dev| + 0.1) < tol``
@@ -145,41 +179,82 @@ def irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, beta0: np.nda
     rounding rather than to R's convergence tolerance.
 
     Each least-squares fit solves the k×k normal equations (Cholesky of the equilibrated
-    ``XᵀWX``); with millions of rows that is one pass over ``X`` per iteration.
+    ``XᵀWX``, built with ``XᵀWz`` in one blocked pass over ``X``); with the linear predictor that
+    is two passes over ``X`` per iteration. ``rank_check`` sees the first ``XᵀWX`` (same rank as
+    ``Xᵀ diag(w) X``, as every working weight is positive there).
     """
+    yd = y.astype(bool) if fam.kind == "binomial" and bool(np.all((y == 0) | (y == 1))) else y  # fast deviance
     if beta0 is None:
         mu = fam.start(y, w)
         eta = fam.linkfun(mu)
         beta_old = None
+        me = fam.mu_eta(eta, mu)
+        dev_old = fam.deviance(yd, mu, w)
     else:
         beta_old = np.array(beta0, dtype=float)
         eta = X @ beta_old
-        mu = fam.linkinv(eta)
-    dev_old = fam.deviance(y, mu, w)
+        mu, me, dev_old = fam.evaluate(eta, yd, w)
     working = np.ones_like(y)
     beta = np.zeros(X.shape[1]) if beta_old is None else beta_old
+    G = np.eye(X.shape[1])
     for it in range(1, max_iter + 1):
-        me = fam.mu_eta(eta)
-        working = me**2 / fam.variance(mu)
+        # μ'²/V(μ); for these canonical links V(μ) = μ', so it is μ' itself (one pass fewer)
+        working = me if fam.kind != "gaussian" else np.ones_like(me)
         W = w * working
-        z = eta + (y - mu) / me
-        beta = _solve((X * W[:, None]).T @ X, X.T @ (W * z))
+        z = y - mu
+        z /= me
+        z += eta
+        G, b = gram(X, W, z)
+        if it == 1 and rank_check is not None:
+            rank_check(G)
+        beta = _solve(G, b)
         eta = X @ beta
-        mu = fam.linkinv(eta)
-        dev = fam.deviance(y, mu, w)
+        mu, me, dev = fam.evaluate(eta, yd, w)
         halvings = 0
         while not math.isfinite(dev):  # R: step halving only for a non-finite deviance
             if beta_old is None or halvings > 30:
                 raise ConvergenceError("the model's deviance is not finite at any step; check the outcome and covariates")
             beta = (beta + beta_old) / 2
             eta = X @ beta
-            mu = fam.linkinv(eta)
-            dev = fam.deviance(y, mu, w)
+            mu, me, dev = fam.evaluate(eta, yd, w)
             halvings += 1
         if abs(dev - dev_old) / (abs(dev) + 0.1) < tol:
-            return IRLSFit(beta, it, True, dev, working)
+            return IRLSFit(beta, it, True, dev, working, G, eta, mu, me)
         dev_old, beta_old = dev, beta
-    return IRLSFit(beta, max_iter, False, dev_old, working)
+    return IRLSFit(beta, max_iter, False, dev_old, working, G, eta, mu, me)
+
+
+_BLOCK = 32_768  # rows per block: the scaled copy of X stays in cache instead of a new n×k array
+
+
+@overload
+def gram(X: np.ndarray, W: np.ndarray) -> np.ndarray: ...
+@overload
+def gram(X: np.ndarray, W: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+def gram(X: np.ndarray, W: np.ndarray, z: np.ndarray | None = None) -> Any:
+    """``Xᵀ diag(W) X`` for ``W ≥ 0`` (and ``Xᵀ(W z)`` when ``z`` is given) in one pass over
+    ``X``: ``Σ_blocks (√W X)ᵀ(√W X)``, BLAS ``syrk`` on blocks that stay in cache."""
+    sw = np.sqrt(W)
+    k = X.shape[1]
+    G = np.zeros((k, k))
+    b = np.zeros(k)
+    swz = None if z is None else sw * z
+    buf = np.empty((min(_BLOCK, len(X)), k))
+    for start in range(0, len(X), _BLOCK):
+        xb = X[start:start + _BLOCK]
+        out = buf[: len(xb)]
+        np.multiply(xb, sw[start:start + _BLOCK, None], out=out)
+        G += out.T @ out
+        if swz is not None:
+            b += swz[start:start + _BLOCK] @ out
+    return G if z is None else (G, b)
+
+
+def scaled_product(X: np.ndarray, c: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``diag(c) X B`` as a column-major array (each column contiguous for the design variance)."""
+    out = B.T @ X.T  # (k, n) row-major is (n, k) column-major
+    out *= c
+    return out.T
 
 
 def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -194,10 +269,14 @@ def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def aliased_columns(X: np.ndarray, w: np.ndarray, tol: float = 1e-10) -> list[int]:
-    """Columns that are (numerically) linear combinations of earlier ones, in order (as R's
-    ``glm`` marks later columns aliased): a Cholesky of the equilibrated Gram matrix that skips a
-    column whose pivot falls below ``tol`` of its diagonal."""
-    G = (X * w[:, None]).T @ X
+    """Columns that are (numerically) linear combinations of earlier ones (see :func:`aliased`)."""
+    return aliased(gram(X, w), tol)
+
+
+def aliased(G: np.ndarray, tol: float = 1e-10) -> list[int]:
+    """Columns of a Gram matrix ``XᵀWX`` that are linear combinations of earlier ones, in order
+    (as R's ``glm`` marks later columns aliased): a Cholesky of the equilibrated matrix that skips
+    a column whose pivot falls below ``tol`` of its diagonal."""
     d = np.sqrt(np.clip(np.diag(G), 0, None))
     k = len(d)
     out = [j for j in range(k) if d[j] == 0]
@@ -240,8 +319,8 @@ def _outcome(mf: ModelFrame, fam: Family, rows: np.ndarray) -> tuple[np.ndarray,
     y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
     yr = y[rows]
     if fam.kind == "binomial":
-        if fam.name == "binomial" and not np.isin(yr, (0.0, 1.0)).all():
-            bad = np.unique(yr[~np.isin(yr, (0.0, 1.0))])[:5]
+        if fam.name == "binomial" and not ((yr == 0) | (yr == 1)).all():
+            bad = np.unique(yr[(yr != 0) & (yr != 1)])[:5]
             vals = np.unique(yr[yr != 0])
             raise InputError(f"outcome '{name}' has values {', '.join(f'{b:g}' for b in bad)}: a binomial model needs 0/1; "
                              f"write the outcome as a condition, e.g. I({name} == {vals[0]:g}) ~ ..., or use "
@@ -368,32 +447,39 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
     if n == 0:
         raise InputError(f"formula '{formula}': no respondent with a positive weight has every variable present")
     y, coding = _outcome(mf, fam, rows)
-    X, yv, w = mf.X[rows], y[rows], w_all[rows]
+    every = bool(rows.all())  # no copies of a million-row matrix when every row is used
+    X, yv, w = (mf.X, y, w_all) if every else (mf.X[rows], y[rows], w_all[rows])
     if n <= k:
         raise DesignError(f"formula '{formula}': {n} complete respondents for {k} coefficients; simplify the model")
-    alias = aliased_columns(X, w / w.mean())
-    if alias:
-        names = ", ".join(f"'{mf.names[j]}'" for j in alias)
-        raise InputError(f"formula '{formula}': {names} {'is' if len(alias) == 1 else 'are'} collinear with the other terms "
-                         "(constant among the respondents, or a combination of other columns); drop "
-                         f"{'it' if len(alias) == 1 else 'them'} or merge categories")
-    ws = w / w.mean()  # R's rescale=TRUE: the deviance is on the scale of the sample size
-    fit = irls(X, yv, ws, fam, tol=tol, max_iter=max_iter)
+
+    def rank_check(G: np.ndarray) -> None:
+        alias = aliased(G)
+        if alias:
+            names = ", ".join(f"'{mf.names[j]}'" for j in alias)
+            raise InputError(f"formula '{formula}': {names} {'is' if len(alias) == 1 else 'are'} collinear with the other terms "
+                             "(constant among the respondents, or a combination of other columns); drop "
+                             f"{'it' if len(alias) == 1 else 'them'} or merge categories")
+
+    w_mean = float(w.mean())
+    ws = w / w_mean  # R's rescale=TRUE: the deviance is on the scale of the sample size
+    fit = irls(X, yv, ws, fam, tol=tol, max_iter=max_iter, rank_check=rank_check)
     warns: list[str] = []
-    beta = fit.beta
-    eta = X @ beta
-    mu = fam.linkinv(eta)
+    beta, eta, mu = fit.beta, fit.eta, fit.mu
     _check_separation(fam, mf, X, yv, mu, fit.converged, formula)
     if not fit.converged:
         raise ConvergenceError(f"formula '{formula}': the {fam.name} model did not converge in {max_iter} iterations; "
                                "simplify the model, merge sparse categories or rescale covariates")
     # svyglm's sandwich: estfun = x · working residual · working weight (of the last iteration),
     # bread = (Xᵀ diag(w · working weight) X)⁻¹; β̂ − β ≈ Σ w_i U_i.
-    A = (X * (w * fit.working)[:, None]).T @ X
-    Ainv = np.linalg.inv(A)
-    U = np.zeros((len(w_all), k))
-    U[rows] = (X * ((yv - mu) / fam.mu_eta(eta) * fit.working)[:, None]) @ Ainv
-    dom = survey.domain(mf.complete)
+    Ainv = np.linalg.inv(fit.gram * w_mean)  # Xᵀ diag(w · working) X of the last iteration
+    # column-major, so that the design variance sums each column contiguously
+    Urows = scaled_product(X, (yv - mu) / fit.mu_eta * fit.working, Ainv)
+    if every:
+        U = Urows
+    else:
+        U = np.zeros((len(w_all), k), order="F")
+        U[rows] = Urows
+    dom = survey if mf.complete.all() else survey.domain(mf.complete)
     rep_coefs = rep_w = None
     if survey.replicates:
         rep_w = survey.replicate_weights() * (dom.domain_mask() & rows)[:, None]
@@ -447,8 +533,8 @@ def _check_separation(fam: Family, mf: ModelFrame, X: np.ndarray, y: np.ndarray,
     """
     if fam.kind == "gaussian":
         return
-    edge = (mu < 1e-8) | (mu > 1 - 1e-8) if fam.kind == "binomial" else mu < 1e-8
-    if converged and not edge.any():
+    lo, hi = float(mu.min()), float(mu.max())
+    if converged and lo >= 1e-8 and (fam.kind != "binomial" or hi <= 1 - 1e-8):
         return
     d = _separating_direction(X, y, fam.kind)
     if d is None:

@@ -58,6 +58,8 @@ class ModelFrame:
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The model matrix of ``data`` with the coding of the fit (levels, reference categories)."""
+        if self.spec is None:  # plain numeric columns (see _plain_numeric)
+            return _numeric_matrix(data, list(self.names[1:]))
         try:
             mm = self.spec.get_model_matrix(data, na_action="ignore")
         except Exception as exc:  # formulaic's errors are many; name the formula and the cause
@@ -128,13 +130,23 @@ def model_frame(formula: str, df: pd.DataFrame, *, need_response: bool = True) -
         raise InputError(f"formula '{formula}' has no outcome before '~'; write it as 'outcome ~ x1 + x2'")
     used = _check_variables(f"{lhs} ~ {rhs}" if lhs else f"~ {rhs}", df)
     data = df.reset_index(drop=True)
+    plain = _plain_numeric(rhs, data)
+    if plain is not None:
+        X = _numeric_matrix(data, plain)
+        complete = np.isfinite(X).all(axis=1)
+        y = None
+        if lhs:
+            y = data[lhs] if lhs in data.columns else _outcome_expression(lhs, data, formula)
+            complete &= y.notna().to_numpy()
+        return ModelFrame(y=y, X=X, names=("(Intercept)", *plain), term_columns={"(Intercept)": [0], **{c: [j + 1] for j, c in enumerate(plain)}},
+                          complete=complete, response=lhs or None, rhs=rhs, spec=None)
     try:
-        mm = model_matrix(rhs, data, na_action="ignore")
+        mm = model_matrix(rhs, data, na_action="ignore", output="numpy")  # no DataFrame of a million rows
     except Exception as exc:
         raise InputError(f"formula '{formula}': {_short(exc)}; write it as 'y ~ x1 + C(x2)' with columns of the data") from None
     X = np.asarray(mm, dtype=float)
-    names = tuple("(Intercept)" if c == "Intercept" else str(c) for c in mm.columns)
     spec = mm.model_spec
+    names = tuple("(Intercept)" if c == "Intercept" else str(c) for c in spec.column_names)
     term_columns: dict[str, list[int]] = {}
     for term, sl in spec.term_slices.items():
         label = "(Intercept)" if str(term) == "1" else str(term)
@@ -149,6 +161,34 @@ def model_frame(formula: str, df: pd.DataFrame, *, need_response: bool = True) -
         y = y_raw  # coded by the caller (families differ)
     return ModelFrame(y=y, X=X, names=names, term_columns=term_columns, complete=complete,
                       response=lhs or None, rhs=rhs, spec=spec)
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _plain_numeric(rhs: str, data: pd.DataFrame) -> list[str] | None:
+    """The columns of a right-hand side made only of distinct numeric column names (``x1 + x2``),
+    or None. Such a model matrix is the intercept and the columns themselves — exactly what
+    formulaic builds (tests/test_glm.py checks it) — and is built here in one numpy copy, which
+    matters with millions of rows; anything else goes to formulaic."""
+    parts = [p.strip() for p in rhs.split("+")]
+    if len(set(parts)) != len(parts) or any(not _NAME.match(p) or p in ("C", "I", "np") for p in parts):
+        return None
+    for p in parts:
+        if p not in data.columns:
+            return None
+        s = data[p]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+            return None
+    return parts
+
+
+def _numeric_matrix(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    X = np.empty((len(data), len(columns) + 1), order="F")  # filled column by column
+    X[:, 0] = 1.0
+    for j, c in enumerate(columns):
+        X[:, j + 1] = data[c].to_numpy(dtype=float, na_value=np.nan)
+    return X
 
 
 def _outcome_expression(lhs: str, data: pd.DataFrame, formula: str) -> pd.Series:
