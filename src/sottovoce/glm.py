@@ -464,7 +464,7 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
     ws = w / w_mean  # R's rescale=TRUE: the deviance is on the scale of the sample size
     fit = irls(X, yv, ws, fam, tol=tol, max_iter=max_iter, rank_check=rank_check)
     warns: list[str] = []
-    beta, eta, mu = fit.beta, fit.eta, fit.mu
+    beta, mu = fit.beta, fit.mu
     _check_separation(fam, mf, X, yv, mu, fit.converged, formula)
     if not fit.converged:
         raise ConvergenceError(f"formula '{formula}': the {fam.name} model did not converge in {max_iter} iterations; "

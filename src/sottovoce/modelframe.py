@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ class ModelFrame:
     same coding (for predictions and margins).
     """
 
-    y: np.ndarray | None
+    y: pd.Series | None
     X: np.ndarray
     names: tuple[str, ...]
     term_columns: dict[str, list[int]]
@@ -82,13 +82,15 @@ def variables(spec: str) -> list[str]:
     return [_unquote(p) for p in parts]
 
 
+@overload
+def one_variable(spec: str) -> str: ...
+@overload
+def one_variable(spec: None) -> None: ...
 def one_variable(spec: str | None) -> str | None:
     """A single column from ``"support"`` or R's ``"~support"`` (``None`` stays ``None``)."""
-    if spec is None:
-        return None
-    text = str(spec).strip()
-    if not text.startswith("~"):
-        return str(spec)
+    if not isinstance(spec, str) or not spec.strip().startswith("~"):
+        return spec  # a column name as given (not necessarily a string)
+    text = spec.strip()
     names = variables(text)
     if len(names) != 1:
         raise InputError(f"'{spec}' names {len(names)} columns; this takes one (e.g. '~{names[0]}')")

@@ -79,7 +79,7 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
         from .io import require_columns
 
         require_columns(survey.data, [name])
-    qs = [float(quantiles)] if np.isscalar(quantiles) else [float(q) for q in quantiles]  # type: ignore[arg-type]
+    qs = [float(quantiles)] if isinstance(quantiles, (int, float, np.number)) else [float(q) for q in quantiles]
     if not qs or any(not 0 <= q <= 1 for q in qs):
         raise InputError(f"quantiles {qs} must be between 0 and 1 (e.g. 0.5 for the median)")
     if not 0 < level < 1:

@@ -123,10 +123,8 @@ class Survey:
         if isinstance(replicate_weights, str):
             replicate_weights = [replicate_weights]
         # Several PSU columns are the stages of a multistage design (R's ids = ~psu + ssu).
-        stage_cols = [] if psu is None or isinstance(psu, str) else list(psu)
-        stage_fpcs: list[str | None] = [] if fpc is None or isinstance(fpc, str) else list(fpc)
-        psu = stage_cols.pop(0) if stage_cols else psu  # type: ignore[assignment]
-        fpc = stage_fpcs.pop(0) if stage_fpcs else fpc  # type: ignore[assignment]
+        psu, stage_cols = _first_stage(psu)
+        fpc, stage_fpcs = _first_stage(fpc)
         require_columns(df, [weights, strata, psu, fpc, *stage_cols, *stage_fpcs, *(replicate_weights or [])])
         if lonely_psu not in LONELY_PSU:
             raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
@@ -160,7 +158,7 @@ class Survey:
         self._cal: tuple[_PostStep | _RakeStep, ...] = ()
         self._trimmed = False
         self._stages = later_stages(df, self._psu, (1.0 - self._f_h)[self._psu_stratum], stage_cols,
-                                    stage_fpcs + [None] * (len(stage_cols) - len(stage_fpcs)), lonely_psu)
+                                    [*stage_fpcs, *[None] * (len(stage_cols) - len(stage_fpcs))], lonely_psu)
         self._rep: _Replicates | None = None
         if replicate_weights:
             self._rep = _read_replicates(df, list(replicate_weights), replicate_type, scale, rscales, mse)
@@ -814,6 +812,14 @@ class Survey:
         centre = est_full if rep.mse else est_rep[ok].mean(axis=0)
         dev = est_rep[ok] - centre
         return rep.scale * (dev * rep.rscales[ok][:, None]).T @ dev
+
+
+def _first_stage(spec: str | Sequence[str] | None) -> tuple[str | None, list[str]]:
+    """The first-stage column and the later stages' columns of ``psu=``/``fpc=``."""
+    if spec is None or isinstance(spec, str):
+        return spec, []
+    cols = list(spec)
+    return (cols[0] if cols else None), cols[1:]
 
 
 def _warned(result: Result) -> Result:

@@ -11,7 +11,16 @@ import typer
 from ..errors import InputError, SottovoceWarning
 from ..glm import FAMILIES
 from ..survey import LONELY_PSU, Survey
-from ._common import JSON_OPTION, PSU_OPTION, STRATA_OPTION, WEIGHTS_OPTION, console, emit_json, err_console, load_data
+from ._common import (
+    JSON_OPTION,
+    PSU_OPTION,
+    STRATA_OPTION,
+    WEIGHTS_OPTION,
+    console,
+    emit_json,
+    err_console,
+    load_data,
+)
 
 
 def register(app: typer.Typer) -> None:
