@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "nonresponse_cmds",
     "study_cmds",
     "trend_cmds",
+    "corpus_cmds",
     "field_cmds",
 )
 

@@ -7,11 +7,12 @@ house effects and a maximum-likelihood random-walk variance. See :func:`fit_tren
 from __future__ import annotations
 
 from .chart import plot_trend
+from .corpus import check_corpus, validate_corpus
 from .events import Event, parse_events
 from .model import TrendResult, fit_trend
 from .polls import POLL_COLUMNS, Wave, poll_observations, read_polls, validate_polls, wave_to_poll
 
 __all__ = [
     "fit_trend", "TrendResult", "plot_trend", "Event", "parse_events", "Wave", "read_polls",
-    "validate_polls", "wave_to_poll", "poll_observations", "POLL_COLUMNS",
+    "validate_polls", "wave_to_poll", "poll_observations", "POLL_COLUMNS", "check_corpus", "validate_corpus",
 ]

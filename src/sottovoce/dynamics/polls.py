@@ -16,8 +16,15 @@ refused         no        "don't want to answer" / refusals, percent
 wording         no        id of the question wording (house effects are per pollster × wording)
 mode            no        phone, face-to-face, online, ... (kept for the record)
 deff            no        design effect if published (default 1: simple random sampling)
+moe             no        published margin of error, percentage points at a 50% share (95%);
+                          used only when ``deff`` is empty: deff = n·(moe/100/1.96)² / 0.25
 source          no        citation: URL or title of the publication the figures come from
+                          (filled from ``citation_url``/``citation_title`` when empty)
 ==============  ========  ======================================================================
+
+The cited corpus in ``examples/polls/war-support.csv`` adds columns (``support_definitely``,
+``support_rather``, ``hard_to_say_or_refused``, ``citation_*``, ...) that pass through unchanged;
+:func:`sottovoce.dynamics.corpus.check_corpus` checks them.
 
 Microdata waves (:class:`Wave`) become rows of the same table with design-based standard errors
 from :class:`sottovoce.survey.Survey` (Taylor linearization, Lumley 2010, ch. 2).
@@ -45,6 +52,7 @@ _REQUIRED = ("pollster", "start", "end", "n", "yes")
 _SHARES = ("yes", "no", "hard_to_say", "refused")
 # Published shares are rounded to whole percents: each may be off by 0.5 points.
 _ROUNDING = 0.5
+_Z95 = 1.959963984540054  # normal quantile of a 95% margin of error
 SHARE_BASES = ("all", "opinion")
 
 
@@ -207,7 +215,21 @@ def validate_polls(polls: pd.DataFrame, where: str = "polls") -> pd.DataFrame:
     bad = rows(~np.isnan(deff) & (deff <= 0))
     if len(bad):
         raise InputError(f"{who(bad[0])}: design effect deff = {deff[bad[0]]:g} must be positive; leave it empty if not published")
+    if "moe" in cols:
+        moe = pd.to_numeric(cols["moe"], errors="coerce").to_numpy(float)
+        bad = rows(~np.isnan(moe) & ((moe <= 0) | (moe > 50)))
+        if len(bad):
+            raise InputError(f"{who(bad[0])}: margin of error moe = {moe[bad[0]]:g} must be in percentage points "
+                             "(0-50) at a 50% share; leave it empty if not published")
+        # A published margin of error at p = 0.5 implies the pollster's own variance: moe = z·sqrt(deff·0.25/n).
+        implied = cols["n"].to_numpy(float) * (moe / 100 / _Z95) ** 2 / 0.25
+        deff = np.where(np.isnan(deff), implied, deff)
     cols["deff"] = pd.Series(np.where(np.isnan(deff), 1.0, deff))
+    if "citation_url" in cols:
+        title = cols.get("citation_title", pd.Series([""] * m))
+        cite = [" — ".join(str(v).strip() for v in pair if isinstance(v, str) and v.strip())
+                for pair in zip(title, cols["citation_url"], strict=True)]
+        cols["source"] = cols["source"].where(cols["source"] != "", pd.Series(cite, dtype=str))
     return pd.DataFrame(cols)
 
 
