@@ -413,3 +413,12 @@ def test_readme_regression_example_runs_and_says_what_it_prints():
     np.testing.assert_allclose(gap.coef, [-0.112, -0.086, -0.038], atol=0.001)
     q = env["dclus2"].quantile("api00", [0.25, 0.5, 0.75])
     assert [c.estimate for c in q.categories] == [545, 653, 807]
+
+
+def test_margins_at_a_numeric_variable_is_a_clear_error_and_fitted_values_align():
+    m = SVY.glm("y ~ age + C(region)", family="binomial")
+    with pytest.raises(InputError, match="marginal_effects"):
+        m.margins(at="age")
+    fitted = m.fittedvalues
+    assert fitted.index.equals(DF.index)
+    np.testing.assert_allclose(fitted.to_numpy(), m.predict(), rtol=1e-12)

@@ -369,6 +369,13 @@ class GLMResult(CoefResult):
         fit = getattr(self, "_fit_state", None)
         return dict(fit.mf.term_columns) if fit is not None else super()._term_groups()
 
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """Fitted means of the respondents used, aligned to the data's index (NaN for the rest)."""
+        fit = self._fit
+        mu = np.where(fit.rows, fit.fam.linkinv(np.nan_to_num(fit.mf.X) @ self.coef), np.nan)
+        return pd.Series(mu, index=fit.survey.data.index, name="fitted")
+
     def predict(self, data: Any = None, which: str = "response") -> np.ndarray:
         """Predicted means (``which="response"``) or linear predictors (``"link"``) for the rows of
         ``data`` (default: the data of the fit, every row, NaN where a variable is missing)."""

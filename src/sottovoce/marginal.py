@@ -51,6 +51,7 @@ __all__ = ["IndexModel", "attach_index_model", "index_model", "predictive_margin
            "margins_difference"]
 
 VCE = ("unconditional", "delta", "svypredmeans")
+MAX_AT_LEVELS = 50  # at= sets a variable to each of its levels; more than this is a numeric variable
 
 
 def _inverse_link(link: str) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -259,7 +260,11 @@ def _scenarios(model: IndexModel, at: str | None, by: str | None) -> list[_Scena
             continue
         if at not in model.variables:
             raise InputError(f"'{at}' is not a variable of the model ({', '.join(model.variables)}); margins at= needs one")
-        for lev in _levels(model, at):
+        levels = _levels(model, at)
+        if len(levels) > MAX_AT_LEVELS:
+            raise InputError(f"'{at}' has {len(levels)} distinct values; margins at= is for categories "
+                             "(use marginal_effects() for a numeric variable, or group it first)")
+        for lev in levels:
             f = model.frame.copy()
             f[at] = pd.Series([lev] * len(f), index=f.index, dtype=model.frame[at].dtype)
             name = f"{at}={_label(model, at, lev)}" + (f", {dname}" if dname else "")
