@@ -200,11 +200,13 @@ def irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, fam: Family, beta0: np.nda
     for it in range(1, max_iter + 1):
         # μ'²/V(μ); for these canonical links V(μ) = μ', so it is μ' itself (one pass fewer)
         working = me if fam.kind != "gaussian" else np.ones_like(me)
-        W = w * working
-        z = y - mu
-        z /= me
-        z += eta
-        G, b = gram(X, W, z)
+        sw = w * working
+        np.sqrt(sw, out=sw)  # √W, W = w · working weight
+        swz = y - mu
+        swz /= me
+        swz += eta  # the working response z …
+        swz *= sw  # … times √W
+        G, b = _gram_sqrt(X, sw, swz)
         if it == 1 and rank_check is not None:
             rank_check(G)
         beta = _solve(G, b)
@@ -235,10 +237,15 @@ def gram(X: np.ndarray, W: np.ndarray, z: np.ndarray | None = None) -> Any:
     """``Xᵀ diag(W) X`` for ``W ≥ 0`` (and ``Xᵀ(W z)`` when ``z`` is given) in one pass over
     ``X``: ``Σ_blocks (√W X)ᵀ(√W X)``, BLAS ``syrk`` on blocks that stay in cache."""
     sw = np.sqrt(W)
+    G, b = _gram_sqrt(X, sw, None if z is None else sw * z)
+    return G if z is None else (G, b)
+
+
+def _gram_sqrt(X: np.ndarray, sw: np.ndarray, swz: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(√W X)ᵀ(√W X)`` and ``(√W X)ᵀ swz`` block by block."""
     k = X.shape[1]
     G = np.zeros((k, k))
     b = np.zeros(k)
-    swz = None if z is None else sw * z
     buf = np.empty((min(_BLOCK, len(X)), k))
     for start in range(0, len(X), _BLOCK):
         xb = X[start:start + _BLOCK]
@@ -247,7 +254,7 @@ def gram(X: np.ndarray, W: np.ndarray, z: np.ndarray | None = None) -> Any:
         G += out.T @ out
         if swz is not None:
             b += swz[start:start + _BLOCK] @ out
-    return G if z is None else (G, b)
+    return G, b
 
 
 def scaled_product(X: np.ndarray, c: np.ndarray, B: np.ndarray) -> np.ndarray:
