@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared beside the repository (as in CI); SOTTOVOCE_SHARED points elsewhere (e.g. from a git worktree).
+SHARED = Path(os.environ.get("SOTTOVOCE_SHARED") or ROOT.parent / "shared")
 CHRONICLES = SHARED / "data" / "chronicles"
 WAVE1 = CHRONICLES / "chronicles-01-2022-02-28.sav"
 WAVE2 = CHRONICLES / "chronicles-02-2022-03-10.sav"

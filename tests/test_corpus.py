@@ -72,6 +72,17 @@ def test_shipped_corpus_passes_every_check():
     assert set(df["wording"]) <= set(pd.read_csv(WORDINGS)["wording_id"])
 
 
+def test_shipped_corpus_does_not_shrink():
+    """Lower bounds, not exact counts: the corpus may grow, but rows and pollsters must not silently vanish."""
+    df = pd.read_csv(CORPUS, dtype=str, keep_default_na=False)
+    pending = pd.read_csv(PENDING, dtype=str, keep_default_na=False)
+    assert len(df) >= 33 and len(pending) >= 28
+    assert df["pollster"].nunique() >= 4
+    assert set(pending["pollster"]) | set(df["pollster"]) >= {"Levada Center", "Chronicles", "FOM", "VCIOM", "Russian Field"}
+    # every pollster x wording in the trend file has at least two dated polls (the checker enforces it too)
+    assert df.groupby(["pollster", "wording"]).size().min() >= 2
+
+
 def test_shipped_corpus_reads_as_a_poll_table():
     polls = validate_corpus(CORPUS)
     assert len(polls) == len(load(CORPUS))
@@ -103,39 +114,52 @@ def test_old_poll_tables_still_read_unchanged():
 
 
 # -- broken copies: each caught, with where and how to fix ---------------------------------------
-def _set(i, col, value):
+# Broken copies edit fixed anchor rows found by id, so the corpus can grow and be re-sorted.
+APRIL, AUGUST, SEPTEMBER = "levada-2022-04", "levada-2022-08", "levada-2022-09"
+
+
+def _at(rows, rid):
+    return next(i for i, r in enumerate(rows) if r["id"] == rid)
+
+
+def line_of(path: Path, rid: str) -> int:
+    """The editor line of row ``rid`` (header = line 1)."""
+    return _at(load(path), rid) + 2
+
+
+def _set(rid, col, value):
     def edit(rows):
-        rows[i][col] = value
+        rows[_at(rows, rid)][col] = value
     return edit
 
 
 BROKEN = [
-    ("shares above 100", _set(0, "no", "40"), "add up to 114%"),
-    ("split does not add up", _set(1, "support_rather", "20"), "is not definitely 46% + rather 20%"),
-    ("half a split", _set(1, "support_rather", ""), "only one part of the support split"),
-    ("share not a number", _set(0, "yes", "74%"), "'74%' is not a number"),
-    ("share out of range", _set(0, "no", "-3"), "outside 0-100"),
-    ("missing yes", _set(0, "yes", ""), "every row needs the published support share"),
-    ("bad start date", _set(0, "start", "21.04.2022"), "'21.04.2022' is not a date; write the fieldwork start"),
-    ("impossible date", _set(0, "end", "2022-02-30"), "'2022-02-30' is not a date"),
-    ("end before start", _set(0, "end", "2022-04-01"), "fieldwork ends (2022-04-01) before it starts (2022-04-21)"),
-    ("end in the future", _set(0, "end", "2027-04-27"), "is in the future"),
-    ("n zero", _set(0, "n", "0"), "'0' must be a whole number of respondents"),
-    ("n fractional", _set(0, "n", "1616.5"), "'1616.5' must be a whole number"),
-    ("n missing", _set(0, "n", ""), "'' must be a whole number"),
-    ("unknown wording", _set(0, "wording", "levada-support"), "'levada-support' is not in the wordings table"),
-    ("wording of another pollster", _set(0, "pollster", "FOM"), "belongs to pollster 'Levada Center', not 'FOM'"),
-    ("mode misspelt", _set(0, "mode", "face to face"), "'face to face' is not one of face-to-face, phone"),
-    ("no citation", _set(0, "citation_url", ""), "every row needs the URL of the page"),
-    ("citation not a URL", _set(0, "citation_url", "censor.net/ua/news/3337561"), "is not a web address"),
-    ("no title", _set(0, "citation_title", ""), "copy the page's own title"),
-    ("bad citation date", _set(0, "citation_date", "28 April 2022"), "write the page's date as YYYY-MM-DD"),
-    ("bad citation kind", _set(0, "citation_kind", "news"), "must be 'pollster'"),
-    ("dates page not a URL", _set(2, "dates_url", "see Levada"), "give the page that states the fieldwork dates"),
-    ("line break in a cell", _set(0, "note", "two\nlines"), "contains a line break"),
-    ("bad id", _set(0, "id", "Levada 2022/04"), "is not a plain id"),
-    ("implausible moe", _set(0, "moe", "34"), "not plausible as percentage points"),
-    ("combined and split non-answers", lambda rows: rows[0].update(hard_to_say="5", hard_to_say_or_refused="7"),
+    ("shares above 100", _set(APRIL, "no", "40"), "add up to 114%"),
+    ("split does not add up", _set(AUGUST, "support_rather", "20"), "is not definitely 46% + rather 20%"),
+    ("half a split", _set(AUGUST, "support_rather", ""), "only one part of the support split"),
+    ("share not a number", _set(APRIL, "yes", "74%"), "'74%' is not a number"),
+    ("share out of range", _set(APRIL, "no", "-3"), "outside 0-100"),
+    ("missing yes", _set(APRIL, "yes", ""), "every row needs the published support share"),
+    ("bad start date", _set(APRIL, "start", "21.04.2022"), "'21.04.2022' is not a date; write the fieldwork start"),
+    ("impossible date", _set(APRIL, "end", "2022-02-30"), "'2022-02-30' is not a date"),
+    ("end before start", _set(APRIL, "end", "2022-04-01"), "fieldwork ends (2022-04-01) before it starts (2022-04-21)"),
+    ("end in the future", _set(APRIL, "end", "2027-04-27"), "is in the future"),
+    ("n zero", _set(APRIL, "n", "0"), "'0' must be a whole number of respondents"),
+    ("n fractional", _set(APRIL, "n", "1616.5"), "'1616.5' must be a whole number"),
+    ("n missing", _set(APRIL, "n", ""), "'' must be a whole number"),
+    ("unknown wording", _set(APRIL, "wording", "levada-support"), "'levada-support' is not in the wordings table"),
+    ("wording of another pollster", _set(APRIL, "pollster", "FOM"), "belongs to pollster 'Levada Center', not 'FOM'"),
+    ("mode misspelt", _set(APRIL, "mode", "face to face"), "'face to face' is not one of face-to-face, phone"),
+    ("no citation", _set(APRIL, "citation_url", ""), "every row needs the URL of the page"),
+    ("citation not a URL", _set(APRIL, "citation_url", "censor.net/ua/news/3337561"), "is not a web address"),
+    ("no title", _set(APRIL, "citation_title", ""), "copy the page's own title"),
+    ("bad citation date", _set(APRIL, "citation_date", "28 April 2022"), "write the page's date as YYYY-MM-DD"),
+    ("bad citation kind", _set(APRIL, "citation_kind", "news"), "must be 'pollster'"),
+    ("dates page not a URL", _set(SEPTEMBER, "dates_url", "see Levada"), "give the page that states the fieldwork dates"),
+    ("line break in a cell", _set(APRIL, "note", "two\nlines"), "contains a line break"),
+    ("bad id", _set(APRIL, "id", "Levada 2022/04"), "is not a plain id"),
+    ("implausible moe", _set(APRIL, "moe", "34"), "not plausible as percentage points"),
+    ("combined and split non-answers", lambda rows: rows[_at(rows, APRIL)].update(hard_to_say="5", hard_to_say_or_refused="7"),
      "either the combined non-answer share or hard_to_say/refused"),
 ]
 
@@ -149,32 +173,32 @@ def test_broken_copy_is_caught_with_its_message(tmp_path, case, edit, message):
 
 
 def test_message_names_the_editor_line_and_row_id(tmp_path):
-    found = problems(tmp_path, _set(2, "n", "many"))
-    rid = load(CORPUS)[2]["id"]
-    assert found == [f"{tmp_path / 'war-support.csv'} line 4 ({rid}), column 'n': 'many' must be a whole number "
-                     "of respondents (at least 1)"]
+    found = problems(tmp_path, _set(SEPTEMBER, "n", "many"))
+    line = line_of(CORPUS, SEPTEMBER)
+    assert found == [f"{tmp_path / 'war-support.csv'} line {line} ({SEPTEMBER}), column 'n': 'many' must be a whole "
+                     "number of respondents (at least 1)"]
 
 
 def test_duplicate_poll_and_duplicate_id(tmp_path):
     def dup(rows):
-        twin = dict(rows[0])
+        twin = dict(rows[_at(rows, APRIL)])
         twin["id"] = "levada-2022-04-again"
         rows.append(twin)
-        same_id = dict(rows[1])
+        same_id = dict(rows[_at(rows, AUGUST)])
         same_id["start"], same_id["end"] = "2022-07-01", "2022-07-05"
         rows.append(same_id)
     found = problems(tmp_path, dup)
-    assert any("the same poll (Levada Center, levada-support-actions, 2022-04-21 to 2022-04-27) is already on line 2" in p
-               for p in found), found
-    assert any(f"'{load(CORPUS)[1]['id']}' is already used on line 3" in p for p in found), found
+    assert any("the same poll (Levada Center, levada-support-actions, 2022-04-21 to 2022-04-27) is already on "
+               f"line {line_of(CORPUS, APRIL)}" in p for p in found), found
+    assert any(f"'{AUGUST}' is already used on line {line_of(CORPUS, AUGUST)}" in p for p in found), found
 
 
 def test_complete_row_that_adds_up_to_too_little(tmp_path):
     # every category the wording reports (support, no, hard to say) given, but 74 + 19 + 2 = 95
-    found = problems(tmp_path, _set(0, "hard_to_say", "2"))
+    found = problems(tmp_path, _set(APRIL, "hard_to_say", "2"))
     assert any("add up to only 95%" in p for p in found), found
     # 74 + 19 + 7 = 100: fine
-    assert problems(tmp_path, _set(0, "hard_to_say", "7")) == []
+    assert problems(tmp_path, _set(APRIL, "hard_to_say", "7")) == []
 
 
 def test_columns_missing_or_unknown(tmp_path):
@@ -202,7 +226,7 @@ def test_broken_wordings_table_is_caught(tmp_path, case, wedit, message):
 
 def test_single_poll_wording_is_flagged_for_the_trend(tmp_path):
     def one_row_wording(rows):
-        rows[0]["wording"] = "solo"
+        rows[_at(rows, APRIL)]["wording"] = "solo"
 
     def add_solo(w):
         w.append({**w[0], "wording_id": "solo", "first_use": "2022-04-21", "last_use": "2022-04-21"})
@@ -210,26 +234,41 @@ def test_single_poll_wording_is_flagged_for_the_trend(tmp_path):
     assert any("only one corpus row uses this wording" in p and "(solo)" in p for p in found), found
 
 
+# Pending tests edit the first pending row that lacks both fieldwork dates and n.
+PENDING_ROW = next(r for r in load(PENDING) if not r["start"] and not r["n"] and r["yes"])
+PENDING_LINE = line_of(PENDING, PENDING_ROW["id"])
+_PENDING_OTHER = sum(float(PENDING_ROW[c]) for c in ("yes", "hard_to_say", "refused", "hard_to_say_or_refused")
+                     if PENDING_ROW[c])
+_PENDING_OVER = f"{_PENDING_OTHER + 30:g}"
+
+
+def _pset(**kw):
+    def edit(rows):
+        rows[_at(rows, PENDING_ROW["id"])].update(**kw)
+    return edit
+
+
 PENDING_BROKEN = [
-    ("no reason", lambda rows: rows[0].update(missing=""), "say what keeps this row out of the trend corpus"),
-    ("unknown reason", lambda rows: rows[0].update(missing="dates"), "unknown reason(s) dates"),
-    ("dates empty but not listed", lambda rows: rows[0].update(missing="n"), "'' is not a date; write the fieldwork start"),
-    ("n empty but not listed", lambda rows: rows[0].update(missing="fieldwork_dates"), "'' must be a whole number"),
-    ("id used in the corpus too", lambda rows: rows[0].update(id="levada-2022-04"), "'levada-2022-04' is already used on line 2"),
-    ("shares above 100 in pending", lambda rows: rows[0].update(no="30"), "add up to 111%"),
-    ("bad date still checked", lambda rows: rows[0].update(start="May 2022", missing="n"), "'May 2022' is not a date"),
+    ("no reason", _pset(missing=""), "say what keeps this row out of the trend corpus"),
+    ("unknown reason", _pset(missing="dates"), "unknown reason(s) dates"),
+    ("dates empty but not listed", _pset(missing="n"), "'' is not a date; write the fieldwork start"),
+    ("n empty but not listed", _pset(missing="fieldwork_dates"), "'' must be a whole number"),
+    ("id used in the corpus too", _pset(id=APRIL), f"'{APRIL}' is already used on line {line_of(CORPUS, APRIL)}"),
+    ("shares above 100 in pending", _pset(no="30"), f"add up to {_PENDING_OVER}%"),
+    ("bad date still checked", _pset(start="May 2022", missing="n"), "'May 2022' is not a date"),
 ]
 
 
 @pytest.mark.parametrize(("case", "pedit", "message"), PENDING_BROKEN, ids=[b[0] for b in PENDING_BROKEN])
 def test_broken_pending_file_is_caught(tmp_path, case, pedit, message):
     found = problems(tmp_path, lambda rows: None, pedit=pedit)
-    assert any(message in p and "war-support-pending.csv line 2" in p for p in found), found
+    assert any(message in p and f"war-support-pending.csv line {PENDING_LINE}" in p for p in found), found
 
 
 def test_moving_a_pending_row_into_the_corpus_without_dates_is_caught(tmp_path):
-    row = {k: v for k, v in load(PENDING)[0].items() if k != "missing"}
-    found = problems(tmp_path, lambda rows: rows.append(row), pedit=lambda rows: rows.pop(0) and None)
+    row = {k: v for k, v in PENDING_ROW.items() if k != "missing"}
+    found = problems(tmp_path, lambda rows: rows.append(row),
+                     pedit=lambda rows: rows.pop(_at(rows, PENDING_ROW["id"])) and None)
     assert any("column 'start': '' is not a date" in p for p in found), found
     assert any("column 'n': '' must be a whole number" in p for p in found), found
 
@@ -245,7 +284,7 @@ def test_validate_corpus_raises_one_error_naming_the_count(tmp_path):
 def test_cli_check_polls(cli, tmp_path):
     ok = cli("check-polls", CORPUS)
     assert ok.code == 0 and ok.out.startswith("ok: ") and "polls from" in ok.out
-    p, w = broken_copy(tmp_path, _set(0, "no", "40"))
+    p, w = broken_copy(tmp_path, _set(APRIL, "no", "40"))
     bad = cli("check-polls", p, "--wordings", w)
     assert bad.code == 2 and "add up to 114%" in bad.out
     assert bad.err.startswith("error: 1 problem(s)") and bad.err.count("\n") == 1
@@ -273,12 +312,12 @@ def test_sum_rule_matches_rounding_tolerance(tmp_path_factory, shares):
     cols = ["yes", "no", "hard_to_say", "refused"][: len(shares)]
 
     def edit(rows):
-        r = rows[0]
+        r = rows[_at(rows, APRIL)]
         for c in ("yes", "no", "hard_to_say", "refused", "support_definitely", "support_rather"):
             r[c] = ""
         for c, v in zip(cols, shares, strict=True):
             r[c] = str(v)
-    found = [p for p in problems(tmp, edit) if "line 2 " in p]
+    found = [p for p in problems(tmp, edit) if f"line {line_of(CORPUS, APRIL)} " in p]
     total, k = sum(shares), len(shares)
     over = total > 100 + 0.5 * k
     # the wording reports support, no and hard to say: a row with those three must reach 100 - rounding

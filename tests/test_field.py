@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -17,9 +18,17 @@ from sottovoce.errors import DesignError, InputError
 from sottovoce.field.app import SECURITY_HEADERS, create_app
 from sottovoce.field.crypto import BadCiphertext, load_private_key, load_public_key, seal, unseal
 from sottovoce.field.export import decrypt_jsonl, export_jsonl
-from sottovoce.field.questionnaire import AnswerError, Questionnaire, decode_payload, encode_payload
+from sottovoce.field.questionnaire import AnswerError, Questionnaire, decode_payload
 from sottovoce.field.storage import Pending, open_store
-from test_field_support import COLUMNS, answers, make_keys, postgres_url, write_study
+from test_field_support import (
+    COLUMNS,
+    answers,
+    form_body,
+    invite_store,
+    make_keys,
+    postgres_url,
+    write_study,
+)
 
 KEY = "k" * 24
 
@@ -78,13 +87,31 @@ def test_passphrase_protected_key(tmp_path, cli, monkeypatch):
         load_private_key(priv)
     # through the CLI: a wrong passphrase is one error line, exit 2
     export = tmp_path / "e.jsonl"
-    export.write_text("")
+    export_jsonl(f"sqlite:///{tmp_path}/empty.db", export)  # an export of no answers yet
     bad = tmp_path / "bad.txt"
     bad.write_text("nope\n")
     r = cli("decrypt", export, "--key", priv, "--out", tmp_path / "a.csv", "--passphrase-file", bad)
     assert r.code == 2 and r.err.startswith("error: ") and "wrong passphrase" in r.err
     monkeypatch.setenv("SOTTOVOCE_PASSPHRASE", "correct horse battery")
     r = cli("decrypt", export, "--key", priv, "--out", tmp_path / "a.csv")
+    assert r.code == 0, r.err
+
+
+def test_weak_passphrase_and_readable_key_are_refused(tmp_path, cli):
+    """Issue 11: a 1-character passphrase and a 0644 private key were accepted silently."""
+    weak = tmp_path / "weak.txt"
+    weak.write_text("x\n")
+    r = cli("keys", "new", "--out", tmp_path / "k", "--passphrase-file", weak)
+    assert r.code == 2 and "too weak" in r.err and "--allow-weak-passphrase" in r.err
+    assert not (tmp_path / "k" / "private.key").exists()
+    assert cli("keys", "new", "--out", tmp_path / "k", "--passphrase-file", weak, "--allow-weak-passphrase").code == 0
+    pub, priv = make_keys(tmp_path / "plain")
+    export = tmp_path / "e.jsonl"
+    export_jsonl(f"sqlite:///{tmp_path}/empty.db", export)
+    os.chmod(priv, 0o644)
+    r = cli("decrypt", export, "--key", priv, "--out", tmp_path / "a.csv")
+    assert r.code == 2 and "other users" in r.err and "chmod 600" in r.err
+    r = cli("decrypt", export, "--key", priv, "--out", tmp_path / "a.csv", "--allow-readable-key")
     assert r.code == 0, r.err
 
 
@@ -106,11 +133,29 @@ def test_sealed_box_detects_tampering_and_wrong_key(tmp_path):
         unseal(load_private_key(priv2), ct)
 
 
-def test_padding_hides_answer_lengths():
-    short = encode_payload("s", {"a": 1})
-    long = encode_payload("s", {"a": 99, "b": "x" * 100})
-    assert len(short) == len(long) == 256
-    assert decode_payload(long) == ("s", {"a": 99, "b": "x" * 100})
+def test_every_sealed_answer_has_one_length(study, keys):
+    """Issue 11: ciphertexts were 304 bytes with no refusal and 560 with ten. Now one length per study,
+    checked for every question type, every column and every value it can take."""
+    pub, priv = keys
+    q = Questionnaire.from_file(study)
+    pk, sk = load_public_key(pub), load_private_key(priv)
+    lengths = set()
+    for col, values in q.column_values().items():
+        for v in values:
+            for arms in ((1, 1), (0, 0)):  # some counts exist only in one arm
+                try:
+                    a = q.validate({**answers(treat=arms[0], dl_treat=arms[1], list_count=0, dl_a=0, dl_b=0), col: v})
+                    break
+                except AnswerError:
+                    continue
+            else:
+                raise AssertionError((col, v))
+            ct = seal(pk, q.encode(a, day="2024-02-29", server=b"s" * 32))
+            lengths.add(len(ct))
+            assert decode_payload(unseal(sk, ct)).answers == a
+    assert len(lengths) == 1 and lengths == {q.payload_size() + 48}  # 48: the sealed box's key and tag
+    with pytest.raises(AnswerError):
+        q.encode({**answers(), "q_support": "x" * 500}, day="2024-02-29", server=b"s" * 32)
 
 
 # -- questionnaire -------------------------------------------------------------------------------
@@ -131,7 +176,9 @@ def test_validation_names_column_and_allowed_values(study):
     with pytest.raises(AnswerError, match="q_support"):
         q.validate(answers(q_support=True))
     assert q.validate(answers(q_support=99))["q_support"] == 99  # hard to say
-    assert q.answers_from_form({k: str(v) for k, v in answers().items()}) == answers()
+    assert q.answers_from_form(form_body(q, answers())) == answers()
+    with pytest.raises(AnswerError, match="q_support"):  # the form sends positions, not codes
+        q.answers_from_form({**form_body(q, answers()), "q_support": "99"})
 
 
 def test_list_arms_are_randomised_at_render(study):
@@ -152,49 +199,63 @@ def test_unfieldable_question_fails_at_startup(tmp_path):
 
 # -- storage -------------------------------------------------------------------------------------
 
-def _exercise_store(url: str) -> None:
+def _exercise_store(url: str, key_file: Path) -> None:
     s = open_store(url)
     try:
         a, b = s.hash("key-a"), s.hash("key-b")
         out = s.submit_batch([Pending(a, b"1"), Pending(a, b"2"), Pending(b, b"3")])
-        assert [o.status for o in out] == ["stored", "duplicate", "stored"]
-        assert out[0].id == out[1].id and s.count() == 2
-        assert s.add_invites(["code-1", "code-2", "code-1"]) == 2 and s.invites_left() == 2
-        got = s.submit_batch([Pending(s.hash("c"), b"4", s.hash("code-1")), Pending(s.hash("d"), b"5", s.hash("code-1")),
-                              Pending(s.hash("e"), b"6", s.hash("nope"))])
+        assert [o.status for o in out] == ["stored", "duplicate", "stored"] and s.count() == 2
+        from sottovoce.field.storage import read_invite_key
+
+        s.unlock_invites(read_invite_key(key_file, create=True))
+        assert s.import_invites(["code-1", "code-2", "CODE 1"], "codes.txt") == 2  # case, spaces, dashes ignored
+        with pytest.raises(InputError, match="already imported"):
+            s.import_invites(["code-2", "code-1"], "codes.txt")
+        t1 = s.tag("code-1")
+        got = s.submit_batch([Pending(s.hash("c"), b"4", t1), Pending(s.hash("d"), b"5", t1),
+                              Pending(s.hash("e"), b"6", s.tag("nope"))])
         # two submissions in one batch with the same code: exactly one gets it (either may)
         assert sorted(o.status for o in got[:2]) == ["bad_invite", "stored"] and got[2].status == "bad_invite"
-        assert s.invites_left() == 1 and s.count() == 3
+        assert s.count() == 3 and not s.invite_may_be_valid(t1) and s.invite_may_be_valid(s.tag("code-2"))
         winner, ct_won = ("c", b"4") if got[0].status == "stored" else ("d", b"5")
         # a retry of an accepted submission is a duplicate, even though its code is used up now
-        assert s.submit_batch([Pending(s.hash(winner), ct_won, s.hash("code-1"))])[0].status == "duplicate"
+        assert s.submit_batch([Pending(s.hash(winner), ct_won, t1)])[0].status == "duplicate"
+        assert s.scrub()
         rows = list(s.rows())
-        assert sorted(ct for _, _, ct in rows) == [b"1", b"3", ct_won]
-        assert all(len(day) == 10 for _, day, _ in rows)
+        assert sorted(ct for _, ct in rows) == [b"1", b"3", ct_won] and [r for r, _ in rows] == sorted(r for r, _ in rows)
     finally:
         s.close()
-    s2 = open_store(url)  # the salt persists: the same key hashes the same after a restart
+    s2 = open_store(url)  # after a restart: the salt persists, the used code stays used
     assert s2.hash("key-a") == a
+    s2.unlock_invites(read_invite_key(key_file, create=False))
+    assert not s2.invite_may_be_valid(s2.tag("code-1")) and s2.invite_may_be_valid(s2.tag("code-2"))
+    assert s2.submit_batch([Pending(s2.hash("f"), b"7", s2.tag("code-1"))])[0].status == "bad_invite"
+    with pytest.raises(InputError, match="does not match"):
+        s2.unlock_invites(b"w" * 32)
     s2.close()
 
 
 def test_sqlite_store(tmp_path):
-    _exercise_store(f"sqlite:///{tmp_path}/s.db")
+    _exercise_store(f"sqlite:///{tmp_path}/s.db", tmp_path / "invite.key")
     import sqlite3
 
+    assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600  # issue 11: was 0644
+    assert not (tmp_path / "s.db-wal").exists()  # a clean close leaves no WAL behind
     con = sqlite3.connect(tmp_path / "s.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     cols = {r[1] for r in con.execute("PRAGMA table_info(submissions)")}
-    assert cols == {"id", "day", "ciphertext", "idem"}
-    assert {r[1] for r in con.execute("PRAGMA table_info(invites)")} == {"hash"}
+    assert cols == {"id", "ciphertext", "idem"}  # no day, no time, no sequence
+    assert {r[1] for r in con.execute("PRAGMA table_info(invites)")} == {"tag", "used"}
+    assert stat.S_IMODE((tmp_path / "s.db-wal").stat().st_mode) == 0o600
+    con.close()
 
 
 @pytest.mark.postgres
-def test_postgres_store():
+def test_postgres_store(tmp_path):
     url = postgres_url("sv_field_unit")
     if url is None:
         pytest.skip("no PostgreSQL server reachable through `su postgres -c psql`")
-    _exercise_store(url)
+    _exercise_store(url, tmp_path / "invite.key")
 
 
 @pytest.mark.postgres
@@ -265,11 +326,11 @@ def test_api_and_form_submissions_roundtrip(tmp_path, study, keys, cli):
         codes = []
         r = await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": given[0]})
         codes.append(r.status_code)
-        rid = r.json()["id"]
+        assert r.json() == {"status": "stored"}  # issue 11: no record id, which would be a receipt
         r = await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": given[0]})  # retry
         codes.append(r.status_code)
-        assert r.json() == {"status": "duplicate", "id": rid}
-        form = {"_key": "f" * 30, "_lang": "ru", **{k: str(v) for k, v in given[1].items()}}
+        assert r.json() == {"status": "duplicate"}
+        form = form_body(Questionnaire.from_file(study), given[1], key="f" * 30, lang="ru")
         r = await c.post("/submit", data=form)
         codes.append(r.status_code)
         assert r.headers["location"] == "/thanks?lang=ru"
@@ -280,8 +341,9 @@ def test_api_and_form_submissions_roundtrip(tmp_path, study, keys, cli):
     assert run_app(app, go) == [201, 200, 303, 303]
     r = cli("export", "--db", db, "--out", tmp_path / "e.jsonl")
     assert r.code == 0, r.err
-    lines = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
-    assert len(lines) == 2 and all(set(x) == {"id", "day", "ciphertext"} for x in lines)
+    header, *lines = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert header["count"] == len(lines) == 2 and header["study"] == "field-test"
+    assert all(set(x) == {"id", "ciphertext"} for x in lines)  # the day travels sealed
     r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
     assert r.code == 0, r.err
     df = pd.read_csv(tmp_path / "a.csv")
@@ -314,6 +376,9 @@ def test_refusals_are_4xx_with_clear_messages(tmp_path, study, keys):
             (await c.post("/submit", data={"_key": KEY, "q_support": "7"}), 400, "q_support"),
             (await c.post("/submit", content=b"\xff", headers={"content-type": "application/x-www-form-urlencoded"}), 400, "UTF-8"),
             (await c.get("/api/submissions"), 405, "method not allowed"),
+            # issue 11: /static/survey.js/ redirected to a Location built from the Host header
+            (await c.get("/static/survey.js/", headers={"host": "evil.example"}), 404, "not found"),
+            (await c.get("/static/nope.js"), 404, "not found"),
         ]
 
     async def chunked(c):  # no Content-Length: the limit still holds while reading
@@ -325,59 +390,144 @@ def test_refusals_are_4xx_with_clear_messages(tmp_path, study, keys):
 
     for r, code, msg in run_app(app, go):
         assert r.status_code == code and msg in r.text, (code, r.status_code, r.text[:200])
+        assert "location" not in r.headers
     app2 = make_app(study, pub, f"sqlite:///{tmp_path}/b.db", max_body=2048)
     r = run_app(app2, chunked)
     assert r.status_code == 413
+
+    async def deep(c):  # issue 11: 30,000 '[' gave a 500 and a 50-line traceback (RecursionError)
+        j = {"content-type": "application/json"}
+        return [await c.post("/api/submissions", content=b"[" * 30000, headers=j),
+                await c.post("/api/submissions", content=b'{"idempotency_key": "' + b"k" * 20 + b'", "answers": {"cw": '
+                             + b"[" * 30000, headers=j)]
+
+    for r in run_app(make_app(study, pub, f"sqlite:///{tmp_path}/c.db"), deep):
+        assert r.status_code == 400 and "nested too deeply" in r.json()["error"], r.text[:200]
+
+    async def trickle(c):  # a body that trickles in slower than the deadline holds nothing for long
+        async def body():
+            yield b'{"idempotency_key": '
+            await asyncio.sleep(1.0)
+            yield b'"' + b"k" * 20 + b'"}'
+
+        return await c.post("/api/submissions", content=body(), headers={"content-type": "application/json"})
+
+    r = run_app(make_app(study, pub, f"sqlite:///{tmp_path}/d.db", request_timeout=0.3), trickle)
+    assert r.status_code == 408 and "in time" in r.json()["error"]
 
 
 def test_invitation_codes(tmp_path, study, keys, cli):
     pub, _ = keys
     db = f"sqlite:///{tmp_path}/a.db"
-    store = open_store(db)
-    store.add_invites(["alpha-1", "beta-2"])
-    store.require_invites()
+    store = invite_store(db, ["alpha-1", "beta-2", "gamma-3"], tmp_path / "invite.key")
     app = make_app(study, pub, store)
 
     async def go(c):
         page = await c.get("/")
         assert 'name="_invite"' in page.text
+        api = "/api/submissions"
         s = [
-            await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": answers()}),
-            await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": answers(), "invite": "alpha-1"}),
-            await c.post("/api/submissions", json={"idempotency_key": KEY, "answers": answers(), "invite": "alpha-1"}),
-            await c.post("/api/submissions", json={"idempotency_key": "z" * 20, "answers": answers(), "invite": "alpha-1"}),
-            await c.post("/api/submissions", json={"idempotency_key": "y" * 20, "answers": answers(), "invite": "guess"}),
+            await c.post(api, json={"idempotency_key": KEY, "answers": answers()}),
+            await c.post(api, json={"idempotency_key": KEY, "answers": answers(), "invite": "alpha-1"}),
+            await c.post(api, json={"idempotency_key": KEY, "answers": answers(), "invite": "ALPHA 1"}),  # retry
+            await c.post(api, json={"idempotency_key": KEY, "answers": answers(), "invite": "bogus"}),  # retry, bogus code
+            await c.post(api, json={"idempotency_key": "z" * 20, "answers": answers(), "invite": "alpha-1"}),
+            await c.post(api, json={"idempotency_key": "y" * 20, "answers": answers(), "invite": "guess"}),
         ]
-        return [r.status_code for r in s]
+        q = Questionnaire.from_file(study)
+        for _ in range(20):  # guessing
+            await c.post(api, json={"idempotency_key": secrets.token_urlsafe(16), "answers": answers(), "invite": "guess"})
+        f1 = await c.post("/submit", data=form_body(q, answers(), invite="beta-2"))
+        f2 = await c.post("/submit", data=form_body(q, answers(), key="g" * 32, invite="beta-2"))
+        assert [r.json() for r in s[1:4]] == [{"status": "stored"}, {"status": "duplicate"}, {"status": "duplicate"}]
+        return [r.status_code for r in s] + [f1.status_code, f2.status_code]
 
-    assert run_app(app, go) == [403, 201, 200, 403, 403]
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))  # the server's store is still open
-    assert b"alpha-1" not in raw and b"beta-2" not in raw  # only hashes are stored
-    assert store.hash("beta-2").encode() in raw  # (the unused code's hash is there, as it should be)
-    # the used code's hash is gone from every file, WAL included: nothing pairs it with the answer
-    assert store.hash("alpha-1").encode() not in raw
+    batches = []
+    real = store.submit_batch
+    store.submit_batch = lambda items: batches.append(items) or real(items)  # type: ignore[method-assign]
+    assert run_app(app, go) == [403, 201, 200, 200, 403, 403, 303, 403]
+    # the wrong and the used codes never reached the writer (read-only check, from memory); the
+    # accepted ones and the retries did
+    reached = [p for b in batches for p in b]
+    assert all(p.invite_tag in (store.tag("alpha-1"), store.tag("beta-2")) or p.idem_hash == store.hash(KEY)
+               for p in reached) and len(reached) == 4  # alpha, its two retries, beta
+    store.submit_batch = real  # type: ignore[method-assign]
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))
+    assert b"alpha" not in raw and b"beta" not in raw  # no code in clear
     s = open_store(db)
-    assert s.count() == 1 and s.invites_left() == 1
+    assert s.count() == 2
     s.close()
     codes = tmp_path / "empty.txt"
     codes.write_text("\n")
-    r = cli("serve", study, "--public-key", pub, "--db", db, "--invites", codes)
+    r = cli("serve", study, "--public-key", pub, "--db", f"sqlite:///{tmp_path}/b.db", "--invites", codes,
+            "--invite-key", tmp_path / "b.key")
     assert r.code == 2 and "no codes" in r.err
+    r = cli("serve", study, "--public-key", pub, "--db", f"sqlite:///{tmp_path}/b.db", "--invites", codes)
+    assert r.code == 2 and "--invite-key" in r.err
+    # the invitation-only database refuses to serve without its key, or with another one
+    r = cli("serve", study, "--public-key", pub, "--db", db)
+    assert r.code == 2 and "--invite-key" in r.err
+    (tmp_path / "other.key").write_text("sottovoce-invite-key-v1\n" + base64.b64encode(b"o" * 32).decode() + "\n")
+    r = cli("serve", study, "--public-key", pub, "--db", db, "--invite-key", tmp_path / "other.key")
+    assert r.code == 2 and "does not match" in r.err
+
+
+def test_a_code_file_is_imported_once(tmp_path, study, keys, cli):
+    """Issue 11: `serve --invites codes.txt` re-imported the file at every start ("7 new") and used codes
+    were accepted again. A second import is refused, naming the file; a used code stays used."""
+    from sottovoce.field.server import setup_invitations
+
+    pub, _ = keys
+    db = f"sqlite:///{tmp_path}/a.db"
+    codes, key = tmp_path / "codes.txt", tmp_path / "run" / "invite.key"
+    key.parent.mkdir()
+    codes.write_text("alpha-1\nbeta-2\n")
+    store = open_store(db)
+    setup_invitations(store, codes, key, db)  # the first `serve --invites` (before it starts serving)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    t = store.tag("alpha-1")
+    assert store.submit_batch([Pending(store.hash("k1"), b"x", t)])[0].status == "stored"
+    store.close()
+    r = cli("serve", study, "--public-key", pub, "--db", db, "--invites", codes, "--invite-key", key)
+    assert r.code == 2 and str(codes) in r.err and "imported once" in r.err and "Traceback" not in r.err
+    codes.write_text("beta-2\nalpha-1\n\n")  # reordered: the same codes, still refused
+    r = cli("serve", study, "--public-key", pub, "--db", db, "--invites", codes, "--invite-key", key)
+    assert r.code == 2 and "imported once" in r.err
+    # a new file that repeats a used code adds the new codes, but the used code stays used
+    (tmp_path / "more.txt").write_text("alpha-1\ndelta-4\n")
+    store = open_store(db)
+    setup_invitations(store, tmp_path / "more.txt", key, db)
+    assert not store.invite_may_be_valid(store.tag("alpha-1")) and store.invite_may_be_valid(store.tag("delta-4"))
+    store.close()
 
 
 # -- export and decrypt --------------------------------------------------------------------------
 
+def _sealed_db(tmp: Path, pub: Path, n: int, name: str = "a.db", study_file: Path | None = None) -> tuple[str, list[dict]]:
+    """A database with ``n`` answers sealed as the server seals them; returns its URL and the answers."""
+    q = Questionnaire.from_file(study_file or write_study(tmp))
+    db = f"sqlite:///{tmp}/{name}"
+    s = open_store(db)
+    s.bind_study(q.id)
+    pk = load_public_key(pub)
+    rows = [answers(treat=i % 2, list_count=(i % 3) + (i % 2), rr_die=i % 2) for i in range(n)]
+    s.submit_batch([Pending(s.hash(f"key{i:020d}"), seal(pk, q.encode(a, day="2024-03-01", server=s.server_secret)))
+                    for i, a in enumerate(rows)])
+    s.close()
+    return db, rows
+
+
 def test_tampered_and_foreign_records_are_reported_by_id(tmp_path, keys, cli):
     pub, priv = keys
     other_pub, _ = make_keys(tmp_path / "other")
-    db = f"sqlite:///{tmp_path}/a.db"
+    db, _ = _sealed_db(tmp_path, pub, 4)
     s = open_store(db)
-    pk, opk = load_public_key(pub), load_public_key(other_pub)
-    s.submit_batch([Pending(s.hash(f"k{i}"), seal(pk, encode_payload("field-test", {"x": i}))) for i in range(4)]
-                   + [Pending(s.hash("foreign"), seal(opk, encode_payload("field-test", {"x": 9})))])
+    q = Questionnaire.from_file(tmp_path / "study.toml")
+    s.submit_batch([Pending(s.hash("foreign"), seal(load_public_key(other_pub), q.encode(answers(), day="2024-03-01", server=s.server_secret)))])
     s.close()
     export_jsonl(db, tmp_path / "e.jsonl")
-    lines = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    header, *lines = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
     sk = load_private_key(priv)
 
     def opens(line: dict) -> bool:
@@ -393,18 +543,93 @@ def test_tampered_and_foreign_records_are_reported_by_id(tmp_path, keys, cli):
     ct[-1] ^= 0x20
     lines[0]["ciphertext"] = base64.b64encode(bytes(ct)).decode()
     lines[1]["ciphertext"] = "%%%"
-    (tmp_path / "t.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + "{broken\n")
-    res = decrypt_jsonl(tmp_path / "t.jsonl", load_private_key(priv))
-    bad_ids = {rid for rid, _ in res.bad}
-    assert {lines[0]["id"], lines[1]["id"], lines[4]["id"], "line 6"} == bad_ids
-    assert len(res.bad) == 4 and len(res.table) == 2  # the foreign record is bad too
+    (tmp_path / "t.jsonl").write_text(json.dumps(header) + "\n" + "".join(json.dumps(x) + "\n" for x in lines) + "{broken\n")
+    res = decrypt_jsonl(tmp_path / "t.jsonl", sk)
+    assert {lines[0]["id"], lines[1]["id"], lines[4]["id"], "line 7"} == {rid for rid, _ in res.bad}
+    assert len(res.bad) == 4 and len(res.table) == 2  # the record sealed to another key is bad too
+    assert res.problems  # the file as a whole does not match its header either
     r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
-    assert r.code == 2 and lines[0]["id"] in r.err and "4 record(s)" in r.err
+    assert r.code == 2 and lines[0]["id"] in r.err and "4 record(s)" in r.err and len(r.err.splitlines()) == 1
     assert not (tmp_path / "a.csv").exists()
     r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "a.csv", "--skip-bad")
     assert r.code == 0 and lines[0]["id"] in r.err and len(pd.read_csv(tmp_path / "a.csv")) == 2
     r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "t.jsonl", "--skip-bad")
     assert r.code == 2 and "overwrite" in r.err
+
+
+def test_export_you_can_trust(tmp_path, keys, cli):
+    """Issue 11, attack 8: a truncated export decrypted with exit 0, duplicated lines gave extra rows,
+    records forged with the public key alone were accepted, another study's file gave no warning.
+    Each is now one error line (exit 2); --skip-bad writes the good rows and names the rest."""
+    pub, priv = keys
+    db, rows = _sealed_db(tmp_path, pub, 60)
+    export = tmp_path / "e.jsonl"
+    assert cli("export", "--db", db, "--out", export).code == 0
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600
+    head, *body = export.read_text().splitlines(keepends=True)
+    q = Questionnaire.from_file(tmp_path / "study.toml")
+
+    def decrypt(text: str, *extra) -> tuple:
+        f = tmp_path / f"in-{secrets.token_hex(4)}.jsonl"
+        f.write_text(text)
+        out = tmp_path / f"out-{secrets.token_hex(4)}.csv"
+        r = cli("decrypt", f, "--key", priv, "--out", out, *extra)
+        return r, (len(pd.read_csv(out)) if out.exists() else None)
+
+    r, n = decrypt(head + "".join(body))
+    assert r.code == 0 and n == 60, r.err
+    # 1. cut at a line boundary: 40 records gone
+    r, n = decrypt(head + "".join(body[:20]))
+    assert r.code == 2 and n is None and "truncated" in r.err and "40 missing" in r.err and len(r.err.splitlines()) == 1
+    r, n = decrypt(head + "".join(body[:20]), "--skip-bad")
+    assert r.code == 0 and n == 20 and "truncated" in r.err
+    # ... and with the count in the header edited to match: the header's MAC gives it away
+    forged_head = json.loads(head)
+    forged_head["count"] = 20
+    r, n = decrypt(json.dumps(forged_head) + "\n" + "".join(body[:20]))
+    assert r.code == 2 and "header was altered" in r.err
+    # 2. duplicated lines
+    r, n = decrypt(head + "".join(body) + "".join(body[:3]))
+    assert r.code == 2 and "duplicated" in r.err
+    r, n = decrypt(head + "".join(body) + "".join(body[:3]), "--skip-bad")
+    assert r.code == 0 and n == 60
+    # 3. a record forged with the public key alone (the forger does not know the server token)
+    forged = seal(load_public_key(pub), q.encode(answers(q_support=1), day="2024-03-01", server=b"f" * 32))
+    line = json.dumps({"id": "f" * 32, "ciphertext": base64.b64encode(forged).decode()}) + "\n"
+    r, n = decrypt(head + "".join(body[:-1]) + line)
+    assert r.code == 2 and "not sealed by this export's server" in r.err and "f" * 32 in r.err
+    r, n = decrypt(head + "".join(body[:-1]) + line, "--skip-bad")
+    assert r.code == 0 and n == 59
+    # 4. another study's export (same key, reused by the analyst): named, and refused with --study
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "study.toml").write_text((tmp_path / "study.toml").read_text().replace('id = "field-test"', 'id = "other-study"'))
+    odb, _ = _sealed_db(other, pub, 5, study_file=other / "study.toml")
+    export_jsonl(odb, other / "e.jsonl")
+    r, n = decrypt((other / "e.jsonl").read_text(), "--study", "field-test")
+    assert r.code == 2 and "other-study" in r.err
+    r, n = decrypt((other / "e.jsonl").read_text(), "--study", str(tmp_path / "study.toml"))
+    assert r.code == 2 and "other-study" in r.err
+    # two exports joined into one file
+    r, n = decrypt(head + "".join(body) + (other / "e.jsonl").read_text())
+    assert r.code == 2 and "second export header" in r.err
+    # 5. the server id can be pinned
+    sid = json.loads(head)["server"]
+    assert decrypt(head + "".join(body), "--server-id", sid)[0].code == 0
+    r, _ = decrypt(head + "".join(body), "--server-id", "0000-0000-0000-0000")
+    assert r.code == 2 and sid in r.err
+
+
+def test_wrong_key_is_said_once(tmp_path, keys, cli):
+    """Issue 15: a wrong key printed one message per record (307 lines); now one line, exit 2."""
+    pub, _ = keys
+    _, other_priv = make_keys(tmp_path / "other")
+    db, _ = _sealed_db(tmp_path, pub, 30)
+    export_jsonl(db, tmp_path / "e.jsonl")
+    for extra in ((), ("--skip-bad",)):
+        r = cli("decrypt", tmp_path / "e.jsonl", "--key", other_priv, "--out", tmp_path / "a.csv", *extra)
+        assert r.code == 2 and r.err.count("\n") <= 1 and "wrong key?" in r.err and "30 records" in r.err
+        assert not (tmp_path / "a.csv").exists()
 
 
 def test_cli_bad_inputs(tmp_path, study, keys, cli):
@@ -422,24 +647,20 @@ def test_cli_bad_inputs(tmp_path, study, keys, cli):
     for args, msg in cases:
         r = cli(*args)
         assert r.code == 2 and r.err.startswith("error: ") and msg in r.err and "Traceback" not in r.err, (args, r.err)
-    (tmp_path / "e.jsonl").write_bytes(b"\xff\xfe\x00garbage")
-    r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
-    assert r.code == 2 and "JSON lines" in r.err
+    for junk in (b"\xff\xfe\x00garbage", b'{"id": "x", "ciphertext": "AAAA"}\n'):  # not an export, or an old one
+        (tmp_path / "e.jsonl").write_bytes(junk)
+        r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
+        assert r.code == 2 and "not a sottovoce export" in r.err
 
 
 def test_decrypted_table_feeds_the_estimators(tmp_path, study, keys):
     """The table has the study's answer columns with the codes the estimators expect."""
     pub, priv = keys
-    db = f"sqlite:///{tmp_path}/a.db"
-    s = open_store(db)
-    q = Questionnaire.from_file(study)
-    pk = load_public_key(pub)
-    rows = [answers(treat=i % 2, list_count=(i % 3) + (i % 2), rr_die=i % 2) for i in range(40)]
-    s.submit_batch([Pending(s.hash(f"key{i:020d}"), seal(pk, encode_payload(q.id, a))) for i, a in enumerate(rows)])
-    s.close()
+    db, rows = _sealed_db(tmp_path, pub, 40)
     export_jsonl(db, tmp_path / "e.jsonl")
     res = decrypt_jsonl(tmp_path / "e.jsonl", load_private_key(priv), with_meta=True)
-    assert list(res.table.columns) == ["record_id", "day", *COLUMNS] and not res.bad
+    assert list(res.table.columns) == ["record_id", "day", *COLUMNS] and not res.bad and not res.problems
+    assert set(res.table.day) == {"2024-03-01"}
     t = res.table
     dim = t.loc[t.list_treat == 1, "list_count"].mean() - t.loc[t.list_treat == 0, "list_count"].mean()
     truth = pd.DataFrame(rows)
@@ -500,3 +721,34 @@ def test_keys_invites_makes_unique_private_codes(tmp_path, cli):
     assert again.code == 2 and again.err.startswith("error:") and "refusing to overwrite" in again.err
     assert out.read_text().split() == codes
     assert cli("keys", "invites", "--count", "0", "--out", tmp_path / "x.txt").code == 2
+
+
+def test_log_flood_is_impossible():
+    """Issue 11: a flood wrote 47 MB of tracebacks in 11 s. Each kind of line now appears a few times a
+    minute, as one line, and what was dropped is counted."""
+    import io
+    import logging
+
+    from sottovoce.field.server import OneLineRateLimit
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    flt = OneLineRateLimit(per_kind=3, total=30)
+    handler.addFilter(flt)
+    lg = logging.getLogger("sottovoce.test-flood")
+    lg.addHandler(handler)
+    lg.propagate = False
+    try:
+        for i in range(5000):
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                lg.exception("socket.accept() out of system resource %d", i)
+            lg.warning("Exceeded concurrency limit.")
+        flt._window -= 61  # a minute later
+        lg.warning("Exceeded concurrency limit.")
+    finally:
+        lg.removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 7 and "Traceback" not in out.getvalue() and "Too many open files" in lines[0]
+    assert "9994 log lines suppressed" in lines[-1]

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
+from sottovoce.field.questionnaire import Questionnaire
 from test_field_support import COLUMNS, Server, make_keys, write_study
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,6 +36,7 @@ def served(tmp_path_factory):
     pub, priv = make_keys(tmp)
     db = f"sqlite:///{tmp}/answers.db"
     server = Server(study, pub, db, tmp / "server.log").start()
+    server.questionnaire = Questionnaire.from_file(study)
     yield server, tmp, db, priv
     server.stop()
 
@@ -49,7 +51,7 @@ def browser(served):
         b.close()
 
 
-def _fill(page, rng: random.Random, js: bool) -> dict[str, int]:
+def _fill(page, q: Questionnaire, rng: random.Random, js: bool) -> dict[str, int]:
     """Answer every question on the page like a respondent; returns what was given."""
     hidden = {el.get_attribute("name"): int(el.get_attribute("value"))
               for el in page.locator("form input[type=hidden]").all() if not el.get_attribute("name").startswith("_")}
@@ -73,7 +75,7 @@ def _fill(page, rng: random.Random, js: bool) -> dict[str, int]:
     given["rr_browser"] = rng.randint(0, 1)
     given["cw"] = rng.randint(0, 1)
     for name in ("q_support", "list_count", "dl_a", "dl_b", "rr_die", "rr_browser", "cw"):
-        page.check(f"input[name={name}][value='{given[name]}']")
+        page.check(f"input[name={name}][value='{q.form_value(name, given[name])}']")
     return given
 
 
@@ -94,6 +96,16 @@ def test_complete_survey_in_every_arm(served, browser, js, cli, tmp_path):
 
     context.route("**/*", guard)
     page = context.new_page()
+    sizes: dict[str, set[int]] = {"page": set(), "form": set()}
+
+    def seen(response) -> None:  # what an observer of the encrypted traffic would measure
+        req = response.request
+        if req.method == "POST":
+            sizes["form"].add(len(req.post_data_buffer or b""))
+        elif urlsplit(req.url).path == "/":
+            sizes["page"].add(len(response.body()))
+
+    page.on("response", seen)
     given: list[dict[str, int]] = []
     for want in [(0, 0), (1, 1), (0, 1), (1, 0)]:  # (list arm, double-list arm)
         for _ in range(60):  # arms are drawn by the server; reload until this combination comes up
@@ -104,7 +116,7 @@ def test_complete_survey_in_every_arm(served, browser, js, cli, tmp_path):
                 break
         else:
             pytest.fail(f"arm combination {want} never came up")
-        given.append(_fill(page, rng, js))
+        given.append(_fill(page, server.questionnaire, rng, js))
         page.click("button.submit")
         page.wait_for_url("**/thanks?lang=*")
         body = page.inner_text("body")
@@ -123,6 +135,8 @@ def test_complete_survey_in_every_arm(served, browser, js, cli, tmp_path):
         assert page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, ""]
     assert set(hosts) == {"127.0.0.1"}, set(hosts)
     context.close()
+    # issue 11: page and form lengths told the list arm and the answers; now one length each
+    assert len(sizes["page"]) == 1 and len(sizes["form"]) == 1, sizes
 
     out = tmp_path / "e.jsonl"
     assert cli("export", "--db", db, "--out", out).code == 0

@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from sottovoce.field.loadtest import hammer
+from sottovoce.field.loadtest import LoadStats, hammer
+from sottovoce.field.questionnaire import Questionnaire
 from sottovoce.field.storage import db_files, open_store
-from test_field_support import CLIENT_ADDR, Server, answers, make_keys, postgres_url, write_study
+from test_field_support import (
+    CLIENT_ADDR,
+    Server,
+    answers,
+    form_body,
+    make_keys,
+    postgres_url,
+    write_study,
+)
 
 pytestmark = pytest.mark.xdist_group("field-server")  # these share the CPU badly; keep them on one worker
 
@@ -50,15 +59,16 @@ def test_nothing_readable_at_rest(tmp_path: Path):
     invites.write_text("INVITE-MARKER-1\nINVITE-MARKER-2\n")
     db = f"sqlite:///{tmp_path}/answers.db"
     log = tmp_path / "server.log"
-    server = Server(study, pub, db, log, ["--invites", str(invites)]).start()
+    server = Server(study, pub, db, log, ["--invites", str(invites), "--invite-key", str(tmp_path / "invite.key")]).start()
     marker_key = "IDEMKEYMARKER" + secrets.token_hex(8)
     try:
         body = json.dumps({"idempotency_key": marker_key, "invite": "INVITE-MARKER-1",
                            "answers": answers(q_support=98)}).encode()
         code, _ = _request(server.port, "POST", "/api/submissions", body, {"Content-Type": "application/json"})
         assert code == 201
-        form = "&".join(f"{k}={v}" for k, v in {"_key": "FORMKEYMARKER" + "x" * 8, "_invite": "INVITE-MARKER-2",
-                                                  **answers(treat=0, list_count=3)}.items()).encode()
+        q = Questionnaire.from_file(study)
+        form = "&".join(f"{k}={v}" for k, v in form_body(q, answers(treat=0, list_count=3), key="FORMKEYMARKER" + "x" * 8,
+                                                          invite="INVITE-MARKER-2").items()).encode()
         code, resp = _request(server.port, "POST", "/submit", form, {"Content-Type": "application/x-www-form-urlencoded"})
         assert code == 303 and b"set-cookie" not in resp.lower()
         code, _ = _request(server.port, "GET", "/?lang=ru&secret=QUERY-MARKER")
@@ -73,20 +83,27 @@ def test_nothing_readable_at_rest(tmp_path: Path):
     forbidden = [CLIENT_ADDR.encode(), b"203.0.113.99", b"UA-MARKER", b"referrer-marker", b"QUERY-MARKER",
                  b"INVITE-MARKER", b"IDEMKEYMARKER", b"FORMKEYMARKER", b"q_support", b"list_count", b'"answers"']
     for name, blob in blobs.items():
-        for marker in forbidden + ([b"field-test"] if name != "server.log" else []):  # the study id is only in the log
+        for marker in forbidden:  # (the study id is stored: the study file beside it on the server names it anyway)
             assert marker not in blob, f"{marker!r} found in {name}"
     logtext = blobs["server.log"].decode()
-    assert "POST /api/submissions 201" in logtext and "POST /submit 303" in logtext
+    # issue 11: one line per request became a microsecond timestamp under journald; now none at all,
+    # and nothing says how many codes were used
+    assert "POST" not in logtext and "/api/submissions" not in logtext and "unused" not in logtext
     store = open_store(db)
-    assert store.count() == 2 and store.invites_left() == 0
+    assert store.count() == 2
     store.close()
+    assert not any(str(f).endswith("-wal") for f in db_files(db))  # a clean stop leaves no WAL
 
 
-def _crash_cycles(tmp_path: Path, db: str, cycles: int) -> None:
+def _crash_cycles(tmp_path: Path, db: str, cycles: int, per_cycle: int = 25) -> None:
+    """Load each server until ``per_cycle`` more submissions are acknowledged, then SIGKILL it.
+
+    Nothing depends on the machine's speed: a slow machine just takes longer to get there.
+    """
     study = write_study(tmp_path)
     pub, _ = make_keys(tmp_path)
     log = tmp_path / "server.log"
-    acked: dict[str, str] = {}
+    acked: set[str] = set()
     attempted: set[str] = set()
     bodies: dict[str, bytes] = {}
 
@@ -96,11 +113,17 @@ def _crash_cycles(tmp_path: Path, db: str, cycles: int) -> None:
         return key, bodies[key]
 
     async def load_then_kill(server: Server) -> None:
+        stats = LoadStats()
+        want = per_cycle + secrets.randbelow(per_cycle)  # kill at a random point past the minimum
+
         async def killer() -> None:
-            await asyncio.sleep(0.15 + 0.25 * secrets.randbelow(100) / 100)
+            while len(stats.acked) < want and server.proc is not None and server.proc.poll() is None:
+                await asyncio.sleep(0.005)
             server.kill()  # SIGKILL in the middle of the burst
 
-        stats, _ = await asyncio.gather(hammer("127.0.0.1", server.port, clients=40, seconds=5, make=make), killer())
+        await asyncio.gather(hammer("127.0.0.1", server.port, clients=40, seconds=600, make=make, stats=stats,
+                                    until=lambda: server.proc is None or server.proc.poll() is not None), killer())
+        assert len(stats.acked) >= want
         acked.update(stats.acked)
         attempted.update(stats.attempted)
 
@@ -109,11 +132,10 @@ def _crash_cycles(tmp_path: Path, db: str, cycles: int) -> None:
         asyncio.run(load_then_kill(server))
         assert server.proc is not None and server.proc.returncode == -9
         store = open_store(db)
-        ids = {rid for rid, _, _ in store.rows()}
+        present = {r[0] for r in store._read("SELECT idem FROM submissions")}
+        missing = {k for k in acked if store.hash(k) not in present}
         store.close()
-        missing = set(acked.values()) - ids
         assert not missing, f"{len(missing)} acknowledged submissions lost after kill -9"
-    assert len(acked) > 20 * cycles, "the bursts were too small to test anything"
     # retry every submission once more (a client that never got its answer would): nothing doubles
     server = Server(study, pub, db, log).start()
     try:
@@ -122,10 +144,10 @@ def _crash_cycles(tmp_path: Path, db: str, cycles: int) -> None:
             return key, bodies[key]
 
         pending = sorted(attempted)
-        stats = asyncio.run(hammer("127.0.0.1", server.port, clients=20, seconds=60, make=again,
+        stats = asyncio.run(hammer("127.0.0.1", server.port, clients=20, seconds=120, make=again,
                                    max_requests=len(attempted)))
         assert len(stats.acked) == len(attempted)
-        assert all(stats.acked[k] == v for k, v in acked.items())  # same record id as first acknowledged
+        assert all(stats.acked[k] == "duplicate" for k in acked)  # stored once, before the kill
     finally:
         server.stop()
     store = open_store(db)
@@ -202,7 +224,8 @@ def test_two_server_processes_share_postgres(tmp_path: Path):
         for s in servers:
             s.stop()
     assert len(a.acked) == len(b.acked) == len(keys)
-    assert all(a.acked[k] == b.acked[k] for k in keys)  # both processes report the one stored record
+    # each key was stored by exactly one of the two processes; the other saw a duplicate
+    assert all(sorted([a.acked[k], b.acked[k]]) == ["duplicate", "stored"] for k in keys)
     store = open_store(url)
     assert store.count() == len(keys)
     store.close()

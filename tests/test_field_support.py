@@ -89,10 +89,29 @@ def write_study(tmp: Path) -> Path:
     return p
 
 
+def invite_store(url: str, codes: list[str], key_file: Path):
+    """A store that has imported ``codes`` under the invitation key in ``key_file`` (made if absent)."""
+    from sottovoce.field.storage import open_store, read_invite_key
+
+    store = open_store(url)
+    store.unlock_invites(read_invite_key(key_file, create=True))
+    store.import_invites(codes, "codes.txt")
+    return store
+
+
 def make_keys(tmp: Path, passphrase: bytes | None = None) -> tuple[Path, Path]:
     from sottovoce.field.crypto import new_keypair
 
     return new_keypair(tmp / "keys", passphrase)
+
+
+def form_body(q, answers: dict, key: str = "f" * 32, lang: str = "en", invite: str | None = None) -> dict[str, str]:
+    """The form a browser posts for ``answers`` (fields in page order; values as the page offers them)."""
+    fields = {"_key": key, "_lang": lang}
+    if invite is not None:
+        fields["_invite"] = invite
+    fields.update({c: q.form_value(c, answers[c]) for c in q.columns()})
+    return fields
 
 
 def answers(treat: int = 1, dl_treat: int = 0, **kw: int) -> dict[str, int]:

@@ -31,7 +31,7 @@ __all__ = [
 for _name in (
     "survey", "weighting", "listexp", "rr", "planning", "nonresponse", "audit",
     "glm", "quantile", "ratio", "contrast", "marginal", "coeftable",
-    "dynamics", "study", "pipeline", "demo",
+    "dynamics", "study", "pipeline", "demo", "codebook",
 ):
     try:
         _mod = _importlib.import_module(f".{_name}", __name__)
@@ -43,3 +43,7 @@ for _name in (
         globals()[_public] = getattr(_mod, _public)
         __all__.append(_public)
 del _name
+
+from . import datasets as datasets  # noqa: E402  (sv.datasets.path("chronicles-01"): bundled real data)
+
+__all__.append("datasets")

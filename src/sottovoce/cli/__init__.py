@@ -43,6 +43,7 @@ _COMMAND_MODULES = (
     "trend_cmds",
     "corpus_cmds",
     "field_cmds",
+    "describe_cmds",
 )
 
 
@@ -57,6 +58,9 @@ def _register_all() -> None:
                 continue
             raise
         module.register(app)
+    from ._common import add_read_options
+
+    add_read_options(app)  # --sheet/--encoding/--sep/--decimal/--labels on every data command
 
 
 _register_all()

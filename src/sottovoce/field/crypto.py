@@ -32,7 +32,12 @@ __all__ = [
     "seal",
     "unseal",
     "BadCiphertext",
+    "MIN_PASSPHRASE",
+    "check_passphrase",
+    "check_private_key_mode",
 ]
+
+MIN_PASSPHRASE = 12  # characters; a diceware phrase of four words or more passes
 
 PUBLIC_KEY_NAME = "public.key"
 PRIVATE_KEY_NAME = "private.key"
@@ -42,6 +47,27 @@ _PRIVATE_TAG = "sottovoce-private-key-v1"
 
 class BadCiphertext(Exception):
     """A record that does not open with the given key (tampered, truncated or sealed to another key)."""
+
+
+def check_passphrase(passphrase: bytes) -> None:
+    """Refuse a passphrase an offline guesser breaks quickly (Argon2id only slows each guess down)."""
+    text = passphrase.decode("utf-8", errors="replace")
+    if len(text) < MIN_PASSPHRASE or len(set(text)) < 5:
+        raise InputError(
+            f"the passphrase is too weak ({len(text)} characters, {len(set(text))} different); use at least "
+            f"{MIN_PASSPHRASE} characters, e.g. four or more random words, or pass --allow-weak-passphrase"
+        )
+
+
+def check_private_key_mode(path: str | os.PathLike[str]) -> None:
+    """Refuse a private key file that other users can read (as ssh does)."""
+    p = Path(path)
+    mode = p.stat().st_mode & 0o777 if p.is_file() else 0
+    if mode & 0o077:
+        raise InputError(
+            f"{p}: the private key can be read by other users (mode {oct(mode)}); run `chmod 600 {p}`, "
+            "or pass --allow-readable-key"
+        )
 
 
 def _b64(data: bytes) -> str:

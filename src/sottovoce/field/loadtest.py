@@ -24,7 +24,7 @@ __all__ = ["LoadStats", "hammer", "Server", "free_port"]
 
 @dataclass
 class LoadStats:
-    """What a load run saw: acknowledged submissions (key -> record id), failures and latencies."""
+    """What a load run saw: acknowledged submissions (key -> status), failures and latencies."""
 
     acked: dict[str, str] = field(default_factory=dict)
     attempted: list[str] = field(default_factory=list)
@@ -45,7 +45,7 @@ class LoadStats:
 
 
 async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable[[], tuple[str, bytes]],
-                  stats: LoadStats, local_addr: str | None) -> None:
+                  stats: LoadStats, local_addr: str | None, interval: float = 0.0) -> None:
     writer = None
     try:
         reader, writer = await asyncio.open_connection(host, port, local_addr=(local_addr, 0) if local_addr else None)
@@ -63,10 +63,13 @@ async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             payload = await reader.readexactly(length)
-            stats.latencies.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            stats.latencies.append(took)
+            if interval > took:  # paced: an open-loop rate, whatever the server's speed
+                await asyncio.sleep(interval - took)
             stats.statuses[status] = stats.statuses.get(status, 0) + 1
             if status in (200, 201):
-                stats.acked[key] = json.loads(payload)["id"]
+                stats.acked[key] = json.loads(payload)["status"]
     except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
         stats.errors += 1  # the server went away mid-request: that submission is unacknowledged
     finally:
@@ -75,17 +78,24 @@ async def _client(host: str, port: int, stop: Callable[[], bool], make: Callable
 
 
 async def hammer(url_host: str, port: int, *, clients: int, seconds: float, make: Callable[[], tuple[str, bytes]],
-                 local_addr: str | None = None, max_requests: int | None = None) -> LoadStats:
-    """Run ``clients`` concurrent keep-alive clients for ``seconds`` (or ``max_requests`` in all)."""
+                 local_addr: str | None = None, max_requests: int | None = None, stats: LoadStats | None = None,
+                 until: Callable[[], bool] | None = None, rate: float | None = None) -> LoadStats:
+    """Run ``clients`` concurrent keep-alive clients for ``seconds`` (or ``max_requests`` in all, or ``until()``).
+
+    With ``rate``, the clients together send at most that many requests per second.
+    Pass ``stats`` to watch the run from another task while it goes on.
+    """
     if not ipaddress.ip_address(url_host).is_loopback:
         raise ValueError("the load generator only targets loopback addresses")
-    stats = LoadStats()
+    stats = stats if stats is not None else LoadStats()
     t0 = time.monotonic()
 
     def stop() -> bool:
-        return time.monotonic() - t0 > seconds or (max_requests is not None and len(stats.attempted) >= max_requests)
+        return (time.monotonic() - t0 > seconds or (max_requests is not None and len(stats.attempted) >= max_requests)
+                or (until is not None and until()))
 
-    await asyncio.gather(*(_client(url_host, port, stop, make, stats, local_addr) for _ in range(clients)))
+    interval = clients / rate if rate else 0.0
+    await asyncio.gather(*(_client(url_host, port, stop, make, stats, local_addr, interval) for _ in range(clients)))
     stats.seconds = time.monotonic() - t0
     return stats
 
@@ -100,13 +110,14 @@ class Server:
     """``sottovoce serve`` in a subprocess (so it can be killed with SIGKILL), logs to a file."""
 
     def __init__(self, study: Path, public_key: Path, db: str, log: Path, extra: list[str] | None = None,
-                 fork: bool = False) -> None:
+                 fork: bool = False, limits: tuple[int, int] | None = None) -> None:
         self.study, self.public_key, self.db, self.fork = study, public_key, db, fork
         self.args = [sys.executable, "-c", "from sottovoce.cli import run; run()", "serve", str(study),
                      "--public-key", str(public_key), "--db", db, *(extra or [])]
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.limits = limits  # RLIMIT_NOFILE (soft, hard) for the server process
 
     def start(self) -> Server:
         self.port = free_port()
@@ -115,7 +126,7 @@ class Server:
         else:
             fh = open(self.log, "ab")
             self.proc = subprocess.Popen([*self.args, "--port", str(self.port)], stdout=fh, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=self._limit)
             fh.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -127,6 +138,12 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("server did not start in 30 s")
+
+    def _limit(self) -> None:
+        if self.limits is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, self.limits)
 
     @property
     def url(self) -> str:
@@ -189,11 +206,12 @@ class _ForkedServer:
 
 
 def _child(server: Server) -> None:
-    from .app import run_server
+    from ..cli import main
 
+    server._limit()
     fd = os.open(server.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
-    run_server(server.study, server.public_key, server.db, port=server.port)
+    sys.exit(main([*server.args[3:], "--port", str(server.port)]))

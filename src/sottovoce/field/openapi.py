@@ -38,15 +38,17 @@ def openapi_spec(q: Questionnaire, max_body: int) -> dict[str, Any]:
         "required": ["_key", *answers["required"]],
         "properties": {
             "_key": {"type": "string", "pattern": IDEM_PATTERN},
+            # answers are sent as their zero-padded position among the column's values
             "_lang": {"type": "string", "enum": ["en", "ru"]},
             "_invite": {"type": "string", "maxLength": 128},
             **{c: {"type": "string"} for c in answers["properties"]},
         },
     }
-    stored = {"type": "object", "properties": {"status": {"type": "string", "enum": ["stored", "duplicate"]},
-                                               "id": {"type": "string"}}, "required": ["status", "id"]}
+    # the status only: no record id, which would be a receipt tying a respondent to a row
+    stored = {"type": "object", "properties": {"status": {"type": "string", "enum": ["stored", "duplicate"]}},
+              "required": ["status"], "additionalProperties": False}
     refusals = {
-        "400": _ERROR, "403": _ERROR, "413": _ERROR, "415": _ERROR, "422": _ERROR,
+        "400": _ERROR, "403": _ERROR, "408": _ERROR, "413": _ERROR, "415": _ERROR, "422": _ERROR,
         "503": {**_ERROR, "description": "Storage unavailable; retry later with the same idempotency key"},
     }
     html = {"text/html": {"schema": {"type": "string"}}}

@@ -12,14 +12,21 @@ is a row that ``sottovoce analyze`` reads directly. Designs and their sources:
   with ``device = "browser"``, a virtual one drawn with ``crypto.getRandomValues``) and follows the
   printed instruction; the roll is never asked for or sent;
 * crosswise model (Yu, Tian & Tang 2008): one answer about two statements at once.
+
+Lengths say nothing (an observer of encrypted traffic sees them): every radio value of a column
+is its zero-padded position among the column's values, so a posted form has one length whatever
+the answers; every sealed plaintext of a study is padded to one length, the longest the study
+allows (:meth:`Questionnaire.payload_size`); the app pads each page to the longest any arm gives.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +41,9 @@ from ..study import (
     load_study,
 )
 
-__all__ = ["Questionnaire", "AnswerError", "encode_payload", "decode_payload", "UI", "PAYLOAD_VERSION"]
+__all__ = ["Questionnaire", "AnswerError", "Payload", "decode_payload", "UI", "PAYLOAD_VERSION"]
 
-PAYLOAD_VERSION = 1
-_PAD = 256  # ciphertext length must not reveal the answers: pad plaintexts to a multiple of this
+PAYLOAD_VERSION = 2  # 2: fixed length per study; the day and the server token inside
 
 UI: dict[str, dict[str, str]] = {
     "en": {
@@ -211,47 +217,100 @@ class Questionnaire:
         """The answer columns, in questionnaire order (the columns of the decrypted table)."""
         return [c for q in self.study.questions for c in self._cols(q)]
 
+    # -- the values each column can take ----------------------------------------------------------
+    @staticmethod
+    def _direct_codes(q: DirectQuestion) -> list[Any]:
+        codes = [o.code for o in q.options] or [*q.yes, 0 if 0 not in q.yes else 2]
+        return [*codes, *q.hard_to_say, *q.refused]
+
+    def _allowed(self, q: Any, arm: int | None = None) -> dict[str, list[Any]]:
+        """Allowed values of each of ``q``'s columns; for list questions under ``arm`` (None: any arm)."""
+        if isinstance(q, DirectQuestion):
+            return {q.column: self._direct_codes(q)}
+        if isinstance(q, ListQuestion):
+            top = q.items + (1 if (arm is None or arm == 1 or q.placebo) else 0)
+            return {q.treat: [0, 1], q.count: list(range(top + 1))}
+        if isinstance(q, DoubleListQuestion):
+            a = q.items_a + (1 if arm in (None, 1) else 0)
+            b = q.items_b + (1 if arm in (None, 0) else 0)
+            return {q.treat: [0, 1], q.count_a: list(range(a + 1)), q.count_b: list(range(b + 1))}
+        return {q.response: [0, 1]}
+
+    @cached_property
+    def _values(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for q in self.study.questions:
+            out.update(self._allowed(q))
+        return out
+
+    def column_values(self) -> dict[str, list[Any]]:
+        """Every value each answer column can take (under any arm), in the order the form offers them."""
+        return {c: list(v) for c, v in self._values.items()}
+
+    def form_value(self, column: str, value: Any) -> str:
+        """What the form sends for ``value``: its position among the column's values, zero-padded.
+
+        Every value of a column has the same width, so the length of a posted form says nothing
+        about the answers (an observer of encrypted traffic sees lengths).
+        """
+        values = self._values[column]
+        return str(values.index(value)).zfill(len(str(len(values) - 1)))
+
+    def arm_choices(self) -> dict[str, list[int]]:
+        """The random draws made when a page is rendered: question id -> possible arms."""
+        return {q.id: [0, 1] for q in self.study.questions if isinstance(q, ListQuestion | DoubleListQuestion)}
+
     # -- rendering --------------------------------------------------------------------------------
-    def render(self, lang: str, rng: secrets.SystemRandom | None = None) -> list[dict[str, Any]]:
-        """View models for the template; list arms and item positions are drawn here, per page."""
+    def render(self, lang: str, rng: secrets.SystemRandom | None = None,
+               arms: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+        """View models for the template; list arms and item positions are drawn here, per page.
+
+        ``arms`` fixes the arm of some list questions (used to find the longest possible page).
+        """
         rng = rng or secrets.SystemRandom()
         ui = UI[lang]
         blocks: list[dict[str, Any]] = []
+
+        def radios(col: str, labels: list[tuple[Any, str]]) -> list[tuple[str, str]]:
+            return [(self.form_value(col, v), text) for v, text in labels]
+
         for n, q in enumerate(self.study.questions, 1):
             b: dict[str, Any] = {"n": n, "id": q.id, "type": q.type, "hidden": [], "virtual_die": False}
-            if isinstance(q, DirectQuestion):
-                opts = list(q.options) or []
-                choices = [(str(o.code), _pick(o.text, lang, str(o.code))) for o in opts]
-                if not choices:
-                    choices = [(str(c), ui["yes"]) for c in q.yes] + [("0" if 0 not in q.yes else "2", ui["no"])]
-                choices += [(str(c), ui["hard_to_say"]) for c in q.hard_to_say]
-                choices += [(str(c), ui["refused"]) for c in q.refused]
-                b.update(text=_pick(q.text, lang, q.id), name=q.column, choices=choices)
-            elif isinstance(q, ListQuestion):
+            arm = (arms or {}).get(q.id)
+            if arm is None:
                 arm = rng.randrange(2)
+            if isinstance(q, DirectQuestion):
+                labels = [(o.code, _pick(o.text, lang, str(o.code))) for o in q.options]
+                if not labels:
+                    labels = [(c, ui["yes"]) for c in q.yes] + [(0 if 0 not in q.yes else 2, ui["no"])]
+                labels += [(c, ui["hard_to_say"]) for c in q.hard_to_say]
+                labels += [(c, ui["refused"]) for c in q.refused]
+                b.update(text=_pick(q.text, lang, q.id), name=q.column, choices=radios(q.column, labels))
+            elif isinstance(q, ListQuestion):
                 items = self._list_items(q.control_items, lang)
                 extra = _pick(q.sensitive_item, lang) if arm else _pick(q.placebo, lang)
                 if extra:
                     items.insert(rng.randrange(len(items) + 1), extra)
                 b.update(text=_pick(q.lead, lang, ui["list_lead"]), items=items, name=q.count,
-                         hidden=[(q.treat, str(arm))], counts=list(range(len(items) + 1)))
-            elif isinstance(q, DoubleListQuestion):
-                arm = rng.randrange(2)  # 1: sensitive item on list A
+                         hidden=[(q.treat, self.form_value(q.treat, arm))],
+                         counts=radios(q.count, [(c, str(c)) for c in range(len(items) + 1)]))
+            elif isinstance(q, DoubleListQuestion):  # arm 1: sensitive item on list A
                 lists = []
                 for label, ctrl, col, on in (("list_a", q.control_items_a, q.count_a, arm == 1),
                                              ("list_b", q.control_items_b, q.count_b, arm == 0)):
                     items = self._list_items(ctrl, lang)
                     if on:
                         items.insert(rng.randrange(len(items) + 1), _pick(q.sensitive_item, lang))
-                    lists.append({"label": ui[label], "items": items, "name": col, "counts": list(range(len(items) + 1))})
-                b.update(text=ui["double_lead"], lists=lists, hidden=[(q.treat, str(arm))])
+                    lists.append({"label": ui[label], "items": items, "name": col,
+                                  "counts": radios(col, [(c, str(c)) for c in range(len(items) + 1)])})
+                b.update(text=ui["double_lead"], lists=lists, hidden=[(q.treat, self.form_value(q.treat, arm))])
             elif isinstance(q, RRQuestion):
                 b.update(text=_pick(q.text, lang, q.id), name=q.response, instructions=self._rr_rule(q, lang),
-                         choices=[("1", ui["yes"]), ("0", ui["no"])], virtual_die=q.device == "browser")
+                         choices=radios(q.response, [(1, ui["yes"]), (0, ui["no"])]), virtual_die=q.device == "browser")
             elif isinstance(q, CrosswiseQuestion):
                 b.update(text=_pick(q.instructions, lang, ui["cw_lead"]), name=q.response,
                          statements=[(ui["statement_a"], _pick(q.text, lang)), (ui["statement_b"], _pick(q.innocuous, lang))],
-                         choices=[("1", ui["cw_same"]), ("0", ui["cw_diff"])])
+                         choices=radios(q.response, [(1, ui["cw_same"]), (0, ui["cw_diff"])]))
             blocks.append(b)
         return blocks
 
@@ -264,10 +323,20 @@ class Questionnaire:
 
     # -- validation ------------------------------------------------------------------------------
     def answers_from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """Pick the answer columns out of a posted form (strings) and validate them."""
-        return self.validate({c: form[c] for c in self.columns() if c in form}, from_form=True)
+        """Pick the answer columns out of a posted form (zero-padded positions) and validate them."""
+        values = self._values
+        answers: dict[str, Any] = {}
+        for col, allowed in values.items():
+            if col not in form or form[col] == "":
+                continue
+            sent = form[col]
+            width = len(str(len(allowed) - 1))
+            if len(sent) != width or not sent.isdigit() or int(sent) >= len(allowed):
+                raise AnswerError(f"answer '{col}' = {sent[:40]!r} is not one of the offered choices; reload the survey page")
+            answers[col] = allowed[int(sent)]
+        return self.validate(answers)
 
-    def validate(self, answers: Mapping[str, Any], from_form: bool = False) -> dict[str, Any]:
+    def validate(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         """Check every answer against its question; returns the answers in column order.
 
         Raises :class:`AnswerError` naming the column and the allowed values.
@@ -279,68 +348,81 @@ class Questionnaire:
             raise AnswerError(f"unknown answer column(s) {', '.join(map(repr, unknown[:5]))}; expected {', '.join(self.columns())}")
         out: dict[str, Any] = {}
         for q in self.study.questions:
-            if isinstance(q, DirectQuestion):
-                codes = [o.code for o in q.options] or [*q.yes, 0 if 0 not in q.yes else 2]
-                codes += [*q.hard_to_say, *q.refused]
-                out[q.column] = self._code(answers, q.column, codes, from_form)
-            elif isinstance(q, ListQuestion):
-                arm = self._code(answers, q.treat, [0, 1], from_form)
-                top = q.items + (1 if (arm or q.placebo) else 0)
-                out[q.treat], out[q.count] = arm, self._code(answers, q.count, list(range(top + 1)), from_form)
-            elif isinstance(q, DoubleListQuestion):
-                arm = self._code(answers, q.treat, [0, 1], from_form)
-                out[q.treat] = arm
-                out[q.count_a] = self._code(answers, q.count_a, list(range(q.items_a + arm + 1)), from_form)
-                out[q.count_b] = self._code(answers, q.count_b, list(range(q.items_b + (1 - arm) + 1)), from_form)
-            else:
-                out[q.response] = self._code(answers, q.response, [0, 1], from_form)
-        return out
+            arm = None
+            if isinstance(q, ListQuestion | DoubleListQuestion):
+                arm = out[q.treat] = self._code(answers, q.treat, [0, 1])
+            for col, allowed in self._allowed(q, arm).items():
+                if col not in out:
+                    out[col] = self._code(answers, col, allowed)
+        return {c: out[c] for c in self.columns()}
 
-    def _code(self, answers: Mapping[str, Any], col: str, allowed: list[Any], from_form: bool) -> Any:
+    @staticmethod
+    def _code(answers: Mapping[str, Any], col: str, allowed: list[Any]) -> Any:
         if col not in answers or answers[col] in (None, ""):
             raise AnswerError(f"missing answer '{col}'; allowed values: {', '.join(map(str, allowed))}")
         v = answers[col]
         if isinstance(v, bool) or not isinstance(v, int | str | float):
             raise AnswerError(f"answer '{col}' must be one of {', '.join(map(str, allowed))}, got {json.dumps(v)[:40]}")
-        for a in allowed:  # accept the code itself or its text form (forms send strings)
+        for a in allowed:  # accept the code itself or its text form
             if v == a and type(v) is type(a):
                 return a
-            if (from_form or isinstance(v, str)) and isinstance(v, str) and v == str(a):
+            if isinstance(v, str) and v == str(a):
                 return a
         raise AnswerError(f"answer '{col}' = {str(v)[:40]!r} is not allowed; use one of {', '.join(map(str, allowed))}")
 
     def answer_schema(self) -> dict[str, Any]:
         """JSON Schema of the ``answers`` object (for the OpenAPI description)."""
         props: dict[str, Any] = {}
-        for q in self.study.questions:
-            if isinstance(q, DirectQuestion):
-                codes = [o.code for o in q.options] or [*q.yes, 0 if 0 not in q.yes else 2]
-                props[q.column] = {"enum": [*codes, *q.hard_to_say, *q.refused]}
-            elif isinstance(q, ListQuestion):
-                props[q.treat] = {"type": "integer", "enum": [0, 1]}
-                props[q.count] = {"type": "integer", "minimum": 0, "maximum": q.items + 1}
-            elif isinstance(q, DoubleListQuestion):
-                props[q.treat] = {"type": "integer", "enum": [0, 1]}
-                props[q.count_a] = {"type": "integer", "minimum": 0, "maximum": q.items_a + 1}
-                props[q.count_b] = {"type": "integer", "minimum": 0, "maximum": q.items_b + 1}
+        for col, values in self.column_values().items():
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and values == list(range(len(values))):
+                props[col] = {"type": "integer", "minimum": 0, "maximum": len(values) - 1}
             else:
-                props[q.response] = {"type": "integer", "enum": [0, 1]}
+                props[col] = {"enum": values}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
+    # -- the sealed plaintext --------------------------------------------------------------------
+    def payload_size(self) -> int:
+        """The one plaintext length of every sealed answer of this study (its longest possible payload)."""
+        return self._payload_size
 
-def encode_payload(study_id: str, answers: Mapping[str, Any]) -> bytes:
-    """The plaintext that gets sealed: JSON padded with spaces so its length says nothing."""
-    raw = json.dumps({"v": PAYLOAD_VERSION, "study": study_id, "answers": dict(answers)},
-                     ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return raw + b" " * (-len(raw) % _PAD)
+    @cached_property
+    def _payload_size(self) -> int:
+        longest = {col: max(values, key=lambda v: len(_json(v))) for col, values in self._values.items()}
+        return len(_encode(self.id, longest, "0000-00-00", bytes(32)))
+
+    def encode(self, answers: Mapping[str, Any], *, day: str, server: bytes) -> bytes:
+        """The plaintext to seal: answers, the day and the server token, padded to :meth:`payload_size`."""
+        raw = _encode(self.id, answers, day, server)
+        size = self.payload_size()
+        if len(raw) > size:  # validated answers never are; anything else must not leak through its length
+            raise AnswerError("the answers do not fit the study's fixed payload size")
+        return raw + b" " * (size - len(raw))
 
 
-def decode_payload(plain: bytes) -> tuple[str, dict[str, Any]]:
-    """Inverse of :func:`encode_payload`; raises ``ValueError`` on anything else."""
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode(study_id: str, answers: Mapping[str, Any], day: str, server: bytes) -> bytes:
+    obj = {"v": PAYLOAD_VERSION, "study": study_id, "day": day, "srv": base64.b64encode(server).decode("ascii"),
+           "answers": dict(answers)}
+    return _json(obj).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A decrypted submission: its study, the day it arrived, the server token, the answers."""
+
+    study: str
+    day: str
+    server: bytes
+    answers: dict[str, Any]
+
+
+def decode_payload(plain: bytes) -> Payload:
+    """Inverse of :meth:`Questionnaire.encode`; raises ``ValueError`` on anything else."""
     obj = json.loads(plain.decode("utf-8"))
-    if not isinstance(obj, dict) or obj.get("v") != PAYLOAD_VERSION or not isinstance(obj.get("answers"), dict):
+    if (not isinstance(obj, dict) or obj.get("v") != PAYLOAD_VERSION or not isinstance(obj.get("answers"), dict)
+            or not isinstance(obj.get("srv"), str)):
         raise ValueError("not a sottovoce submission")
-    return str(obj.get("study")), obj["answers"]
-
-
-
+    return Payload(str(obj.get("study")), str(obj.get("day", "")), base64.b64decode(obj["srv"]), obj["answers"])
