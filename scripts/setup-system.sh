@@ -9,6 +9,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 # R's survey package: the independent reference that some tests run live (fixtures are committed too).
 Rscript -e 'library(survey); library(jsonlite)' >/dev/null 2>&1 || need+=(r-base-core r-cran-survey r-cran-jsonlite)
+# foreign reads the SPSS files, so R checks our .sav reader too (the Rao-Scott test on wave 1).
+Rscript -e 'library(foreign)' >/dev/null 2>&1 || need+=(r-cran-foreign)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

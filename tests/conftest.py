@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared beside the repository (as in CI); SOTTOVOCE_SHARED points elsewhere (e.g. from a git worktree).
-SHARED = Path(os.environ.get("SOTTOVOCE_SHARED") or ROOT.parent / "shared")
+# ../shared beside the repository (as in CI); SOTTOVOCE_SHARED points elsewhere (e.g. from a git
+# worktree), else the nearest ../shared up the tree that holds data.
+SHARED = Path(os.environ.get("SOTTOVOCE_SHARED") or next(
+    (p / "shared" for p in ROOT.parents if (p / "shared" / "data").is_dir()), ROOT.parent / "shared"))
 CHRONICLES = SHARED / "data" / "chronicles"
 WAVE1 = CHRONICLES / "chronicles-01-2022-02-28.sav"
 WAVE2 = CHRONICLES / "chronicles-02-2022-03-10.sav"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import stats as scipy_stats
 
 import sottovoce as sv
 from sottovoce.errors import ConvergenceError, DesignError, InputError
@@ -41,7 +42,10 @@ def test_dim_and_se_match_hand_computation():
     assert res.estimate == pytest.approx(mT - mC, abs=1e-12)
     assert res.se == pytest.approx(se, rel=1e-10)
     lo, hi = res.ci
-    assert (hi - lo) / 2 == pytest.approx(1.959964 * se, rel=1e-5)
+    # the one interval rule: t on the design df (respondents − 1 without PSUs), within [0, 1]
+    tq = scipy_stats.t.ppf(0.975, n - 1)
+    assert (lo, hi) == pytest.approx((max(mT - mC - tq * se, 0), min(mT - mC + tq * se, 1)), rel=1e-9)
+    assert res.ci_method == "t-truncated" and res.df == n - 1
     # unweighted: close to the textbook s_T^2/n_T + s_C^2/n_C
     r0 = sv.list_experiment(df, "y", "t", 3)
     welch = np.sqrt(df.y[df.t == 1].var() / (t == 1).sum() + df.y[df.t == 0].var() / (t == 0).sum())
@@ -50,9 +54,11 @@ def test_dim_and_se_match_hand_computation():
 
 def test_dim_by_group_and_several_items():
     df = simulate(1500, seed=2, arms=2)
-    res = sv.list_experiment(df, "y", "t", 3)
+    with pytest.raises(InputError, match="name them"):  # three arms are never guessed (issue 12)
+        sv.list_experiment(df, "y", "t", 3)
+    res = sv.list_experiment(df, "y", "t", 3, arms={0: "control", 1: "item A", 2: "item B"})
     assert [c.code for c in res.categories] == [1, 2]
-    assert [c.label for c in res.categories] == ["sensitive item 1", "sensitive item 2"]
+    assert [c.label for c in res.categories] == ["item A", "item B"]
     by = sv.list_experiment(df[df.t < 2], "y", "t", 3, by="male")
     assert [g.level for g in by.groups] == [0, 1]
     sub = df[(df.t < 2) & (df.male == 1)]
@@ -107,7 +113,7 @@ def test_analytic_hessian_matches_finite_differences(kw):
 
 def test_ml_unconstrained_and_multi_item_labels():
     df = simulate(3000, seed=6, arms=2)
-    res = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age + C(region)")
+    res = sv.list_experiment(df, "y", "t", 3, method="ml", covariates="age + C(region)", arms={0: "control", 1: "a", 2: "b"})
     for cat in res.categories:
         assert list(cat.coefficients) == ["sensitive", "control"]
         assert list(cat.coefficients["sensitive"]) == ["(Intercept)", "age", "C(region)[T.north]", "C(region)[T.south]"]
@@ -361,12 +367,13 @@ def test_cli_list_test_weighted_design_and_several_items(cli, tmp_path):
     df["stratum"] = np.arange(len(df)) % 3
     path = tmp_path / "multi.csv"
     df.to_csv(path, index=False)
-    out = cli("list-test", path, "--count", "y", "--treat", "t", "--items", "3", "--weights", "w", "--strata", "stratum", "--json")
+    arms = ["--arms", "0=control,1=item 1,2=item 2"]
+    out = cli("list-test", path, "--count", "y", "--treat", "t", "--items", "3", "--weights", "w", "--strata", "stratum", *arms, "--json")
     assert out.code == 0, out.err
     res = out.json()
     assert [c["code"] for c in res["categories"]] == [1, 2]
     assert all(0 <= c["p_value"] <= 1 for c in res["categories"])
-    out = cli("list", path, "--count", "y", "--treat", "t", "--items", "3", "--method", "ml", "--by", "male", "--json")
+    out = cli("list", path, "--count", "y", "--treat", "t", "--items", "3", "--method", "ml", "--by", "male", *arms, "--json")
     assert out.code == 0, out.err
     cats = out.json()["categories"]
     assert [len(c["groups"]) for c in cats] == [2, 2]
@@ -459,3 +466,24 @@ def test_split_ballot_share_intervals_keep_a_positive_width_at_zero(wave2):
     for g in r.groups:
         for c in g.categories:
             assert c.ci[0] <= c.estimate <= c.ci[1] and c.ci[1] > c.ci[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(["age", "male", "x3"]), k=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_plain_sum_fast_path_equals_formulaic(order, k, seed):
+    """A sum of numeric columns is built without importing formulaic (start-up); it must be
+    exactly what formulaic builds: the same columns, names and complete rows."""
+    from formulaic import model_matrix
+
+    from sottovoce.listexp._data import design_matrix
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"age": rng.normal(size=40), "male": rng.integers(0, 2, 40), "x3": rng.normal(size=40)})
+    df.loc[rng.integers(0, 40), "x3"] = np.nan
+    spec = " + ".join(order[:k])
+    X, names, ok = design_matrix(df, spec)
+    mm = model_matrix(spec, df, na_action="ignore")
+    assert names == ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
+    ref = np.asarray(mm, dtype=float)
+    np.testing.assert_array_equal(ok, np.isfinite(ref).all(axis=1))
+    np.testing.assert_allclose(X[ok], ref[ok], rtol=0, atol=0)

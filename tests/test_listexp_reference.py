@@ -109,7 +109,9 @@ def test_direct_gap_matches_survey_linearization(ref):
 
 def test_joint_multi_item_ml_matches_r_optim(ref):
     df, r = ref
-    res = sv.list_experiment(df, "y3", "t3", 3, method="ml", covariates="age + male")
+    # three arms must be named (issue 12); the reference numbers are unchanged
+    res = sv.list_experiment(df, "y3", "t3", 3, method="ml", covariates="age + male",
+                             arms={0: "control", 1: "sensitive item 1", 2: "sensitive item 2"})
     coef = np.concatenate([[v["coef"] for v in c.coefficients["sensitive"].values()] for c in res.categories]
                           + [[v["coef"] for v in res.categories[0].coefficients["control"].values()]])
     se = np.concatenate([[v["se"] for v in c.coefficients["sensitive"].values()] for c in res.categories]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats as scipy_stats
 
 import sottovoce as sv
 from sottovoce.errors import DesignError, InputError
@@ -121,7 +122,7 @@ def test_closed_form_variance_matches_simulation(name, params):
         ({"design": "forced", "p": 0.7, "p1": 0.2, "p0": 0.2}, "sum to 1"),
         ({"design": "warner", "p": 1.2}, "probability"),
         ({"design": "unrelated", "p": 0.7, "q": 0.0}, "q = 0"),
-        ({"design": "unrelated", "p": 0.7}, "needs --q"),
+        ({"design": "unrelated", "p": 0.7}, "needs q="),
         ({"design": "coin"}, "unknown"),
     ],
 )
@@ -141,7 +142,10 @@ def test_prevalence_srs_closed_form(name, params):
     assert r.estimate == pytest.approx((lam - dsg.a) / dsg.b)
     # each respondent its own PSU: n/(n−1) · λ(1−λ)/(n b²)
     assert r.se == pytest.approx(np.sqrt(lam * (1 - lam) / ((n - 1) * dsg.b**2)))
-    assert r.ci == pytest.approx((r.estimate - 1.959964 * r.se, r.estimate + 1.959964 * r.se), abs=1e-6)
+    # the one interval rule: t on the design's df (respondents − 1 without PSUs), within [0, 1]
+    t = scipy_stats.t.ppf(0.975, n - 1)
+    assert r.ci == pytest.approx((max(r.estimate - t * r.se, 0), min(r.estimate + t * r.se, 1)), abs=1e-12)
+    assert r.df == n - 1 and r.ci_method == "t-truncated" and r.scale == "share"
     assert r.n == n and r.method == f"rr-{name}"
     assert r.details["privacy"] and r.details["design"]["b"] == pytest.approx(dsg.b)
 
@@ -258,12 +262,16 @@ def test_impossible_share_is_an_error_unless_truncated():
     assert r.warnings
 
 
-def test_slightly_negative_estimate_is_clipped_with_warning():
-    # λ̂ a little below p1 = 1/6: within sampling error, so clipped, not an error
+def test_slightly_negative_estimate_is_kept_and_flagged():
+    # λ̂ a little below p1 = 1/6: within sampling error, so not an error; the estimate is kept as
+    # computed (issue 12), flagged, and its interval is the part of the t interval inside [0, 1]
     df = pd.DataFrame({"y": np.r_[np.zeros(170), np.ones(30)]})
-    with pytest.warns(sv.SottovoceWarning):
+    with pytest.warns(sv.SottovoceWarning, match="outside"):
         r = sv.rr_prevalence(df, "y", "forced", p=2 / 3, p1=1 / 6)
-    assert r.estimate == 0.0 and r.ci[1] > 0
+    assert r.estimate == pytest.approx((0.15 - 1 / 6) / (2 / 3)) and r.out_of_range
+    t = scipy_stats.t.ppf(0.975, 199)
+    assert r.ci == pytest.approx((0.0, r.estimate + t * r.se)) and r.ci[1] > 0
+    assert r.to_dict()["out_of_range"] is True
 
 
 def test_response_not_binary_is_an_error():

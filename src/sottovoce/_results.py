@@ -1,23 +1,46 @@
-"""Result objects returned by every estimator.
+"""Result objects returned by every estimator: the one result contract.
 
-A :class:`Result` is frozen and self-describing: ``estimate``, ``se``, ``ci``, ``n`` and ``method``
-always exist (``None`` where they do not apply); categorical variables give one child result per
-category in ``categories``; subgroup results sit in ``groups``; regression models add
-``coefficients`` as ``{part: {term: {"coef": x, "se": y}}}``. ``to_dict()`` gives the JSON
-contract of DESIGN.md, ``summary()`` a printable table and ``_repr_html_`` a table for Jupyter.
+A :class:`Result` is frozen and self-describing. ``estimate``, ``se``, ``ci``, ``n`` and
+``method`` always exist (``None`` where they do not apply); ``scale`` says what the estimate
+measures (``"share"``, ``"share-difference"``, ``"mean"``, ``"total"``, ``"coefficient"``,
+``"statistic"``) and ``df``/``df_name`` which degrees of freedom its interval used. The interval
+itself is derived in one place, :func:`sottovoce.intervals.interval`, through
+:meth:`Result.from_estimate`; an estimate outside its scale's range is kept, flagged
+(``out_of_range``) and explained in ``warnings``.
+
+Children: ``categories`` (one per category or item), ``groups`` (one per subgroup; a subgroup
+that could not be estimated has ``failed`` set to the reason). Models add ``coefficients``
+``{part: {term: {"coef", "se"}}}`` (with statsmodels-style ``params``, ``bse``, ``pvalues``,
+``conf_int()``), fit statistics in ``stats`` and tests in ``hypothesis_tests``.
+
+Output, written once for every result:
+
+* :meth:`Result.to_dict` — the JSON contract (base fields, ``stats`` and ``details`` flattened,
+  plus the fields a subclass declares in ``json_fields``; never patched by subclasses);
+* :meth:`Result.display` — one table builder (:mod:`sottovoce.display`) that feeds
+  :meth:`summary` (text), :meth:`_repr_html_` (Jupyter) and the CLI's rich tables, with the
+  warnings always shown;
+* :meth:`Result.to_frame` — a tidy DataFrame, one row per estimate.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Result", "jsonable"]
+from .errors import InputError
+from .intervals import PERCENT_SCALES, SCALE_RANGE, DegreesOfFreedom, interval
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .display import Display
+
+__all__ = ["Result", "jsonable", "format_value"]
 
 
 def jsonable(value: Any) -> Any:
@@ -44,22 +67,37 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# Base fields written by to_dict under their own names, when set.
+_OPTIONAL = ("label", "code", "variable", "by", "level")
+
+
 @dataclass(frozen=True)
 class Result:
     """An estimate with its uncertainty; the common currency of sottovoce.
 
     Attributes
     ----------
-    estimate, se : point estimate and its standard error (proportions as shares in [0, 1]).
-    ci : ``(low, high)`` confidence interval at ``level``.
+    estimate, se : point estimate and its standard error (shares as shares in [0, 1]).
+    ci : ``(low, high)`` confidence interval at ``level_ci``; None when there is none (a test, a
+        failed subgroup, or an estimate whose whole interval lies outside its range).
     n : respondents used (unweighted count, zero weights excluded).
     method : short machine-readable name of the estimator, e.g. ``"direct"``, ``"list-dim"``.
     label, code : what is estimated (a category's value label and its code in the data).
+    variable : the column estimated.
     by, level : for a subgroup result, the grouping column and its level.
-    categories, groups : child results (per category; per subgroup).
+    categories, groups : child results (per category or item; per subgroup).
     coefficients : regression coefficients ``{part: {term: {"coef", "se"}}}``.
-    details : anything else specific to the estimator (design effect, n_eff, tests, ...).
-    warnings : plain-language caveats attached to this result.
+    details : anything else specific to the estimator (design effect, n_eff, ...).
+    warnings : plain-language caveats attached to this result (always shown).
+    scale : what the estimate measures (see :data:`sottovoce.intervals.SCALES`).
+    df, df_name : degrees of freedom of the interval (None = normal) and the rule that chose them.
+    ci_method : how ``ci`` was made (``logit``, ``wilson``, ``beta``, ``wald``, ``t``,
+        ``t-truncated``; see :mod:`sottovoce.intervals`).
+    out_of_range : the estimate lies outside its scale's range (kept as computed; see warnings).
+    failed : why this (subgroup) result could not be estimated; None when it was.
+    hypothesis_tests : named tests ``{name: {"statistic", "df", "p_value", ...}}``.
+    stats : fit statistics of a model (log-likelihood, iterations, convergence, n per arm).
+    notes : sentences that belong with the numbers (assumptions, verdicts, the design).
     """
 
     estimate: float | None = None
@@ -78,111 +116,298 @@ class Result:
     coefficients: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    scale: str = ""
+    df: float | None = None
+    df_name: str = ""
+    ci_method: str = ""
+    out_of_range: bool = False
+    failed: str | None = None
+    hypothesis_tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
-    # -- conversion ---------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON contract: plain types only, ``None`` for missing or non-finite numbers."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("categories", "groups"):
-                if value:
-                    out[f.name] = [child.to_dict() for child in value]
-                continue
-            if f.name == "details":
-                out.update({k: jsonable(v) for k, v in value.items() if k not in out})
-                continue
-            if value is None and f.name in ("label", "code", "variable", "by", "level", "coefficients"):
-                continue
-            if f.name == "warnings" and not value:
-                continue
-            if f.name == "level_ci":
-                out["confidence"] = value
-                continue
-            out[f.name] = jsonable(value)
-        return out
+    #: extra JSON keys a subclass adds: ``{json key: attribute or property name}``
+    json_fields: ClassVar[Mapping[str, str]] = {}
 
-    def with_(self, **changes: Any) -> Result:
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_estimate(
+        cls,
+        estimate: float,
+        se: float,
+        *,
+        scale: str,
+        df: DegreesOfFreedom | None,
+        level: float = 0.95,
+        ci: str = "t",
+        n: int | None = None,
+        n_rows: int | None = None,
+        where: str | None = None,
+        **values: Any,
+    ) -> Any:
+        """A result whose interval comes from the one rule (:func:`sottovoce.intervals.interval`).
+
+        ``ci`` is ``"t"`` (t on ``df``, truncated to the range of a share or a difference of
+        shares) or, for a direct share, a proportion method (``wilson``, ``logit``, ``beta``,
+        ``wald``). An estimate outside its range, or an empty interval, adds a warning naming
+        ``where`` (default: the variable and subgroup).
+        """
+        warns = tuple(values.pop("warnings", ()))
+        if df is not None and df.value < 1:  # one PSU (in this domain): no design df to speak of
+            df = DegreesOfFreedom(math.inf, "normal: a single PSU")
+            warns = (*warns, "only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
+        dfv = df.value if df is not None else math.inf
+        iv = interval(estimate, se, scale, level=level, df=dfv, method=ci, n=n, n_rows=n_rows)
+        pair = iv.pair if iv.pair is None or all(math.isfinite(v) for v in iv.pair) else None
+        res = cls(
+            estimate=float(estimate), se=float(se), ci=pair, n=n, level_ci=level, scale=scale,
+            df=df.finite if df is not None else None, df_name=df.name if df is not None else "normal",
+            ci_method=iv.method, out_of_range=iv.out_of_range, **values,
+        )
+        extra = res._range_warning(iv.empty, where)
+        if extra:
+            warns = (*warns, extra)
+        if not math.isnan(iv.n_eff):  # a proportion method: its effective sample size and fallback
+            res = res.with_(details={**res.details, "n_eff": iv.n_eff, **({"ci_fallback": iv.fallback} if iv.fallback else {})})
+        return res.with_(warnings=warns) if warns else res
+
+    def _range_warning(self, empty: bool, where: str | None) -> str | None:
+        if not self.out_of_range or self.estimate is None:
+            return None
+        lo, hi = SCALE_RANGE[self.scale]
+        what = where or self._where()
+        shown = format_value(self.estimate, True)
+        rng = f"[{100 * lo:.0f}%, {100 * hi:.0f}%]"
+        if empty:
+            return (f"{what}: the estimate {shown}% and its whole {100 * self.level_ci:g}% t interval lie outside {rng}: "
+                    "no value is compatible with these answers, so no interval is given; the design was probably "
+                    "not followed (check the arms, codes and design probabilities, or a design effect)")
+        return (f"{what}: the estimate {shown}% lies outside {rng}; it is kept as computed (a moment estimator "
+                f"can do this in a small sample or when the design is violated) and its interval is the part of the "
+                f"t interval inside {rng}; do not quote it as a share")
+
+    def _where(self) -> str:
+        parts = [self.variable or self.method or "estimate"]
+        if self.label and self.label != self.variable:
+            parts.append(str(self.label))
+        if self.by is not None:
+            parts.append(f"{self.by}={self.level}")
+        return ", ".join(parts)
+
+    @classmethod
+    def failure(cls, reason: str, **values: Any) -> Any:
+        """A result that could not be estimated (``failed=reason``, no numbers)."""
+        return cls(failed=reason, **values)
+
+    def with_(self, **changes: Any) -> Any:
         """A copy with some fields replaced (results are frozen)."""
         return replace(self, **changes)
 
-    # -- display ------------------------------------------------------------------------------
-    def _rows(self) -> list[tuple[str, Result]]:
-        rows: list[tuple[str, Result]] = []
-        if self.estimate is not None:
-            rows.append((self.label or self.variable or self.method or "estimate", self))
+    # -- what it is ---------------------------------------------------------------------------
+    @property
+    def is_share(self) -> bool:
+        """Shown in percent: a share or a difference of shares."""
+        return self.scale in PERCENT_SCALES or bool(self.details.get("is_share", False))
+
+    # -- conversion ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract: plain types only, ``None`` for missing or non-finite numbers.
+
+        Base fields first, then ``stats`` and ``details`` flattened (never overriding a base
+        key), then the subclass's ``json_fields``, the children and the warnings.
+        """
+        out: dict[str, Any] = {
+            "estimate": jsonable(self.estimate),
+            "se": jsonable(self.se),
+            "ci": jsonable(self.ci),
+            "n": jsonable(self.n),
+            "method": self.method,
+            "confidence": self.level_ci,
+        }
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = jsonable(value)
+        if self.scale:
+            out["scale"] = self.scale
+        out["is_share"] = self.is_share
+        if self.ci_method:
+            out["ci_method"] = self.ci_method
+            out["df"] = jsonable(self.df)
+            out["df_name"] = self.df_name
+        if self.scale in SCALE_RANGE:
+            out["out_of_range"] = bool(self.out_of_range)
+        if self.failed is not None:
+            out["failed"] = self.failed
+        if self.coefficients:
+            out["coefficients"] = jsonable(self._coefficient_table())
+        if self.hypothesis_tests:
+            out["tests"] = jsonable(self.hypothesis_tests)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        for source in (self.stats, self.details):
+            for k, v in source.items():
+                if k not in out:
+                    out[k] = jsonable(v)
+        for key, attr in self.json_fields.items():
+            out[key] = jsonable(getattr(self, attr))
+        if self.categories:
+            out["categories"] = [c.to_dict() for c in self.categories]
+        if self.groups:
+            out["groups"] = [g.to_dict() for g in self.groups]
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """A tidy DataFrame: one row per estimate (overall, categories, subgroups)."""
+        import pandas as pd
+
+        rows = []
+        for name, r in self.rows():
+            rows.append({
+                "row": name, "variable": r.variable or self.variable, "by": r.by, "level": r.level,
+                "code": r.code, "label": r.label, "estimate": r.estimate, "se": r.se,
+                "ci_low": r.ci[0] if r.ci else None, "ci_high": r.ci[1] if r.ci else None, "n": r.n,
+                "method": r.method, "scale": r.scale, "ci_method": r.ci_method, "df": r.df,
+                "out_of_range": r.out_of_range, "failed": r.failed,
+            })
+        return pd.DataFrame(rows)
+
+    # -- rows of the table --------------------------------------------------------------------
+    def rows(self) -> list[tuple[str, Result]]:
+        """The estimates shown in the table: (row name, result), overall first."""
+        out: list[tuple[str, Result]] = []
+        if self.estimate is not None or self.failed is not None:
+            out.append((self.label or self.variable or self.method or "estimate", self))
         for cat in self.categories:
-            rows.append((_name(cat), cat))
+            out.append((_name(cat), cat))
         for grp in self.groups:
             shown = grp.label if grp.label not in (None, "") else grp.level
-            prefix = f"{grp.by}={shown}" if grp.by is not None else (grp.label or "")
-            if grp.estimate is not None:
-                rows.append((f"{prefix}", grp))
+            prefix = f"{grp.by}={shown}" if grp.by is not None else str(grp.label or "")
+            if grp.estimate is not None or grp.failed is not None:
+                out.append((prefix, grp))
             for cat in grp.categories:
-                rows.append((f"{prefix}: {_name(cat)}", cat))
-        return rows
+                out.append((f"{prefix}: {_name(cat)}", cat))
+        return out
+
+    _rows = rows  # the name used before the contract was written down
+
+    # -- regression accessors (statsmodels names) ---------------------------------------------
+    def _coefficient_table(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every coefficient with its statistic, p-value and interval (t on ``stats["df_resid"]``
+        when the model has residual degrees of freedom, otherwise normal: z)."""
+        from .intervals import quantile
+
+        if not self.coefficients:
+            return {}
+        df_resid = self.stats.get("df_resid")
+        q = quantile(self.level_ci, df_resid)
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for part, terms in self.coefficients.items():
+            out[part] = {}
+            for term, v in terms.items():
+                coef, se = float(v.get("coef", math.nan)), float(v.get("se", math.nan))
+                stat = coef / se if se > 0 else math.nan
+                out[part][term] = {**v, "coef": coef, "se": se, "statistic": stat,
+                                   "p_value": _two_sided_p(stat, df_resid), "ci": [coef - q * se, coef + q * se]}
+        return out
+
+    def _coef_series(self, key: str) -> pd.Series:
+        import pandas as pd
+
+        table = self._coefficient_table()
+        if not table:
+            raise InputError(f"this {self.method or 'result'} has no coefficients (params, bse, pvalues and conf_int() are for regression results)")
+        if len(table) == 1:
+            (terms,) = table.values()
+            return pd.Series({t: v[key] for t, v in terms.items()}, dtype=float, name=key)
+        idx = pd.MultiIndex.from_tuples([(p, t) for p, terms in table.items() for t in terms], names=["part", "term"])
+        return pd.Series([v[key] for terms in table.values() for v in terms.values()], index=idx, dtype=float, name=key)
+
+    @property
+    def params(self) -> pd.Series:
+        """Coefficients (index: term; a (part, term) MultiIndex for models with several parts)."""
+        return self._coef_series("coef")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of the coefficients."""
+        return self._coef_series("se")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """Coefficient / standard error (z, or t on ``stats["df_resid"]``)."""
+        return self._coef_series("statistic")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values of the coefficients."""
+        return self._coef_series("p_value")
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Intervals of the coefficients, columns 0 and 1 as statsmodels (``alpha`` default
+        ``1 − level``)."""
+        import pandas as pd
+
+        level = self.level_ci if alpha is None else 1.0 - float(alpha)
+        res = self if level == self.level_ci else self.with_(level_ci=level)
+        lo = res._coef_series("ci")
+        return pd.DataFrame({0: [c[0] for c in lo], 1: [c[1] for c in lo]}, index=lo.index)
+
+    @property
+    def llf(self) -> float | None:
+        """Log-likelihood of a model fitted by maximum likelihood (None otherwise)."""
+        v = self.stats.get("loglik", self.details.get("loglik"))
+        return None if v is None else float(v)
+
+    @property
+    def nobs(self) -> int | None:
+        """Respondents used."""
+        return self.n
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance matrix of the coefficients, when the estimator kept it."""
+        import pandas as pd
+
+        V = self.details.get("vcov")
+        names = self.details.get("vcov_terms") or self.details.get("terms")
+        if V is None or names is None:
+            raise InputError(f"this {self.method or 'result'} keeps no coefficient covariance")
+        return pd.DataFrame(np.asarray(V, dtype=float), index=list(names), columns=list(names))
+
+    # -- display ------------------------------------------------------------------------------
+    def display(self) -> Display:
+        """The tables, lines and warnings shown for this result (text, HTML and the CLI)."""
+        from .display import result_display
+
+        return result_display(self)
 
     def summary(self) -> str:
-        """A plain-text table of the estimate(s), their standard errors and intervals."""
-        pct = _is_share(self)
-        head = f"{self.method}" + (f" — {self.variable}" if self.variable else "")
-        lines = [head, f"{'':<32} {'estimate':>10} {'se':>9} {'ci low':>9} {'ci high':>9} {'n':>7}"]
-        for name, r in self._rows():
-            lines.append(
-                f"{name[:32]:<32} {format_value(r.estimate, pct):>10} {format_value(r.se, pct):>9} "
-                f"{format_value(r.ci[0] if r.ci else None, pct):>9} {format_value(r.ci[1] if r.ci else None, pct):>9} "
-                f"{r.n if r.n is not None else '':>7}"
-            )
-        if self.coefficients:
-            for part, terms in self.coefficients.items():
-                lines.append(f"coefficients: {part}")
-                for term, v in terms.items():
-                    lines.append(f"  {term[:30]:<30} {v.get('coef', float('nan')):>10.4f} {v.get('se', float('nan')):>9.4f}")
-        for w in self.warnings:
-            lines.append(f"warning: {w}")
-        return "\n".join(lines)
+        """A plain-text summary: estimates, coefficients, fit statistics, tests and warnings."""
+        return self.display().text()
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        pct = _is_share(self)
-        cells = "".join(
-            "<tr><th style='text-align:left'>{}</th><td>{}</td><td>{}</td><td>{} – {}</td><td>{}</td></tr>".format(
-                html.escape(str(name)), format_value(r.estimate, pct), format_value(r.se, pct),
-                format_value(r.ci[0] if r.ci else None, pct), format_value(r.ci[1] if r.ci else None, pct),
-                r.n if r.n is not None else "",
-            )
-            for name, r in self._rows()
-        )
-        coef = ""
-        if self.coefficients:
-            coef = "".join(
-                f"<tr><td colspan=5><b>{html.escape(part)}</b></td></tr>"
-                + "".join(
-                    f"<tr><th style='text-align:left'>{html.escape(t)}</th><td>{v.get('coef', float('nan')):.4f}</td>"
-                    f"<td>{v.get('se', float('nan')):.4f}</td><td></td><td></td></tr>"
-                    for t, v in terms.items()
-                )
-                for part, terms in self.coefficients.items()
-            )
-        warn = "".join(f"<p><i>warning: {html.escape(w)}</i></p>" for w in self.warnings)
-        unit = " (%)" if pct else ""
-        return (
-            f"<div><p><b>{html.escape(self.method)}</b>{' — ' + html.escape(self.variable) if self.variable else ''}</p>"
-            f"<table><thead><tr><th></th><th>estimate{unit}</th><th>se</th><th>{int(self.level_ci * 100)}% CI</th><th>n</th></tr></thead>"
-            f"<tbody>{cells}{coef}</tbody></table>{warn}</div>"
-        )
+        return self.display().html()
+
+
+def _two_sided_p(stat: float, df: float | None) -> float:
+    if not math.isfinite(stat):
+        return math.nan
+    from scipy import special  # not scipy.stats: the same functions, a fraction of the import time
+
+    if df is None or not math.isfinite(df):
+        return float(2.0 * special.ndtr(-abs(stat)))
+    return float(2.0 * special.stdtr(df, -abs(stat)))
 
 
 def _name(r: Result) -> str:
     if r.label is not None and r.code is not None and str(r.label) != str(r.code):
         return f"{r.code} {r.label}"
     return str(r.label if r.label is not None else r.code)
-
-
-def _is_share(r: Result) -> bool:
-    return bool(r.details.get("is_share", False)) if r.details else False
 
 
 def format_value(x: Any, pct: bool) -> str:
@@ -192,3 +417,7 @@ def format_value(x: Any, pct: bool) -> str:
         return "–"
     return f"{100 * float(x):.1f}" if pct else f"{float(x):.4g}"
 
+
+def result_fields() -> tuple[str, ...]:
+    """Names of the base fields (for subclasses that rebuild a plain Result)."""
+    return tuple(f.name for f in fields(Result))

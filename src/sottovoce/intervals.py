@@ -1,46 +1,153 @@
-"""Confidence intervals for proportions estimated from complex samples.
+"""Confidence intervals: the one rule every estimate in sottovoce goes through.
 
-Each method takes the design-based point estimate ``p`` and its variance and returns an interval
-on [0, 1]. Quantiles are Student-t with the design's degrees of freedom (PSUs minus strata), as R's
-``survey::svyciprop`` does; ``df=inf`` gives the normal quantiles.
+Every :class:`~sottovoce.Result` knows its *scale* (a share, a difference of shares, a mean, a
+total, a coefficient, a test statistic) and its *degrees of freedom* (chosen by
+:func:`design_df` from the design). :func:`interval` turns ``estimate``, ``se``, scale and df into
+the interval; nothing else in the package computes one.
 
-- ``wald``   p ± t·se (R's ``svyciprop(method="mean")``), clipped to [0, 1].
-- ``logit``  interval for logit(p) with se/(p(1-p)), back-transformed (R's default ``"logit"``).
-- ``wilson`` Wilson's (1927) score interval with the *effective* sample size
-  ``n_eff = p(1-p)/var`` (Kish 1965; Kott & Carr 1997, Dean & Pagano 2015).
-- ``beta``   Korn & Graubard (1998, *Survey Methodology* 24:193) Clopper–Pearson interval with
-  ``n_eff`` corrected by ``(t_{n-1}/t_df)^2`` (R's ``"beta"``).
+Quantiles are Student-t with the design's degrees of freedom (PSUs minus strata, R's ``degf``;
+``df=None`` or ``inf`` gives the normal quantile), as R's ``confint(..., df = degf(design))`` and
+``svyciprop`` do.
 
-At ``p`` equal to 0 or 1, or with zero estimated variance (a domain inside a single PSU), the
-design variance carries no information; the effective sample size falls back to the number of
-respondents, and ``wald``/``logit`` (which would give a zero-width or infinite interval) fall
-back to Korn–Graubard. The caller is told through ``Interval.fallback`` so it can warn.
+Shares and differences of shares never get an interval outside their range:
+
+- **Direct shares** (a weighted proportion, whose variance behaves like ``p(1-p)/n_eff``) take
+  one of R's ``svyciprop`` methods:
+
+  - ``wald``   p ± t·se (R's ``method="mean"``), cut to [0, 1];
+  - ``logit``  interval for logit(p) with se/(p(1-p)), back-transformed (R's default);
+  - ``wilson`` Wilson's (1927) score interval with the *effective* sample size
+    ``n_eff = p(1-p)/var`` (Kish 1965; Kott & Carr 1997; Dean & Pagano 2015);
+  - ``beta``   Korn & Graubard (1998, *Survey Methodology* 24:193): Clopper–Pearson with
+    ``n_eff`` corrected by ``(t_{n-1}/t_df)^2`` (R's ``"beta"``).
+
+  At ``p`` equal to 0 or 1, or with zero estimated variance (a domain inside a single PSU), the
+  design variance carries no information: the effective sample size falls back to the number
+  of respondents, and ``wald``/``logit`` fall back to Korn–Graubard (``Interval.fallback``).
+
+- **Moment estimators** of a share (list-experiment differences in means, randomized response,
+  crosswise, regression predictions) and differences of shares use ``t`` on the design df,
+  truncated to the scale's range (``"t-truncated"``): the valid part of the t interval. Cutting
+  never removes a value of the range from the interval, so the coverage of every possible true
+  value is that of the t interval itself, while logit or Wilson intervals (built for a binomial
+  variance) would undercover these estimators near 0 and 1.
+
+  A moment estimate can fall outside [0, 1] (a list experiment whose treated arm counts fewer
+  items than the control arm, say). It is **kept as computed** and flagged
+  (``Interval.out_of_range``); its interval is the part of the t interval inside the range.
+  When the **whole t interval lies outside the range**, no value of the share is compatible with
+  the data at this level: the interval is **empty** (``low = high = nan``, ``Interval.empty``;
+  a result then has ``ci = None``) and the caller says why (a design effect, a design that was
+  not followed, wrongly coded arms). An interval clamped to a single boundary point would claim
+  certainty where the data contradict the model, so it is never reported.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
-from scipy import stats
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
+from .validate import check_level as _check_level
 
-__all__ = ["CI_METHODS", "Interval", "proportion_interval", "mean_interval", "quantile"]
+if TYPE_CHECKING:
+    from .survey import Survey
 
+__all__ = [
+    "CI_METHODS",
+    "SCALES",
+    "SCALE_RANGE",
+    "DegreesOfFreedom",
+    "Interval",
+    "design_df",
+    "interval",
+    "proportion_interval",
+    "mean_interval",
+    "quantile",
+]
+
+#: R ``svyciprop`` methods for direct shares
 CI_METHODS = ("wilson", "logit", "beta", "wald")
+#: what an estimate can measure; shares and differences of shares are bounded
+SCALES = ("share", "share-difference", "mean", "total", "coefficient", "statistic", "p-value", "")
+SCALE_RANGE: dict[str, tuple[float, float]] = {"share": (0.0, 1.0), "share-difference": (-1.0, 1.0)}
+#: scales shown in percent
+PERCENT_SCALES = frozenset(SCALE_RANGE)
+
+
+@dataclass(frozen=True)
+class DegreesOfFreedom:
+    """Degrees of freedom behind an interval and where they come from.
+
+    ``value`` is ``math.inf`` for normal quantiles. ``name`` says which rule chose it, e.g.
+    ``"design: PSUs − strata"``; a later rule (a Satterthwaite effective df per estimate) only
+    needs to return another ``DegreesOfFreedom`` from :func:`design_df`.
+    """
+
+    value: float
+    name: str
+
+    @property
+    def finite(self) -> float | None:
+        """The value, or None for normal quantiles (the JSON form)."""
+        return self.value if math.isfinite(self.value) else None
+
+
+NORMAL = DegreesOfFreedom(math.inf, "normal")
+
+
+def design_df(survey: Survey, influence: Any = None) -> DegreesOfFreedom:
+    """The degrees of freedom of an estimate from ``survey`` (a design or a domain of one).
+
+    Today this is the design's df for every estimate: PSUs minus strata among respondents with
+    a positive weight (R's ``degf``), or the rank of the replicate weights minus one.
+    ``influence`` (the estimate's linearization values) is accepted so that an effective df per
+    estimate (Satterthwaite) can replace the rule here without touching the estimators.
+    """
+    del influence  # reserved for an effective-df rule
+    value = survey.df
+    if survey.replicates:
+        return DegreesOfFreedom(value, "design: rank of replicate weights − 1")
+    if survey.psu_column is None and survey.strata_column is None:
+        return DegreesOfFreedom(value, "design: respondents − 1")
+    return DegreesOfFreedom(value, "design: PSUs − strata")
 
 
 @dataclass(frozen=True)
 class Interval:
-    """An interval with the effective sample size it used and why it fell back, if it did."""
+    """An interval, the method that made it and what happened at the edges.
+
+    ``n_eff`` is the effective sample size used by the proportion methods (nan otherwise);
+    ``fallback`` why a proportion method fell back ("boundary", "zero variance");
+    ``out_of_range`` whether the estimate lies outside its scale's range; ``empty`` whether the
+    whole t interval did (then ``low``/``high`` are nan).
+    """
 
     low: float
     high: float
     method: str
-    n_eff: float
+    n_eff: float = math.nan
     fallback: str | None = None
+    out_of_range: bool = False
+    empty: bool = False
+
+    @property
+    def pair(self) -> tuple[float, float] | None:
+        """``(low, high)``, or None for an empty interval."""
+        return None if self.empty else (self.low, self.high)
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(a: float, df: float) -> float:
+    # scipy.special, not scipy.stats: the same functions (scipy.stats.t.isf calls stdtrit) at a
+    # fraction of the import time
+    from scipy import special
+
+    if not math.isfinite(df):
+        return float(-special.ndtri(a))
+    return float(special.stdtrit(df, 1.0 - a))
 
 
 def quantile(level: float, df: float | None) -> float:
@@ -48,13 +155,63 @@ def quantile(level: float, df: float | None) -> float:
     _check_level(level)
     a = (1.0 - level) / 2.0
     if df is None or not math.isfinite(df):
-        return float(stats.norm.isf(a))
+        return _t_quantile(a, math.inf)
     if df <= 0:
         return math.nan
-    return float(stats.t.isf(a, df))
+    return _t_quantile(a, float(df))
 
 
 _EPS = 1e-12  # shares this close to 0 or 1, or effective sizes beyond 1e12, are taken as exact
+
+
+def interval(
+    estimate: float,
+    se: float,
+    scale: str,
+    *,
+    level: float = 0.95,
+    df: float | None = None,
+    method: str = "t",
+    n: int | None = None,
+    n_rows: int | None = None,
+) -> Interval:
+    """The interval of one estimate (see the module docstring for the rule).
+
+    ``method`` is ``"t"`` (t on ``df``, truncated to the scale's range) or, for a direct share,
+    one of :data:`CI_METHODS` (then ``n``, the respondents, is needed; ``n_rows`` is Korn &
+    Graubard's sample size, default ``n``). Statistics and p-values get no interval.
+    """
+    _check_level(level)
+    est, s = float(estimate), float(se)
+    if scale in ("statistic", "p-value"):
+        return Interval(math.nan, math.nan, "none")
+    bounds = SCALE_RANGE.get(scale)
+    if method in CI_METHODS:
+        if scale != "share":
+            raise InputError(f"interval method '{method}' is for shares; use method='t' for a {scale or 'number'}")
+        if n is None:
+            raise InputError("a proportion interval needs the number of respondents n")
+        if 0.0 <= est <= 1.0 or abs(est) < _EPS or abs(est - 1.0) < _EPS:
+            return proportion_interval(est, s * s, n, method, level, df, n_rows)
+        method = "t"  # an impossible direct share cannot happen; treat it as a moment estimate
+    if method != "t":
+        raise InputError(f"unknown interval method '{method}'; use t or one of {', '.join(CI_METHODS)}")
+    name = "t" if bounds is None else "t-truncated"
+    if not (math.isfinite(est) and math.isfinite(s)):  # no standard error: no interval (not an empty one)
+        out = bounds is not None and math.isfinite(est) and not (bounds[0] - _EPS <= est <= bounds[1] + _EPS)
+        return Interval(math.nan, math.nan, name, out_of_range=out)
+    q = quantile(level, df)
+    lo, hi = est - q * s, est + q * s
+    if bounds is None:
+        return Interval(lo, hi, "t")
+    a, b = bounds
+    out = not (a - _EPS <= est <= b + _EPS)
+    lo_c, hi_c = max(lo, a), min(hi, b)
+    if not math.isfinite(q):
+        return Interval(math.nan, math.nan, "t-truncated", out_of_range=out)
+    if lo_c > hi_c:  # the whole t interval lies outside the range: no compatible value
+        return Interval(math.nan, math.nan, "t-truncated", out_of_range=True, empty=True)
+    return Interval(lo_c, hi_c, "t-truncated", out_of_range=out)
 
 
 def mean_interval(est: float, se: float, level: float = 0.95, df: float | None = None) -> tuple[float, float]:
@@ -125,10 +282,12 @@ def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
 
 
 def _korn_graubard(p: float, n_eff: float, n: int, level: float, df: float | None) -> tuple[float, float, float]:
+    from scipy import stats
+
     a = (1.0 - level) / 2.0
     if df is not None and math.isfinite(df) and n > 1:
         # Korn & Graubard's degrees-of-freedom adjustment of the effective sample size.
-        n_eff = n_eff * (stats.t.ppf(a, n - 1) / stats.t.ppf(a, df)) ** 2
+        n_eff = n_eff * (_t_quantile(a, n - 1) / _t_quantile(a, df)) ** 2
     x = n_eff * p
     lo = 0.0 if x <= 0 else float(stats.beta.ppf(a, x, n_eff - x + 1.0))
     hi = 1.0 if n_eff - x <= 0 else float(stats.beta.ppf(1.0 - a, x + 1.0, n_eff - x))
@@ -136,9 +295,7 @@ def _korn_graubard(p: float, n_eff: float, n: int, level: float, df: float | Non
 
 
 def _expit(x: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-x)))
-
-
-def _check_level(level: float) -> None:
-    if not 0.0 < level < 1.0:
-        raise InputError(f"confidence level {level} must be between 0 and 1 (e.g. 0.95)")
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)

@@ -47,8 +47,8 @@ from .coeftable import CoefResult
 from .errors import InputError
 from .io import value_labels
 
-__all__ = ["IndexModel", "attach_index_model", "index_model", "predictive_margins", "average_marginal_effects",
-           "margins_difference"]
+__all__ = ["IndexModel", "attach_index_model", "index_model", "index_model_of", "predictive_margins",
+           "average_marginal_effects", "margins_difference"]
 
 VCE = ("unconditional", "delta", "svypredmeans")
 MAX_AT_LEVELS = 50  # at= sets a variable to each of its levels; more than this is a numeric variable
@@ -100,14 +100,23 @@ class IndexModel:
     share: bool = False  # predictions are probabilities (margins are shares)
 
 
-def attach_index_model(result: Any, *, frame: pd.DataFrame, covariates: str | None, beta: np.ndarray,
-                       vcov: np.ndarray, link: str, rows: np.ndarray, weights: np.ndarray,
-                       X: np.ndarray | None = None, survey: Any = None, influence: np.ndarray | None = None,
-                       df: float = math.inf, what: str = "prevalence") -> Any:
-    """Give a regression result (list experiment, randomized response) the margins tools: the
-    model is stored on the (frozen) result; returns the result. ``covariates`` is the formula's
-    right-hand side (or the whole formula); ``rows`` is a mask over ``frame`` with ``weights`` and
-    ``influence`` per row of ``frame``, or row numbers with one weight each."""
+def attach_index_model(result: Any, **model: Any) -> Any:
+    """Give a regression result the margins tools: :func:`index_model_of` is stored on the
+    (frozen) result; returns the result (a copy made by ``with_`` loses it: results with a
+    ``model`` dict keep it there under ``"index"`` instead)."""
+    index = index_model_of(**model)
+    if index is not None:
+        object.__setattr__(result, "_index_model", index)
+    return result
+
+
+def index_model_of(*, frame: pd.DataFrame, covariates: str | None, beta: np.ndarray, vcov: np.ndarray, link: str,
+                   rows: np.ndarray, weights: np.ndarray, X: np.ndarray | None = None, survey: Any = None,
+                   influence: np.ndarray | None = None, df: float = math.inf, what: str = "prevalence") -> IndexModel | None:
+    """The :class:`IndexModel` of a fitted regression (list experiment, randomized response), or
+    None when the formula cannot be rebuilt. ``covariates`` is the formula's right-hand side (or
+    the whole formula); ``rows`` is a mask over ``frame`` with ``weights`` and ``influence`` per
+    row of ``frame``, or row numbers with one weight each."""
     from formulaic import model_matrix
 
     rhs = (covariates or "1").split("~", 1)[-1].strip() or "1"
@@ -125,7 +134,7 @@ def attach_index_model(result: Any, *, frame: pd.DataFrame, covariates: str | No
     Xf = np.asarray(mm, dtype=float) if X is None else np.asarray(X, dtype=float)
     terms = tuple("(Intercept)" if c == "Intercept" else str(c) for c in mm.columns)
     if Xf.shape != (len(frame), len(terms)) or len(beta) != len(terms):
-        return result  # a model this tool cannot rebuild; margins then say so
+        return None  # a model this tool cannot rebuild; margins then say so
 
     def build(f: pd.DataFrame) -> np.ndarray:
         return np.asarray(spec.get_model_matrix(f, na_action="ignore"), dtype=float)
@@ -133,11 +142,9 @@ def attach_index_model(result: Any, *, frame: pd.DataFrame, covariates: str | No
     from formulaic import Formula
 
     vars_ = tuple(sorted(str(v) for v in Formula(rhs).required_variables if str(v) in frame.columns))
-    model = IndexModel(frame=frame, rows=np.asarray(rows, dtype=bool), weights=np.asarray(weights, dtype=float), X=Xf,
-                       build=build, beta=np.asarray(beta, dtype=float), vcov=np.asarray(vcov, dtype=float), link=link,
-                       terms=terms, variables=vars_, survey=survey, influence=influence, df=df, what=what, share=True)
-    object.__setattr__(result, "_index_model", model)
-    return result
+    return IndexModel(frame=frame, rows=np.asarray(rows, dtype=bool), weights=np.asarray(weights, dtype=float), X=Xf,
+                      build=build, beta=np.asarray(beta, dtype=float), vcov=np.asarray(vcov, dtype=float), link=link,
+                      terms=terms, variables=vars_, survey=survey, influence=influence, df=df, what=what, share=True)
 
 
 def index_model(result: Any) -> IndexModel:
@@ -145,6 +152,9 @@ def index_model(result: Any) -> IndexModel:
     if isinstance(result, IndexModel):
         return result
     model = getattr(result, "_index_model", None)
+    stored = getattr(result, "model", None)
+    if model is None and isinstance(stored, dict):
+        model = stored.get("index")
     if model is None and hasattr(result, "_fit_state"):
         model = _glm_model(result)
     if model is None:

@@ -73,6 +73,13 @@ def load_margins(path_or_mapping: str | os.PathLike[str] | Mapping[str, Mapping[
     """
     if isinstance(path_or_mapping, Margins):
         return path_or_mapping
+    if hasattr(path_or_mapping, "to_pandas") or type(path_or_mapping).__name__ == "DataFrame":
+        path_or_mapping = _from_frame(path_or_mapping)
+    if not isinstance(path_or_mapping, (Mapping, str, os.PathLike)):
+        raise InputError(
+            f"margins={type(path_or_mapping).__name__}: give a TOML file, a mapping {{column: {{category: share}}}} "
+            "or a long table with columns variable, category, share"
+        )
     if isinstance(path_or_mapping, Mapping):
         raw: Mapping[str, Any] = path_or_mapping
         source = "margins"
@@ -144,3 +151,19 @@ def normalise_table(values: Mapping[Any, Any], *, source: str, table: str) -> tu
     shares = {k: v / total for k, v in out.items()}
     return shares, (total if looks_like_counts else None)
 
+
+def _from_frame(frame: Any) -> dict[str, dict[Any, Any]]:
+    """A long table of margins (columns ``variable``, ``category``, ``share``) as a mapping."""
+    df = frame.to_pandas() if hasattr(frame, "to_pandas") else frame
+    cols = [str(c).lower() for c in df.columns]
+    value = "share" if "share" in cols else "target" if "target" in cols else None
+    if "variable" not in cols or "category" not in cols or value is None:
+        raise InputError(
+            f"margins given as a table need columns variable, category and share (it has {', '.join(map(str, df.columns))}); "
+            "or give a TOML file or a mapping {column: {category: share}}"
+        )
+    names = dict(zip(cols, df.columns, strict=True))
+    out: dict[str, dict[Any, Any]] = {}
+    for var, cat, val in zip(df[names["variable"]], df[names["category"]], df[names[value]], strict=True):
+        out.setdefault(str(var), {})[cat] = val
+    return out

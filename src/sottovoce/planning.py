@@ -20,13 +20,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from scipy.stats import norm
+from typing import TYPE_CHECKING, Any
 
 from ._results import Result
 from .errors import InputError
+from .intervals import quantile
 from .rr.designs import DESIGNS, RRDesign, make_design
+from .validate import check_int, check_level, check_number
+
+if TYPE_CHECKING:
+    from .display import Display
 
 __all__ = ["PLAN_DEFAULTS", "PLAN_DESIGNS", "Plan", "plan", "planned_variance"]
 
@@ -74,25 +77,24 @@ def _rr(name: str, params: dict[str, float | None]) -> RRDesign:
 
 @dataclass(frozen=True)
 class Plan(Result):
-    """A planning table: one row per design in ``details["designs"]``; ``summary()`` prints it."""
+    """A planning table: one row per design in ``details["designs"]``, shown by ``summary()``."""
 
-    def summary(self) -> str:
+    def display(self) -> Display:
+        from .display import Display, Table
+
         d = self.details
-        rows = d["designs"]
         head = (
             f"plan at prevalence {d['prevalence']:.0%}, design effect {d['deff']:g}, "
             f"{int(d['confidence'] * 100)}% margins"
         )
-        lines = [head, f"{'design':<11} {'parameters':<30} {'se':>7} {'± moe':>7} {'n needed':>9}  privacy"]
-        for r in rows:
+        rows = []
+        for r in d["designs"]:
             params = ", ".join(f"{k}={v:.3g}" for k, v in r["parameters"].items())
             priv = "  ".join(f"{k} = {v:.0%}" for k, v in (r.get("privacy") or {}).items())
             need = f"{r['n_required']:,}" if r.get("n_required") is not None else "–"
-            lines.append(
-                f"{r['design']:<11} {params[:30]:<30} {100 * r['se']:>6.2f} {100 * r['moe']:>7.1f} {need:>9}  {priv}"
-            )
-        lines.append(d["sentence"])
-        return "\n".join(lines)
+            rows.append([r["design"], params, f"{100 * r['se']:.2f}", f"{100 * r['moe']:.1f}", need, priv])
+        table = Table("", ["design", "parameters", "se (points)", "± moe", "n needed", "privacy"], rows)
+        return Display(title=head, tables=[table], lines=[d["sentence"]], warnings=list(self.warnings))
 
 
 def plan(
@@ -119,12 +121,12 @@ def plan(
     """
     names = _names(designs)
     _check(n=n, moe=moe, prevalence=prevalence, deff=deff, level=level, items=items, control_var=control_var)
-    z = float(norm.ppf(0.5 + level / 2))
+    z = quantile(level, None)
     n_eval = n if n is not None else 1600
     given = {"p": p, "p1": p1, "p0": p0, "q": q}
     rr_names = [x for x in names if x in DESIGNS]
     if any(v is not None for v in given.values()) and len(rr_names) != 1:
-        raise InputError("--p/--p1/--p0/--q set one design's probabilities: name exactly one randomized-response design with --design")
+        raise InputError("p=, p1=, p0= and q= set one design's probabilities: name exactly one randomized-response design in designs=")
     rows: list[dict[str, Any]] = []
     for name in names:
         row: dict[str, Any] = {"design": name}
@@ -167,26 +169,26 @@ def _names(designs: str | Iterable[str] | None) -> list[str]:
         if key == "all":
             return list(PLAN_DESIGNS)
         if key not in PLAN_DESIGNS:
-            raise InputError(f"--design: unknown design '{raw}'; use any of {', '.join(PLAN_DESIGNS)} (comma-separated) or all")
+            raise InputError(f"design={raw!r}: unknown design; use any of {', '.join(PLAN_DESIGNS)} (comma-separated) or all")
         out.append(key)
     return out or list(PLAN_DESIGNS)
 
 
 def _check(**kw: Any) -> None:
-    n, moe = kw["n"], kw["moe"]
-    if n is not None and n < 1:
-        raise InputError(f"--n {n}: the number of respondents must be at least 1")
+    check_int(kw["n"], "n", minimum=1, allow_none=True)
+    moe = check_number(kw["moe"], "moe", allow_none=True)
     if moe is not None and not 0 < moe < 1:
-        raise InputError(f"--moe {moe}: the margin of error is a share between 0 and 1 (0.03 = ±3 points)")
-    if not 0 < kw["prevalence"] < 1:
-        raise InputError(f"--prevalence {kw['prevalence']}: must be strictly between 0 and 1")
-    if not kw["deff"] > 0:
-        raise InputError(f"--deff {kw['deff']}: the design effect must be positive")
-    if not 0 < kw["level"] < 1:
-        raise InputError(f"--level {kw['level']}: must be between 0 and 1")
-    if kw["items"] < 1:
-        raise InputError(f"--items {kw['items']}: a list needs at least one control item")
-    if not 0 <= kw["control_var"] <= kw["items"] ** 2 / 4:
+        raise InputError(f"moe={moe}: the margin of error is a share between 0 and 1 (0.03 = ±3 points)")
+    prevalence = check_number(kw["prevalence"], "prevalence")
+    if not 0 < prevalence < 1:  # type: ignore[operator]
+        raise InputError(f"prevalence={prevalence}: must be strictly between 0 and 1")
+    deff = check_number(kw["deff"], "deff")
+    if not deff > 0:  # type: ignore[operator]
+        raise InputError(f"deff={deff}: the design effect must be positive")
+    check_level(kw["level"])
+    items = int(check_int(kw["items"], "items", minimum=1) or 1)
+    control_var = float(check_number(kw["control_var"], "control_var") or 0.0)
+    if not 0 <= control_var <= items ** 2 / 4:
         raise InputError(
-            f"--control-var {kw['control_var']}: the variance of a count of {kw['items']} items must be between 0 and {kw['items'] ** 2 / 4:g}"
+            f"control_var={control_var}: the variance of a count of {items} items must be between 0 and {items ** 2 / 4:g}"
         )

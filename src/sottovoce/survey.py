@@ -25,16 +25,20 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._results import Result
 from .errors import DesignError, InputError, SottovoceWarning
-from .intervals import CI_METHODS, mean_interval, proportion_interval
+from .intervals import CI_METHODS, DegreesOfFreedom, design_df
 from .io import as_frame, require_columns, value_labels
 from .modelframe import one_variable
 from .multistage import later_stages
+from .subgroups import clean_code, estimate_by
 
-__all__ = ["Survey"]
+__all__ = ["Survey", "as_survey"]
+
+#: a design column: a column name, or the values themselves (a pandas Series aligned with the
+#: data, or an array with one value per row)
+Column = Any
 
 LONELY_PSU = ("adjust", "remove", "certainty", "fail")
 REPLICATE_TYPES = ("jk1", "jkn", "bootstrap", "other")
@@ -76,6 +80,83 @@ class _RakeStep:
     sweeps: int | None  # None = iterate the projection to convergence
 
 
+def as_survey(
+    data: Any,
+    weights: Column = None,
+    strata: Column = None,
+    psu: Column = None,
+    fpc: Column = None,
+    **design: Any,
+) -> Survey:
+    """The one way in for a survey design: every estimator calls this on what the user passed.
+
+    ``data`` is a :class:`Survey` (used as it is: its weights, calibration and variance) or a
+    table (pandas; polars and anything ``pandas.DataFrame`` accepts are converted) with the
+    design given by ``weights``, ``strata``, ``psu``, ``fpc`` (column names, or the values as a
+    pandas Series aligned with the table) and any other :class:`Survey` argument. Giving a
+    design twice — a Survey *and* weights/strata/psu — is an error, not a silent choice.
+    """
+    given = {k: v for k, v in (("weights", weights), ("strata", strata), ("psu", psu), ("fpc", fpc), *design.items())
+             if v is not None and not (k == "lonely_psu" and v == "adjust") and not (k == "mse" and v is False)}
+    if isinstance(data, Survey):
+        if given:
+            names = ", ".join(f"{k}=" for k in given)
+            raise InputError(
+                f"the design was given twice: give it either as a Survey or as {names} on a table, not both "
+                f"(data is a Survey, which carries its own weights, strata, PSUs and calibration)"
+            )
+        return data
+    if data is None:
+        raise InputError("data= is None; pass a pandas DataFrame (or a Survey)")
+    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        raise InputError(f"data={str(data)!r} is a path; read it first with sottovoce.read_table(path), then pass the table")
+    return Survey(data, weights=weights, strata=strata, psu=psu, fpc=fpc, **design)
+
+
+def design_columns(df: pd.DataFrame, **columns: Column) -> tuple[pd.DataFrame, tuple[str | None, ...]]:
+    """Resolve design arguments to column names of ``df``.
+
+    A string must name a column; a pandas Series (aligned on the index) or an array with one
+    value per row is attached to a shallow copy of the table under its own name (or
+    ``"<parameter> (values)"``); anything else is an :class:`InputError` naming the parameter.
+    """
+    names: list[str | None] = []
+    out = df
+    for param, spec in columns.items():
+        if spec is None or isinstance(spec, str):
+            names.append(spec)
+            continue
+        if isinstance(spec, pd.Series):
+            if isinstance(spec.name, str) and spec.name in out.columns and spec.index.equals(out.index) and out[spec.name].equals(spec):
+                names.append(spec.name)  # df["w"]: the column itself
+                continue
+            if len(spec) == len(out) and spec.index.equals(out.index):
+                values = spec.to_numpy()
+            elif out.index.isin(spec.index).all() and spec.index.is_unique:
+                values = spec.reindex(out.index).to_numpy()
+            else:
+                raise InputError(
+                    f"{param}= is a pandas Series whose index does not match the data's rows; pass a Series from the "
+                    f"same table (e.g. df['w']) or the column's name ({param}='w')"
+                )
+        elif isinstance(spec, (np.ndarray, list, tuple)):
+            values = np.asarray(spec)
+            if values.shape != (len(out),):
+                raise InputError(f"{param}= has {values.size} values for {len(out)} rows; give one value per row or a column name")
+        else:
+            raise InputError(
+                f"{param}={spec!r} must be a column name (str) or a pandas Series with one value per row, "
+                f"not a {type(spec).__name__}"
+            )
+        name = spec.name if isinstance(spec, pd.Series) and isinstance(spec.name, str) and spec.name not in out.columns else f"{param} (values)"
+        if out is df:
+            out = df.copy(deep=False)
+            out.attrs = dict(df.attrs)
+        out[name] = values
+        names.append(name)
+    return out, tuple(names)
+
+
 class Survey:
     """A survey design: data plus weights, strata, PSUs, fpc, replicate weights, calibration.
 
@@ -105,10 +186,10 @@ class Survey:
     def __init__(
         self,
         data: Any,
-        weights: str | None = None,
-        strata: str | None = None,
-        psu: str | Sequence[str] | None = None,
-        fpc: str | Sequence[str] | None = None,
+        weights: Column = None,
+        strata: Column = None,
+        psu: Column = None,
+        fpc: Column = None,
         replicate_weights: Sequence[str] | None = None,
         replicate_type: str | None = None,
         scale: float | None = None,
@@ -116,6 +197,8 @@ class Survey:
         mse: bool = False,
         lonely_psu: Literal["adjust", "remove", "certainty", "fail"] = "adjust",
     ) -> None:
+        if isinstance(data, Survey):
+            raise InputError("data is already a Survey; use it as it is (or its .data to build another design)")
         df = as_frame(data)
         source = df.attrs.get("source", "data")
         if len(df) == 0:
@@ -123,8 +206,9 @@ class Survey:
         if isinstance(replicate_weights, str):
             replicate_weights = [replicate_weights]
         # Several PSU columns are the stages of a multistage design (R's ids = ~psu + ssu).
-        psu, stage_cols = _first_stage(psu)
-        fpc, stage_fpcs = _first_stage(fpc)
+        psu, stage_cols = _first_stage(psu, df)
+        fpc, stage_fpcs = _first_stage(fpc, df)
+        df, (weights, strata, psu, fpc) = design_columns(df, weights=weights, strata=strata, psu=psu, fpc=fpc)
         require_columns(df, [weights, strata, psu, fpc, *stage_cols, *stage_fpcs, *(replicate_weights or [])])
         if lonely_psu not in LONELY_PSU:
             raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
@@ -502,9 +586,9 @@ class Survey:
         var, by = one_variable(var), one_variable(by)  # R's "~support" as well as "support"
         require_columns(self.data, [var, by])
         if ci not in CI_METHODS:
-            raise InputError(f"unknown interval method '{ci}'; use one of {', '.join(CI_METHODS)}")
-        if not 0 < level < 1:
-            raise InputError(f"confidence level {level} must be between 0 and 1 (e.g. 0.95)")
+            raise InputError(f"ci='{ci}' is not an interval method for shares; use one of {', '.join(CI_METHODS)}")
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise InputError(f"level={level!r}: the confidence level must be a number between 0 and 1 (e.g. 0.95)")
         s = self.data[var]
         missing = s.isna().to_numpy()
         w = self.weights
@@ -526,7 +610,6 @@ class Survey:
             levels = None
         is_share = kind == "proportion" or (kind == "mean" and bool(np.isin(s.dropna().unique(), [0, 1]).all()))
         details = {
-            "is_share": is_share,
             "weighted_base": float(w[base & ~missing].sum()),
             "n_missing": int((base & missing).sum()),
             "n_zero_weight": int(((self._w == 0) & (True if self._mask is None else self._mask)).sum()),
@@ -534,31 +617,20 @@ class Survey:
         warns: list[str] = []
         if details["n_missing"]:
             warns.append(f"{details['n_missing']} respondents with no answer to '{var}' are left out (a domain)")
-        top = self._block(var, y, levels, ~missing, kind, is_share, ci, level, df, None, None)
+        top = self._block(var, y, levels, ~missing, kind, is_share, ci, level, df)
         top = top.with_(details={**top.details, **details}, warnings=tuple(warns) + top.warnings)
         if by is None:
             return _warned(top)
-        g = self.data[by]
-        gcodes, glevels = pd.factorize(g, sort=True)
-        glabels = value_labels(self.data, by)
-        groups = []
-        for j, lev in enumerate(glevels):
-            d = ~missing & (gcodes == j)
-            lab = glabels.get(_clean(lev))
-            if not (w[d] > 0).any():
-                note = f"{by}={_clean(lev)}: no respondents with a positive weight and an answer; no estimate"
-                groups.append(Result(method=kind, n=0, variable=var, by=by, level=_clean(lev), level_ci=level,
-                                     label=lab if lab is not None else str(_clean(lev)), warnings=(note,)))
-                warns.append(note)
-                continue
-            res = self._block(var, y, levels, d, kind, is_share, ci, level, df, by, lev)
-            warns.extend(res.warnings)
-            groups.append(res.with_(label=lab if lab is not None else str(_clean(lev)), level=_clean(lev)))
-        top = top.with_(by=by, groups=tuple(groups), warnings=tuple(dict.fromkeys((*top.warnings, *warns))))
+        groups, notes = estimate_by(
+            self, by, lambda dom, lev: dom._block(var, y, levels, ~missing, kind, is_share, ci, level, df),
+            failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=var, level_ci=level,
+                                                    scale="share" if is_share else kind),
+        )
+        top = top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
         return _warned(top)
 
     def _block(self, var: str, y: np.ndarray, levels: Any, d: np.ndarray, kind: str, is_share: bool,
-               ci: str, level: float, df: float | None, by: str | None, lev: Any) -> Result:
+               ci: str, level: float, df: float | None) -> Result:
         """Estimates of the columns of ``y`` in the domain ``d`` (within the current design)."""
         dom = self.domain(d)
         w = dom.weights
@@ -566,7 +638,7 @@ class Survey:
         W = float(w.sum())
         k = y.shape[1]
         if n == 0 or W <= 0:
-            raise DesignError(f"no respondents with a positive weight for '{var}'" + (f" in {by}={_clean(lev)}" if by else ""))
+            raise DesignError(f"no respondents with a positive weight and an answer to '{var}'")
         total_kind = kind == "total"
         est_tot = w @ y
         est = est_tot if total_kind else est_tot / W
@@ -585,15 +657,14 @@ class Survey:
         var_ = np.clip(np.diag(cov), 0.0, None)
         undefined = not np.isfinite(var_).all()
         se = np.sqrt(var_)
-        design_df = dom.df if df is None else df
+        dof = design_df(dom) if df is None else DegreesOfFreedom(float(df), "given (df=)")
         # Korn-Graubard's t_{n-1} uses the rows of the design as R's svyciprop: the domain's rows,
         # but all rows for a calibrated design (R keeps them when taking a domain).
         n_rows = len(self.data) if self._cal else int((d & (True if self._mask is None else self._mask)).sum())
         warns: list[str] = []
-        if design_df < 1:
-            warns.append(f"only one PSU{' in ' + by + '=' + str(_clean(lev)) if by else ''}: the SE is unreliable; "
-                         "the interval uses normal quantiles and the respondent count")
-            design_df = math.inf
+        if dof.value < 1:
+            warns.append("only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
+            dof = DegreesOfFreedom(math.inf, "normal: a single PSU")
         # Design effects: Kish's from the weights, and R's variance ratio (deff=TRUE).
         wp = w[w > 0]
         deff_kish = float(len(wp) * (wp**2).sum() / wp.sum() ** 2)
@@ -611,41 +682,35 @@ class Survey:
         children = []
         labels = value_labels(self.data, var)
         if undefined:  # as R: a replicate without any respondent of the domain has no estimate
-            warns.append(f"{var}{' in ' + by + '=' + str(_clean(lev)) if by else ''}: some replicates have no "
-                         "respondent in this group, so the replicate SE is undefined; use a linearization design")
+            warns.append(f"{var}: some replicates have no respondent in this group, so the replicate SE is undefined; "
+                         "use a linearization design")
+        scale = "share" if is_share else kind
         for j in range(k):
-            if undefined:
-                lo_hi = (math.nan, math.nan)
-                extra: dict[str, Any] = {"ci_method": None}
-            elif is_share:
-                iv = proportion_interval(float(est[j]), float(var_[j]), n, ci, level, design_df, n_rows)
-                lo_hi = (iv.low, iv.high)
-                extra = {"ci_method": iv.method, "n_eff": iv.n_eff}
-                if iv.fallback:
-                    what = "estimate is 0 or 1" if iv.fallback == "boundary" else "estimated variance is zero"
-                    warns.append(f"{var}{'=' + str(_clean(levels[j])) if levels is not None else ''}"
-                                 f"{' in ' + by + '=' + str(_clean(lev)) if by else ''}: {what}; "
-                                 f"{iv.method} interval from the {n} respondents")
-            else:
-                lo_hi = mean_interval(float(est[j]), float(se[j]), level, design_df)
-                extra = {"ci_method": "wald"}
-            code = _clean(levels[j]) if levels is not None else None
-            child = Result(
-                estimate=float(est[j]), se=float(se[j]), ci=(float(lo_hi[0]), float(lo_hi[1])), n=n,
-                method=kind, level_ci=level, code=code,
-                label=(labels.get(code, str(code)) if levels is not None else None), variable=var,
-                details={"is_share": is_share, "deff": float(deff[j]), "deff_kish": deff_kish,
-                         "deff_srs": "without replacement" if srs_fpc else "with replacement",
-                         "weighted_n": W, "df": design_df if math.isfinite(design_df) else None, **extra},
+            code = clean_code(levels[j]) if levels is not None else None
+            common: dict[str, Any] = dict(
+                n=n, method=kind, code=code, variable=var,
+                label=(labels.get(code, str(code)) if levels is not None else None),
+                details={"deff": float(deff[j]), "deff_kish": deff_kish,
+                         "deff_srs": "without replacement" if srs_fpc else "with replacement", "weighted_n": W},
             )
+            if undefined:
+                child = Result(estimate=float(est[j]), se=float(se[j]), level_ci=level, scale=scale,
+                               df=dof.finite, df_name=dof.name, **common)
+            else:
+                child = Result.from_estimate(float(est[j]), float(se[j]), scale=scale, df=dof, level=level,
+                                             ci=ci if is_share else "t", n_rows=n_rows, **common)
+                fallback = child.details.get("ci_fallback")
+                if fallback:
+                    what = "estimate is 0 or 1" if fallback == "boundary" else "estimated variance is zero"
+                    warns.append(f"{var}{'=' + str(code) if levels is not None else ''}: {what}; "
+                                 f"{child.ci_method} interval from the {n} respondents")
             children.append(child)
-        common = {"is_share": is_share, "weighted_n": W, "deff_kish": deff_kish,
-                  "design": self._describe()}
+        common_top = {"weighted_n": W, "deff_kish": deff_kish, "design": self._describe()}
         if levels is None:
             r = children[0]
-            return r.with_(by=by, warnings=tuple(warns), details={**r.details, "design": self._describe()})
-        return Result(n=n, method=kind, level_ci=level, variable=var, by=by, categories=tuple(children),
-                      details=common, warnings=tuple(warns))
+            return r.with_(warnings=tuple(warns), details={**r.details, "design": self._describe()})
+        return Result(n=n, method=kind, level_ci=level, variable=var, scale=scale, categories=tuple(children),
+                      details=common_top, warnings=tuple(warns))
 
     def _describe(self) -> str:
         if self._rep is not None:
@@ -675,12 +740,29 @@ class Survey:
         ``details`` also give the first-order correction ``X²/mean(Δ)`` on ``(r-1)(c-1)`` df
         (R's ``statistic="Chisq"``).
         """
+        from scipy import stats
+
         require_columns(self.data, [row, col])
-        rc, rlev = pd.factorize(self.data[row], sort=True)
-        cc, clev = pd.factorize(self.data[col], sort=True)
+        # Levels are those of respondents with a positive weight (R's svychisq after droplevels):
+        # an empty or all-zero-weight level would add a row of zeros to the table and a false
+        # degree of freedom to the test.
+        pos = self.weights > 0
+        warns: list[str] = []
+        codes = []
+        for name in (row, col):
+            s = self.data[name]
+            kept = s.where(pos)
+            c, lev = pd.factorize(kept, sort=True)
+            for gone in _dropped_levels(s, lev):
+                n_gone = int((s == gone).sum())
+                warns.append(f"{name}={clean_code(gone)}: "
+                             + (f"all {n_gone} respondents have zero weight" if n_gone else "no respondents")
+                             + "; level left out of the test")
+            codes.append((c, lev))
+        (rc, rlev), (cc, clev) = codes
         nr, nc = len(rlev), len(clev)
         if nr < 2 or nc < 2:
-            raise DesignError(f"a crosstab of '{row}' by '{col}' needs at least 2 categories in each; it has {nr}×{nc}")
+            raise DesignError(f"a crosstab of '{row}' by '{col}' needs at least 2 categories with respondents in each; it has {nr}×{nc}")
         ok = (rc >= 0) & (cc >= 0)
         dom = self.domain(ok)
         w = dom.weights
@@ -696,9 +778,8 @@ class Survey:
             nu = self.df
         else:
             V = dom.cov_total((mm - p) / W)
-            rows = np.ones(len(w), bool) if self._mask is None else self._mask
-            nu = float(np.unique(self._psu[rows]).size - np.unique(self._strata[rows]).size)
-        N = float(len(w) if self._mask is None else self._mask.sum())
+            nu = float(np.unique(self._psu[pos]).size - np.unique(self._strata[pos]).size)
+        N = float(pos.sum())  # R's nrow(model.matrix) of a design restricted to positive weights
         table = (p * N).reshape(nc, nr).T  # r × c
         expected = np.outer(table.sum(1), table.sum(0)) / N
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -722,12 +803,21 @@ class Survey:
         dfc = (nr - 1) * (nc - 1)
         chisq1 = x2 / (tr / dfc)
         p_c = float(stats.chi2.sf(chisq1, dfc))
-        warns = [] if nu > 0 else ["fewer PSUs than strata + 1: the F test has no denominator degrees of freedom"]
+        if nu <= 0:
+            warns.append("fewer PSUs than strata + 1: the F test has no denominator degrees of freedom")
+        tests = {
+            "F": {"name": "Rao–Scott F (second order)", "statistic_name": "F", "statistic": f_stat,
+                  "df": [d0, d0 * nu], "p_value": p_f},
+            "chisq": {"name": "Rao–Scott χ² (first order)", "statistic_name": "χ²", "statistic": chisq1,
+                      "df": dfc, "p_value": p_c},
+        }
         return Result(
-            estimate=f_stat, n=int((w > 0).sum()), method="rao-scott", variable=row, by=col,
+            estimate=f_stat, n=int((w > 0).sum()), method="rao-scott", variable=row, by=col, scale="statistic",
+            hypothesis_tests=tests,
+            notes=(f"test of independence of {row} ({nr} levels) and {col} ({nc} levels); {self._describe()}",),
             details={"statistic": "F", "F": f_stat, "ndf": d0, "ddf": d0 * nu, "p_value": p_f,
                      "pearson_chisq": x2, "chisq_first_order": chisq1, "df": dfc, "p_value_chisq": p_c,
-                     "mean_deff": tr / dfc, "design": self._describe()},
+                     "mean_deff": tr / dfc, "design": self._describe(), "levels": {row: nr, col: nc}},
             warnings=tuple(warns),
         )
 
@@ -814,12 +904,25 @@ class Survey:
         return rep.scale * (dev * rep.rscales[ok][:, None]).T @ dev
 
 
-def _first_stage(spec: str | Sequence[str] | None) -> tuple[str | None, list[str]]:
-    """The first-stage column and the later stages' columns of ``psu=``/``fpc=``."""
-    if spec is None or isinstance(spec, str):
-        return spec, []
-    cols = list(spec)
-    return (cols[0] if cols else None), cols[1:]
+def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:
+    """The first-stage column and the later stages' columns of ``psu=``/``fpc=``: a list of
+    column names is the stages of a multistage design; anything else is one design column."""
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(c, str) and c in df.columns for c in spec):
+        return spec[0], list(spec[1:])
+    return spec, []
+
+
+def _dropped_levels(s: pd.Series, kept: Any) -> list[Any]:
+    """Levels of ``s`` (all its values, and the unused categories of a categorical) not in ``kept``."""
+    present = set(pd.unique(s.dropna()).tolist())
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        present |= set(s.cat.categories.tolist())
+    keep = set(pd.Index(kept).tolist())
+    out = [v for v in present if v not in keep]
+    try:
+        return sorted(out)
+    except TypeError:
+        return out
 
 
 def _warned(result: Result) -> Result:
@@ -933,12 +1036,3 @@ def _dense_codes(x: np.ndarray) -> np.ndarray:
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b != 0, a / np.where(b != 0, b, 1.0), 0.0)
-
-
-def _clean(code: Any) -> Any:
-    if isinstance(code, (float, np.floating)) and float(code).is_integer():
-        return int(code)
-    if isinstance(code, np.integer):
-        return int(code)
-    return code
-

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from .errors import ConvergenceError, InputError
 from .io import _key as _io_key  # the same code normalisation as match_categories
 from .io import as_frame, category_label, match_categories, require_columns
 from .margins import Margins, load_margins, normalise_table
+
+if TYPE_CHECKING:
+    from .display import Display
 
 __all__ = [
     "Margins",
@@ -869,46 +872,30 @@ class WeightReport(Result):
 
     table: Any = None  # the diagnostics DataFrame
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out.pop("table", None)
-        if self.table is not None:
-            out["margins"] = [
-                {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-                for r in self.table.to_dict(orient="records")
-            ]
-        return out
+    json_fields: ClassVar[Mapping[str, str]] = {"margins": "margin_records"}
 
-    def summary(self) -> str:
+    @property
+    def margin_records(self) -> list[dict[str, Any]] | None:
+        """The diagnostics table as JSON records (non-finite numbers as None)."""
+        if self.table is None:
+            return None
+        return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                for r in self.table.to_dict(orient="records")]
+
+    def display(self) -> Display:
+        from .display import Display, Table
+
         d = self.details
-        lines = [
-            f"weights: n={d['n']} (zero: {d['n_zero']}), sum={d['sum']:.6g}, min={d['min']:.4g}, "
-            f"max={d['max']:.4g}, mean={d['mean']:.4g}, CV={d['cv']:.3f}, deff={d['deff']:.3f}, n_eff={d['n_eff']:.1f}",
-            f"{'margin':<16} {'category':<20} {'n':>7} {'sample %':>9} {'target %':>9} {'weighted %':>11}",
-        ]
-        for r in self.table.itertuples():
-            lines.append(
-                f"{str(r.variable)[:16]:<16} {str(r.category)[:20]:<20} {r.n:>7} {100 * r.unweighted:>9.2f} "
-                f"{100 * r.target:>9.2f} {100 * r.achieved:>11.2f}"
-            )
-        lines.extend(f"warning: {w}" for w in self.warnings)
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        body = "".join(
-            f"<tr><td>{html.escape(str(r.variable))}</td><td>{html.escape(str(r.category))}</td><td>{r.n}</td>"
-            f"<td>{100 * r.unweighted:.2f}</td><td>{100 * r.target:.2f}</td><td>{100 * r.achieved:.2f}</td></tr>"
-            for r in self.table.itertuples()
-        )
-        d = self.details
-        return (
-            f"<div><p><b>weights</b>: n={d['n']} (zero {d['n_zero']}), min {d['min']:.4g}, max {d['max']:.4g}, "
-            f"CV {d['cv']:.3f}, deff {d['deff']:.3f}, n_eff {d['n_eff']:.1f}</p><table><thead><tr><th>margin</th>"
-            f"<th>category</th><th>n</th><th>sample %</th><th>target %</th><th>weighted %</th></tr></thead>"
-            f"<tbody>{body}</tbody></table></div>"
-        )
+        line = (f"weights: n={d['n']} (zero weight: {d['n_zero']}), sum {d['sum']:,.6g}, min {d['min']:.3g}, "
+                f"max {d['max']:.3g} ({d['max'] / d['mean']:.2f}× mean), CV {d['cv']:.3f}, "
+                f"Kish deff {d['deff']:.3f}, effective n {d['n_eff']:.0f}")
+        rows = []
+        for r in (self.table.itertuples() if self.table is not None else []):
+            label = getattr(r, "label", None)
+            cat = str(r.category) if label is None or str(label) == str(r.category) else f"{r.category} ({label})"
+            rows.append([str(r.variable), cat, f"{r.n}", f"{100 * r.unweighted:.2f}", f"{100 * r.target:.2f}", f"{100 * r.achieved:.2f}"])
+        table = Table("", ["margin", "category", "n", "sample %", "target %", "weighted %"], rows)
+        return Display(title="weighting", tables=[table], lines=[line], warnings=list(self.warnings))
 
 
 def weight_report(data: Any, weights: Any, margins: Any, **details: Any) -> WeightReport:

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from ..errors import SottovoceError, SottovoceWarning
+from .flags import to_cli
 
 app = typer.Typer(
     name="sottovoce",
@@ -74,7 +75,7 @@ def _root(
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
-    text = str(message).replace("\n", " ")
+    text = to_cli(str(message).replace("\n", " "))
     print(f"warning: {text}", file=sys.stderr)
 
 
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SottovoceError as exc:
         if debug:
             raise
-        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {_one_line(to_cli(str(exc)))}", file=sys.stderr)
         code = 2
     except typer.Exit as exc:
         code = exc.exit_code

@@ -1,34 +1,55 @@
-"""Helpers shared by the CLI modules: loading data, printing results, JSON output."""
+"""Helpers shared by the CLI modules: loading data, printing results, JSON output.
+
+Nothing heavy is imported at module level (``sottovoce --help`` must start fast): pandas, rich
+and the estimators are imported by the functions that use them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import json
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from .._results import Result, jsonable
-from .._results import format_value as _fmt
-from ..errors import InputError
-from ..io import read_table, require_columns
+from .flags import to_cli
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .._results import Result
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON object on stdout and nothing else.")
 # The survey design columns, spelled the same in every analysis command.
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Weight column; zero excludes a respondent.")
 STRATA_OPTION = typer.Option(None, "--strata", help="Stratum column.")
 PSU_OPTION = typer.Option(None, "--psu", help="Primary sampling unit (cluster) column.")
+
+
+class _LazyConsole:
+    """A rich Console made on first use (importing rich costs start-up time)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return getattr(self._console, name)
+
+
+console: Any = _LazyConsole(highlight=False, soft_wrap=True)
+err_console: Any = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 # How to read a data file, on every command that reads one (added by add_read_options).
@@ -89,6 +110,9 @@ def load_data(path: Path | str, columns: list[str | None] | None = None) -> pd.D
     Honours --sheet/--encoding/--sep/--decimal/--labels and prints what was detected
     (encoding, separator, sheet) as ``note:`` lines on stderr.
     """
+    from ..errors import InputError
+    from ..io import read_table, require_columns
+
     df = read_table(path, **read_options())
     for note in df.attrs.get("read_notes", ()):
         print(f"note: {note}", file=sys.stderr)
@@ -96,36 +120,43 @@ def load_data(path: Path | str, columns: list[str | None] | None = None) -> pd.D
         require_columns(df, columns, where=str(path))
     if len(df) == 0:
         raise InputError(f"{path}: the data file has no rows")
+    df.attrs.setdefault("source", str(path))
     return df
 
 
 def emit_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
+    from .._results import Result, jsonable
+
     payload = obj.to_dict() if isinstance(obj, Result) else jsonable(obj)
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
 
 
 def emit(result: Result, as_json: bool, title: str | None = None) -> None:
-    """Print a result as JSON or as a readable terminal table."""
+    """Print a result as JSON, or as the tables of its display; its warnings go to stderr either way."""
     if as_json:
         emit_json(result)
+        warn(result.warnings)
         return
-    console.print(result_table(result, title=title))
-    for w in result.warnings:
-        err_console.print(f"warning: {w}")
+    display = result.display()
+    if title:
+        display.title = title
+    for item in display.rich():
+        console.print(item)
+    warn(display.warnings)
 
 
-def result_table(result: Result, title: str | None = None) -> Table:
-    """A rich table of a result, its categories and groups (shares shown in percent)."""
-    pct = bool(result.details.get("is_share", False))
-    unit = " %" if pct else ""
-    table = Table(title=title or (f"{result.method} — {result.variable}" if result.variable else result.method))
-    table.add_column("")
-    table.add_column(f"estimate{unit}", justify="right")
-    table.add_column("se", justify="right")
-    table.add_column(f"{int(result.level_ci * 100)}% CI", justify="right")
-    table.add_column("n", justify="right")
-    for name, r in result._rows():
-        lo, hi = (r.ci if r.ci else (None, None))
-        table.add_row(name, _fmt(r.estimate, pct), _fmt(r.se, pct), f"{_fmt(lo, pct)} – {_fmt(hi, pct)}", f"{r.n if r.n is not None else ''}")
-    return table
+@contextlib.contextmanager
+def result_warnings_only() -> Iterator[None]:
+    """Silence the estimators' Python warnings: the result carries them and emit() prints each once."""
+    from ..errors import SottovoceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SottovoceWarning)
+        yield
+
+
+def warn(messages: Any) -> None:
+    """Print each warning on stderr, with Python parameters written as CLI flags."""
+    for w in messages:
+        err_console.print(f"warning: {to_cli(str(w))}", markup=False)

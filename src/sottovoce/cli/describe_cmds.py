@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..codebook import Codebook, _value_lines, describe
 from ._common import JSON_OPTION, console, emit_json, read_options
+
+if TYPE_CHECKING:  # imported by the commands, not at start-up (sottovoce --help)
+    from ..codebook import Codebook
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +31,8 @@ def describe_command(
     several words must all occur. A file of bare codes gets its labels from --labels LABELS.toml
     (one [COLUMN] table each, with label = "..." and values = { 1 = "...", 2 = "..." }).
     """
+    from ..codebook import describe
+
     book = describe(data, find=find, weights=weights, **read_options())
     if as_json:
         emit_json(book.to_dict())
@@ -40,6 +44,10 @@ def describe_command(
 
 def print_codebook(book: Codebook) -> None:
     """The codebook as a terminal table."""
+    from rich.table import Table
+
+    from ..codebook import _value_lines
+
     console.print(book._headline(), markup=False)
     for w in book.weights:
         console.print(f"likely weight: {w.name} — {w.reason}", markup=False)
@@ -59,6 +67,8 @@ def print_codebook(book: Codebook) -> None:
 
 def datasets_command(as_json: bool = JSON_OPTION) -> None:
     """The real data files bundled with sottovoce (their paths work in every command)."""
+    from rich.table import Table
+
     from .. import datasets
 
     rows = [

@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ..errors import InputError
 from ._common import (
     JSON_OPTION,
     PSU_OPTION,
     STRATA_OPTION,
     WEIGHTS_OPTION,
-    console,
     emit,
-    emit_json,
     load_data,
 )
+
+ARMS_OPTION = typer.Option(None, "--arms", help="Name the arms of a treatment column with more than two values: \"0=control,1=item A,2=item B\" (the arm named control is the control).")
+CONTROL_OPTION = typer.Option(None, "--control", help="The control value of a treatment column with text arms (e.g. control for R's control/affirm/race); the other values are the sensitive items.")
+
+
+def parse_arms(text: str | None, values: Any = None) -> dict[Any, str] | None:
+    """``"0=control,1=item A"`` as ``{0: "control", 1: "item A"}`` (codes as numbers when they are)."""
+    from ..errors import InputError
+
+    if text is None:
+        return None
+    out: dict[Any, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"--arms: '{part.strip()}' is not CODE=NAME; write e.g. --arms \"0=control,1=item A,2=item B\"")
+        code, name = (x.strip() for x in part.split("=", 1))
+        key: Any = code
+        try:
+            key = int(code)
+        except ValueError:
+            try:
+                key = float(code)
+            except ValueError:
+                key = code
+        out[key] = name
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -40,14 +66,20 @@ def register(app: typer.Typer) -> None:
         placebo_arm: int | None = typer.Option(None, "--placebo-arm", help="Arm code of a placebo list (item of known prevalence)."),
         placebo_prevalence: float = typer.Option(0.0, "--placebo-prevalence", help="Known prevalence of the placebo item."),
         count_b: str | None = typer.Option(None, "--count-b", help="Double list: count of list B (--treat = 1 if the sensitive item was on list A)."),
+        arms: str | None = ARMS_OPTION,
+        control: str | None = CONTROL_OPTION,
         level: float = typer.Option(0.95, "--level", help="Confidence level."),
         max_iter: int = typer.Option(5000, "--max-iter", help="ML: maximum number of EM iterations."),
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Estimate the prevalence of a sensitive item from a list experiment."""
         from .. import listexp
+        from ..errors import InputError
 
         df = load_data(data, [count, treat, weights, strata, psu, direct, by, count_b])
+        named = parse_arms(arms)
+        if (named is not None or control is not None) and (direct or count_b or placebo_arm is not None):
+            raise InputError("--arms and --control name the arms of a multi-item list; --direct, --count-b and --placebo-arm use 0/1 (and the placebo code)")
         if direct:
             if method != "dim":
                 raise InputError("--direct uses the difference in means; drop --method or use --method dim")
@@ -59,20 +91,9 @@ def register(app: typer.Typer) -> None:
                                        weights=weights, strata=strata, psu=psu, level=level)
         else:
             res = listexp.list_experiment(df, count, treat, items, method=method, covariates=covariates, weights=weights, strata=strata,
-                                          psu=psu, by=by, constrained=not unconstrained, ceiling=ceiling, floor=floor, se=se, level=level, max_iter=max_iter)
-        if as_json:
-            emit_json(res)
-            return
-        emit(res, False)
-        if res.coefficients:
-            lines = res.summary().split("\n")
-            first = next(i for i, line in enumerate(lines) if line.startswith("coefficients"))
-            console.print("\n".join(lines[first:]))
-        for key in ("gap", "deflation", "corr_lists"):
-            if key in res.details:
-                console.print(f"{key}: {res.details[key]:.4f}" + (f" (se {res.details[key + '_se']:.4f})" if key + "_se" in res.details else ""))
-        if "assumptions" in res.details:
-            console.print(f"assumptions: {res.details['assumptions']}")
+                                          psu=psu, by=by, constrained=not unconstrained, ceiling=ceiling, floor=floor, se=se, level=level,
+                                          max_iter=max_iter, arms=named, control=_control_value(control, df, treat))
+        emit(res, as_json)
 
     @app.command("list-test")
     def list_test_cmd(
@@ -84,26 +105,17 @@ def register(app: typer.Typer) -> None:
         strata: str | None = STRATA_OPTION,
         psu: str | None = PSU_OPTION,
         alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
+        arms: str | None = ARMS_OPTION,
+        control: str | None = CONTROL_OPTION,
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Test a list experiment for a design effect (Blair & Imai 2012)."""
         from .. import listexp
 
         df = load_data(data, [count, treat, weights, strata, psu])
-        res = listexp.list_design_test(df, count, treat, items, weights=weights, strata=strata, psu=psu, alpha=alpha)
-        if as_json:
-            emit_json(res)
-            return
-        parts = res.categories or (res,)
-        for r in parts:
-            if r.label:
-                console.print(r.label)
-            console.print(f"{'type':<28} {'estimate':>9} {'se':>8}")
-            for row in r.details["pi"]:
-                name = f"π(y={row['y']}, sensitive={'yes' if row['sensitive'] else 'no'})"
-                console.print(f"{name:<28} {row['estimate']:>9.4f} {row['se']:>8.4f}")
-            console.print(f"Bonferroni-corrected p-value: {r.details['p_value']:.4g}")
-            console.print(r.details["verdict"])
+        res = listexp.list_design_test(df, count, treat, items, weights=weights, strata=strata, psu=psu, alpha=alpha,
+                                       arms=parse_arms(arms), control=_control_value(control, df, treat))
+        emit(res, as_json)
 
     @app.command("split")
     def split_cmd(
@@ -122,11 +134,18 @@ def register(app: typer.Typer) -> None:
 
         df = load_data(data, [var, ballot, weights, strata, psu])
         res = listexp.split_ballot(df, var, ballot, weights=weights, strata=strata, psu=psu, reference=reference, level=level)
-        if as_json:
-            emit_json(res)
-            return
-        emit(res, False, title=f"split ballot — {var} by {ballot} (differences from ballot {res.details['reference']}, then shares)")
-        t = res.details["tests"]
-        console.print(f"Wald χ² = {t['wald']['statistic']:.2f} on {t['wald']['df']} df, p = {t['wald']['p_value']:.3g}; "
-                      f"Rao–Scott χ² = {t['rao_scott']['second_order']:.2f} on {t['rao_scott']['df_second_order']:.2f} df, p = {t['rao_scott']['p_value']:.3g}")
-        console.print(res.details["verdict"])
+        emit(res, as_json, title=f"split ballot — {var} by {ballot}")
+
+
+def _control_value(control: str | None, df: Any, treat: str) -> Any:
+    """The --control text as the column's own value (a number when the column is numeric)."""
+    if control is None:
+        return None
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(df[treat]):
+        try:
+            return float(control)
+        except ValueError:
+            return control
+    return control

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from ._common import JSON_OPTION, console, emit_json, err_console, load_data
+from ._common import JSON_OPTION, console, emit, emit_json, err_console, load_data
 
 
 def register(app: typer.Typer) -> None:
@@ -32,12 +32,7 @@ def register(app: typer.Typer) -> None:
             res = outcome_rates(df, column=column, e=e)
         else:
             res = outcome_rates(counts=counts, e=e)
-        if as_json:
-            emit_json(res)
-            return
-        console.print(res.summary())
-        for w in res.warnings:
-            err_console.print(f"warning: {w}")
+        emit(res, as_json)
 
     @app.command("audit")
     def audit_cmd(

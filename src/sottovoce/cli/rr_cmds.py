@@ -6,19 +6,19 @@ from pathlib import Path
 
 import typer
 
-from ..errors import InputError
-from ..planning import DEFAULT_CONTROL_VAR, DEFAULT_ITEMS, plan
-from ..rr import make_design, rr_prevalence, rr_regression
 from ._common import (
     JSON_OPTION,
     PSU_OPTION,
     STRATA_OPTION,
     WEIGHTS_OPTION,
-    console,
     emit,
-    emit_json,
     load_data,
+    result_warnings_only,
 )
+
+# planning's defaults, repeated here so that `--help` does not import the estimators
+DEFAULT_ITEMS = 4
+DEFAULT_CONTROL_VAR = 0.5
 
 
 def register(app: typer.Typer) -> None:
@@ -45,26 +45,23 @@ def rr_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Prevalence of a sensitive trait from randomized-response or crosswise answers."""
+    from ..errors import InputError
+    from ..rr import make_design, rr_prevalence, rr_regression
+
     df = load_data(data, [response, weights, strata, psu, by, direct])
-    df.attrs.setdefault("source", str(data))
     dsg = make_design(design, p=p, p1=p1, p0=p0, q=q)
     if covariates:
         extra = [flag for flag, v in (("--by", by), ("--direct", direct), ("--truncate", truncate)) if v]
         if extra:
             raise InputError(f"{', '.join(extra)} cannot be combined with --covariates; run the regression and the prevalence separately")
-        result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, level=level)
+        with result_warnings_only():
+            result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, level=level)
     else:
-        result = rr_prevalence(
-            df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
-        )
+        with result_warnings_only():
+            result = rr_prevalence(
+                df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
+            )
     emit(result, as_json)
-    if not as_json and result.details.get("design"):
-        d = result.details["design"]
-        params = ", ".join(f"{k} = {v:.3g}" for k, v in d.items() if k not in ("design", "a", "b", "rr_name"))
-        console.print(f"{d['design']} design ({params}): P(answer coded 1) = {d['a']:.3g} + {d['b']:.3g}·prevalence")
-        if "gap" in result.details:
-            g = result.details["gap"]
-            console.print(f"indirect − direct gap: {100 * g['estimate']:.1f} points (se {100 * g['se']:.1f}; direct {100 * g['direct']:.1f}%)")
 
 
 def plan_command(
@@ -83,11 +80,10 @@ def plan_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Standard errors and sample sizes of every sensitive-question design, side by side."""
+    from ..planning import plan
+
     result = plan(
         design, n=n, moe=moe, prevalence=prevalence, deff=deff, level=level,
         items=items, control_var=control_var, p=p, p1=p1, p0=p0, q=q,
     )
-    if as_json:
-        emit_json(result)
-    else:
-        console.print(result.summary())
+    emit(result, as_json)

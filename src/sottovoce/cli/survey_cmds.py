@@ -8,10 +8,6 @@ from typing import Any
 
 import typer
 
-from ..errors import InputError, SottovoceWarning
-from ..intervals import CI_METHODS
-from ..io import variable_label
-from ..survey import LONELY_PSU, Survey
 from ._common import (
     JSON_OPTION,
     PSU_OPTION,
@@ -44,6 +40,11 @@ def estimate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Weighted shares (or a mean) of VAR with design-based standard errors and intervals."""
+    from ..errors import InputError, SottovoceWarning
+    from ..intervals import CI_METHODS
+    from ..io import variable_label
+    from ..survey import LONELY_PSU, Survey
+
     if ci not in CI_METHODS:
         raise InputError(f"--ci '{ci}' is not one of {', '.join(CI_METHODS)}")
     if not 0 < level < 1:
@@ -62,23 +63,20 @@ def estimate(
         else:
             result = svy.estimate(var, by=by, ci=ci, level=level)
     extra: dict[str, Any] = {"data_file": str(data), "weights": weights, "margins_file": str(margins) if margins else None,
-             "question": variable_label(df, var)}
-    if crosstab is not None:
-        extra["chisq"] = svy.chisq(var, crosstab).to_dict()
-    result = result.with_(details={**result.details, **{k: v for k, v in extra.items() if v is not None}})
-    title = f"{var}" + (f" — {extra['question']}" if extra.get("question") else "")
-    emit(result, as_json, title=title)
-    if as_json:
-        return
+                             "question": variable_label(df, var)}
+    test = svy.chisq(var, crosstab) if crosstab is not None else None
+    if test is not None:
+        extra["chisq"] = test.to_dict()
     d = result.details
     notes = [f"weighted base {d['weighted_base']:,.1f}; {result.n} respondents; {d.get('design', '')}"]
     if d.get("n_zero_weight"):
         notes.append(f"{d['n_zero_weight']} respondents with zero weight are excluded")
     if margins is not None:
         notes.append(f"raked to {margins}; standard errors account for the raking")
-    if "chisq" in d:
-        t = d["chisq"]
-        notes.append(f"Rao-Scott test of {var} × {crosstab}: F = {t['F']:.3f} on {t['ndf']:.2f} and {t['ddf']:.1f} df, "
-                     f"p = {t['p_value']:.4g}; first-order χ² = {t['chisq_first_order']:.3f} on {t['df']} df, p = {t['p_value_chisq']:.4g}")
-    for line in notes:
-        console.print(line)
+    result = result.with_(details={**result.details, **{k: v for k, v in extra.items() if v is not None}},
+                          notes=(*result.notes, *notes))
+    title = f"{var}" + (f" — {extra['question']}" if extra.get("question") else "")
+    emit(result, as_json, title=title)
+    if test is not None and not as_json:
+        console.print()
+        emit(test, False, title=f"Rao-Scott test of {var} × {crosstab}")

@@ -6,12 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ..errors import InputError
-from ..io import write_table
-from ..weighting import load_margins, rake, trim, weight_report
-from ._common import console, emit_json, err_console, load_data
+from ._common import console, emit, load_data
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +26,10 @@ def weight(
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout and nothing else.")] = False,
 ) -> None:
     """Rake DATA to the margins in M.toml (optionally trimming), print diagnostics, write a weighted copy."""
+    from ..errors import InputError
+    from ..io import write_table
+    from ..weighting import load_margins, rake, trim, weight_report
+
     if out is not None and data.exists() and out.exists() and out.resolve() == data.resolve():
         raise InputError(f"{out}: refusing to overwrite the input file; choose another --out")
     m = load_margins(margins)
@@ -57,26 +57,10 @@ def weight(
         copy.attrs = dict(df.attrs)
         copy[weight_name] = w.to_numpy()
         write_table(copy, out, protect=[data])
+    if trim_at is not None:
+        report = report.with_(notes=(f"trimmed {report.details.get('trimmed')} weights at {trim_at}× the mean, then re-raked",))
+    emit(report, as_json, title=f"weighting — {data.name} to {margins.name}")
     if as_json:
-        emit_json(report)
         return
-    d = report.details
-    table = Table(title=f"weighting — {data.name} to {margins.name}")
-    for name, justify in (("margin", "left"), ("category", "left"), ("n", "right"), ("sample %", "right"),
-                          ("target %", "right"), ("weighted %", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in report.table.itertuples():
-        cat = str(r.category) if r.label is None or str(r.label) == str(r.category) else f"{r.category} ({r.label})"
-        table.add_row(str(r.variable), cat, str(r.n), f"{100 * r.unweighted:.1f}", f"{100 * r.target:.1f}",
-                      f"{100 * r.achieved:.1f}")
-    console.print(table)
-    console.print(
-        f"weights: n={d['n']} (zero weight: {d['n_zero']}), sum {d['sum']:,.6g}, min {d['min']:.3g}, "
-        f"max {d['max']:.3g} ({d['max_over_mean']:.2f}× mean), CV {d['cv']:.3f}, "
-        f"Kish deff {d['deff']:.3f}, effective n {d['n_eff']:.0f}"
-        + (f"; trimmed {d['trimmed']} at {trim_at}× mean" if trim_at is not None else "")
-    )
-    for warning in report.warnings:
-        err_console.print(f"warning: {warning}")
     if out is not None:
         console.print(f"wrote {out} with weight column '{weight_name}'")

@@ -195,6 +195,8 @@ def run_server(
     questionnaire = Questionnaire.from_file(Path(study))
     key = load_public_key(public_key)
     cap = _connection_cap(max_connections)
+    if invites is not None and not Path(invites).is_file():  # before the database is created
+        raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
     store = open_store(db)
     try:
         setup_invitations(store, Path(invites) if invites else None, Path(invite_key) if invite_key else None, db)

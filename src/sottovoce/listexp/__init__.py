@@ -11,11 +11,30 @@
 
 from __future__ import annotations
 
-from .combined import list_direct
-from .design_test import list_design_test
-from .double import double_list
-from .estimate import ListFit, list_experiment
-from .placebo import placebo_list
-from .split_ballot import split_ballot
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["ListFit", "list_experiment", "list_design_test", "double_list", "list_direct", "placebo_list", "split_ballot"]
+
+# loaded on first use, so that one estimator does not import the others' dependencies
+_LAZY = {
+    "ListFit": ".estimate", "list_experiment": ".estimate", "list_design_test": ".design_test",
+    "double_list": ".double", "list_direct": ".combined", "placebo_list": ".placebo", "split_ballot": ".split_ballot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sottovoce.listexp' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .combined import list_direct
+    from .design_test import list_design_test
+    from .double import double_list
+    from .estimate import ListFit, list_experiment
+    from .placebo import placebo_list
+    from .split_ballot import split_ballot

@@ -26,10 +26,12 @@ import pandas as pd
 
 from .._results import Result
 from ..errors import InputError
-from ..io import category_label
+from ..intervals import design_df
+from ..subgroups import estimate_by
+from ..survey import Survey
+from ..validate import check_column, check_level
 from . import _data
 from .dim import dim_influence, mean_influence
-from .estimate import _ci
 
 __all__ = ["list_direct"]
 
@@ -40,13 +42,15 @@ def list_direct(
     treat: str,
     items: int | None,
     direct: str,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     by: str | None = None,
     level: float = 0.95,
 ) -> Result:
     """Direct vs list estimates, their gap and the combined estimator (binary treatment)."""
+    check_level(level)
+    check_column(direct, "direct", allow_none=False)
     d = _data.load(data, count, treat, items, None, weights, strata, psu, multi=False, extra=[direct] + ([by] if by else []))
     D = pd.to_numeric(d.frame[direct], errors="coerce").to_numpy(float)
     if np.isnan(D).any():
@@ -54,18 +58,18 @@ def list_direct(
     if not set(np.unique(D)) <= {0.0, 1.0}:
         bad = [v for v in np.unique(D) if v not in (0, 1)][0]
         raise InputError(f"direct-question column '{direct}' has the value {bad:g}; code it 1 (yes) / 0 (no)")
-    top = _estimates(d, D, np.ones(len(D), dtype=bool), level)
-    groups = []
-    if by:
-        col = d.frame[by].to_numpy()
-        for lev in sorted(pd.unique(col), key=lambda v: (str(type(v)), v)):
-            g = _estimates(d, D, col == lev, level)
-            groups.append(g.with_(by=by, level=lev, label=category_label(d.frame, by, lev)))
-    return top.with_(groups=tuple(groups))
+    top = _estimates(d, D, d.survey, level)
+    if d.warnings:
+        top = top.with_(warnings=tuple(dict.fromkeys((*d.warnings, *top.warnings))))
+    if not by:
+        return top
+    groups, notes = estimate_by(d.survey, by, lambda dom, lev: _estimates(d, D, dom, level), min_n=2)
+    return top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
 
 
-def _estimates(d: _data.ListData, D: np.ndarray, dom: np.ndarray, level: float) -> Result:
-    w = np.where(dom, d.w, 0.0)
+def _estimates(d: _data.ListData, D: np.ndarray, svy: Survey, level: float) -> Result:
+    w = svy.weights
+    dom = w > 0
     T, C = (d.t == 1) & dom, (d.t == 0) & dom
     p_d, u_d = mean_influence(D, dom, w)
     tau, u_tau = dim_influence(d.y, T, C, w)
@@ -74,18 +78,28 @@ def _estimates(d: _data.ListData, D: np.ndarray, dom: np.ndarray, level: float) 
     comb = p_d + (1 - p_d) * tau0
     u_comb = (1 - tau0) * u_d + (1 - p_d) * u_tau0
     U = np.stack([u_d, u_tau, u_d - u_tau, u_comb], axis=1)
-    V = d.survey.cov_total(U)
+    V = svy.cov_total(U)
     se = np.sqrt(np.maximum(np.diag(V), 0))
+    dof = design_df(svy)
+    n = int(dom.sum())
     names = ["direct", "list", "gap", "combined"]
+    scales = ["share", "share", "share-difference", "share"]
     vals = [p_d, tau, p_d - tau, comb]
-    cats = tuple(Result(estimate=float(v), se=float(s), ci=_ci(v, s, level), n=int((w > 0).sum()), method=f"list-direct-{nm}", label=nm, code=nm,
-                        level_ci=level, details={"is_share": True}) for nm, v, s in zip(names, vals, se, strict=False))
+    cats = tuple(Result.from_estimate(float(v), float(s), scale=sc, df=dof, level=level, n=n, method=f"list-direct-{nm}", label=nm, code=nm)
+                 for nm, sc, v, s in zip(names, scales, vals, se, strict=False))
     warnings = []
     if p_d - tau > 0:
         warnings.append("the direct question gives a higher share than the list experiment: the list may be deflated (see placebo_list) or the direct answers over-report")
-    return Result(estimate=float(comb), se=float(se[3]), ci=_ci(comb, se[3], level), n=int((w > 0).sum()), method="list-direct", label="combined",
-                  variable=d.count, level_ci=level, categories=cats,
-                  details={"is_share": True, "direct": float(p_d), "list": float(tau), "gap": float(p_d - tau), "gap_se": float(se[2]),
-                           "gap_ci": list(_ci(p_d - tau, se[2], level)), "corr_direct_list": float(V[0, 1] / np.sqrt(V[0, 0] * V[1, 1])) if V[0, 0] * V[1, 1] > 0 else None,
-                           "assumptions": "combined estimator assumes no design effect, honest list answers and no false 'yes' to the direct question (Aronow et al. 2015)"},
-                  warnings=tuple(warnings))
+    assumptions = "combined estimator assumes no design effect, honest list answers and no false 'yes' to the direct question (Aronow et al. 2015)"
+    gap = cats[2]
+    res: Result = Result.from_estimate(
+        float(comb), float(se[3]), scale="share", df=dof, level=level, n=n, method="list-direct", label="combined",
+        variable=d.count, categories=cats,
+        details={"direct": float(p_d), "list": float(tau), "gap": float(p_d - tau), "gap_se": float(se[2]),
+                 "gap_ci": list(gap.ci) if gap.ci else None,
+                 "corr_direct_list": float(V[0, 1] / np.sqrt(V[0, 0] * V[1, 1])) if V[0, 0] * V[1, 1] > 0 else None,
+                 "assumptions": assumptions},
+        notes=(f"assumptions: {assumptions}",),
+        warnings=tuple(warnings),
+    )
+    return res

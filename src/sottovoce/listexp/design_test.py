@@ -21,14 +21,37 @@ weighted). Weighted / complex designs: the shares use the weights and their cova
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 from .._results import Result
+from ..validate import check_probability
 from . import _data
+
+if TYPE_CHECKING:
+    from ..display import Display
+
+
+@dataclass(frozen=True)
+class DesignTestResult(Result):
+    """The design-effect test; its display adds the table of estimated respondent types."""
+
+    def display(self) -> Display:
+        from ..display import Table
+
+        out = super().display()
+        for r in self.categories or (self,):
+            rows = [[f"π(y={t['y']}, sensitive={'yes' if t['sensitive'] else 'no'})", f"{t['estimate']:.4f}", f"{t['se']:.4f}"]
+                    for t in r.details.get("pi", [])]
+            title = "respondent types" + (f": {r.label}" if r.label else "")
+            out.tables.append(Table(title, ["type", "estimate", "se"], rows))
+            out.lines.append((f"{r.label}: " if r.label else "") + str(r.details.get("verdict", "")))
+        return out
 
 __all__ = ["list_design_test"]
 
@@ -38,30 +61,36 @@ def list_design_test(
     count: str,
     treat: str,
     items: int | None,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     alpha: float = 0.05,
     gms: bool = True,
     n_draws: int = 200_000,
     seed: int = 20120101,
+    arms: Mapping[Any, str] | None = None,
+    control: Any = None,
 ) -> Result:
     """Test a list experiment for a design effect; one p-value per sensitive item.
 
     Returns a Result whose ``estimate`` is the Bonferroni-corrected p-value (``details`` hold the
-    respondent-type table ``pi`` with standard errors and a plain ``verdict``).
+    respondent-type table ``pi`` with standard errors and a plain ``verdict``). Several sensitive
+    items need their arms named (``arms=`` or ``control=``, as :func:`list_experiment`).
     """
-    d = _data.load(data, count, treat, items, None, weights, strata, psu)
+    check_probability(alpha, "alpha")
+    d = _data.load(data, count, treat, items, None, weights, strata, psu, arms=arms, control=control)
     design = weights is not None or strata is not None or psu is not None
     out = []
     for arm in [a for a in d.arms if a != 0]:
         out.append(_test_arm(d, arm, design, alpha, gms, n_draws, seed))
     if len(out) == 1:
-        return out[0]
+        return out[0].with_(warnings=tuple(d.warnings)) if d.warnings else out[0]
     verdicts = [r.details["verdict"] for r in out]
-    return Result(method="list-design-test", n=int((d.w > 0).sum()), variable=count,
-                  categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip([a for a in d.arms if a], out, strict=False)),
-                  details={"verdict": "; ".join(f"item {i + 1}: {v}" for i, v in enumerate(verdicts)), "alpha": alpha})
+    return DesignTestResult(
+        method="list-design-test", n=int((d.w > 0).sum()), variable=count, scale="p-value",
+        categories=tuple(r.with_(code=a, label=d.arm_label(a)) for a, r in zip([a for a in d.arms if a], out, strict=False)),
+        details={"verdict": "; ".join(f"{d.arm_label(a)}: {v}" for a, v in zip([a for a in d.arms if a], verdicts, strict=False)), "alpha": alpha},
+        warnings=tuple(d.warnings))
 
 
 def _test_arm(d: _data.ListData, arm: int, design: bool, alpha: float, gms: bool, n_draws: int, seed: int) -> Result:
@@ -115,9 +144,12 @@ def _test_arm(d: _data.ListData, arm: int, design: bool, alpha: float, gms: bool
         verdict = "design effect detected: negative share of respondent types " + ", ".join(negative) + f" (Bonferroni p = {p:.3g} < {alpha})"
     else:
         verdict = f"no evidence of a design effect (Bonferroni-corrected p = {p:.3g} ≥ {alpha})"
-    return Result(estimate=p, n=n, method="list-design-test", variable=d.count,
-                  details={"p_value": p, "p_yes": p_vals[0] if p_vals else None, "verdict": verdict, "alpha": alpha,
-                           "pi": table, "design_effect": bool(p < alpha), "weighted": design, "gms": gms})
+    return DesignTestResult(
+        estimate=p, n=n, method="list-design-test", variable=d.count, scale="p-value",
+        hypothesis_tests={"design_effect": {"name": "Blair–Imai design effect (Bonferroni)", "statistic_name": "p", "statistic": p,
+                                            "df": None, "p_value": p}},
+        details={"p_value": p, "p_yes": p_vals[0] if p_vals else None, "verdict": verdict, "alpha": alpha,
+                 "pi": table, "design_effect": bool(p < alpha), "weighted": design, "gms": gms})
 
 
 def _family_p(pi: np.ndarray, cov: np.ndarray, d, arm, rows, sub, design, n_draws, seed) -> float:

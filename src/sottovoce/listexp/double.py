@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from .._results import Result
+from ..intervals import design_df, quantile
+from ..validate import check_level
 from . import _data
 from .dim import dim_influence
-from .estimate import _ci
 
 __all__ = ["double_list"]
 
@@ -29,22 +30,23 @@ def double_list(
     sensitive_on: str,
     items_a: int | None,
     items_b: int | None = None,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     level: float = 0.95,
 ) -> Result:
     """Combine the two list experiments of a double list design.
 
     ``sensitive_on`` is 1 where the sensitive item was on list A, 0 where it was on list B.
     """
+    check_level(level)
     items_b = items_a if items_b is None else items_b
     da = _data.load(data, count_a, sensitive_on, items_a, None, weights, strata, psu, multi=False, extra=[count_b])
     # list B: its treatment group is where the sensitive item was on B
     frame = da.frame.copy()
     flip = "__sensitive_on_b__"
     frame[flip] = 1 - da.t
-    db = _data.load(frame, count_b, flip, items_b, None, weights, strata, psu, multi=False)
+    db = _data.load(frame, count_b, flip, items_b, None, multi=False)  # only its counts and arms are used
     w = da.w
     ta, ua = dim_influence(da.y, da.t == 1, da.t == 0, w)
     tb, ub = dim_influence(db.y, db.t == 1, db.t == 0, w)
@@ -52,12 +54,19 @@ def double_list(
     se = np.sqrt(np.maximum(np.diag(V), 0))
     est = (ta + tb) / 2
     n = int((w > 0).sum())
-    cats = tuple(Result(estimate=v, se=float(s), ci=_ci(v, s, level), n=n, method="list-dim", label=lab, code=lab, level_ci=level, details={"is_share": True})
+    dof = design_df(da.survey)
+    cats = tuple(Result.from_estimate(v, float(s), scale="share", df=dof, level=level, n=n, method="list-dim", label=lab, code=lab)
                  for lab, v, s in (("list A", ta, se[0]), ("list B", tb, se[1])))
-    warnings = []
-    if abs(ta - tb) > 1.96 * np.sqrt(max(V[0, 0] + V[1, 1] - 2 * V[0, 1], 0)):
+    warnings = list(da.warnings)
+    se_diff = float(np.sqrt(max(V[0, 0] + V[1, 1] - 2 * V[0, 1], 0)))
+    if abs(ta - tb) > quantile(level, dof.finite) * se_diff:
         warnings.append("the two lists give significantly different estimates: a design effect in one list is likely")
-    return Result(estimate=float(est), se=float(se[2]), ci=_ci(est, se[2], level), n=n, method="list-double", variable=f"{count_a}+{count_b}",
-                  level_ci=level, categories=cats,
-                  details={"is_share": True, "corr_lists": float(V[0, 1] / np.sqrt(V[0, 0] * V[1, 1])), "difference": float(ta - tb)},
-                  warnings=tuple(warnings))
+    corr = float(V[0, 1] / np.sqrt(V[0, 0] * V[1, 1])) if V[0, 0] * V[1, 1] > 0 else None
+    res: Result = Result.from_estimate(
+        float(est), float(se[2]), scale="share", df=dof, level=level, n=n, method="list-double", variable=f"{count_a}+{count_b}",
+        categories=cats, details={"corr_lists": corr, "difference": float(ta - tb), "difference_se": se_diff},
+        notes=(f"list A − list B: {100 * (ta - tb):.1f} points (se {100 * se_diff:.1f}); correlation of the two lists' estimates "
+               f"{'–' if corr is None else f'{corr:.3f}'}",),
+        warnings=tuple(warnings),
+    )
+    return res

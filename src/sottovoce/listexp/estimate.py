@@ -16,20 +16,23 @@ like R's model.matrix: ``(Intercept)``, ``age``, ``C(region)[T.x]``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from scipy.stats import norm
 
 from .._results import Result
 from ..errors import InputError
-from ..marginal import attach_index_model
+from ..intervals import DegreesOfFreedom, design_df
+from ..marginal import index_model_of
+from ..subgroups import Level, estimate_by
+from ..survey import Survey
+from ..validate import check_bool, check_column, check_int, check_level
 from . import _data
 from . import ml as _ml
-from . import regression as _reg
 from .dim import dim_influence
 
 __all__ = ["list_experiment", "ListFit"]
@@ -41,12 +44,15 @@ METHODS = ("dim", "lm", "nls", "ml")
 class ListFit(Result):
     """A list-experiment result; regression fits can :meth:`predict` individual prevalence."""
 
+    #: the fitted model (method, design matrix, coefficients, covariance) for :meth:`predict`
+    model: Any = field(default=None, repr=False, compare=False)
+
     def predict(self, data: Any = None, avg: bool = False, weights: str | None = None) -> Any:
         """Predicted probability of holding the sensitive trait for each respondent of ``data``
         (default: the estimation data), or with ``avg=True`` their (weighted) mean as a Result
-        with a delta-method standard error and ``± t_{n} · se`` interval, as ``predict.ictreg(avg =
-        TRUE, interval = "confidence")`` (which simulates the same standard error)."""
-        model = getattr(self, "_model", None)
+        with a delta-method standard error and a ``t_{n}`` interval, as ``predict.ictreg(avg =
+        TRUE, interval = "confidence")`` (which simulates the same standard error), kept in [0, 1]."""
+        model = self.model
         if model is None:
             raise InputError("predict() needs a regression fit (method lm, nls or ml)")
         X = model["X"] if data is None else _data.design_matrix(pd.DataFrame(data), model["covariates"])[0]
@@ -59,10 +65,9 @@ class ListFit(Result):
         est = float(np.average(p, weights=w))
         se = float(np.sqrt(grad @ model["V"] @ grad))
         # ictreg's predict(avg = TRUE) uses a t quantile with n degrees of freedom
-        from scipy.stats import t as student_t
-
-        z = student_t.ppf(0.5 + self.level_ci / 2, df=len(p))
-        return Result(estimate=est, se=se, ci=(est - z * se, est + z * se), n=len(p), method=f"list-{model['method']}-predict", details={"is_share": True})
+        dof = DegreesOfFreedom(float(len(p)), "ictreg predict: respondents")
+        return Result.from_estimate(est, se, scale="share", df=dof, level=self.level_ci, n=len(p),
+                                    method=f"list-{model['method']}-predict")
 
 
 def _prevalence(method: str, X: np.ndarray, beta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,9 +86,9 @@ def list_experiment(
     items: int | None,
     method: str = "dim",
     covariates: str | None = None,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     by: str | None = None,
     constrained: bool = True,
     ceiling: bool = False,
@@ -95,6 +100,8 @@ def list_experiment(
     tol: float = 1e-8,
     max_iter: int = 5000,
     joint: bool = True,
+    arms: Mapping[Any, str] | None = None,
+    control: Any = None,
 ) -> ListFit:
     """Estimate the prevalence of the sensitive item(s) of a list experiment.
 
@@ -102,11 +109,15 @@ def list_experiment(
     ----------
     data : respondents (pandas or polars).
     count : column with the number of items the respondent agrees with.
-    treat : column with the arm: 0 control, 1 treatment (1..K for K sensitive items).
+    treat : column with the arm: 0 control, 1 treatment. More than two arms (several sensitive
+        items, or text labels) need them named: ``arms={0: "control", 1: "item A", 2: "item B"}``
+        (the arm named "control" is the control) or ``control="control"`` (the control value;
+        the other values are the items, named by their text, as R's factor ``control/affirm/race``).
     items : J, the number of control items.
     method : ``dim``, ``lm``, ``nls`` or ``ml``.
     covariates : formulaic right-hand side, e.g. ``"age + male + C(region)"`` (regressions).
-    weights, strata, psu : survey design columns (see :class:`sottovoce.Survey`).
+    weights, strata, psu : survey design columns or Series (see :func:`sottovoce.survey.as_survey`);
+        or pass a :class:`sottovoce.Survey` as ``data``.
     by : column; adds one estimate per level under ``groups``.
     constrained : ML only; False fits ictreg's unconstrained model (``control.psi0/psi1``).
     ceiling, floor : ML only; Blair & Imai (2012) liar models (``ceiling_covariates`` and
@@ -119,28 +130,43 @@ def list_experiment(
         unconstrained and ceiling/floor models, and for dim, lm and nls, where both coincide).
     """
     if method not in METHODS:
-        raise InputError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
+        raise InputError(f"method={method!r} is not a list-experiment estimator; use one of {', '.join(METHODS)}")
     if se not in ("observed", "sandwich", "design"):
-        raise InputError(f"unknown se '{se}'; use observed, sandwich or design")
-    if (strata or psu) and se == "observed":
+        raise InputError(f"se={se!r}: use observed, sandwich or design")
+    check_level(level)
+    check_column(by, "by")
+    if covariates is not None and not isinstance(covariates, str):
+        raise InputError(f"covariates={covariates!r} must be a formula right-hand side (a str), e.g. \"age + male\"")
+    constrained, ceiling, floor, joint = (check_bool(v, k) for k, v in
+                                          (("constrained", constrained), ("ceiling", ceiling), ("floor", floor), ("joint", joint)))
+    check_int(max_iter, "max_iter", minimum=1)
+    if (strata is not None or psu is not None) and se == "observed":
         se = "design"
     if method != "ml" and (ceiling or floor or not constrained):
-        raise InputError("--ceiling, --floor and --unconstrained apply to --method ml only")
+        raise InputError("ceiling=True, floor=True and constrained=False apply to method='ml' only")
     extra = [by] if by else []
-    d = _data.load(data, count, treat, items, covariates if method != "dim" else None, weights, strata, psu, extra=extra)
+    d = _data.load(data, count, treat, items, covariates if method != "dim" else None, weights, strata, psu, extra=extra,
+                   arms=arms, control=control)
     if method != "dim" and d.X.shape[1] > 1 and covariates:
         _check_rank(d)
     treated_arms = [a for a in d.arms if a != 0]
     if method == "ml" and len(treated_arms) > 1 and joint and constrained and not (ceiling or floor):
-        return _ml_joint(d, treated_arms, covariates, se, level, tol, max_iter, by)
-    results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by) for a in treated_arms]
-    if len(results) == 1:
-        return results[0]
-    return ListFit(
-        method=f"list-{method}", n=int((d.w > 0).sum()), variable=count, level_ci=level,
-        categories=tuple(r.with_(code=a, label=f"sensitive item {a}") for a, r in zip(treated_arms, results, strict=False)),
-        details={"is_share": True, "J": d.J, "items": len(treated_arms)},
-    )
+        out = _ml_joint(d, treated_arms, covariates, se, level, tol, max_iter, by)
+    else:
+        results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by)
+                   for a in treated_arms]
+        if len(results) == 1:
+            out = results[0]
+        else:
+            out = ListFit(
+                method=f"list-{method}", n=int((d.w > 0).sum()), variable=count, level_ci=level, scale="share",
+                categories=tuple(r.with_(code=a, label=d.arm_label(a)) for a, r in zip(treated_arms, results, strict=False)),
+                details={"J": d.J, "items": len(treated_arms)}, stats={"n_arms": d.arm_counts()},
+                warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
+            )
+    if d.warnings:
+        out = out.with_(warnings=tuple(dict.fromkeys((*d.warnings, *out.warnings))))
+    return out
 
 
 def _check_rank(d: _data.ListData) -> None:
@@ -150,13 +176,8 @@ def _check_rank(d: _data.ListData) -> None:
             # name a covariate that is constant within this arm
             const = [term for j, term in enumerate(d.terms) if j > 0 and np.ptp(Xa[:, j]) == 0]
             which = const[0] if const else d.terms[-1]
-            arm = "control group" if a == 0 else f"treatment arm {a}"
+            arm = "control group" if a == 0 else f"treatment arm {a} ({d.arm_label(a)})"
             raise InputError(f"covariate '{which}' is constant or collinear within the {arm}; drop it or merge its categories")
-
-
-def _ci(est: float, se: float, level: float) -> tuple[float, float]:
-    z = norm.ppf(0.5 + level / 2)
-    return (est - z * se, est + z * se)
 
 
 def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, by) -> ListFit:
@@ -164,21 +185,22 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     w = np.where(sel, d.w, 0.0)
     n = int((w > 0).sum())
     warnings: list[str] = []
-    base: dict[str, Any] = {"is_share": True, "J": d.J, "arm": arm, "se_type": se if method != "dim" else "design"}
+    base: dict[str, Any] = {"J": d.J, "arm": arm, "se_type": se if method != "dim" else "design"}
+    n_arms = {d.arm_label(0): int(((d.t == 0) & (w > 0)).sum()), d.arm_label(arm): int(((d.t == arm) & (w > 0)).sum())}
     if method == "dim":
-        est, u = dim_influence(d.y, sel & (d.t == arm), d.t == 0, w)
-        s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
-        groups = _dim_groups(d, arm, w, by, level) if by else ()
-        if est < 0:
-            warnings.append("the difference in means is negative: the treatment group counts fewer items than the control group (a design effect or deflation? run `sottovoce list-test`)")
-        return ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=n, method="list-dim", variable=d.count, level_ci=level,
-                       groups=groups, details={**base, "n_treated": int(((d.t == arm) & (w > 0)).sum()), "n_control": int(((d.t == 0) & (w > 0)).sum())},
-                       warnings=tuple(warnings))
+        res = _dim_fit(d, arm, d.survey, level)
+        if by:
+            groups, notes = estimate_by(d.survey, by, lambda dom, lev: _dim_fit(d, arm, dom, level), min_n=2)
+            res = res.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*res.warnings, *notes))))
+        return res.with_(details={**res.details, **base, "n_treated": n_arms[d.arm_label(arm)], "n_control": n_arms[d.arm_label(0)]},
+                         stats={"n_arms": n_arms})
     y, t, X = d.y[sel], (d.t[sel] == arm).astype(np.int64), d.X[sel]
     ws = d.w[sel]
     k = X.shape[1]
     U_sens = None  # per-respondent influence of the sensitive coefficients (design SEs)
     if method == "lm":
+        from . import regression as _reg  # scipy.optimize: only for lm and nls
+
         beta, V, infl = _reg.fit_lm(y, t, X, ws, [0, 1])
         if se == "design" or se == "sandwich":
             U = np.zeros((len(d.y), 2 * k))
@@ -193,6 +215,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     elif method == "nls":
         if se != "observed":
             raise InputError("method nls has ictreg's two-step standard errors only; use se='observed' (or method ml/lm for design-based SEs)")
+        from . import regression as _reg
+
         delta, psi, V = _reg.fit_nls(y, t, X, ws, d.J)
         parts = {"sensitive": (delta, V[:k, :k]), "control": (psi, V[k:, k:])}
         beta_s, V_s, extra = delta, V[:k, :k], {}
@@ -210,7 +234,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             Xf = Xf_all[sel]
         for ok, what in ((okc, "ceiling") if ceiling else (None, ""), (okf, "floor") if floor else (None, "")):
             if ok is not None and not ok.all():
-                raise InputError(f"the {what} covariates have missing values in {int((~ok).sum())} rows; use covariates that are also in --covariates")
+                raise InputError(f"the {what} covariates have missing values in {int((~ok).sum())} rows; use covariates that are also in covariates=")
         # collapse respondents with the same covariates, count and arm into weighted cells: the
         # likelihood is a sum over cells, so EM iterates on a few cells instead of every row
         pieces = [X, y[:, None], t[:, None]] + ([Xc] if Xc is not None else []) + ([Xf] if Xf is not None else [])
@@ -242,7 +266,8 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             parts[b.part] = (par[b.part], V_full[lo:hi, lo:hi])
         beta_s, V_s = par["sensitive"], V_full[:k, :k]
         vc_terms = [(b.part, term) for b in model.blocks for term in b.terms]
-        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "cells": len(cells), "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
+        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "iterations": len(fit.trace) - 1, "cells": len(cells),
+                 "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
         if ceiling or floor:
             extra.update(_liar_shares(model, fit.theta, wc))
         if weights_used(d) and se == "observed":
@@ -253,20 +278,69 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     Wsel = w.sum()
     est = float(w @ p / Wsel)
     s = float(np.sqrt(grad @ V_s @ grad))
+    u_pop = None
     if se == "design" and U_sens is not None:
         # population prevalence: the coefficients' influence plus the sampling of the covariates
-        u = np.where(sel, (p - est) / Wsel, 0.0) + U_sens @ grad
-        s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
-    groups = _reg_groups(d, method, beta_s, V_s, w, by, level) if by else ()
-    fitres = ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=n, method=f"list-{method}", variable=d.count, level_ci=level,
-                     coefficients=coefs, groups=groups,
-                     details={**base, **extra, "constrained": constrained, "covariates": covariates or "1",
-                              "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
-                     warnings=tuple(warnings))
-    object.__setattr__(fitres, "_model", {"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates})
-    attach_index_model(fitres, frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, link="identity" if method == "lm" else "logit",
-                       rows=sel, weights=np.where(sel, d.w, 0.0), X=d.X, survey=d.survey, influence=U_sens if se == "design" else None)
+        u_pop = np.where(sel, (p - est) / Wsel, 0.0) + U_sens @ grad
+        s = float(np.sqrt(d.survey.cov_total(u_pop)[0, 0]))
+    stats = {"covariates": covariates or "1", **({"loglik": extra["loglik"], "iterations": extra["iterations"],
+                                                   "em_iterations": extra["em_iterations"], "converged": True,
+                                                   "cells": extra["cells"]} if method == "ml" else {}),
+             "n_arms": n_arms, "se_type": _SE_WORDS.get(se, se)}
+    fitres = ListFit.from_estimate(
+        est, s, scale="share", df=design_df(d.survey, u_pop), level=level, n=n, method=f"list-{method}", variable=d.count,
+        coefficients=coefs, stats=stats,
+        details={**base, **extra, "constrained": constrained, "covariates": covariates or "1",
+                 "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
+        warnings=tuple(warnings),
+        model={"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates,
+               "index": index_model_of(frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, X=d.X, survey=d.survey,
+                                       link="identity" if method == "lm" else "logit", rows=sel, weights=np.where(sel, d.w, 0.0),
+                                       influence=U_sens if se == "design" else None)},
+    )
+    if by:
+        groups, notes = estimate_by(d.survey, by, lambda dom, lev: _reg_predict(d, method, beta_s, V_s, np.where(sel, dom.weights, 0.0), dom, level), min_n=1)
+        fitres = fitres.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*fitres.warnings, *notes))))
     return fitres
+
+
+def _predictor(d: _data.ListData, beta: np.ndarray, V: np.ndarray, level: float) -> Callable[[Survey, Level], Result]:
+    """A subgroup's ML prediction (for :func:`estimate_by`), with this item's coefficients bound."""
+    def fit(dom: Survey, lev: Level) -> Result:
+        return _reg_predict(d, "ml", beta, V, dom.weights, dom, level)
+
+    return fit
+
+
+_SE_WORDS = {"observed": "observed information (as ictreg)", "sandwich": "sandwich", "design": "design-based (linearization)"}
+
+
+def _dim_fit(d: _data.ListData, arm: int, svy: Survey, level: float) -> ListFit:
+    """The difference in means of one arm against the control in ``svy`` (the design or a domain)."""
+    w = np.where((d.t == 0) | (d.t == arm), svy.weights, 0.0)
+    est, u = dim_influence(d.y, (d.t == arm) & (w > 0), (d.t == 0) & (w > 0), w)
+    s = float(np.sqrt(svy.cov_total(u)[0, 0]))
+    notes: tuple[str, ...] = ()
+    if est < 0:
+        notes = ("the difference in means is negative: the treatment group counts fewer items than the control group "
+                 "(a design effect or deflation? run the design test, list_design_test)",)
+    return ListFit.from_estimate(est, s, scale="share", df=design_df(svy, u), level=level, n=int((w > 0).sum()),
+                                 method="list-dim", variable=d.count, notes=notes)
+
+
+def _reg_predict(d: _data.ListData, method: str, beta: np.ndarray, V: np.ndarray, w: np.ndarray, svy: Survey, level: float) -> Result:
+    """A subgroup's prevalence predicted by the overall model: the weighted mean of the
+    individual predictions over the subgroup (``predict.ictreg(newdata = subgroup, avg = TRUE)``)."""
+    dom = w > 0
+    if not dom.any():
+        from ..errors import DesignError
+
+        raise DesignError("no respondents with a positive weight in this group's arms")
+    p, grad = _prevalence(method, d.X[dom], beta, w[dom])
+    est = float(np.average(p, weights=w[dom]))
+    s = float(np.sqrt(grad @ V @ grad))
+    return Result.from_estimate(est, s, scale="share", df=design_df(svy), level=level, n=int(dom.sum()), method=f"list-{method}",
+                                variable=d.count)
 
 
 def _cells(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,22 +381,32 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
         p, grad = _prevalence("ml", d.X, par[part], d.w)
         est = float(np.average(p, weights=d.w))
         s = float(np.sqrt(grad @ Vs @ grad))
+        u = None
         if se == "design" and U is not None:  # add the sampling of the covariates
             u = (p - est) / d.w.sum() + U[:, blocks[part]] @ grad
             s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
-        groups = _reg_groups(d, "ml", par[part], Vs, d.w, by, level) if by else ()
-        r = ListFit(estimate=est, se=s, ci=_ci(est, s, level), n=int((d.w > 0).sum()), method="list-ml", variable=d.count, level_ci=level,
-                    code=arm, label=f"sensitive item {arm}", groups=groups,
-                    coefficients={"sensitive": coef(part), "control": coef("control")},
-                    details={"is_share": True, "J": d.J, "arm": arm, "se_type": se})
-        object.__setattr__(r, "_model", {"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates})
-        attach_index_model(r, frame=d.frame, covariates=covariates, beta=par[part], vcov=Vs, link="logit", rows=d.w > 0, weights=d.w,
-                           X=d.X, survey=d.survey, influence=U[:, blocks[part]] if (U is not None and se == "design") else None)
+        r = ListFit.from_estimate(
+            est, s, scale="share", df=design_df(d.survey, u), level=level, n=int((d.w > 0).sum()), method="list-ml",
+            variable=d.count, code=arm, label=d.arm_label(arm),
+            coefficients={"sensitive": coef(part), "control": coef("control")},
+            details={"J": d.J, "arm": arm, "se_type": se},
+            model={"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates,
+                   "index": index_model_of(frame=d.frame, covariates=covariates, beta=par[part], vcov=Vs, X=d.X, survey=d.survey,
+                                           link="logit", rows=d.w > 0, weights=d.w,
+                                           influence=U[:, blocks[part]] if (U is not None and se == "design") else None)},
+        )
+        if by:
+            groups, notes = estimate_by(d.survey, by, _predictor(d, par[part], Vs, level))
+            r = r.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*r.warnings, *notes))))
         cats.append(r)
     names = [f"{b.part}:{term}" for b in model.blocks for term in b.terms]
-    return ListFit(method="list-ml", n=int((d.w > 0).sum()), variable=d.count, level_ci=level, categories=tuple(cats),
-                   details={"is_share": True, "J": d.J, "items": len(arms), "joint": True, "loglik": fit.loglik,
-                            "em_iterations": fit.iterations, "vcov": V, "vcov_terms": names, "se_type": se})
+    return ListFit(method="list-ml", n=int((d.w > 0).sum()), variable=d.count, level_ci=level, scale="share", categories=tuple(cats),
+                   stats={"covariates": covariates or "1", "loglik": fit.loglik, "iterations": len(fit.trace) - 1,
+                          "em_iterations": fit.iterations, "converged": True,
+                          "n_arms": d.arm_counts(), "se_type": _SE_WORDS.get(se, se)},
+                   details={"J": d.J, "items": len(arms), "joint": True, "loglik": fit.loglik,
+                            "em_iterations": fit.iterations, "vcov": V, "vcov_terms": names, "se_type": se},
+                   warnings=tuple(dict.fromkeys(w for c in cats for w in c.warnings)))
 
 
 def weights_used(d: _data.ListData) -> bool:
@@ -353,40 +437,3 @@ def _liar_shares(model: _ml.MLModel, theta: np.ndarray, w: np.ndarray) -> dict[s
         out["floor_liars_share"] = float(w @ (q * g * (1 - h) ** model.J) / W)
         out["floor_liars_conditional"] = float((w @ (q * g * (1 - h) ** model.J)) / (w @ (g * (1 - h) ** model.J)))
     return out
-
-
-def _levels(d: _data.ListData, by: str) -> list[Any]:
-    col = d.frame[by]
-    if col.isna().any():
-        raise InputError(f"--by column '{by}' has {int(col.isna().sum())} missing values; drop them or fill in a category")
-    return sorted(col.unique(), key=lambda v: (str(type(v)), v))
-
-
-def _dim_groups(d, arm, w, by, level) -> tuple[Result, ...]:
-    from ..io import category_label
-
-    out = []
-    col = d.frame[by].to_numpy()
-    for lev in _levels(d, by):
-        dom = col == lev
-        est, u = dim_influence(d.y, dom & (d.t == arm), dom & (d.t == 0), np.where(dom, w, 0.0))
-        u = np.where(dom, u, 0.0)
-        s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
-        out.append(Result(estimate=est, se=s, ci=_ci(est, s, level), n=int((dom & (w > 0)).sum()), method="list-dim", by=by,
-                          level=lev, label=category_label(d.frame, by, lev), level_ci=level, details={"is_share": True}))
-    return tuple(out)
-
-
-def _reg_groups(d, method, beta, V, w, by, level) -> tuple[Result, ...]:
-    from ..io import category_label
-
-    out = []
-    col = d.frame[by].to_numpy()
-    for lev in _levels(d, by):
-        dom = (col == lev) & (w > 0)
-        p, grad = _prevalence(method, d.X[dom], beta, w[dom])
-        est = float(np.average(p, weights=w[dom]))
-        s = float(np.sqrt(grad @ V @ grad))
-        out.append(Result(estimate=est, se=s, ci=_ci(est, s, level), n=int(dom.sum()), method=f"list-{method}", by=by, level=lev,
-                          label=category_label(d.frame, by, lev), level_ci=level, details={"is_share": True}))
-    return tuple(out)

@@ -73,7 +73,7 @@ class MLModel:
 
     def __post_init__(self) -> None:
         if (self.ceiling or self.floor) and not self.constrained:
-            raise InputError("ceiling/floor models use the constrained control model (as ictreg does); drop --unconstrained")
+            raise InputError("ceiling/floor models use the constrained control model (as ictreg does); drop constrained=False")
         if self.arms > 1 and (self.ceiling or self.floor or not self.constrained):
             raise InputError("the joint model of several sensitive items is the constrained one without ceiling/floor liars (as ictreg's)")
         # several sensitive items share one control model (ictreg's multi-item ML, Blair & Imai
@@ -325,10 +325,9 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
     trace = [ll]
     it = 0
     if max_iter > 1:  # a good start (e.g. a warm one) needs no EM at all
-        polished = _newton(model, theta, ll, tol, max_iter=max_iter - 1)
+        polished = _newton(model, theta, ll, tol, max_iter=max_iter - 1, trace=trace)
         if polished is not None:
             theta, ll, H = polished
-            trace.append(ll)
             return _finish(model, theta, ll, trace, it, H)
     while it < max_iter:
         new = model.em_step(theta)
@@ -340,28 +339,28 @@ def fit_ml(model: MLModel, tol: float = 1e-8, max_iter: int = 5000, theta0: np.n
         if gain < tol:
             break
         if max_iter - it > 0:  # Newton from here on (it declines where not concave); same iteration budget
-            polished = _newton(model, theta, ll, tol, max_iter=max_iter - it)
+            polished = _newton(model, theta, ll, tol, max_iter=max_iter - it, trace=trace)
             if polished is not None:
                 theta, ll, H = polished
-                trace.append(ll)
                 return _finish(model, theta, ll, trace, it, H)
     else:
         raise ConvergenceError(
             f"the ML fit of the list experiment did not converge in {max_iter} EM iterations "
-            f"(last log-likelihood gain {gain:.2e}); simplify the covariates, merge sparse categories or use --method dim"
+            f"(last log-likelihood gain {gain:.2e}); simplify the covariates, merge sparse categories or use method='dim'"
         )
-    polished = _newton(model, theta, ll, tol, max_iter=max(max_iter - it, 1))
+    polished = _newton(model, theta, ll, tol, max_iter=max(max_iter - it, 1), trace=trace)
     if polished is not None:
         theta, ll, H = polished
-        trace.append(ll)
     else:
         H = model.hessian(theta)
     return _finish(model, theta, ll, trace, it, H)
 
 
-def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: int = 50) -> tuple[np.ndarray, float, np.ndarray] | None:
+def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: int = 50,
+            trace: list[float] | None = None) -> tuple[np.ndarray, float, np.ndarray] | None:
     """Newton–Raphson on the observed log-likelihood with step halving; None if not concave here,
-    a ConvergenceError if the iteration budget runs out.
+    a ConvergenceError if the iteration budget runs out. Each accepted step's log-likelihood is
+    appended to ``trace``.
 
     The derivatives at an accepted point serve the next step, so a full step costs one pass.
     """
@@ -385,13 +384,15 @@ def _newton(model: MLModel, theta: np.ndarray, ll: float, tol: float, max_iter: 
             return theta, ll, H
         gain = ll_c - ll
         theta, ll, g, H = cand, ll_c, g_c, H_c
+        if trace is not None:
+            trace.append(ll)
         if np.max(np.abs(theta)) > 30:  # a coefficient runs off to infinity: let _finish name it
             return theta, ll, H
         if gain < tol and np.max(np.abs(scale * step)) < 1e-7:
             return theta, ll, H
     raise ConvergenceError(
         f"the ML fit of the list experiment did not converge within its iteration budget (last log-likelihood gain {gain:.2e}); "
-        "simplify the covariates, merge sparse categories or use --method dim"
+        "simplify the covariates, merge sparse categories or use method='dim'"
     )
 
 
@@ -411,17 +412,17 @@ def _finish(model: MLModel, theta: np.ndarray, ll: float, trace: list[float], it
         if part in ("ceiling", "floor") and theta[j] < 0:
             raise DesignError(
                 f"the share of {part} liars is estimated at zero (on the boundary, coefficient '{term}' = {theta[j]:.3g}), "
-                f"so the {part} model has no finite standard errors: the data show no {part} effect; refit without --{part}"
+                f"so the {part} model has no finite standard errors: the data show no {part} effect; refit without {part}=True"
             )
         if term == "(Intercept)" and len(model.terms) >= 1:
             raise DesignError(
                 f"the ML fit is on the boundary: the {part} model's intercept diverges ({theta[j]:.3g}), i.e. an estimated share of 0 or 1 "
-                f"(no or all respondents hold the {'sensitive item' if part == 'sensitive' else 'control items'}); use --method dim, or fewer covariates"
+                f"(no or all respondents hold the {'sensitive item' if part == 'sensitive' else 'control items'}); use method='dim', or fewer covariates"
             )
         raise DesignError(
             f"the ML fit is not identified: the {part} model's coefficient for '{term}' diverges ({theta[j]:.3g}) — "
             f"the covariate separates the respondents (or the item is never/always chosen in a cell); "
-            f"drop '{term}', merge its sparse categories, or use --method dim"
+            f"drop '{term}', merge its sparse categories, or use method='dim'"
         )
     return MLFit(theta=theta, vcov=vcov, loglik=ll, trace=trace, iterations=it, model=model, hessian=H)
 

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from .._results import Result
-from ..errors import DesignError
+from ..errors import DesignError, InputError
+from ..intervals import design_df
+from ..validate import check_level, check_probability
 from . import _data
 from .dim import dim_influence
-from .estimate import _ci
 
 __all__ = ["placebo_list"]
 
@@ -38,16 +39,27 @@ def placebo_list(
     placebo_arm: int = 2,
     sensitive_arm: int = 1,
     placebo_prevalence: float = 0.0,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     level: float = 0.95,
 ) -> Result:
-    """Estimate the deflation revealed by a placebo arm and the deflation-corrected prevalence."""
-    d = _data.load(data, count, treat, items, None, weights, strata, psu, multi=True)
-    for a, what in ((sensitive_arm, "sensitive"), (placebo_arm, "placebo")):
-        if a not in d.arms:
-            raise DesignError(f"treatment column '{treat}' has no {what} arm coded {a}; set --placebo-arm / --sensitive-arm")
+    """Estimate the deflation revealed by a placebo arm and the deflation-corrected prevalence.
+
+    ``treat`` is 0 (control), ``sensitive_arm`` and ``placebo_arm`` (codes; default 1 and 2):
+    the arms are named by this call, so three values need no ``arms=``.
+    """
+    check_level(level)
+    placebo_prevalence = float(check_probability(placebo_prevalence, "placebo_prevalence") or 0.0)
+    if len({0, sensitive_arm, placebo_arm}) != 3:
+        raise InputError(f"sensitive_arm={sensitive_arm!r} and placebo_arm={placebo_arm!r} must be two different codes other than 0 (the control)")
+    # this call names the three arms: after loading, 1 is the sensitive arm and 2 the placebo arm
+    names = {0: "control", sensitive_arm: "sensitive", placebo_arm: "placebo"}
+    try:
+        d = _data.load(data, count, treat, items, None, weights, strata, psu, multi=True, arms=names)
+    except DesignError as exc:
+        raise DesignError(f"{exc}; set placebo_arm= / sensitive_arm= to the codes of those arms") from None
+    sensitive_arm, placebo_arm = 1, 2
     w = d.w
     s, us = dim_influence(d.y, d.t == sensitive_arm, d.t == 0, w)
     p, up = dim_influence(d.y, d.t == placebo_arm, d.t == 0, w)
@@ -56,12 +68,21 @@ def placebo_list(
     V = d.survey.cov_total(U)
     se = np.sqrt(np.maximum(np.diag(V), 0))
     n = int((w > 0).sum())
-    vals = [("sensitive", s), ("placebo", p), ("deflation", defl), ("corrected", s + defl)]
-    cats = tuple(Result(estimate=float(v), se=float(e), ci=_ci(v, e, level), n=n, method=f"list-placebo-{lab}", label=lab, code=lab, level_ci=level,
-                        details={"is_share": True}) for (lab, v), e in zip(vals, se, strict=False))
+    dof = design_df(d.survey)
+    vals = [("sensitive", s, "share"), ("placebo", p, "share"), ("deflation", defl, "share-difference"), ("corrected", s + defl, "share")]
+    cats = tuple(Result.from_estimate(float(v), float(e), scale=scale, df=dof, level=level, n=n, method=f"list-placebo-{lab}", label=lab, code=lab)
+                 for (lab, v, scale), e in zip(vals, se, strict=False))
     z = defl / se[2] if se[2] > 0 else np.nan
-    return Result(estimate=float(s + defl), se=float(se[3]), ci=_ci(s + defl, se[3], level), n=n, method="list-placebo", variable=count,
-                  level_ci=level, categories=cats, label="corrected",
-                  details={"is_share": True, "deflation": float(defl), "deflation_se": float(se[2]), "deflation_z": float(z),
-                           "placebo_prevalence": placebo_prevalence,
-                           "assumptions": "the correction assumes adding any item lowers the control-item count by the same amount in the placebo and sensitive arms (Frye et al. 2023)"})
+    assumptions = ("the correction assumes adding any item lowers the control-item count by the same amount in the placebo and "
+                   "sensitive arms (Frye et al. 2023)")
+    res: Result = Result.from_estimate(
+        float(s + defl), float(se[3]), scale="share", df=dof, level=level, n=n, method="list-placebo", variable=count,
+        categories=cats, label="corrected",
+        details={"deflation": float(defl), "deflation_se": float(se[2]), "deflation_z": float(z),
+                 "placebo_prevalence": placebo_prevalence, "assumptions": assumptions},
+        notes=(f"deflation (placebo prevalence {100 * placebo_prevalence:g}% − placebo arm): {100 * defl:.1f} points "
+               f"(se {100 * se[2]:.1f}, z = {z:.2f})", f"assumptions: {assumptions}"),
+        warnings=tuple(d.warnings),
+    )
+    return res
+

@@ -25,21 +25,29 @@ from scipy import stats
 
 from .._results import Result
 from ..errors import DesignError, InputError
-from ..intervals import proportion_interval
-from ..io import as_frame, category_label, require_columns
-from ..survey import Survey
-from .estimate import _ci
+from ..intervals import design_df
+from ..io import category_label, require_columns
+from ..subgroups import clean_code as _clean
+from ..survey import Survey, as_survey, design_columns
+from ..validate import check_column, check_level
 
 __all__ = ["split_ballot"]
+
+
+def as_survey_frame(data: Any) -> Any:
+    """The table behind ``data`` (pandas; polars and other tables converted)."""
+    from ..io import as_frame
+
+    return as_frame(data)
 
 
 def split_ballot(
     data: Any,
     variable: str,
     ballot: str,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     reference: Any = None,
     level: float = 0.95,
 ) -> Result:
@@ -49,14 +57,26 @@ def split_ballot(
     result's ``categories`` hold, per answer, the difference from the reference ballot (the
     lowest code unless ``reference`` is given); ``groups`` hold each ballot's shares.
     """
-    df = as_frame(data)
-    require_columns(df, [variable, ballot, weights, strata, psu])
-    keep = df[variable].notna() & df[ballot].notna()
+    check_level(level)
+    check_column(variable, "variable", allow_none=False)
+    check_column(ballot, "ballot", allow_none=False)
+    if isinstance(data, Survey):
+        svy = as_survey(data, weights, strata, psu)
+        df = svy.data
+    else:
+        df, (weights, strata, psu) = design_columns(as_survey_frame(data), weights=weights, strata=strata, psu=psu)
+        svy = None
+    require_columns(df, [variable, ballot])
+    keep = (df[variable].notna() & df[ballot].notna()).to_numpy()
     warn = []
     if not keep.all():
         warn.append(f"{int((~keep).sum())} respondents without an answer to '{variable}' or a ballot in '{ballot}' were left out")
+    if svy is None:  # a table: drop those rows; a Survey: keep its design and take the domain
         df = df.loc[keep]
-    svy = Survey(df, weights=weights, strata=strata, psu=psu)
+        svy = as_survey(df, weights, strata, psu)
+    else:
+        svy = svy.domain(keep)
+        df = svy.data
     w = svy.weights
     yv = df[variable].to_numpy()
     bv = df[ballot].to_numpy()
@@ -111,28 +131,37 @@ def split_ballot(
     rs2, df2 = pearson / (dbar * (1 + a2)), df_ / (1 + a2)
     label = lambda code: category_label(df, variable, code)  # noqa: E731
     blabel = lambda code: category_label(df, ballot, code)  # noqa: E731
+    dof = design_df(svy)
     diff_cats = []
     for j, b in enumerate(others):
         for k, c in enumerate(cats):
             i = j * K + k
-            diff_cats.append(Result(estimate=float(d[i]), se=float(se_d[i]), ci=_ci(d[i], se_d[i], level), n=nb[b] + nb[ref],
-                                    method="split-ballot-difference", code=_clean(c), label=label(c) if len(others) == 1 else f"{label(c) or c} (ballot {b} − {ref})",
-                                    level_ci=level, details={"is_share": True, "ballot": _clean(b), "reference": _clean(ref)}))
+            diff_cats.append(Result.from_estimate(
+                float(d[i]), float(se_d[i]), scale="share-difference", df=dof, level=level, n=nb[b] + nb[ref],
+                method="split-ballot-difference", code=_clean(c),
+                label=label(c) if len(others) == 1 else f"{label(c) or c} (ballot {b} − {ref})",
+                details={"ballot": _clean(b), "reference": _clean(ref)}))
     groups = []
     for i, b in enumerate(balls):
-        bc = tuple(Result(estimate=float(shares[b][k]), se=float(se_sh[i, k]), ci=_share_ci(shares[b][k], se_sh[i, k], nb[b], level), n=nb[b],
-                          method="share", code=_clean(c), label=label(c), level_ci=level, details={"is_share": True}) for k, c in enumerate(cats))
+        # Wilson with the design's effective sample size: an answer a wording did not offer (share
+        # 0) still gets a real one-sided interval, not [0, 0]
+        bc = tuple(Result.from_estimate(float(shares[b][k]), float(se_sh[i, k]), scale="share", df=dof, level=level, ci="wilson",
+                                        n=nb[b], method="share", code=_clean(c), label=label(c)) for k, c in enumerate(cats))
         groups.append(Result(n=nb[b], method="share", by=ballot, level=_clean(b), label=blabel(b), categories=bc, level_ci=level,
-                             details={"is_share": True, "weight_total": float(w[bv == b].sum())}))
+                             scale="share", details={"weight_total": float(w[bv == b].sum())}))
+    p_wald = float(stats.chi2.sf(wald, rank)) if rank else None
+    p = float(stats.chi2.sf(rs2, df2))
     tests: dict[str, Any] = {
-        "wald": {"statistic": wald, "df": rank, "p_value": float(stats.chi2.sf(wald, rank)) if rank else None},
-        "rao_scott": {"pearson": pearson, "mean_deff": dbar, "first_order": rs1, "df": df_, "p_value_first_order": float(stats.chi2.sf(rs1, df_)),
-                      "second_order": rs2, "df_second_order": df2, "p_value": float(stats.chi2.sf(rs2, df2))},
+        "wald": {"name": "design-based Wald", "statistic_name": "χ²", "statistic": wald, "df": rank, "p_value": p_wald},
+        "rao_scott": {"name": "Rao–Scott (second order)", "statistic_name": "χ²", "statistic": rs2, "df": df2, "p_value": p,
+                      "pearson": pearson, "mean_deff": dbar, "second_order": rs2, "df_second_order": df2,
+                      "first_order": rs1, "df_first_order": df_, "p_value_first_order": float(stats.chi2.sf(rs1, df_))},
     }
-    p = tests["rao_scott"]["p_value"]
     verdict = (f"the answers differ between ballots (Rao–Scott p = {p:.3g})" if p < 1 - level else f"no significant difference between ballots (Rao–Scott p = {p:.3g})")
     return Result(method="split-ballot", n=n, variable=variable, by=ballot, categories=tuple(diff_cats), groups=tuple(groups), level_ci=level,
-                  details={"is_share": True, "reference": _clean(ref), "tests": tests, "verdict": verdict}, warnings=tuple(warn))
+                  scale="share-difference", hypothesis_tests=tests,
+                  notes=(f"differences from ballot {_clean(ref)}, then each ballot's shares", verdict),
+                  details={"reference": _clean(ref), "verdict": verdict}, warnings=tuple(warn))
 
 
 def _num(v: Any) -> float | None:
@@ -140,19 +169,3 @@ def _num(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return int(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-def _share_ci(p: float, se: float, n: int, level: float) -> tuple[float, float]:
-    """Wilson interval of one ballot's share with the design's effective sample size; it keeps a
-    positive width at shares of 0 or 1 (e.g. an answer the other wording did not offer)."""
-    iv = proportion_interval(float(p), float(se) ** 2, int(n), method="wilson", level=level)
-    return (iv.low, iv.high)
-

@@ -23,13 +23,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from .._results import Result
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..display import Display
 
 __all__ = ["Dispositions", "OutcomeRates", "classify_dispositions", "parse_counts", "outcome_rates", "RATE_FORMULAS"]
 
@@ -89,7 +92,7 @@ class Dispositions:
         eligible = self.I + self.P + self.R + self.NC + self.O
         resolved = eligible + self.NE
         if resolved <= 0:
-            raise InputError("cannot estimate e: no case has a resolved eligibility (I+P+R+NC+O+NE = 0); give --e")
+            raise InputError("cannot estimate e: no case has a resolved eligibility (I+P+R+NC+O+NE = 0); give e=")
         return float(eligible / resolved)
 
 
@@ -181,23 +184,23 @@ def parse_counts(text: str | Mapping[str, Any]) -> Dispositions:
         items = []
         for part in [p for p in re.split(r"[,;\s]+", str(text).strip()) if p]:
             if "=" not in part:
-                raise InputError(f"--counts: '{part}' is not of the form KEY=NUMBER (e.g. I=500,P=20,R=300,NC=200,O=10,UH=900,UO=50,NE=400)")
+                raise InputError(f"counts=: '{part}' is not of the form KEY=NUMBER (e.g. I=500,P=20,R=300,NC=200,O=10,UH=900,UO=50,NE=400)")
             k, v = part.split("=", 1)
             items.append((k, v))
     values: dict[str, float] = {}
     for k, v in items:
         key = k.strip().upper()
         if key not in CATEGORIES:
-            raise InputError(f"--counts: unknown category '{k}'; use I, P, R, NC, O, UH, UO, NE")
+            raise InputError(f"counts=: unknown category '{k}'; use I, P, R, NC, O, UH, UO, NE")
         try:
             num = float(v)
         except (TypeError, ValueError):
-            raise InputError(f"--counts: {k}={v!r} is not a number") from None
+            raise InputError(f"counts=: {k}={v!r} is not a number") from None
         if not np.isfinite(num) or num < 0:
-            raise InputError(f"--counts: {key}={v} is negative or not finite; counts of cases must be >= 0")
+            raise InputError(f"counts=: {key}={v} is negative or not finite; counts of cases must be >= 0")
         values[key] = values.get(key, 0.0) + num
     if not values:
-        raise InputError("--counts: no counts given; write e.g. I=500,P=20,R=300,NC=200,O=10,UH=900,UO=50")
+        raise InputError("counts=: no counts given; write e.g. I=500,P=20,R=300,NC=200,O=10,UH=900,UO=50")
     return Dispositions(**values)
 
 
@@ -238,22 +241,23 @@ class OutcomeRates(Result):
     e: float = float("nan")
     e_source: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["rates"] = {k: (v if np.isfinite(v) else None) for k, v in self.rates.items()}
-        out["formulas"] = {k: {"name": RATE_FORMULAS[k][0], "formula": RATE_FORMULAS[k][1]} for k in self.rates}
-        out["counts"] = dict(self.counts)
-        out["e"] = self.e
-        out["e_source"] = self.e_source
-        return out
+    json_fields: ClassVar[Mapping[str, str]] = {
+        "rates": "rates", "formulas": "formulas", "counts": "counts", "e": "e", "e_source": "e_source",
+    }
 
-    def summary(self) -> str:
-        lines = [f"AAPOR outcome rates (e = {self.e:.4f}, {self.e_source})",
-                 "counts: " + ", ".join(f"{k}={v:g}" for k, v in self.counts.items())]
-        for k, v in self.rates.items():
-            lines.append(f"  {k:<6} {100 * v:6.2f}%   {RATE_FORMULAS[k][1]}")
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+    @property
+    def formulas(self) -> dict[str, dict[str, str]]:
+        """Each rate's name and formula (AAPOR Standard Definitions)."""
+        return {k: {"name": RATE_FORMULAS[k][0], "formula": RATE_FORMULAS[k][1]} for k in self.rates}
+
+    def display(self) -> Display:
+        from ..display import Display, Table
+
+        rows = [[k, "–" if not np.isfinite(v) else f"{100 * v:.2f}", RATE_FORMULAS[k][1]] for k, v in self.rates.items()]
+        return Display(title=f"AAPOR outcome rates (e = {self.e:.4f}, {self.e_source})",
+                       tables=[Table("", ["rate", "%", "formula"], rows)],
+                       lines=["counts: " + ", ".join(f"{k}={v:g}" for k, v in self.counts.items())],
+                       warnings=list(self.warnings))
 
 
 def outcome_rates(
@@ -279,7 +283,7 @@ def outcome_rates(
 
         df = as_frame(data)
         if column is None:
-            raise InputError("name the disposition column (--column COL)")
+            raise InputError("name the disposition column with column=")
         require_columns(df, [column])
         d = classify_dispositions(df[column], where=f"column '{column}'")
     warnings: list[str] = []
@@ -289,15 +293,16 @@ def outcome_rates(
         e_val = d.estimated_e()
         e_source = "estimated by proportional allocation (I+P+R+NC+O)/(I+P+R+NC+O+NE)"
         if d.NE == 0 and (d.UH + d.UO) > 0:
-            warnings.append("no not-eligible cases (NE) given, so the estimated e is 1 and RR3 = RR1; give NE or --e")
+            warnings.append("no not-eligible cases (NE) given, so the estimated e is 1 and RR3 = RR1; give NE or e=")
     else:
         e_val = float(e)
         if not (0.0 <= e_val <= 1.0) or not np.isfinite(e_val):
-            raise InputError(f"--e {e}: e is the eligible share of unknown-eligibility cases and must be in [0, 1]")
+            raise InputError(f"e={e}: e is the eligible share of unknown-eligibility cases and must be in [0, 1]")
         e_source = "given"
     rates = _rate_values(d, e_val)
     children = tuple(
-        Result(estimate=v, label=k, code=k, method="aapor-" + k.lower(), details={"formula": RATE_FORMULAS[k][1], "name": RATE_FORMULAS[k][0], "is_share": True})
+        Result(estimate=v, label=k, code=k, method="aapor-" + k.lower(), scale="share",
+               details={"formula": RATE_FORMULAS[k][1], "name": RATE_FORMULAS[k][0]})
         for k, v in rates.items()
     )
     return OutcomeRates(
@@ -306,7 +311,7 @@ def outcome_rates(
         method="aapor-rates",
         label="RR3",
         categories=children,
-        details={"is_share": True},
+        scale="share",
         warnings=tuple(warnings),
         rates=rates,
         counts=d.as_dict(),

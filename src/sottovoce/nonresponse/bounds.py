@@ -26,14 +26,19 @@ share of the eligible population who would say yes if everyone gave a yes/no ans
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy import optimize, special, stats
 
 from .._results import Result
 from ..errors import InputError
+from ..validate import check_level, check_number
+
+if TYPE_CHECKING:
+    from ..display import Display
 
 __all__ = [
     "BoundsResult",
@@ -47,6 +52,9 @@ __all__ = [
 
 def check_toplines(yes: float, no: float, response_rate: float = 1.0, where: str = "toplines", tol: float = 0.015) -> tuple[float, float, float]:
     """Validate shares and a response rate; shares up to ``tol`` above 100% are rounding."""
+    yes = float(check_number(yes, "yes") or 0.0)
+    no = float(check_number(no, "no") or 0.0)
+    response_rate = float(check_number(response_rate, "response_rate") or 0.0)
     for name, v in (("yes", yes), ("no", no)):
         if not np.isfinite(v) or v < 0 or v > 1 + tol:
             raise InputError(f"{where}: the '{name}' share {v} must be between 0 and 1 (give shares, e.g. 0.59 for 59%)")
@@ -90,20 +98,32 @@ class BoundsResult(Result):
     set_ci: tuple[float, float] | None = None
     assumption: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out.update(lower=self.lower, upper=self.upper, width=self.upper - self.lower,
-                   se_lower=self.se_lower, se_upper=self.se_upper,
-                   set_ci=list(self.set_ci) if self.set_ci else None, assumption=self.assumption)
-        return out
+    json_fields: ClassVar[Mapping[str, str]] = {
+        "lower": "lower", "upper": "upper", "width": "width", "se_lower": "se_lower", "se_upper": "se_upper",
+        "set_ci": "set_ci", "assumption": "assumption",
+    }
 
-    def summary(self) -> str:
-        lines = [f"{self.method}: {self.assumption}",
-                 f"  complete-case estimate {100 * (self.estimate or float('nan')):.1f}%",
-                 f"  bounds                 {100 * self.lower:.1f}% – {100 * self.upper:.1f}%"]
-        if self.ci:
-            lines.append(f"  {int(100 * self.level_ci)}% CI (Imbens–Manski)  {100 * self.ci[0]:.1f}% – {100 * self.ci[1]:.1f}%")
-        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+    @property
+    def width(self) -> float:
+        """Width of the identified set."""
+        return self.upper - self.lower
+
+    def display(self) -> Display:
+        from .._results import format_value as f
+        from ..display import Display, Table
+
+        def pair(x: tuple[float, float] | None) -> str:
+            return "–" if x is None else f"{f(x[0], True)} – {f(x[1], True)}"
+
+        lvl = f"{100 * self.level_ci:g}%"
+        rows = [
+            ["complete-case estimate", f(self.estimate, True)],
+            ["bounds (identified set)", pair((self.lower, self.upper))],
+            [f"{lvl} CI for the share (Imbens–Manski)", pair(self.ci)],
+            [f"{lvl} CI for the set", pair(self.set_ci)],
+        ]
+        return Display(title=f"{self.method}: {self.assumption}", tables=[Table("", ["", "%"], rows)],
+                       lines=list(self.notes), warnings=list(self.warnings))
 
 
 def _interval_cis(lo: float, hi: float, se_lo: float | None, se_hi: float | None, level: float) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
@@ -131,6 +151,7 @@ def manski_bounds(
     standard errors of ``yes`` and ``no`` (design-based if available) give the Imbens–Manski
     (2004) intervals; each bound depends on one share only, so their covariance is not needed.
     """
+    check_level(level)
     y, no_, r = check_toplines(yes, no, response_rate)
     lo, hi = r * y, 1.0 - r * no_
     cc = y / (y + no_) if (y + no_) > 0 else float("nan")
@@ -138,8 +159,9 @@ def manski_bounds(
     se_hi = r * se_no if se_no is not None else None
     ci, set_ci = _interval_cis(lo, hi, se_lo, se_hi, level)
     return BoundsResult(
-        estimate=cc, ci=ci, n=n, method="manski-bounds", level_ci=level,
-        details={"is_share": True, "response_rate": r, "answered_share": y + no_},
+        estimate=cc, ci=ci, n=n, method="manski-bounds", level_ci=level, scale="share",
+        ci_method="imbens-manski" if ci else "", df_name="normal",
+        details={"response_rate": r, "answered_share": y + no_},
         lower=lo, upper=hi, se_lower=se_lo, se_upper=se_hi, set_ci=set_ci,
         assumption="no assumption about nonrespondents or non-answers (worst case)",
     )
@@ -161,7 +183,9 @@ def propensity_ratio_bounds(
     ``θ ∈ [expit(logit p - log Γ), expit(logit p + log Γ)] ∩ [r·y, 1 - r·n]`` with ``p = y/(y+n)``
     (derivation in the module docstring). Intervals use the delta method for ``p`` and Imbens–Manski.
     """
+    check_level(level)
     y, no_, r = check_toplines(yes, no, response_rate)
+    gamma = float(check_number(gamma, "gamma") or 0.0)
     if np.isnan(gamma) or gamma < 1:
         raise InputError(f"gamma {gamma}: the propensity ratio bound must be >= 1 (1 = missing at random)")
     a = y + no_
@@ -190,8 +214,9 @@ def propensity_ratio_bounds(
         se_hi = se_at(hi, gamma) if hi == hi_g else r * se_no
     ci, set_ci = _interval_cis(lo, hi, se_lo, se_hi, level)
     return BoundsResult(
-        estimate=p, ci=ci, n=n, method="propensity-ratio-bounds", level_ci=level,
-        details={"is_share": True, "gamma": gamma, "response_rate": r},
+        estimate=p, ci=ci, n=n, method="propensity-ratio-bounds", level_ci=level, scale="share",
+        ci_method="imbens-manski" if ci else "", df_name="normal",
+        details={"gamma": gamma, "response_rate": r},
         lower=lo, upper=hi, se_lower=se_lo, se_upper=se_hi, set_ci=set_ci,
         assumption=f"supporters are at most {gamma:g} times as likely (or as unlikely) to answer as opponents",
     )
@@ -203,9 +228,9 @@ def survey_bounds(
     yes: Any,
     no: Any,
     response_rate: float = 1.0,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     gamma: float | None = None,
     level: float = 0.95,
 ) -> BoundsResult:
@@ -216,12 +241,12 @@ def survey_bounds(
     weighted and their standard errors design-based (:meth:`sottovoce.survey.Survey.cov_total`,
     linearization ``u_i = (1{answer} - share)/Σw``).
     """
-    from ..io import as_frame, require_columns
-    from ..survey import Survey
+    from ..io import require_columns
+    from ..survey import as_survey
 
-    df = as_frame(data)
+    svy = as_survey(data, weights, strata, psu)
+    df = svy.data
     require_columns(df, [var])
-    svy = Survey(df, weights=weights, strata=strata, psu=psu)
     w = svy.weights
     col = df[var]
     yes_set = set(yes) if isinstance(yes, (list, tuple, set)) else {yes}

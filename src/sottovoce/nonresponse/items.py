@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._results import Result
 from ..errors import InputError
@@ -37,9 +36,9 @@ def item_nonresponse(
     hard_to_say: Any = None,
     refused: Any = None,
     by: str | None = None,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     level: float = 0.95,
 ) -> Result:
     """Weighted shares of "hard to say" (codes ``hard_to_say``), refusals (``refused``) and missing
@@ -47,72 +46,62 @@ def item_nonresponse(
 
     Returns a :class:`Result` whose ``categories`` hold one result per question (``estimate`` =
     total item nonresponse share, ``details`` the three parts with their SEs) and whose ``groups``
-    hold the same per level of ``by``.
+    hold the same per level of ``by`` (:func:`sottovoce.subgroups.estimate_by`). ``data`` may be a
+    :class:`~sottovoce.survey.Survey`. Intervals: Wilson with the design's effective sample size
+    and degrees of freedom (a direct share; :func:`sottovoce.intervals.interval`).
     """
-    from ..io import as_frame, require_columns
-    from ..survey import Survey
+    from ..io import require_columns
+    from ..subgroups import estimate_by
+    from ..survey import as_survey
+    from ..validate import check_level
 
-    df = as_frame(data)
+    check_level(level)
     qs = [questions] if isinstance(questions, str) else list(questions)
     if not qs:
         raise InputError("name at least one question column")
+    bad = [q for q in qs if not isinstance(q, str)]
+    if bad:
+        raise InputError(f"questions= must be column names, not {type(bad[0]).__name__}")
+    svy = as_survey(data, weights, strata, psu)
+    df = svy.data
     require_columns(df, [*qs, by])
-    svy = Survey(df, weights=weights, strata=strata, psu=psu)
-    w = svy.weights
     dk, rf = _as_set(hard_to_say), _as_set(refused)
-    z = float(stats.norm.ppf(1 - (1 - level) / 2))
-    if by is not None:
-        if df[by].isna().any():
-            raise InputError(f"column '{by}' has {int(df[by].isna().sum())} missing values; recode them before grouping")
-        gidx, raw_levels = pd.factorize(df[by], sort=True)
-        raw_levels = np.asarray(raw_levels, dtype=object)
-    else:
-        gidx, raw_levels = np.zeros(len(df), dtype=np.int64), np.array([None], dtype=object)
-    n_groups = len(raw_levels)
-    # domain masks: column 0 is the whole sample, then one per group
-    masks = np.column_stack([np.ones(len(df))] + ([(gidx == g).astype(float) for g in range(n_groups)] if by is not None else []))
-    positive = w > 0
+    ind = {q: _indicators(df[q], dk, rf) for q in qs}
 
-    def indicators(q: str) -> np.ndarray:
-        col = df[q]
-        m = col.isna().to_numpy()
-        dk_ = col.isin(dk).to_numpy() & ~m
-        rf_ = col.isin(rf).to_numpy() & ~m
-        return np.column_stack([dk_, rf_, m, dk_ | rf_ | m]).astype(float)
+    def fit(s: Any) -> Result:
+        per_q = tuple(_question(q, ind[q], s, level) for q in qs)
+        return Result(method="item-nonresponse", categories=per_q, n=s.n, level_ci=level, scale="share")
 
-    def question(q: str) -> list[Result]:
-        ind = indicators(q)  # n x 4: hard to say, refused, missing, any
-        W = w @ masks  # domain weight totals
-        p = (masks * w[:, None]).T @ ind / np.where(W > 0, W, np.nan)[:, None]  # domains x 4
-        # one design-covariance call per question: linearized domain ratio means of the three
-        # kinds in every domain; the variance of their sum comes from the 3x3 blocks
-        u = (masks[:, :, None] * (ind[:, None, :3] - np.nan_to_num(p[:, :3])[None, :, :]) / np.where(W > 0, W, 1)[None, :, None]).reshape(len(df), -1)
-        cov = svy.cov_total(u)
-        blocks = np.stack([cov[3 * j:3 * j + 3, 3 * j:3 * j + 3] for j in range(masks.shape[1])])
-        var = np.column_stack([np.diagonal(blocks, axis1=1, axis2=2), blocks.sum(axis=(1, 2))])
-        se = np.sqrt(np.clip(var, 0, None))
-        counts = (masks.astype(bool) & positive[:, None]).sum(axis=0)
-        out = []
-        for d_ in range(masks.shape[1]):
-            det: dict[str, Any] = {"is_share": True}
-            for k, kind in enumerate(_KINDS):
-                det[kind] = float(p[d_, k])
-                det[f"se_{kind}"] = float(se[d_, k])
-            lvl = None if d_ == 0 else raw_levels[d_ - 1]
-            lo, hi = max(0.0, p[d_, 3] - z * se[d_, 3]), min(1.0, p[d_, 3] + z * se[d_, 3])
-            out.append(Result(estimate=float(p[d_, 3]), se=float(se[d_, 3]), ci=(lo, hi), n=int(counts[d_]),
-                              method="item-nonresponse", label=q, variable=q, by=by if d_ > 0 else None,
-                              level=lvl, details=det, level_ci=level))
-        return out
+    top = fit(svy).with_(details={"hard_to_say_codes": dk, "refused_codes": rf})
+    if by is None:
+        return top
+    groups, notes = estimate_by(svy, by, lambda dom, lev: fit(dom))
+    return top.with_(by=by, groups=groups, warnings=tuple(notes))
 
-    per_q = [question(q) for q in qs]
-    overall = tuple(rs[0] for rs in per_q)
-    groups: tuple[Result, ...] = ()
-    if by is not None:
-        groups = tuple(
-            Result(method="item-nonresponse", by=by, level=raw_levels[g], label=str(raw_levels[g]),
-                   categories=tuple(rs[g + 1] for rs in per_q), details={"is_share": True})
-            for g in range(n_groups)
-        )
-    return Result(method="item-nonresponse", categories=overall, groups=groups, n=svy.n, level_ci=level,
-                  details={"is_share": True, "hard_to_say_codes": dk, "refused_codes": rf})
+
+def _indicators(col: pd.Series, dk: list[Any], rf: list[Any]) -> np.ndarray:
+    """n × 4: hard to say, refused, missing, any of them."""
+    m = col.isna().to_numpy()
+    dk_ = col.isin(dk).to_numpy() & ~m
+    rf_ = col.isin(rf).to_numpy() & ~m
+    return np.column_stack([dk_, rf_, m, dk_ | rf_ | m]).astype(float)
+
+
+def _question(q: str, ind: np.ndarray, svy: Any, level: float) -> Result:
+    """The three kinds of item nonresponse and their total in ``svy`` (a design or a domain):
+    weighted ratio means with linearization ``u = (1{·} − p)/Σw`` through ``cov_total``."""
+    from ..intervals import design_df
+
+    w = svy.weights
+    W = float(w.sum())
+    p = (w @ ind) / W
+    u = (ind[:, :3] - p[:3]) / W
+    cov = svy.cov_total(u)
+    var = np.r_[np.diag(cov), cov.sum()]
+    se = np.sqrt(np.clip(var, 0, None))
+    det: dict[str, Any] = {}
+    for k, kind in enumerate(_KINDS):
+        det[kind] = float(p[k])
+        det[f"se_{kind}"] = float(se[k])
+    return Result.from_estimate(float(p[3]), float(se[3]), scale="share", df=design_df(svy), level=level, ci="wilson",
+                                n=svy.n, method="item-nonresponse", label=q, variable=q, details=det)

@@ -132,7 +132,7 @@ def r_indicator(
     S = float(np.sqrt(D @ (rho_cell - rbar) ** 2 / (N - 1)))
     R = 1 - 2 * S
     return Result(
-        estimate=R, n=len(y), method="r-indicator",
+        estimate=R, n=len(y), method="r-indicator", scale="statistic",
         coefficients={"propensity": {nm: {"coef": float(b)} for nm, b in zip(names, beta, strict=True)}},
         details={"sd_propensity": S, "mean_propensity": rbar, "cv_propensity": S / rbar,
                  "max_abs_standardized_bias": (1 - R) / (2 * rbar), "frame": list(frame)},

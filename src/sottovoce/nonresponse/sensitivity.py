@@ -33,13 +33,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .._results import Result
 from ..errors import InputError
 from .bounds import check_toplines
+
+if TYPE_CHECKING:
+    from ..display import Display
 
 __all__ = ["SensitivityResult", "sensitivity_curve", "tipping_point", "SmubResult", "smub", "MubpResult", "mubp"]
 
@@ -54,19 +57,29 @@ class SensitivityResult(Result):
     threshold: float = 0.5
     answered_share: float = float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["curve"] = [{"assumed_share": s, "estimate": t} for s, t in self.curve]
-        out.update(tipping_share=self.tipping_share, tipping_gamma=self.tipping_gamma,
-                   threshold=self.threshold, answered_share=self.answered_share)
-        return out
+    json_fields: ClassVar[Mapping[str, str]] = {
+        "curve": "curve_records", "tipping_share": "tipping_share", "tipping_gamma": "tipping_gamma",
+        "threshold": "threshold", "answered_share": "answered_share",
+    }
 
-    def summary(self) -> str:
-        lines = [f"sensitivity: share answering yes if a share s of the silent ({100 * (1 - self.answered_share):.0f}% of the population) would say yes"]
-        lines += [f"  s = {100 * s:5.1f}%  ->  {100 * t:5.1f}%" for s, t in self.curve]
+    @property
+    def curve_records(self) -> list[dict[str, float]]:
+        """The curve as records ``{"assumed_share", "estimate"}``."""
+        return [{"assumed_share": s, "estimate": t} for s, t in self.curve]
+
+    def display(self) -> Display:
+        from ..display import Display, Table
+
+        title = (f"sensitivity: share answering yes if a share s of the silent ({100 * (1 - self.answered_share):.0f}% "
+                 "of the population) would say yes")
+        rows = [[f"{100 * s:.1f}", f"{100 * t:.1f}"] for s, t in self.curve]
+        lines = []
         if self.tipping_share is not None:
-            lines.append(f"  tipping point: s* = {100 * self.tipping_share:.1f}% (threshold {100 * self.threshold:.0f}%)")
-        return "\n".join(lines)
+            lines.append(f"tipping point: s* = {100 * self.tipping_share:.1f}% (threshold {100 * self.threshold:.0f}%)")
+        if self.details.get("verdict"):
+            lines.append(str(self.details["verdict"]))
+        return Display(title=title, tables=[Table("", ["assumed yes-share among the silent %", "population share %"], rows)],
+                       lines=lines, warnings=list(self.warnings))
 
 
 def tipping_point(yes: float, no: float, response_rate: float = 1.0, threshold: float = 0.5) -> dict[str, Any]:
@@ -122,7 +135,7 @@ def sensitivity_curve(
     theta = r * y + (1 - a) * grid
     tp = tipping_point(y, n, r, threshold)
     return SensitivityResult(
-        estimate=p, method="sensitivity-curve", details={"is_share": True, "verdict": tp["verdict"], "response_rate": r},
+        estimate=p, method="sensitivity-curve", scale="share", details={"verdict": tp["verdict"], "response_rate": r},
         curve=tuple((float(s), float(t)) for s, t in zip(grid, theta, strict=True)),
         tipping_share=tp["share"], tipping_gamma=tp["gamma"], threshold=threshold, answered_share=a,  # type: ignore[arg-type]
     )
@@ -138,16 +151,19 @@ class SmubResult(Result):
     adjusted: Mapping[float, float] = field(default_factory=dict)
     rho: float = float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["by_phi"] = [{"phi": k, "smub": self.smub[k], "smab": self.smab[k], "mub": self.mub[k], "adjusted_estimate": self.adjusted[k]} for k in self.smub]
-        out["rho"] = self.rho
-        return out
+    json_fields: ClassVar[Mapping[str, str]] = {"by_phi": "by_phi", "rho": "rho"}
 
-    def summary(self) -> str:
-        lines = [f"SMUB (Little et al. 2020), proxy correlation rho = {self.rho:.3f}, respondent mean {self.estimate:.4f}"]
-        lines += [f"  phi = {k:4.2f}: SMUB {self.smub[k]: .4f}  bias {self.mub[k]: .4f}  adjusted {self.adjusted[k]:.4f}" for k in self.smub]
-        return "\n".join(lines)
+    @property
+    def by_phi(self) -> list[dict[str, float]]:
+        """One record per φ: SMUB, SMAB, the implied bias and the adjusted estimate."""
+        return [{"phi": k, "smub": self.smub[k], "smab": self.smab[k], "mub": self.mub[k], "adjusted_estimate": self.adjusted[k]} for k in self.smub]
+
+    def display(self) -> Display:
+        from ..display import Display, Table
+
+        rows = [[f"{k:.2f}", f"{self.smub[k]:.4f}", f"{self.smab[k]:.4f}", f"{self.mub[k]:.4f}", f"{self.adjusted[k]:.4f}"] for k in self.smub]
+        return Display(title=f"SMUB (Little et al. 2020), proxy correlation rho = {self.rho:.3f}, respondent mean {self.estimate:.4f}",
+                       tables=[Table("", ["phi", "SMUB", "SMAB", "bias", "adjusted"], rows)], warnings=list(self.warnings))
 
 
 def smub(
@@ -185,8 +201,8 @@ def smub(
         out_sa[float(f)] = float((g - rho) * d)  # SMAB: the part not explained by the auxiliaries
         out_m[float(f)] = float(g * d * np.sqrt(s_yy))
         out_a[float(f)] = float(y.mean() - g * d * np.sqrt(s_yy))
-    return SmubResult(estimate=float(y.mean()), n=len(y), method="smub", variable=outcome,
-                      details={"is_share": True, "proxy_mean_respondents": xbar, "proxy_mean_population": Xbar,
+    return SmubResult(estimate=float(y.mean()), n=len(y), method="smub", variable=outcome, scale="share",
+                      details={ "proxy_mean_respondents": xbar, "proxy_mean_population": Xbar,
                                "auxiliaries": list(auxiliaries)},
                       smub=out_s, smab=out_sa, mub=out_m, adjusted=out_a, rho=rho)
 
@@ -253,16 +269,19 @@ class MubpResult(Result):
     adjusted: Mapping[float, float] = field(default_factory=dict)
     rho: float = float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["by_phi"] = [{"phi": k, "mubp": self.mubp[k], "adjusted_estimate": self.adjusted[k]} for k in self.mubp]
-        out["rho"] = self.rho
-        return out
+    json_fields: ClassVar[Mapping[str, str]] = {"by_phi": "by_phi", "rho": "rho"}
 
-    def summary(self) -> str:
-        lines = [f"MUBP (Andridge et al. 2019), biserial correlation rho = {self.rho:.3f}, respondent share {self.estimate:.4f}"]
-        lines += [f"  phi = {k:4.2f}: MUBP {self.mubp[k]: .4f}  adjusted {self.adjusted[k]:.4f}" for k in self.mubp]
-        return "\n".join(lines)
+    @property
+    def by_phi(self) -> list[dict[str, float]]:
+        """One record per φ: MUBP and the adjusted estimate."""
+        return [{"phi": k, "mubp": self.mubp[k], "adjusted_estimate": self.adjusted[k]} for k in self.mubp]
+
+    def display(self) -> Display:
+        from ..display import Display, Table
+
+        rows = [[f"{k:.2f}", f"{self.mubp[k]:.4f}", f"{self.adjusted[k]:.4f}"] for k in self.mubp]
+        return Display(title=f"MUBP (Andridge et al. 2019), biserial correlation rho = {self.rho:.3f}, respondent share {self.estimate:.4f}",
+                       tables=[Table("", ["phi", "MUBP", "adjusted"], rows)], warnings=list(self.warnings))
 
 
 def mubp(
@@ -323,7 +342,7 @@ def mubp(
         mu_y = pi * ybar + (1 - pi) * mu_y1
         out_b[float(f)] = ybar - mu_y
         out_a[float(f)] = mu_y
-    return MubpResult(estimate=ybar, n=len(y), method="mubp", variable=outcome,
-                      details={"is_share": True, "proxy_mean_respondents": xbar0, "proxy_mean_population": xbar_pop,
+    return MubpResult(estimate=ybar, n=len(y), method="mubp", variable=outcome, scale="share",
+                      details={ "proxy_mean_respondents": xbar0, "proxy_mean_population": xbar_pop,
                                "auxiliaries": list(auxiliaries)},
                       mubp=out_b, adjusted=out_a, rho=rho)

@@ -69,7 +69,7 @@ def alternative_targets(
                    "spread": float(spread[k]), "max_se": float(se_max[k]), "spread_over_se": float(spread[k] / se_max[k]) if se_max[k] > 0 else np.nan}
             rows.append(row)
             children.append(Result(estimate=float(allp[:, k].mean()), se=float(se_max[k]), label=str(c), code=c, variable=v,
-                                   method="alternative-targets", details={"is_share": True, "by_margin_set": {n: float(per_set[n][k]) for n in per_set}, "spread": float(spread[k])}))
+                                   method="alternative-targets", scale="share", details={"by_margin_set": {n: float(per_set[n][k]) for n in per_set}, "spread": float(spread[k])}))
     table = pd.DataFrame(rows)
-    return Result(method="alternative-targets", categories=tuple(children), n=len(df),
-                  details={"is_share": True, "margin_sets": list(margin_sets), "max_spread": float(table["spread"].max()), "table": table.to_dict(orient="records")})
+    return Result(method="alternative-targets", categories=tuple(children), n=len(df), scale="share",
+                  details={"margin_sets": list(margin_sets), "max_spread": float(table["spread"].max()), "table": table.to_dict(orient="records")})

@@ -16,12 +16,13 @@ P(yes) = c·π + d with the same c = b, d = a; crosswise model, Yu, Tian & Tang 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DesignError
+from ..errors import DesignError, InputError
 
 __all__ = [
     "RRDesign",
@@ -41,13 +42,27 @@ DESIGNS: dict[str, type[RRDesign]] = {}
 def _prob(name: str, value: float | None, design: str, *, open_low: bool = True) -> float:
     """Check that a design probability is given and lies in (0, 1) (or [0, 1) when allowed)."""
     if value is None:
-        raise DesignError(f"the {design} design needs --{name} (see `sottovoce rr --help`)")
-    v = float(value)
+        raise DesignError(f"the {design} design needs {name}= (the probability {_MEANING.get(name, name)})")
+    v = _number(name, value)
     low_ok = v > 0 if open_low else v >= 0
     if not (math.isfinite(v) and low_ok and v < 1):
         bounds = "(0, 1)" if open_low else "[0, 1)"
         raise DesignError(f"{design} design: {name} = {value} must be a probability in {bounds}")
     return v
+
+
+_MEANING = {
+    "p": "of answering the sensitive question, or of the red card in the 'yes' stack",
+    "p1": "of a forced 'yes'",
+    "p0": "of a forced 'no'",
+    "q": "that the unrelated item is true",
+}
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name}={value!r} must be a number (a probability between 0 and 1), not a {type(value).__name__}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -295,13 +310,21 @@ def make_design(
     p0: float | None = None,
     q: float | None = None,
 ) -> RRDesign:
-    """Build a design from its name and the CLI's probabilities (``--p --p1 --p0 --q``).
+    """Build a design from its name and its probabilities ``p``, ``p1``, ``p0``, ``q``.
 
     For the forced design any two of ``p``, ``p1``, ``p0`` imply the third. R ``rr`` names
     (``forced-known``, ``unrelated-known``) are accepted too.
     """
     if isinstance(design, RRDesign):
+        extra = [k for k, v in (("p", p), ("p1", p1), ("p0", p0), ("q", q)) if v is not None]
+        if extra:
+            raise InputError(f"design= is a design object with its own probabilities; drop {', '.join(k + '=' for k in extra)}")
         return design
+    if not isinstance(design, str):
+        raise InputError(f"design={design!r} must be a design name ({', '.join(DESIGNS)}) or a design object")
+    for k, v in (("p", p), ("p1", p1), ("p0", p0), ("q", q)):
+        if v is not None:
+            _number(k, v)
     key = str(design).strip().lower().removesuffix("-known")
     cls = DESIGNS.get(key)
     if cls is None:
@@ -310,7 +333,7 @@ def make_design(
         given = {"p": p, "p1": p1, "p0": p0}
         missing = [k for k, v in given.items() if v is None]
         if len(missing) > 1:
-            raise DesignError(f"the forced design needs two of --p, --p1, --p0 (missing {', '.join('--' + m for m in missing)})")
+            raise DesignError(f"the forced design needs two of p=, p1=, p0= (missing {', '.join(m + '=' for m in missing)})")
         if missing:
             rest = 1.0 - sum(v for v in given.values() if v is not None)
             # rounding of the two given probabilities may leave a tiny negative remainder

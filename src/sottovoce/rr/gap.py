@@ -7,7 +7,9 @@ weighted means over their own respondents, so the gap's linearization is the dif
 two influence functions,
     uᵢ = 1[answered rr]·(yᵢ − λ̂)/(b·W_rr) − 1[answered direct]·(dᵢ − d̂)/W_direct,
 and :meth:`Survey.cov_total` gives its design variance, including the covariance of the two
-answers of one respondent (same sample) or of one PSU (split sample).
+answers of one respondent (same sample) or of one PSU (split sample). The interval is the one
+rule for a difference of shares (:func:`sottovoce.intervals.interval`): t on the design's
+degrees of freedom, within [−1, 1].
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from typing import Any
 import numpy as np
 
 from .._results import Result
+from ..intervals import design_df
 from ..io import require_columns
+from ..subgroups import estimate_by
+from ..survey import Survey, as_survey
+from ..validate import check_level
 from .designs import RRDesign, make_design
-from .prevalence import _plain, binary_column, group_codes, moment_estimates, survey_of, z_value
+from .moments import DirectDesign, binary_column, moment_estimate
 
 __all__ = ["rr_gap"]
 
@@ -34,9 +40,9 @@ def rr_gap(
     p1: float | None = None,
     p0: float | None = None,
     q: float | None = None,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     by: str | None = None,
     level: float = 0.95,
 ) -> Result:
@@ -46,61 +52,40 @@ def rr_gap(
     missing one of them simply does not count for that estimate). The result's ``details``
     give both estimates (``indirect``, ``direct``) and their standard errors.
     """
+    check_level(level)
     dsg = make_design(design, p=p, p1=p1, p0=p0, q=q)
-    df, svy = survey_of(data, weights, strata, psu)
+    svy = as_survey(data, weights, strata, psu)
+    df = svy.data
     require_columns(df, [response, direct, by])
     y = binary_column(df, response)
     d = binary_column(df, direct, what="direct-question")
-    z = z_value(level)
-    codes, groups = group_codes(df, by)
-    k = 1 + len(groups)
-    pi, _, _, n_rr, u_rr = moment_estimates(y, codes, len(groups), svy, dsg, with_cov=False)
-    # The direct question is the trivial design a = 0, b = 1.
-    direct_design = _Direct()
-    dhat, _, _, n_d, u_d = moment_estimates(d, codes, len(groups), svy, direct_design, with_cov=False)
-    cov = svy.cov_total(np.asfortranarray(np.hstack([u_rr, u_d])))
-    var_rr = np.diag(cov)[:k]
-    var_d = np.diag(cov)[k:]
-    cov_rd = np.diag(cov[:k, k:])
-    gap = pi - dhat
-    se = np.sqrt(np.clip(var_rr + var_d - 2 * cov_rd, 0, None))
-    results = []
-    for j in range(k):
-        kw: dict[str, Any] = {}
-        if j:
-            kw = {"by": by, "level": _plain(groups[j - 1][0]), "label": groups[j - 1][1]}
-        results.append(
-            Result(
-                estimate=float(gap[j]),
-                se=float(se[j]),
-                ci=(float(gap[j] - z * se[j]), float(gap[j] + z * se[j])),
-                n=int(max(n_rr[j], n_d[j])),
-                method=f"rr-{dsg.name}-gap",
-                level_ci=level,
-                variable=response,
-                details={
-                    "is_share": True,
-                    "indirect": float(pi[j]),
-                    "indirect_se": float(np.sqrt(max(var_rr[j], 0))),
-                    "direct": float(dhat[j]),
-                    "direct_se": float(np.sqrt(max(var_d[j], 0))),
-                    "n_indirect": int(n_rr[j]),
-                    "n_direct": int(n_d[j]),
-                    "direct_variable": direct,
-                },
-                **kw,
-            )
-        )
-    return results[0].with_(groups=tuple(results[1:])) if groups else results[0]
+
+    def fit(s: Survey) -> Result:
+        return _gap(y, d, s, dsg, response, direct, level)
+
+    top = fit(svy)
+    if by is None:
+        return top
+    groups, notes = estimate_by(svy, by, lambda dom, lev: fit(dom), min_n=2)
+    return top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
 
 
-class _Direct(RRDesign):
-    """A direct question seen as a degenerate design: P(yes) = π."""
-
-    @property
-    def a(self) -> float:
-        return 0.0
-
-    @property
-    def b(self) -> float:
-        return 1.0
+def _gap(y: np.ndarray, d: np.ndarray, svy: Survey, dsg: RRDesign, response: str, direct: str, level: float) -> Result:
+    pi, _, n_rr, u_rr = moment_estimate(y, svy, dsg)
+    dhat, _, n_d, u_d = moment_estimate(d, svy, DirectDesign())
+    cov = svy.cov_total(np.column_stack([u_rr, u_d]))
+    var_rr, var_d, cov_rd = cov[0, 0], cov[1, 1], cov[0, 1]
+    se = float(np.sqrt(max(var_rr + var_d - 2 * cov_rd, 0.0)))
+    return Result.from_estimate(
+        float(pi - dhat), se, scale="share-difference", df=design_df(svy), level=level,
+        n=int(max(n_rr, n_d)), method=f"rr-{dsg.name}-gap", variable=response,
+        details={
+            "indirect": float(pi),
+            "indirect_se": float(np.sqrt(max(var_rr, 0))),
+            "direct": float(dhat),
+            "direct_se": float(np.sqrt(max(var_d, 0))),
+            "n_indirect": int(n_rr),
+            "n_direct": int(n_d),
+            "direct_variable": direct,
+        },
+    )

@@ -29,10 +29,12 @@ from scipy.special import expit
 
 from .._results import Result
 from ..errors import ConvergenceError, InputError
+from ..intervals import NORMAL, design_df
 from ..marginal import attach_index_model
-from ..survey import Survey
+from ..survey import Survey, as_survey
+from ..validate import check_column, check_level
 from .designs import RRDesign, make_design
-from .prevalence import binary_column, survey_of, z_value
+from .moments import binary_column
 
 __all__ = ["rr_regression"]
 
@@ -113,9 +115,9 @@ def rr_regression(
     p1: float | None = None,
     p0: float | None = None,
     q: float | None = None,
-    weights: str | None = None,
-    strata: str | None = None,
-    psu: str | None = None,
+    weights: Any = None,
+    strata: Any = None,
+    psu: Any = None,
     level: float = 0.95,
 ) -> Result:
     """Logistic regression of the sensitive trait on covariates (Blair, Imai & Zhou 2015).
@@ -126,9 +128,14 @@ def rr_regression(
     errors are those of ``rr::rrreg``; the design names map as in ``design.rr_name``
     (Warner → ``mirrored``, crosswise → ``mirrored`` with p = q).
     """
+    check_column(response, "response", allow_none=False)
+    if not isinstance(covariates, str):
+        raise InputError(f"covariates={covariates!r} must be a formula right-hand side (a str), e.g. \"age + C(region)\"")
+    check_level(level)
     dsg = make_design(design, p=p, p1=p1, p0=p0, q=q)
     has_design = isinstance(data, Survey) or any(v is not None for v in (weights, strata, psu))
-    df, svy = survey_of(data, weights, strata, psu)
+    svy = as_survey(data, weights, strata, psu)
+    df = svy.data
     if response not in df.columns:
         raise InputError(f"response column '{response}' not found; columns are: {', '.join(map(str, df.columns[:20]))}")
     y_all = binary_column(df, response)
@@ -199,17 +206,21 @@ def rr_logit(
     pred = float(wp @ g)
     grad = (wp * g * (1 - g)) @ X
     pred_se = float(np.sqrt(grad @ vcov @ grad))
-    z = z_value(level)
     coefs = {"sensitive": {nm: {"coef": float(b_), "se": float(s_)} for nm, b_, s_ in zip(names, beta, se, strict=True)}}
-    result = Result(
-        estimate=pred,
-        se=pred_se,
-        ci=(float(max(0.0, pred - z * pred_se)), float(min(1.0, pred + z * pred_se))),
+    # the average prediction is a share: t on the design's df (normal without a design)
+    dof = design_df(survey) if survey is not None else NORMAL
+    result = Result.from_estimate(
+        pred,
+        pred_se,
+        scale="share",
+        df=dof,
+        level=level,
         n=int(pos.sum()),
         method=f"rr-{design.name}-logit",
-        level_ci=level,
         variable=variable,
         coefficients=coefs,
+        stats={"formula": formula, "loglik": ll, "iterations": iters, "converged": True, "se_method": se_method},
+        notes=(f"estimate: the average predicted prevalence (rr::predict.rrreg(avg = TRUE)); {design.name} design",),
         details={
             "is_share": True,
             "design": design.describe(),

@@ -1,0 +1,129 @@
+"""Subgroup estimation written once for every statistic (R's ``svyby``).
+
+:func:`estimate_by` runs an estimator on each level of a grouping column as a *domain* of the
+design (:meth:`sottovoce.survey.Survey.domain`: the estimate uses the level's respondents, the
+variance keeps the whole design; Lumley 2010, §2.3). Every estimator in sottovoce gets its
+``by=`` from here, so the rules are the same everywhere:
+
+* levels are sorted and labelled with the data's value labels;
+* a level without rows (an unused category) or whose respondents all have zero weight is
+  dropped, and the returned notes say so;
+* respondents with no value of the grouping column belong to no subgroup (said, too);
+* a level with fewer than ``min_n`` respondents, or whose estimate fails (an impossible
+  estimate, an arm without respondents, a model that does not converge), is returned as a
+  *failed* result (``Result.failed`` = the reason) while the other levels and the overall
+  estimate stand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._results import Result
+from .errors import InputError, SottovoceError
+from .io import require_columns, value_labels
+
+if TYPE_CHECKING:
+    from .survey import Survey
+
+__all__ = ["Level", "by_levels", "estimate_by"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One subgroup: its code (as in the data), its label, its rows and its respondents."""
+
+    code: Any
+    label: str
+    mask: np.ndarray
+    n: int
+
+
+def by_levels(svy: Survey, by: str) -> tuple[list[Level], list[str]]:
+    """The levels of ``by`` among the design's respondents and notes about dropped levels."""
+    df = svy.data
+    require_columns(df, [by])
+    col = df[by]
+    w = svy.weights
+    pos = w > 0
+    notes: list[str] = []
+    miss = col.isna().to_numpy()
+    if (miss & pos).any():
+        notes.append(f"{int((miss & pos).sum())} respondents with no value of '{by}' belong to no subgroup")
+    try:
+        codes, uniques = pd.factorize(col, sort=True)
+    except TypeError:  # mixed types that do not sort
+        codes, uniques = pd.factorize(col, sort=False)
+    labels = value_labels(df, by)
+    out: list[Level] = []
+    counts = np.bincount(codes[(codes >= 0) & pos], minlength=len(uniques))
+    rows = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    for j, raw in enumerate(uniques):
+        code = clean_code(raw)
+        label = labels.get(code)
+        shown = f"{by}={code}" + (f" ({label})" if label is not None and str(label) != str(code) else "")
+        if counts[j] == 0:
+            notes.append(f"{shown}: all {int(rows[j])} respondents have zero weight; level dropped")
+            continue
+        out.append(Level(code, str(label) if label is not None else str(code), codes == j, int(counts[j])))
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        present = {clean_code(u) for u in uniques}
+        for cat in col.cat.categories:
+            if clean_code(cat) not in present:
+                notes.append(f"{by}={clean_code(cat)}: no respondents; level dropped")
+    return out, notes
+
+
+def estimate_by(
+    svy: Survey,
+    by: str,
+    fit: Callable[[Survey, Level], Result],
+    *,
+    min_n: int = 1,
+    failure: Callable[[Level, str], Result] | None = None,
+) -> tuple[tuple[Result, ...], tuple[str, ...]]:
+    """One result per level of ``by``: ``fit(domain, level)`` on each level's domain.
+
+    Returns the group results (labelled with ``by``, ``level`` and ``label``; failed levels
+    with ``failed`` set) and the notes to show with the overall result: dropped levels and each
+    group's warnings, prefixed with the group.
+    """
+    if not isinstance(by, str):
+        raise InputError(f"by={by!r} must be the name of a column, not a {type(by).__name__}")
+    levels, notes = by_levels(svy, by)
+    groups: list[Result] = []
+    for lev in levels:
+        where = f"{by}={lev.code}" + (f" ({lev.label})" if lev.label != str(lev.code) else "")
+        reason = None
+        res: Result | None = None
+        if lev.n < min_n:
+            reason = f"too few respondents ({lev.n}; at least {min_n} needed)"
+        else:
+            try:
+                res = fit(svy.domain(lev.mask), lev)
+            except (SottovoceError, np.linalg.LinAlgError) as exc:
+                reason = str(exc) if not isinstance(exc, np.linalg.LinAlgError) else f"the model cannot be fitted ({exc})"
+        if res is None:
+            assert reason is not None
+            res = failure(lev, reason) if failure is not None else Result.failure(reason, n=lev.n)
+            notes.append(f"{where}: not estimated: {reason}")
+        else:
+            notes.extend(w if w.startswith(f"{by}=") else f"{where}: {w}" for w in res.warnings)
+        groups.append(res.with_(by=by, level=lev.code, label=lev.label))
+    return tuple(groups), tuple(dict.fromkeys(notes))
+
+
+def clean_code(code: Any) -> Any:
+    """A code as users write it: 2.0 → 2, numpy scalars → Python numbers."""
+    if isinstance(code, (float, np.floating)) and float(code).is_integer():
+        return int(code)
+    if isinstance(code, np.integer):
+        return int(code)
+    if isinstance(code, np.generic):
+        return code.item()
+    return code

@@ -1,0 +1,191 @@
+"""Every public estimator through the one result contract (issue 12).
+
+For each: ``to_dict()`` is JSON with ``allow_nan=False``; its warnings appear in the JSON, the
+text summary and the HTML; the text and the HTML show the same numbers (they render the same
+cells); a share's interval stays in [0, 1] and a difference of shares' in [−1, 1].
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sottovoce as sv
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBER = re.compile(r"[-−]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
+
+
+def _survey_frame(n: int = 600, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 3, n)
+    return pd.DataFrame({
+        "y": (rng.random(n) < 0.4 + 0.1 * g).astype(int), "x": rng.normal(10, 2, n), "cat": rng.integers(1, 4, n),
+        "g": g, "w": rng.uniform(0.5, 2, n), "stratum": np.arange(n) % 3, "psu": np.arange(n) % 30,
+        "q": rng.choice([1.0, 2.0, 99.0, np.nan], n, p=[0.5, 0.3, 0.15, 0.05]),
+        "resp": rng.integers(0, 2, n), "sex": rng.choice(["m", "f"], n),
+    })
+
+
+def _list_frame(n: int = 1200, seed: int = 2, arms: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.normal(size=n)
+    z = rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 0.6 * age)))
+    ys = rng.binomial(3, 0.4, n)
+    t = rng.integers(0, arms + 1, n)
+    return pd.DataFrame({"y": ys + (t > 0) * z, "t": t, "age": age, "male": rng.integers(0, 2, n),
+                         "w": rng.uniform(0.5, 2, n), "D": (z & (rng.random(n) < 0.6)).astype(int),
+                         "yb": rng.binomial(3, 0.5, n) + (t == 0) * z})
+
+
+def _rr_frame(n: int = 1500, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    trait, ans = sv.simulate_rr("forced", 0.3, n, rng, p=2 / 3, p1=1 / 6)
+    return pd.DataFrame({"y": ans, "d": trait * (rng.random(n) < 0.7), "x": rng.normal(size=n), "g": rng.integers(0, 3, n),
+                         "w": rng.uniform(0.5, 2, n)})
+
+
+def _cases() -> dict[str, object]:
+    S, L, R = _survey_frame(), _list_frame(), _rr_frame()
+    L3 = _list_frame(arms=2)
+    arms = {0: "control", 1: "item A", 2: "item B"}
+    svy = sv.Survey(S, weights="w", strata="stratum", psu="psu")
+    margins = {"sex": {"m": 0.5, "f": 0.5}}
+    return {
+        "Survey.mean": lambda: svy.mean("y", by="g", ci="logit"),
+        "Survey.mean(numeric)": lambda: svy.mean("x", by="g"),
+        "Survey.proportion": lambda: svy.proportion("cat", by="g", ci="beta"),
+        "Survey.total": lambda: svy.total("x"),
+        "Survey.estimate": lambda: svy.estimate("cat"),
+        "Survey.chisq": lambda: svy.chisq("cat", "g"),
+        "list_experiment(dim)": lambda: sv.list_experiment(L, "y", "t", 3, weights="w", by="male"),
+        "list_experiment(lm)": lambda: sv.list_experiment(L, "y", "t", 3, method="lm", covariates="age"),
+        "list_experiment(nls)": lambda: sv.list_experiment(L, "y", "t", 3, method="nls", covariates="age"),
+        "list_experiment(ml)": lambda: sv.list_experiment(L, "y", "t", 3, method="ml", covariates="age", by="male"),
+        "list_experiment(ml, 2 items)": lambda: sv.list_experiment(L3, "y", "t", 3, method="ml", arms=arms),
+        "list_design_test": lambda: sv.list_design_test(L, "y", "t", 3),
+        "double_list": lambda: sv.double_list(L[L.t < 2], "y", "yb", "t", 3),
+        "list_direct": lambda: sv.list_direct(L, "y", "t", 3, "D", by="male"),
+        "placebo_list": lambda: sv.placebo_list(L3, "y", "t", 3),
+        "split_ballot": lambda: sv.split_ballot(S, "cat", "g", weights="w"),
+        "rr_prevalence": lambda: sv.rr_prevalence(R, "y", "forced", p=2 / 3, p1=1 / 6, weights="w", by="g", direct="d"),
+        "rr_gap": lambda: sv.rr_gap(R, "y", "d", "forced", p=2 / 3, p1=1 / 6, by="g"),
+        "rr_regression": lambda: sv.rr_regression(R, "y", "x", "forced", p=2 / 3, p1=1 / 6),
+        "plan": lambda: sv.plan(n=1000),
+        "outcome_rates": lambda: sv.outcome_rates(counts="I=500,P=20,R=300,NC=200,O=10,UH=900,UO=50"),
+        "manski_bounds": lambda: sv.manski_bounds(0.59, 0.22, 0.3, 0.012, 0.010, n=1800),
+        "propensity_ratio_bounds": lambda: sv.propensity_ratio_bounds(0.59, 0.22, 0.3, 2.0, 0.012, 0.010),
+        "survey_bounds": lambda: sv.survey_bounds(S, "q", 1.0, 2.0, 0.3, weights="w"),
+        "item_nonresponse": lambda: sv.item_nonresponse(S, ["q"], hard_to_say=[99], by="g", weights="w"),
+        "sensitivity_curve": lambda: sv.sensitivity_curve(0.59, 0.22, 0.3),
+        "smub": lambda: sv.smub(S, "q", 1.0, ["sex"], margins, no=2.0),
+        "mubp": lambda: sv.mubp(S, "q", 1.0, ["sex"], margins, no=2.0),
+        "r_indicator": lambda: sv.r_indicator(S, "resp", ["sex", "g"]),
+        "alternative_targets": lambda: sv.alternative_targets(S, ["sex"], {"a": margins, "b": {"sex": {"m": 0.4, "f": 0.6}}}),
+        "weight_report": lambda: sv.weight_report(S, sv.rake(S, margins).to_numpy(), margins),
+        "audit_poll": lambda: sv.audit_poll(ROOT / "examples" / "published-polls" / "levada-2022-04.toml"),
+    }
+
+
+CASES = _cases()
+# Results still rendered by their own summary()/_repr_html_ (their modules are the other half of
+# issue 12): checked for JSON and warnings, not yet for identical numbers in text and HTML.
+OWN_RENDERING = {"audit_poll"}
+
+
+@pytest.fixture(scope="module")
+def results():
+    import warnings
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, make in CASES.items():
+            out[name] = make()
+    return out
+
+
+def _numbers(text: str) -> Counter:
+    return Counter(m.group(0).replace("−", "-") for m in NUMBER.finditer(text))
+
+
+def _html_text(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_result_contract(results, name):
+    r = results[name]
+    assert isinstance(r, sv.Result)
+    payload = json.dumps(r.to_dict(), allow_nan=False, ensure_ascii=False)  # no NaN, no numpy types
+    d = json.loads(payload)
+    for key in ("estimate", "se", "ci", "n", "method"):
+        assert key in d
+    text, markup = r.summary(), r._repr_html_()
+    for w in r.warnings:
+        assert w in d["warnings"]
+        if name not in OWN_RENDERING:
+            assert w in text
+            assert html.escape(w) in markup
+    if name not in OWN_RENDERING:
+        assert _numbers(text) == _numbers(_html_text(markup)), name
+    for row, x in [("", r), *r.rows()]:
+        if x.ci is None or x.scale not in ("share", "share-difference"):
+            continue
+        lo, hi = (0.0, 1.0) if x.scale == "share" else (-1.0, 1.0)
+        assert lo <= x.ci[0] <= x.ci[1] <= hi, (name, row, x.ci)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in OWN_RENDERING])
+def test_cli_tables_show_the_display(results, name):
+    """The CLI's rich tables are rendered from the same display (same cells)."""
+    from rich.console import Console
+
+    r = results[name]
+    console = Console(record=True, width=400, highlight=False)
+    for item in r.display().rich():
+        console.print(item)
+    shown = console.export_text()
+    for table in r.display().tables:
+        for row in table.rows:
+            for cell in row:
+                assert cell in shown, (name, cell)
+
+
+def test_coefficient_tables_follow_statsmodels(results):
+    from scipy import stats
+
+    r = results["list_experiment(ml)"]
+    text = r.summary()
+    assert "coef" in text and "std err" in text and "P>|z|" in text and "[0.025" in text and "0.975]" in text
+    assert "Log-likelihood" in text and "of which EM steps" in text and "Converged: yes" in text and "Respondents per arm" in text
+    params, bse, pv, ci = r.params, r.bse, r.pvalues, r.conf_int()
+    assert list(params.index.names) == ["part", "term"]
+    z = params / bse
+    np.testing.assert_allclose(pv, 2 * stats.norm.sf(np.abs(z)), rtol=1e-10)
+    np.testing.assert_allclose(ci[0], params - stats.norm.ppf(0.975) * bse, rtol=1e-10)
+    assert r.llf == r.details["loglik"] and r.nobs == r.n
+    rr = results["rr_regression"]
+    assert list(rr.params.index) == ["(Intercept)", "x"]  # one part: indexed by term, as statsmodels
+    assert rr.conf_int(alpha=0.1).shape == (2, 2)
+    with pytest.raises(sv.InputError, match="no coefficients"):
+        results["Survey.mean"].params  # noqa: B018
+
+
+def test_tests_show_statistic_df_and_p(results):
+    text = results["Survey.chisq"].summary()
+    assert "F = " in text and "p-value" in text and re.search(r"\d+\.\d\d, \d+", text)
+    assert "χ²" in results["split_ballot"].summary()
+
+
+def test_to_frame_is_tidy(results):
+    f = results["Survey.proportion"].to_frame()
+    assert {"estimate", "se", "ci_low", "ci_high", "n", "scale", "ci_method", "df", "by", "level"} <= set(f.columns)
+    assert len(f) == 3 + 3 * 3
