@@ -186,20 +186,23 @@ def test_result_accessors_summary_frame_html_and_json():
     assert list(m.params.index) == list(m.terms) and m.conf_int().shape == (4, 2)
     np.testing.assert_allclose(m.tvalues, m.params / m.bse)
     text = m.summary()
-    for head in ("coef", "std err", "P>|t|", "[0.025", "0.975]", "Family", "binomial", "logit", "Design df", "Iterations", "converged"):
+    for head in ("coef", "std err", "P>|t|", "[0.025", "0.975]", "Family", "binomial", "logit", "Design df", "Iterations",
+                 "Converged: yes", "600 respondents", "odds ratios"):
         assert head in text
     frame = m.to_frame()
     assert list(frame.columns) == ["coef", "se", "t", "p", "ci_low", "ci_high"]
     assert "<table>" in m._repr_html_() and "std err" in m._repr_html_()
     d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
     term = d["coefficients"]["model"]["C(region)[T.Moscow]"]
-    assert set(term) >= {"coef", "se", "p", "ci"} and d["family"] == "binomial" and "odds_ratios" in d
+    assert set(term) >= {"coef", "se", "statistic", "p_value", "ci"} and d["family"] == "binomial" and "odds_ratios" in d
+    assert d["df_resid"] == m.df_resid and len(d["vcov"]) == 4
     orat = m.odds_ratios()
     np.testing.assert_allclose(orat["odds_ratio"], np.exp(m.params))
     np.testing.assert_allclose(orat["ci_low"], np.exp(m.conf_int()[0]))
     t = m.wald_test("region")
     assert "F =" in t.summary() and t.details["df"] == 2 and 0 <= t.details["p_value"] <= 1
     json.dumps(t.to_dict(), allow_nan=False)
+    assert "Wald test: region = 0" in m.with_tests("region").summary()
     for r in (m.margins(by="region"), m.marginal_effects(), SVY.means("score", by="region"), SVY.quantile("score", [0.25, 0.5]),
               SVY.ratio("score", "age")):
         json.dumps(r.to_dict(), allow_nan=False)
@@ -247,7 +250,7 @@ def test_too_few_psus_for_the_model_warns_and_gives_no_p_values():
         m = s.glm("score ~ age + C(region) + male + I(age**2)")
     assert m.df_resid <= 0 and np.isnan(m.pvalues).all()
     d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
-    assert d["coefficients"]["model"]["age"]["p"] is None
+    assert d["coefficients"]["model"]["age"]["p_value"] is None
 
 
 def test_bad_subset_and_quantile_inputs():
@@ -343,7 +346,7 @@ def test_cli_regress_text_and_json(cli, data_file):
     assert j.code == 0, j.err
     d = j.json()
     assert d["coefficients"]["model"]["age"]["coef"] == pytest.approx(SVY.glm("y ~ age + C(region)", "binomial").params["age"])
-    assert d["tests"][0]["df"] == 2 and d["family"] == "binomial"
+    assert d["tests"]["region"]["df"][0] == 2 and d["family"] == "binomial"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -422,3 +425,18 @@ def test_margins_at_a_numeric_variable_is_a_clear_error_and_fitted_values_align(
     fitted = m.fittedvalues
     assert fitted.index.equals(DF.index)
     np.testing.assert_allclose(fitted.to_numpy(), m.predict(), rtol=1e-12)
+
+
+def test_readme_regress_command_runs(cli, monkeypatch):
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    section = (root / "README.md").read_text().split("## Regression and other R survey verbs", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    command = re.sub(r"\\\n\s*", " ", block).strip()
+    monkeypatch.chdir(root)
+    r = cli(*shlex.split(command)[1:])
+    assert r.code == 0, r.err
+    assert "Wald test: age_group = 0" in r.out and "F = 20.97" in r.out and "odds ratio" in r.out

@@ -54,7 +54,7 @@ _LAZY: dict[str, str] = {
     "WeightCandidate": ".codebook", "load_labels": ".codebook", "apply_labels": ".codebook",
     "svyglm": ".glm", "GLMResult": ".glm", "FAMILIES": ".glm",
     "svyquantile": ".quantile", "weighted_quantile": ".quantile", "svyratio": ".ratio",
-    "domain_means": ".contrast", "contrast": ".contrast", "CoefResult": ".coeftable", "WaldTest": ".coeftable",
+    "domain_means": ".contrast", "contrast": ".contrast", "Estimates": ".estimates",
     "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
     "margins_difference": ".marginal",
 }
@@ -62,7 +62,7 @@ _LAZY: dict[str, str] = {
 _SUBMODULES = frozenset({
     "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
-    "glm", "quantile", "ratio", "contrast", "marginal", "coeftable", "modelframe", "multistage",
+    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage",
 })
 
 __all__ = [
@@ -90,7 +90,6 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
     from . import datasets
     from ._results import Result
     from .audit import AuditResult, audit_poll, load_poll
-    from .coeftable import CoefResult, WaldTest
     from .codebook import (
         Codebook,
         ValueCount,
@@ -113,6 +112,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         read_polls,
         validate_corpus,
     )
+    from .estimates import Estimates
     from .glm import FAMILIES, GLMResult, svyglm
     from .io import read_table, write_table
     from .listexp import (
@@ -124,7 +124,12 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         placebo_list,
         split_ballot,
     )
-    from .marginal import IndexModel, average_marginal_effects, margins_difference, predictive_margins
+    from .marginal import (
+        IndexModel,
+        average_marginal_effects,
+        margins_difference,
+        predictive_margins,
+    )
     from .margins import Margins, load_margins
     from .nonresponse import (
         BoundsResult,

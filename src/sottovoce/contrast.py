@@ -6,7 +6,8 @@ c(1, -1))`` for a change between two answers of the same respondents. Here
 ``svy.means("support", by="sex").contrast({"male": 1, "female": -1})`` and
 ``svy.means("~w2 + w1").contrast({"w2": 1, "w1": -1})``.
 
-Each domain mean ``ȳ_d = Σ_d w y / Σ_d w`` has influence values ``(y_i − ȳ_d) 1[i ∈ d] / W_d``;
+Means of 0/1 variables are shares (intervals t on the design df, cut to [0, 1], as every moment
+of shares here), other means numbers. Each domain mean ``ȳ_d = Σ_d w y / Σ_d w`` has influence values ``(y_i − ȳ_d) 1[i ∈ d] / W_d``;
 stacking them for every (variable, domain) pair and passing them to :meth:`Survey.cov_total` once
 gives the whole covariance matrix, covariances between domains sharing PSUs included (Lumley
 2010, §3.5). With replicate weights each domain mean is recomputed per replicate instead.
@@ -21,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .coeftable import CoefResult
 from .errors import InputError
+from .estimates import Estimates
+from .intervals import design_df
 from .io import require_columns, value_labels
 from .modelframe import one_variable, variables
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["domain_means", "contrast"]
 
 
-def domain_means(survey: Survey, vars_: str | Sequence[str], by: str | None = None, *, level: float = 0.95) -> CoefResult:
+def domain_means(survey: Survey, vars_: str | Sequence[str], by: str | None = None, *, level: float = 0.95) -> Estimates:
     """Weighted means of ``vars_`` (a name, ``"~a + b"`` or a list), per level of ``by`` if
     given, with their joint design covariance (see the module docstring).
 
@@ -74,19 +76,19 @@ def domain_means(survey: Survey, vars_: str | Sequence[str], by: str | None = No
     else:
         U = (Y - est) * M / Wd
         vcov = survey.cov_total(U)
-    title = "Means" + (f" by {by}" if by else "") + ": " + ", ".join(names)
+    binary = all(bool(np.isin(df[v].dropna().unique(), [0, 1]).all()) for v in names)
     n = int((w_all > 0).sum())
-    return CoefResult(terms=tuple(terms), coef=est, vcov=vcov, df_resid=survey.df, n=n, method="domain-means",
-                      level_ci=level, variable=", ".join(names), by=by, part="means", title=title,
-                      details={"weighted_n": [float(x) for x in Wd], "design_df": survey.df})
+    return Estimates.build(terms, est, vcov, scale="share" if binary else "mean", dof=design_df(survey), level=level, n=n,
+                           method="domain-means", variable=", ".join(names), by=by,
+                           details={"weighted_n": [float(x) for x in Wd]})
 
 
-def contrast(result: CoefResult, weights: Any, level: float | None = None) -> CoefResult:
+def contrast(result: Any, weights: Any, level: float | None = None) -> Estimates:
     """Linear combinations of estimates with their standard errors (R's ``svycontrast``);
-    ``result.contrast(weights)`` (see :meth:`CoefResult.contrast`)."""
-    if not isinstance(result, CoefResult):
+    ``result.contrast(weights)`` (see :meth:`Estimates.contrast`)."""
+    if not hasattr(result, "contrast"):
         raise InputError("contrast() needs estimates with a covariance: Survey.means(), Survey.glm() or margins")
-    return result.contrast(weights, level=level)
+    return result.contrast(weights, level=level)  # type: ignore[no-any-return]
 
 
 def _clean(code: Any) -> Any:

@@ -30,15 +30,17 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, xlogy
 
-from .coeftable import CoefResult
+from ._results import Result
 from .errors import ConvergenceError, DesignError, InputError, SottovoceWarning
+from .estimates import Estimates, contrast_matrix, term_index, wald_test
+from .intervals import DegreesOfFreedom
 from .modelframe import ModelFrame, model_frame
 
 if TYPE_CHECKING:
@@ -354,27 +356,45 @@ class _Fit:
     replicate_weights: np.ndarray | None
 
 
-@dataclass(frozen=True, eq=False)
-class GLMResult(CoefResult):
-    """A design-based GLM: coefficients, covariance, tests, odds ratios, margins (see module)."""
+@dataclass(frozen=True)
+class GLMResult(Result):
+    """A design-based GLM on the result contract: ``coefficients["model"]`` with statsmodels'
+    accessors (``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``, ``cov_params()``; t on
+    the residual df ``stats["df_resid"]``), fit statistics in ``stats``; plus Wald tests, odds
+    ratios, predictions and predictive margins (see the module docstring)."""
 
-    family: str = "gaussian"
-    link: str = "identity"
-    formula: str = ""
-    iterations: int = 0
-    converged: bool = True
+    #: the fitted model, for predictions, margins and tests (not serialised)
+    fit: Any = field(default=None, repr=False, compare=False)
 
-    # -- model-specific tools -----------------------------------------------------------------
     @property
     def _fit(self) -> _Fit:
-        fit = getattr(self, "_fit_state", None)
-        if fit is None:
+        if self.fit is None:
             raise InputError("this result does not carry its fitted model (it was rebuilt from JSON?)")
-        return fit
+        return self.fit  # type: ignore[no-any-return]
 
-    def _term_groups(self) -> dict[str, list[int]]:
-        fit = getattr(self, "_fit_state", None)
-        return dict(fit.mf.term_columns) if fit is not None else super()._term_groups()
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(self.coefficients["model"]) if self.coefficients else ()
+
+    @property
+    def coef(self) -> np.ndarray:
+        return np.array([v["coef"] for v in self.coefficients["model"].values()]) if self.coefficients else np.zeros(0)
+
+    @property
+    def vcov(self) -> np.ndarray:
+        return np.asarray(self.details["vcov"], dtype=float)
+
+    @property
+    def df_resid(self) -> float:
+        return float(self.stats["df_resid"])
+
+    @property
+    def family(self) -> str:
+        return str(self.stats["family"])
+
+    @property
+    def link(self) -> str:
+        return str(self.stats["link"])
 
     @property
     def fittedvalues(self) -> pd.Series:
@@ -395,53 +415,79 @@ class GLMResult(CoefResult):
             raise InputError(f"which='{which}' must be 'response' or 'link'")
         return fit.fam.linkinv(eta)
 
+    def wald_test(self, terms: Any, null: Sequence[float] | None = None) -> Result:
+        """Joint Wald test that terms are zero (R's ``regTermTest``, its default ``"Wald"``): F on
+        the number of coefficients and the residual df. ``terms``: a model term (``C(region)``: all
+        its coefficients), a variable (``region``), a coefficient name, a list, or ``"~a + b"``."""
+        groups = dict(self.fit.mf.term_columns) if self.fit is not None else {t: [j] for j, t in enumerate(self.terms)}
+        idx = term_index(terms, self.terms, groups)
+        label = terms if isinstance(terms, str) else " + ".join(map(str, terms))
+        df = self.df_resid if math.isfinite(self.df_resid) else None
+        return wald_test(self.coef, self.vcov, idx, list(self.terms), df, n=self.n, label=label, null=null)
+
+    def with_tests(self, *terms: Any) -> GLMResult:
+        """This result with Wald tests of ``terms`` added to ``hypothesis_tests`` (shown and in JSON)."""
+        tests = dict(self.hypothesis_tests)
+        warns = list(self.warnings)
+        for t in terms:
+            w = self.wald_test(t)
+            tests[str(w.variable)] = w.hypothesis_tests["wald"]
+            warns.extend(w.warnings)
+        return self.with_(hypothesis_tests=tests, warnings=tuple(dict.fromkeys(warns)))  # type: ignore[no-any-return]
+
+    def contrast(self, weights: Any, level: float | None = None) -> Estimates:
+        """Linear combinations of the coefficients with their SEs and t tests (R's ``svycontrast``)."""
+        names, L = contrast_matrix(self.terms, weights)
+        dof = DegreesOfFreedom(self.df_resid, "residual: design df + 1 − coefficients")
+        out = Estimates.build(names, L @ self.coef, L @ self.vcov @ L.T, scale="coefficient", dof=dof,
+                              level=self.level_ci if level is None else level, tests=True, n=self.n, method="contrast",
+                              variable=self.variable, details={"of": self.method})
+        return out
+
     def odds_ratios(self, level: float | None = None) -> pd.DataFrame:
         """``exp(coef)`` with ``exp`` of the interval ends (odds ratios for logit models, rate
         ratios for log links), as R's ``exp(cbind(coef(m), confint(m)))``."""
         if self.link not in ("logit", "log"):
             raise InputError(f"odds ratios need a logit (or log) link; this model has the {self.link} link")
-        t = self._table(level)
+        ci = self.conf_int(None if level is None else 1 - level)
         what = "odds_ratio" if self.link == "logit" else "rate_ratio"
-        return pd.DataFrame({what: np.exp(t[:, 0]), "ci_low": np.exp(t[:, 4]), "ci_high": np.exp(t[:, 5]), "p": t[:, 3]},
+        return pd.DataFrame({what: np.exp(self.params), "ci_low": np.exp(ci[0]), "ci_high": np.exp(ci[1]), "p": self.pvalues},
                             index=pd.Index(list(self.terms), name="term"))
 
-    def margins(self, at: str | None = None, by: str | None = None, vce: str = "unconditional") -> CoefResult:
+    def margins(self, at: str | None = None, by: str | None = None, vce: str = "unconditional") -> Estimates:
         """Predictive margins (Graubard & Korn 1999): see :func:`sottovoce.marginal.predictive_margins`."""
         from .marginal import predictive_margins
 
         return predictive_margins(self, at=at, by=by, vce=vce)
 
     def marginal_effects(self, variables: str | Sequence[str] | None = None, by: str | None = None,
-                         vce: str = "unconditional") -> CoefResult:
+                         vce: str = "unconditional") -> Estimates:
         """Average marginal effects: see :func:`sottovoce.marginal.average_marginal_effects`."""
         from .marginal import average_marginal_effects
 
         return average_marginal_effects(self, variables, by=by, vce=vce)
 
-    # -- display ------------------------------------------------------------------------------
-    def _model_stats(self) -> list[tuple[str, str]]:
-        d = self.details
-        return [
-            ("Family", self.family), ("Respondents", f"{self.n:,}" if self.n is not None else "–"),
-            ("Link", self.link), ("Design df", f"{d.get('design_df', float('nan')):g}"),
-            ("Method", "IRLS (pseudo-ML)"), ("Residual df", f"{self.df_resid:g}"),
-            ("Iterations", f"{self.iterations} ({'converged' if self.converged else 'NOT converged'})"),
-            ("Weighted N", f"{d.get('weighted_n', float('nan')):,.1f}"),
-            ("Variance", str(d.get("variance", ""))),
-        ]
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table: one row per term with coef, se, t (or z), p, ci_low, ci_high."""
+        ci = self.conf_int()
+        return pd.DataFrame({"coef": self.params, "se": self.bse, "t" if math.isfinite(self.df_resid) else "z": self.tvalues,
+                             "p": self.pvalues, "ci_low": ci[0], "ci_high": ci[1]}).rename_axis("term")
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        for k in ("family", "link", "formula", "iterations", "converged"):
-            out[k] = getattr(self, k)
-        if self.link in ("logit", "log"):
-            orat = self.odds_ratios()
-            col = orat.columns[0]
-            out["odds_ratios" if self.link == "logit" else "rate_ratios"] = {
-                t: {"ratio": r[col], "ci": [r["ci_low"], r["ci_high"]]} for t, r in orat.iterrows()}
-        from ._results import jsonable
+    def display(self) -> Any:
+        """The contract's display (coefficients, fit statistics, tests) titled with the model, plus
+        the odds (or rate) ratios of a logit (log) model."""
+        from .display import Table
 
-        return jsonable(out)
+        d = super().display()
+        d.title = f"Design-based GLM: {self.stats.get('formula', '')} — {self.family} ({self.link}), {self.n:,} respondents"
+        if self.link in ("logit", "log") and self.coefficients:
+            o = self.odds_ratios()
+            lo_q, hi_q = (1 - self.level_ci) / 2, 1 - (1 - self.level_ci) / 2
+            rows = [[t, f"{r.iloc[0]:.4f}", f"{r['ci_low']:.3f}", f"{r['ci_high']:.3f}"] for t, r in o.iterrows() if t != "(Intercept)"]
+            name = "odds ratios" if self.link == "logit" else "rate ratios"
+            at = next((i for i, t in enumerate(d.tables) if t.title.startswith("coefficients")), len(d.tables) - 1) + 1
+            d.tables.insert(at, Table(name, ["", name.split()[0] + " ratio", f"[{lo_q:.3g}", f"{hi_q:.3g}]"], rows))
+        return d
 
 
 def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: float = 0.95,
@@ -513,22 +559,27 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
     if coding:
         warns.append(coding)
     pearson = (yv - mu) / np.sqrt(fam.variance(mu))
-    details = {
-        "formula": formula, "design_df": design_df, "weighted_n": float(w.sum()), "variance": variance,
+    n_missing = int((~mf.complete & (w_all > 0)).sum())
+    if n_missing:
+        warns.append(f"{n_missing} respondents with a missing value in the formula's variables are left out (a domain)")
+    se = np.sqrt(np.clip(np.diag(vcov), 0, None))
+    coefs = {"model": {t: {"coef": float(b), "se": float(e)} for t, b, e in zip(mf.names, beta, se, strict=True)}}
+    stats = {"formula": formula, "family": fam.name, "link": fam.link, "iterations": fit.iterations,
+             "converged": fit.converged, "design_df": design_df, "df_resid": float(df_resid),
+             "weighted_n": float(w.sum()), "se_method": variance}
+    details: dict[str, Any] = {
+        "vcov": vcov, "vcov_terms": list(mf.names),
         "design": survey._describe() if hasattr(survey, "_describe") else "",
-        "dispersion": float(w @ pearson**2 / w.sum() * n / (n - 1)),
-        "n_missing": int((~mf.complete & (w_all > 0)).sum()),
+        "dispersion": float(w @ pearson**2 / w.sum() * n / (n - 1)), "n_missing": n_missing,
     }
-    if details["n_missing"]:
-        warns.append(f"{details['n_missing']} respondents with a missing value in the formula's variables are left out (a domain)")
-    res = GLMResult(
-        terms=mf.names, coef=beta, vcov=vcov, df_resid=float(df_resid), n=n, method=f"svyglm-{fam.name}",
-        level_ci=level, variable=mf.response, part="model", title=f"Design-based GLM: {formula}",
-        details=details, warnings=tuple(warns), family=fam.name, link=fam.link, formula=formula,
-        iterations=fit.iterations, converged=fit.converged,
-    )
-    object.__setattr__(res, "_fit_state", _Fit(survey=survey, mf=mf, fam=fam, rows=rows, y=y, influence=U,
-                                                replicate_coefs=rep_coefs, replicate_weights=rep_w))
+    res = GLMResult(n=n, method=f"svyglm-{fam.name}", level_ci=level, variable=mf.response, scale="coefficient",
+                    coefficients=coefs, stats=stats, details=details, warnings=tuple(warns),
+                    fit=_Fit(survey=survey, mf=mf, fam=fam, rows=rows, y=y, influence=U,
+                             replicate_coefs=rep_coefs, replicate_weights=rep_w))
+    if fam.link in ("logit", "log"):  # in the JSON too
+        o = res.odds_ratios()
+        key = "odds_ratios" if fam.link == "logit" else "rate_ratios"
+        res = res.with_(details={**details, key: {t: {"ratio": r.iloc[0], "ci": [r["ci_low"], r["ci_high"]]} for t, r in o.iterrows()}})
     for msg in warns:
         warnings.warn(msg, SottovoceWarning, stacklevel=3)
     return res

@@ -35,7 +35,6 @@ so. :func:`margins_difference` compares two models on the same respondents — a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +42,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .coeftable import CoefResult
 from .errors import InputError
+from .estimates import Estimates
+from .intervals import NORMAL, DegreesOfFreedom, design_df
 from .io import value_labels
 
 __all__ = ["IndexModel", "attach_index_model", "index_model", "index_model_of", "predictive_margins",
@@ -95,7 +95,7 @@ class IndexModel:
     influence: np.ndarray | None = None
     replicate_coefs: np.ndarray | None = None
     replicate_weights: np.ndarray | None = None
-    df: float = math.inf
+    df: DegreesOfFreedom = NORMAL
     what: str = "prediction"
     share: bool = False  # predictions are probabilities (margins are shares)
 
@@ -112,7 +112,7 @@ def attach_index_model(result: Any, **model: Any) -> Any:
 
 def index_model_of(*, frame: pd.DataFrame, covariates: str | None, beta: np.ndarray, vcov: np.ndarray, link: str,
                    rows: np.ndarray, weights: np.ndarray, X: np.ndarray | None = None, survey: Any = None,
-                   influence: np.ndarray | None = None, df: float = math.inf, what: str = "prevalence") -> IndexModel | None:
+                   influence: np.ndarray | None = None, what: str = "prevalence") -> IndexModel | None:
     """The :class:`IndexModel` of a fitted regression (list experiment, randomized response), or
     None when the formula cannot be rebuilt. ``covariates`` is the formula's right-hand side (or
     the whole formula); ``rows`` is a mask over ``frame`` with ``weights`` and ``influence`` per
@@ -144,7 +144,8 @@ def index_model_of(*, frame: pd.DataFrame, covariates: str | None, beta: np.ndar
     vars_ = tuple(sorted(str(v) for v in Formula(rhs).required_variables if str(v) in frame.columns))
     return IndexModel(frame=frame, rows=np.asarray(rows, dtype=bool), weights=np.asarray(weights, dtype=float), X=Xf,
                       build=build, beta=np.asarray(beta, dtype=float), vcov=np.asarray(vcov, dtype=float), link=link,
-                      terms=terms, variables=vars_, survey=survey, influence=influence, df=df, what=what, share=True)
+                      terms=terms, variables=vars_, survey=survey, influence=influence,
+                      df=design_df(survey) if survey is not None else NORMAL, what=what, share=True)
 
 
 def index_model(result: Any) -> IndexModel:
@@ -155,7 +156,7 @@ def index_model(result: Any) -> IndexModel:
     stored = getattr(result, "model", None)
     if model is None and isinstance(stored, dict):
         model = stored.get("index")
-    if model is None and hasattr(result, "_fit_state"):
+    if model is None and getattr(result, "fit", None) is not None and hasattr(result, "coef"):
         model = _glm_model(result)
     if model is None:
         raise InputError("margins need a regression fit (Survey.glm, list_experiment with covariates and method "
@@ -164,7 +165,7 @@ def index_model(result: Any) -> IndexModel:
 
 
 def _glm_model(res: Any) -> IndexModel:
-    fit = res._fit_state
+    fit = res.fit
     mf = fit.mf
     from .modelframe import _check_variables
 
@@ -173,7 +174,8 @@ def _glm_model(res: Any) -> IndexModel:
         frame=fit.survey.data.reset_index(drop=True), rows=fit.rows, weights=np.where(fit.rows, fit.survey.weights, 0.0),
         X=np.nan_to_num(mf.X), build=lambda f: np.nan_to_num(mf.matrix(f)), beta=res.coef, vcov=res.vcov, link=res.link,
         terms=res.terms, variables=vars_, survey=fit.survey, influence=fit.influence,
-        replicate_coefs=fit.replicate_coefs, replicate_weights=fit.replicate_weights, df=res.df_resid,
+        replicate_coefs=fit.replicate_coefs, replicate_weights=fit.replicate_weights,
+        df=design_df(fit.survey.domain(fit.rows)),
         what=f"predicted {mf.response}", share=res.link == "logit",
     )
 
@@ -283,17 +285,23 @@ def _scenarios(model: IndexModel, at: str | None, by: str | None) -> list[_Scena
 
 
 def _result(model: IndexModel, names: list[str], m: np.ndarray, V: np.ndarray, vce: str, method: str,
-            title: str, base: Any = None, difference: bool = False) -> CoefResult:
+            title: str, base: Any = None, difference: bool = False, derivative: bool = False,
+            tests: bool = False) -> Estimates:
+    """Margins (or their differences) as an :class:`Estimates`: shares (differences of shares) for
+    probability models, numbers on the outcome's scale otherwise; differences get t tests."""
     n = int((model.rows & (model.weights > 0)).sum())
+    if derivative:
+        scale = "coefficient"
+    elif model.share:
+        scale = "share-difference" if difference else "share"
+    else:
+        scale = "mean"
     warns = tuple(getattr(base, "warnings", ()) or ())
-    bounds = "none" if not model.share else ("share-difference" if difference else "share")
-    return CoefResult(terms=tuple(names), coef=m, vcov=V, df_resid=model.df, n=n, method=method, part="margins",
-                      title=title, bounds=bounds,
-                      details={"vce": vce, "link": model.link, "of": model.what, "is_share": model.share and not difference},
-                      warnings=warns)
+    return Estimates.build(names, m, V, scale=scale, dof=model.df, tests=tests or difference or derivative, n=n, method=method,
+                           variable=title, details={"vce": vce, "link": model.link, "of": model.what}, warnings=warns)
 
 
-def predictive_margins(fit: Any, at: str | None = None, by: str | None = None, vce: str = "unconditional") -> CoefResult:
+def predictive_margins(fit: Any, at: str | None = None, by: str | None = None, vce: str = "unconditional") -> Estimates:
     """Predictive margins of a fitted regression (see the module docstring).
 
     ``by="age_group"``: the average prediction among each group's respondents as they are;
@@ -310,7 +318,7 @@ def predictive_margins(fit: Any, at: str | None = None, by: str | None = None, v
 
 
 def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = None, by: str | None = None,
-                             vce: str = "unconditional") -> CoefResult:
+                             vce: str = "unconditional") -> Estimates:
     """Average marginal effects: for a numeric variable the average derivative of the prediction
     (per unit), for a categorical one each level's predictive margin minus the reference level's
     (the first in sorted order). Default: every variable of the model."""
@@ -360,7 +368,8 @@ def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = N
         for j, c in r.items():
             L[i, j] = c
     return _result(model, labels, L @ m, L @ V @ L.T, used, "marginal-effects",
-                   f"Average marginal effects on the {model.what}", fit, difference=all_categorical)
+                   f"Average marginal effects on the {model.what}", fit, difference=all_categorical and model.share,
+                   derivative=not all_categorical, tests=True)
 
 
 def _same_design(a: Any, b: Any) -> bool:
@@ -374,7 +383,7 @@ def _same_design(a: Any, b: Any) -> bool:
 
 
 def margins_difference(first: Any, second: Any, at: str | None = None, by: str | None = None,
-                       vce: str = "unconditional") -> CoefResult:
+                       vce: str = "unconditional") -> Estimates:
     """Margins of ``first`` minus those of ``second``, with the covariance between the two fits.
 
     "Who hides it": ``margins_difference(list_fit, direct_glm, by="age_group")`` gives, per age
@@ -401,4 +410,4 @@ def margins_difference(first: Any, second: Any, at: str | None = None, by: str |
         mb, Vb, ub_used = _covariance(b, sb, vce)
         m, V, used = ma - mb, Va + Vb, f"{ua_used} / {ub_used}, the two fits treated as independent"
     return _result(a, [s.name for s in sa], m, V, used, "margins-difference",
-                   f"Difference of predictive margins: {a.what} − {b.what}", first, difference=a.share and b.share)
+                   f"Difference of predictive margins: {a.what} − {b.what}", first, difference=a.share and b.share, tests=True)

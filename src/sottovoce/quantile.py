@@ -28,6 +28,7 @@ import pandas as pd
 
 from ._results import Result
 from .errors import InputError, SottovoceWarning
+from .intervals import DegreesOfFreedom, design_df
 from .intervals import quantile as critical
 from .modelframe import one_variable
 
@@ -95,12 +96,13 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
         raise InputError(f"column '{name}' has no answers from respondents with a positive weight")
     x = np.nan_to_num(s.to_numpy(dtype=float))
     srt = _Sorted(x, w)
-    design_df = dom.df if df is None else float(df)
-    q_crit = critical(level, design_df if math.isfinite(design_df) else None) if design_df > 0 else math.nan
+    dof = design_df(dom) if df is None else DegreesOfFreedom(float(df), "given")
+    ddf = dof.value
+    q_crit = critical(level, dof.finite) if ddf > 0 else math.nan
     warns: list[str] = []
     if not present.all():
         warns.append(f"{int((~present & (survey.weights > 0)).sum())} respondents with no answer to '{name}' are left out (a domain)")
-    if not design_df > 0:
+    if not ddf > 0:
         warns.append("the design has no degrees of freedom: no interval")
     children = []
     for p in qs:
@@ -113,10 +115,12 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
         if not (math.isfinite(lo) and math.isfinite(hi)):
             warns.append(f"{p:g} quantile of '{name}': the interval for the share below it leaves [0, 1]; "
                          "one end of the interval is undefined (too few respondents in the tail)")
+        # Woodruff's interval is not a symmetric t interval of the estimate, so it is made here
+        # (R's svyquantile default), not by the interval rule; an undefined end stays NaN as in R
         children.append(Result(
             estimate=qhat, se=se, ci=(lo, hi), n=n, method="quantile", level_ci=level, variable=name,
-            code=p, label=f"{100 * p:g}%",
-            details={"quantile": p, "share_below": share, "share_below_se": se_share, "df": design_df,
+            code=p, label=f"{100 * p:g}%", ci_method="woodruff", df=dof.finite, df_name=dof.name,
+            details={"quantile": p, "share_below": share, "share_below_se": se_share,
                      "qrule": "math", "interval": "woodruff (mean)"},
         ))
     for msg in dict.fromkeys(warns):
@@ -124,7 +128,7 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
     if len(children) == 1:
         return children[0].with_(warnings=tuple(dict.fromkeys(warns)))
     return Result(n=n, method="quantile", level_ci=level, variable=name, categories=tuple(children),
-                  details={"df": design_df, "qrule": "math", "interval": "woodruff (mean)"},
+                  df=dof.finite, df_name=dof.name, details={"qrule": "math", "interval": "woodruff (mean)"},
                   warnings=tuple(dict.fromkeys(warns)))
 
 

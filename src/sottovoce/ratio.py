@@ -19,7 +19,7 @@ import pandas as pd
 
 from ._results import Result
 from .errors import DesignError, InputError, SottovoceWarning
-from .intervals import mean_interval
+from .intervals import design_df
 from .io import require_columns
 from .modelframe import one_variable
 
@@ -56,16 +56,13 @@ def svyratio(survey: Survey, numerator: str, denominator: str, *, level: float =
     else:
         var = float(dom.cov_total((y - r * x) / X)[0, 0])
     se = math.sqrt(max(var, 0.0))
-    df = dom.df
-    ci = mean_interval(r, se, level, df if df > 0 else None)
     warns = []
     n_missing = int((~present & (survey.weights > 0)).sum())
     if n_missing:
         warns.append(f"{n_missing} respondents missing '{num}' or '{den}' are left out (a domain)")
     for m in warns:
         warnings.warn(m, SottovoceWarning, stacklevel=3)
-    return Result(estimate=r, se=se, ci=(float(ci[0]), float(ci[1])), n=int((w > 0).sum()), method="ratio",
-                  level_ci=level, variable=f"{num}/{den}",
-                  details={"numerator": num, "denominator": den, "df": df, "numerator_total": float(w @ y),
-                           "denominator_total": X},
-                  warnings=tuple(warns))
+    return Result.from_estimate(  # type: ignore[no-any-return]
+        r, se, scale="", df=design_df(dom), level=level, n=int((w > 0).sum()), method="ratio", variable=f"{num}/{den}",
+        details={"numerator": num, "denominator": den, "numerator_total": float(w @ y), "denominator_total": X},
+        warnings=tuple(warns))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from ..errors import InputError, SottovoceWarning
+from ..errors import InputError
 from ..glm import FAMILIES
 from ..survey import LONELY_PSU, Survey
 from ._common import (
@@ -16,10 +14,11 @@ from ._common import (
     PSU_OPTION,
     STRATA_OPTION,
     WEIGHTS_OPTION,
-    console,
+    emit,
     emit_json,
-    err_console,
     load_data,
+    result_warnings_only,
+    warn,
 )
 
 
@@ -70,11 +69,8 @@ def regress(
         svy = svy.rake(margins)
     if subset:
         svy = svy.subset(subset)
-    extra: dict[str, Any] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SottovoceWarning)  # the result carries them; printed once below
-        fit = svy.glm(formula, family=family, level=level)
-        tests = [fit.wald_test(t) for t in test]
+    with result_warnings_only():  # the results carry their warnings; printed once below
+        fit = svy.glm(formula, family=family, level=level).with_tests(*test)
         pm = fit.margins(at=predict_at, by=predict_by) if (predict_by or predict_at) else None
         ame = fit.marginal_effects() if effects else None
     if as_json:
@@ -82,27 +78,14 @@ def regress(
         out["data_file"] = str(data)
         if subset:
             out["subset"] = subset
-        if tests:
-            out["tests"] = [t.to_dict() for t in tests]
         if pm is not None:
             out["predictive_margins"] = pm.to_dict()
         if ame is not None:
             out["marginal_effects"] = ame.to_dict()
-        out.update(extra)
         emit_json(out)
+        warn(fit.warnings)
         return
-    console.print(fit.summary(), markup=False)
-    if fit.link in ("logit", "log"):
-        ratios = fit.odds_ratios()
-        console.print(f"\n{'odds' if fit.link == 'logit' else 'rate'} ratios ({int(100 * level)}% CI):", markup=False)
-        for term, row in ratios.iterrows():
-            if term == "(Intercept)":
-                continue
-            console.print(f"  {term:<40} {row.iloc[0]:8.3f}  [{row['ci_low']:.3f}, {row['ci_high']:.3f}]", markup=False)
-    for t in tests:
-        console.print("\n" + t.summary(), markup=False)
+    emit(fit, False)
     for block in (pm, ame):
         if block is not None:
-            console.print("\n" + block.summary(), markup=False)
-    for w in fit.warnings:
-        err_console.print(f"warning: {w}", markup=False)
+            emit(block, False)
