@@ -67,8 +67,8 @@ def test_glm_intervals_cover_under_stratified_clusters_and_raking():
             ci = fit.conf_int().to_numpy()
             hits.append((ci[:, 0] <= census) & (census <= ci[:, 1]))
             # the same fit with a variance that ignores the clusters and the raking
-            naive_design = Survey(s.assign(w=fit._fit_state.survey.weights), "w", "stratum")
-            se = np.sqrt(np.diag(naive_design.cov_total(fit._fit_state.influence)))
+            naive_design = Survey(s.assign(w=fit.fit.survey.weights), "w", "stratum")
+            se = np.sqrt(np.diag(naive_design.cov_total(fit.fit.influence)))
             q = (ci[:, 1] - fit.coef) / fit.bse.to_numpy()
             naive_hits.append(np.abs(fit.coef - census) <= q * se)
     coverage = float(np.mean(hits))
