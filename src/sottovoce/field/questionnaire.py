@@ -501,6 +501,11 @@ class Questionnaire:
         return out
 
     def _rr_rule(self, q: RRQuestion, lang: str) -> str:
+        return self.rr_rule(q, lang)
+
+    @staticmethod
+    def rr_rule(q: RRQuestion, lang: str) -> str:
+        """The die rule of a randomized-response question, in ``lang`` (the study's own, or from p)."""
         if q.instructions:
             return _pick(q.instructions, lang)
         if q.design == "forced":
