@@ -432,7 +432,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if getattr(q, "decline", None) is not None:
             entry["item_nonresponse"] = _declined_shares(q, df, declined, svy.weights)
         if getattr(q, "wording_by", None) and entry.get("status") == "done":
-            entry["split"] = _split(q, svy)
+            entry["split"] = _split(study, q, svy)
         out_q.append(entry)
     by_id = {q["id"]: q for q in out_q}
     for q in study.questions:
@@ -469,7 +469,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         "language": lang,
         "min_cell": s.report.min_cell,
         "subgroups": subgroups,
-        "labels": {**_profile_labels(s), **dict(s.report.labels)},
+        "labels": {**_profile_labels(s, df), **dict(s.report.labels)},
         "n_respondents": int(len(df)),
         "weighting": wrec,
         "questions": out_q,
@@ -527,29 +527,40 @@ def _declined_shares(q: Any, df: pd.DataFrame, declined: Mapping[str, pd.Series]
     return {"declined": float(w[hit].sum() / total), "missing": float(w[missing].sum() / total)}
 
 
-def _split(q: Any, svy: Any) -> dict[str, Any]:
-    """The split-ballot comparison of a question whose wording depends on a split arm (``split``)."""
+def _split(study: Study, q: Any, svy: Any) -> dict[str, Any]:
+    """The split-ballot comparison of a question whose wording depends on a split arm (``split``).
+
+    An arm with fewer than ``min_cell`` respondents withholds the whole comparison (small cells)."""
     lx = _module("listexp")
     fn = _fn(lx, "split_ballot")
     if fn is None:
         return {"status": "skipped", "reason": "not_available"}
     try:
-        return {"status": "done", "ballot": q.wording_by, "result": fn(svy, q.column, q.wording_by).to_dict()}
+        res = fn(svy, q.column, q.wording_by).to_dict()
     except (DesignError, InputError) as exc:
-        return {"status": "failed", "message": str(exc)}
+        return {"status": "failed", "message": study_hint(str(exc))}
+    if any((g.get("n") or 0) < study.report.min_cell for g in res.get("groups", [])):
+        return {"status": "suppressed", "ballot": q.wording_by}
+    split = study.design.split(q.wording_by) if study.design is not None else None
+    labels = {str(i): dict(t) for i, t in enumerate(split.labels, 1)} if split is not None else {}
+    return {"status": "done", "ballot": q.wording_by, "yes": list(q.yes), "labels": labels, "result": res}
 
 
-def _profile_labels(study: Study) -> dict[str, dict[str, str]]:
-    """Report labels of the profile questions' columns and codes (for subgroups), from the study file."""
+def _profile_labels(study: Study, df: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Report labels of the profile questions' columns and codes (for subgroups), from the study file;
+    also keyed by the data's own value label, which names a subgroup when the file has one."""
     out: dict[str, dict[str, str]] = {}
     for q in study.questions:
         if isinstance(q, ChoiceQuestion | NumericQuestion) and q.text:
             out[q.column] = dict(q.text)
         if isinstance(q, ChoiceQuestion) and not q.multiple:
+            data_labels = {_key(k): v for k, v in value_labels(df, q.column).items()}
             for o in q.options:
                 out[f"{q.column}={o.code}"] = dict(o.text)
                 if isinstance(o.code, int):
                     out[f"{q.column}={float(o.code)}"] = dict(o.text)
+                if _key(o.code) in data_labels:
+                    out[f"{q.column}={data_labels[_key(o.code)]}"] = dict(o.text)
     return out
 
 
