@@ -524,7 +524,9 @@ def _declined_shares(q: Any, df: pd.DataFrame, declined: Mapping[str, pd.Series]
         hit |= declined[c].to_numpy()
     missing = df[cols].isna().any(axis=1).to_numpy()
     total = float(w.sum())
-    return {"declined": float(w[hit].sum() / total), "missing": float(w[missing].sum() / total)}
+    declined_share = float(w[hit].sum() / total)
+    # "refused" too, so the report's item-nonresponse table shows the declines in that column
+    return {"declined": declined_share, "refused": declined_share, "missing": float(w[missing].sum() / total)}
 
 
 def _split(study: Study, q: Any, svy: Any) -> dict[str, Any]:

@@ -11,12 +11,19 @@ is a row that ``sottovoce analyze`` reads directly. Designs and their sources:
   et al. 1969; mirrored/disguised, Blair, Imai & Zhou 2015): the respondent rolls a real die (or,
   with ``device = "browser"``, a virtual one drawn with ``crypto.getRandomValues``) and follows the
   printed instruction; the roll is never asked for or sent;
-* crosswise model (Yu, Tian & Tang 2008): one answer about two statements at once.
+* crosswise model (Yu, Tian & Tang 2008): one answer about two statements at once;
+* questionnaire designs (``[questionnaire]`` and the questions' ``ask_if``, ``wording_by`` and
+  ``decline``; :mod:`sottovoce.questionnaire_spec`): split-sample arms and the block order are
+  drawn with the list arms and travel in hidden fields, inside the sealed answer; a question not
+  asked (another arm, or skipped by an earlier answer) is sent as its "does not apply" value and
+  stored as null; "prefer not to say" is its own code; profile questions (``choice``,
+  ``demographic``, ``numeric``) are plain answers for subgroups and margins.
 
 Lengths say nothing (an observer of encrypted traffic sees them): every radio value of a column
-is its zero-padded position among the column's values, so a posted form has one length whatever
+is its zero-padded position among the column's values (a skipped question sends its "not asked"
+position, a numeric answer is a drop-down of positions), so a posted form has one length whatever
 the answers; every sealed plaintext of a study is padded to one length, the longest the study
-allows (:meth:`Questionnaire.payload_size`); the app pads each page to the longest any arm gives.
+allows (:meth:`Questionnaire.payload_size`); the app pads each page to the longest any draw gives (it renders every combination at start-up).
 """
 
 from __future__ import annotations
