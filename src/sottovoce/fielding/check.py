@@ -142,7 +142,8 @@ def _map(study: Study, df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, Chec
                       f"{col}: коды в файле не совпадают с кодами исследования по меткам ({pairs}); сопоставлено по меткам")
             c.rows.append({"column": col, "recode": {str(k): v for k, v in recode.items()}})
             keys = {_key(k): v for k, v in recode.items()}
-            df[col] = df[col].map(lambda v, keys=keys: keys.get(_key(v), v) if pd.notna(v) else v)
+            seen = df[col].dropna().unique()  # decide per distinct code, not per respondent
+            df[col] = df[col].replace({v: keys[_key(v)] for v in seen if _key(v) in keys})
     return df, c
 
 
@@ -288,7 +289,8 @@ def _ranges(study: Study, df: pd.DataFrame) -> Check:
             allowed = set(answer_codes(q))
         for col in q.columns():
             x = df[col].dropna()
-            bad = ~x.map(lambda v, allowed=allowed: any(_key(v) == _key(a) for a in allowed))
+            keys = {_key(a) for a in allowed}
+            bad = ~x.map({v: _key(v) in keys for v in x.unique()}).astype(bool)
             c.rows.append({"column": col, "n": int(len(x)), "out_of_range": int(bad.sum())})
             if bad.any():
                 vals = ", ".join(map(str, list(dict.fromkeys(x[bad].tolist()))[:5]))
@@ -299,8 +301,10 @@ def _ranges(study: Study, df: pd.DataFrame) -> Check:
 
 def _valid_list_rows(q: ListQuestion, df: pd.DataFrame) -> pd.DataFrame:
     x = df[[q.count, q.treat]].apply(pd.to_numeric, errors="coerce").dropna()
-    ok = x.apply(lambda r: r[q.count] in _allowed_counts(q, int(r[q.treat])) and r[q.count] != q.decline, axis=1)
-    return x[ok.astype(bool)] if len(x) else x
+    y, t = x[q.count], x[q.treat]
+    top = q.items + ((t == 1) | bool(q.placebo)).astype(int)
+    ok = (y >= 0) & (y <= top) & (y == y.round()) & t.isin([0, 1])
+    return x[ok]
 
 
 def _design_tests(study: Study, df: pd.DataFrame) -> Check:
@@ -357,7 +361,8 @@ def _sensitive_answers(study: Study, df: pd.DataFrame) -> dict[str, pd.Series]:
     for q in study.questions:
         if isinstance(q, DirectQuestion) and q.column in df.columns:
             s = df[q.column]
-            yes = s.map(lambda v, q=q: any(_key(v) == _key(c) for c in q.yes)).astype(float)
+            yes_keys = {_key(c) for c in q.yes}
+            yes = s.map({v: float(_key(v) in yes_keys) for v in s.dropna().unique()})
             out[q.id] = yes.where(s.notna())
         elif isinstance(q, ListQuestion) and {q.count, q.treat} <= set(df.columns):
             x = _valid_list_rows(q, df)
