@@ -105,6 +105,23 @@ def statistics(svy: Survey) -> dict[str, np.ndarray]:
         out["contrast_growth.estimate"], out["contrast_growth.se"] = np.array([g.estimate]), np.array([g.se])
         s = svy.subset("ell > 10 & stype == 'E'").mean("~api00")
         out["subset_mean.estimate"], out["subset_mean.se"] = np.array([s.estimate]), np.array([s.se])
+        # svyby for other statistics: the statistic refitted in each level's domain
+        for key, m in (("glm_by", svy.glm("api00 ~ ell + meals", by="stype")),
+                       ("quasibinomial_by", svy.glm("sch_wide ~ ell + meals", "quasibinomial", by="~stype"))):
+            for g in m.groups:
+                ci = g.conf_int()
+                for part, v in (("coef", g.params), ("se", g.bse), ("p", g.pvalues), ("df", [g.df_resid]),
+                                ("ci_low", ci[0]), ("ci_high", ci[1])):
+                    out[f"{key}.{g.level}.{part}"] = np.asarray(v, dtype=float)
+        qb = svy.quantile("~api00", [0.5, 0.9], by="stype")
+        for g in qb.groups:
+            out[f"quantile_by.{g.level}.estimate"] = np.array([c.estimate for c in g.categories])
+            out[f"quantile_by.{g.level}.ci_low"] = np.array([c.ci[0] for c in g.categories])
+            out[f"quantile_by.{g.level}.ci_high"] = np.array([c.ci[1] for c in g.categories])
+            out[f"quantile_by.{g.level}.se"] = np.array([c.se for c in g.categories])
+        rb = svy.ratio("api_stu", "enroll", by="stype")
+        out["ratio_by.estimate"] = np.array([g.estimate for g in rb.groups])
+        out["ratio_by.se"] = np.array([g.se for g in rb.groups])
         pm_fit = svy.glm("api00 ~ ell + meals + C(stype)")
         pm = pm_fit.margins(at="stype", vce="svypredmeans")
         delta = pm_fit.margins(at="stype", vce="delta")
@@ -133,6 +150,9 @@ KEYS = [
     "ratio.estimate", "ratio.se", "by_stype.estimate", "by_stype.se", "by_stype.vcov", "contrast_by.estimate", "contrast_by.se",
     "contrast_growth.estimate", "contrast_growth.se", "subset_mean.estimate", "subset_mean.se",
     "predmeans.estimate", "predmeans.se", "predmeans.var_model",
+    *[f"{m}.{lev}.{p}" for m in ("glm_by", "quasibinomial_by") for lev in "EHM" for p in ("coef", "se", "p", "df", "ci_low", "ci_high")],
+    *[f"quantile_by.{lev}.{p}" for lev in "EHM" for p in ("estimate", "ci_low", "ci_high", "se")],
+    "ratio_by.estimate", "ratio_by.se",
 ]
 
 
