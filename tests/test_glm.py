@@ -152,6 +152,49 @@ def test_two_stage_design_adds_the_second_stage_variance():
     assert two.estimate == one.estimate and two.se > one.se
 
 
+def test_by_refits_the_model_in_each_level_as_svyby():
+    m = SVY.glm("score ~ age + male", by="~region")
+    assert [g.level for g in m.groups] == ["Kazan", "Moscow", "Omsk"]
+    for g in m.groups:
+        alone = SVY.domain(DF.region == g.level).glm("score ~ age + male")
+        np.testing.assert_array_equal(g.coef, alone.coef)
+        np.testing.assert_array_equal(g.bse, alone.bse)
+    frame = m.to_frame()
+    assert frame.index.names == ["group", "term"] and frame.loc[("region=Omsk", "age"), "coef"] == m.groups[2].params["age"]
+    assert frame.loc["all"].equals(SVY.glm("score ~ age + male").to_frame())
+    d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
+    assert d["by"] == "region" and set(d["groups"][1]["coefficients"]["model"]) == {"(Intercept)", "age", "male"}
+    text = m.summary()
+    assert "coefficients: region=Moscow" in text and text.count("P>|t|") == 4
+
+
+def test_by_keeps_the_other_levels_when_one_cannot_be_fitted():
+    df = DF.assign(tiny=np.where(np.arange(len(DF)) < 3, "few", "many"))
+    with pytest.warns(SottovoceWarning, match="tiny=few: not estimated"):
+        m = Survey(df, "w", "stratum", "psu").glm("score ~ age + male + C(region)", by="tiny")
+    few, many = m.groups
+    assert few.failed and "coefficients" in many.to_dict() and "tiny=few: not estimated" in m.summary()
+    assert list(m.to_frame().index.get_level_values("group").unique()) == ["all", "tiny=many"]
+
+
+def test_by_any_statistic_by_name_or_function():
+    a = SVY.by("region", "quantile", "score", [0.25, 0.5])
+    b = SVY.by("~region", lambda s: s.quantile("score", [0.25, 0.5]))
+    assert [c.estimate for g in a.groups for c in g.categories] == [c.estimate for g in b.groups for c in g.categories]
+    r = SVY.ratio("score", "age", by="region")
+    for g in r.groups:
+        alone = SVY.domain(DF.region == g.level).ratio("score", "age")
+        assert (g.estimate, g.se) == (alone.estimate, alone.se)
+    with pytest.raises(InputError, match="statistic='rake' is not an estimator"):
+        SVY.by("region", "rake")
+    with pytest.raises(InputError, match="statistic=.quantile. with these arguments"):
+        SVY.by("region", "quantile", "score", bogus=1)
+    with pytest.raises(InputError, match="not a result"):
+        SVY.by("region", lambda s: 1.0)
+    with pytest.raises(InputError, match="nope"):
+        SVY.glm("score ~ age", by="nope")
+
+
 # -- properties ---------------------------------------------------------------------------------
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), scale=st.floats(0.01, 100), family=st.sampled_from(["gaussian", "quasibinomial", "poisson"]))

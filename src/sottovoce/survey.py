@@ -898,11 +898,12 @@ class Survey:
         arguments (``svy.by("region", "quantile", "income", [0.25, 0.5])``).
         """
         by = one_variable(by) if isinstance(by, str) else by
+        fn: Callable[[Survey], Result]
         if isinstance(statistic, str):
             name = statistic
-            if name.startswith("_") or name in ("by", "domain", "subset") or not callable(getattr(Survey, name, None)):
-                raise InputError(f"statistic='{name}' is not an estimator of a Survey; pass a function of the design, "
-                                 "e.g. lambda s: s.quantile('income', 0.5)")
+            if name not in _BY_STATISTICS:
+                raise InputError(f"statistic='{name}' is not an estimator of a Survey (one of {', '.join(_BY_STATISTICS)}); "
+                                 "or pass a function of the design, e.g. lambda s: s.quantile('income', 0.5)")
 
             def fn(s: Survey) -> Result:
                 return getattr(s, name)(*args, **kwargs)  # type: ignore[no-any-return]
@@ -912,7 +913,12 @@ class Survey:
             fn = statistic
         else:
             raise InputError(f"statistic={statistic!r} must be a function of the design or a method name such as 'quantile'")
-        top = fn(self)
+        try:
+            top = fn(self)
+        except TypeError as exc:  # wrong arguments for the method named
+            if not isinstance(statistic, str):
+                raise
+            raise InputError(f"statistic='{statistic}' with these arguments: {exc}") from None
         if not isinstance(top, Result):
             raise InputError(f"statistic returned a {type(top).__name__}, not a result")
         with warnings.catch_warnings():  # each level's warnings come back in the notes, prefixed with the level
@@ -955,6 +961,9 @@ class Survey:
         centre = est_full if rep.mse else est_rep[ok].mean(axis=0)
         dev = est_rep[ok] - centre
         return rep.scale * (dev * rep.rscales[ok][:, None]).T @ dev
+
+
+_BY_STATISTICS = ("mean", "total", "proportion", "estimate", "glm", "quantile", "ratio", "means", "chisq")
 
 
 def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:
