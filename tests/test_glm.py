@@ -390,6 +390,14 @@ def test_cli_regress_text_and_json(cli, data_file):
     d = j.json()
     assert d["coefficients"]["model"]["age"]["coef"] == pytest.approx(SVY.glm("y ~ age + C(region)", "binomial").params["age"])
     assert d["tests"]["region"]["df"][0] == 2 and d["family"] == "binomial"
+    b = cli("regress", data_file, "--formula", "score ~ age", "--weights", "w", "--strata", "stratum", "--psu", "psu",
+            "--by", "region", "--json")
+    assert b.code == 0, b.err
+    groups = b.json()["groups"]
+    assert [g["level"] for g in groups] == ["Kazan", "Moscow", "Omsk"]
+    assert groups[1]["coefficients"]["model"]["age"]["se"] == pytest.approx(SVY.subset("region == 'Moscow'").glm("score ~ age").bse["age"])
+    t = cli("regress", data_file, "--formula", "score ~ age", "--weights", "w", "--by", "region")
+    assert t.code == 0 and "coefficients: region=Omsk" in t.out
 
 
 @pytest.mark.parametrize(("args", "message"), [

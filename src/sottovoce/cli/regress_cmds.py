@@ -44,6 +44,7 @@ def regress(
     fpc: str | None = typer.Option(None, "--fpc", help="Population PSU counts per stratum (or sampling fractions); \"N1,N2\" for two stages with --psu \"psu,ssu\"."),
     margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),  # noqa: B008
     subset: str | None = typer.Option(None, "--subset", help="Fit in a domain, e.g. \"age >= 18 & region == 'Moscow'\" (SEs keep the full design)."),
+    by: str | None = typer.Option(None, "--by", help="Refit the model in each level of this column as well (R's svyby with svyglm; SEs keep the full design)."),
     test: list[str] = typer.Option([], "--test", help="Wald test (R's regTermTest) that these terms are zero, e.g. \"C(region)\" or \"age + educ\"; repeatable."),  # noqa: B008
     predict_by: str | None = typer.Option(None, "--predict-by", help="Predictive margins: the average prediction in each level of this column."),
     predict_at: str | None = typer.Option(None, "--predict-at", help="Predictive margins with everybody set to each level of this model variable."),
@@ -70,7 +71,7 @@ def regress(
     if subset:
         svy = svy.subset(subset)
     with result_warnings_only():  # the results carry their warnings; printed once below
-        fit = svy.glm(formula, family=family, level=level).with_tests(*test)
+        fit = svy.glm(formula, family=family, level=level, by=by).with_tests(*test)
         pm = fit.margins(at=predict_at, by=predict_by) if (predict_by or predict_at) else None
         ame = fit.marginal_effects() if effects else None
     if as_json:
