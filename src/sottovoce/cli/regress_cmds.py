@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ..errors import InputError
 from ..glm import FAMILIES
+from ..io import require_columns
 from ..survey import LONELY_PSU, Survey
 from ._common import (
     JSON_OPTION,
@@ -26,6 +28,21 @@ def register(app: typer.Typer) -> None:
     app.command("regress")(regress)
 
 
+def _replicate_columns(df: Any, spec: str | None) -> list[str] | None:
+    """``"rw1,rw2"`` or a prefix ``"rw*"``: the replicate weight columns, in the file's order."""
+    if spec is None:
+        return None
+    if spec.strip().endswith("*"):
+        prefix = spec.strip()[:-1]
+        cols = [str(c) for c in df.columns if str(c).startswith(prefix)]
+        if not cols:
+            raise InputError(f"--replicate-weights '{spec}': no column of the file starts with '{prefix}'")
+        return cols
+    cols = [p.strip() for p in spec.split(",") if p.strip()]
+    require_columns(df, cols)
+    return cols
+
+
 def _columns(spec: str | None) -> list[str] | str | None:
     """``"dnum,snum"`` or ``"dnum + snum"``: the stages of a multistage design."""
     if spec is None:
@@ -42,6 +59,9 @@ def regress(
     strata: str | None = STRATA_OPTION,
     psu: str | None = PSU_OPTION,
     fpc: str | None = typer.Option(None, "--fpc", help="Population PSU counts per stratum (or sampling fractions); \"N1,N2\" for two stages with --psu \"psu,ssu\"."),
+    replicates: str | None = typer.Option(None, "--replicates", help="Replicate-weight variance built from the PSUs: jk1 (unstratified), jkn or bootstrap (R's as.svrepdesign); the model is refitted in every replicate."),
+    replicate_weights: str | None = typer.Option(None, "--replicate-weights", help="Replicate weight columns of the file, \"rw1,rw2,...\" or a prefix \"rw*\" (with --replicate-type)."),
+    replicate_type: str | None = typer.Option(None, "--replicate-type", help="Type of the --replicate-weights: JK1, JKn, bootstrap (R's svrepdesign type)."),
     margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),  # noqa: B008
     subset: str | None = typer.Option(None, "--subset", help="Fit in a domain, e.g. \"age >= 18 & region == 'Moscow'\" (SEs keep the full design)."),
     by: str | None = typer.Option(None, "--by", help="Refit the model in each level of this column as well (R's svyby with svyglm; SEs keep the full design)."),
@@ -63,9 +83,15 @@ def regress(
     psu_cols, fpc_cols = _columns(psu), _columns(fpc)
     listed = [c for c in ([psu_cols] if isinstance(psu_cols, str) else (psu_cols or []))]
     listed += [c for c in ([fpc_cols] if isinstance(fpc_cols, str) else (fpc_cols or []))]
+    if replicates and replicate_weights:
+        raise InputError("--replicates builds replicate weights from the PSUs; --replicate-weights reads them from the file: give one")
     df = load_data(data, [weights, strata, *listed])
     df.attrs.setdefault("source", str(data))
-    svy = Survey(df, weights=weights, strata=strata, psu=psu_cols, fpc=fpc_cols, lonely_psu=lonely_psu)  # type: ignore[arg-type]
+    rep_cols = _replicate_columns(df, replicate_weights)
+    svy = Survey(df, weights=weights, strata=strata, psu=psu_cols, fpc=fpc_cols, lonely_psu=lonely_psu,  # type: ignore[arg-type]
+                 replicate_weights=rep_cols, replicate_type=replicate_type)
+    if replicates:
+        svy = svy.with_replicates(replicates)
     if margins is not None:
         svy = svy.rake(margins)
     if subset:
