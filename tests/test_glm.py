@@ -211,6 +211,23 @@ def test_invariant_to_row_order_and_weight_scale(seed, scale, family):
         np.testing.assert_allclose(other.bse, base.bse, rtol=1e-6)
 
 
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), family=st.sampled_from(["gaussian", "quasibinomial"]), cut=st.floats(0.2, 0.8))
+def test_by_levels_are_domain_fits_and_one_level_is_the_whole_sample(seed, family, cut):
+    df = sample(300, seed)
+    df = df.assign(one="all", half=np.where(np.random.default_rng(seed).random(len(df)) < cut, "a", "b"))
+    s = Survey(df, "w", "stratum", "psu")
+    f = ("score" if family == "gaussian" else "y") + " ~ age + male"
+    whole = s.glm(f, family)
+    (only,) = s.glm(f, family, by="one").groups
+    np.testing.assert_array_equal(only.coef, whole.coef)
+    np.testing.assert_array_equal(only.bse, whole.bse)
+    for g in s.glm(f, family, by="half").groups:
+        alone = s.subset(f"half == '{g.level}'").glm(f, family)
+        np.testing.assert_array_equal(g.bse, alone.bse)
+        assert g.n == int((df.half == g.level).sum())
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), p=st.floats(0.05, 0.95))
 def test_quantile_interval_contains_the_estimate_and_ignores_row_order(seed, p):
