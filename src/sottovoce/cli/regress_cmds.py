@@ -8,9 +8,6 @@ from typing import Any
 import typer
 
 from ..errors import InputError
-from ..glm import FAMILIES
-from ..io import require_columns
-from ..survey import LONELY_PSU, Survey
 from ._common import (
     JSON_OPTION,
     PSU_OPTION,
@@ -30,6 +27,8 @@ def register(app: typer.Typer) -> None:
 
 def _replicate_columns(df: Any, spec: str | None) -> list[str] | None:
     """``"rw1,rw2"`` or a prefix ``"rw*"``: the replicate weight columns, in the file's order."""
+    from ..io import require_columns
+
     if spec is None:
         return None
     if spec.strip().endswith("*"):
@@ -74,6 +73,9 @@ def regress(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Design-based regression (svyglm): coefficients with design SEs, tests, odds ratios, margins."""
+    from ..glm import FAMILIES  # numerical imports only when the command runs (start-up of --help)
+    from ..survey import LONELY_PSU, Survey
+
     if family not in FAMILIES:
         raise InputError(f"--family '{family}' is not one of {', '.join(FAMILIES)}")
     if lonely_psu not in LONELY_PSU:
