@@ -521,11 +521,14 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
         elif isinstance(q, ListQuestion):
             entry["method"] = q.method
             lx = _module("listexp")
-            fn = _fn(lx, "list_experiment")
+            fn = _fn(lx, "fit_list_model")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
             # The calibrated design itself: list-experiment SEs include the calibration residuals.
-            res = _with_groups(lambda by: fn(svy, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by), subgroups)
+            # fit_list_model tests an ML/NLS control model and falls back to the difference in means
+            # (saying so in the result's notes) when the control arm rejects it (issue 17).
+            res = _with_groups(lambda by: fn(svy, q.count, q.treat, q.items, method=q.method, list_model=q.list_model,
+                                             covariates=q.covariates, by=by), subgroups)
             entry["result"] = res.to_dict()
             entry["se_weights"] = "calibrated"
             test = _fn(lx, "list_design_test")

@@ -40,6 +40,9 @@ from ..errors import DesignError
 
 __all__: list[str] = []
 
+#: EM steps before the active-set Newton method takes over (they only settle which types vanish)
+EM_STEPS = 30
+
 
 @dataclass(frozen=True)
 class TypesFit:
@@ -95,7 +98,7 @@ def _solve(n: np.ndarray, A: np.ndarray, pi0: np.ndarray, tol: float = 1e-12, ma
     # EM from a strictly positive start: a few hundred cheap steps settle which types vanish
     pi = np.maximum(pi0, 0) + 1e-3
     pi /= pi.sum()
-    for _ in range(300):
+    for _ in range(EM_STEPS):
         q = A @ pi
         ratio = np.where(pos, n / np.where(q > 0, q, 1.0), 0.0)
         pi = pi * (A.T @ ratio) / N
