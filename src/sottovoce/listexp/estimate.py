@@ -439,8 +439,19 @@ def _cells(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows and each respondent's row index; identity when nearly all rows differ."""
     probe = stacked[:: max(1, len(stacked) // 1000)]
     if len(np.unique(probe, axis=0)) < 0.5 * len(probe):
-        cells, inv = np.unique(stacked, axis=0, return_inverse=True)
-        return cells, inv.ravel()
+        # one integer key per row (column codes in mixed radix, first column most significant):
+        # sorting it orders the rows as np.unique(axis=0) does, several times faster
+        key = np.zeros(len(stacked), dtype=np.int64)
+        size = 1
+        for col in stacked.T:
+            u, code = np.unique(col, return_inverse=True)
+            size *= len(u)
+            if size >= 2 ** 62:
+                cells, inv = np.unique(stacked, axis=0, return_inverse=True)
+                return cells, inv.ravel()
+            key = key * len(u) + code.ravel()
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        return stacked[first], inv.ravel()
     return stacked, np.arange(len(stacked))
 
 

@@ -45,19 +45,21 @@ MIN_EXPECTED = 5.0
 ALPHA = 0.05
 
 
-def wald_test(r: np.ndarray, U: np.ndarray, survey: Survey, name: str, what: str) -> dict[str, Any]:
+def wald_test(r: np.ndarray, U: np.ndarray, survey: Survey, name: str, what: str, U_raw: np.ndarray | None = None) -> dict[str, Any]:
     """Design-adjusted Wald test of ``r = 0`` with linearization values ``U`` (n × k).
 
-    The covariance is ``survey.cov_total(U)``; directions with (numerically) zero variance are
-    dropped, which sets the degrees of freedom. Returns the contract's test entry (``df`` is
-    ``[k, d − k + 1]``), or an entry with ``p_value`` None and a ``reason`` when nothing is left.
+    The covariance is ``survey.cov_total(U)``; directions whose variance is (numerically) zero
+    — relative to that of ``U_raw``, the residuals before the estimated parameters are accounted
+    for, where the estimation removes whole directions — are dropped, which sets the degrees of
+    freedom. Returns the contract's test entry (``df`` is ``[k, d − k + 1]``), or an entry with
+    ``p_value`` None and a ``reason`` when nothing is left.
     """
     from scipy import stats
 
     V = survey.cov_total(U)
     V = (V + V.T) / 2
     lam, Q = np.linalg.eigh(V)
-    top = float(lam.max()) if lam.size else 0.0
+    top = float(np.linalg.eigvalsh(survey.cov_total(U_raw)).max()) if U_raw is not None else (float(lam.max()) if lam.size else 0.0)
     keep = lam > 1e-9 * top if top > 0 else np.zeros_like(lam, dtype=bool)
     k = int(keep.sum())
     entry: dict[str, Any] = {"name": name, "statistic_name": "F", "what": what}
@@ -130,7 +132,8 @@ def count_law_test(
         e = np.zeros(p)
         e[j] = h
         G[:, j] = (wC @ pmf(theta + e) - wC @ pmf(theta - e)) / (2 * h * W)
-    U = np.where(C[:, None], (Y - P - r) / W, 0.0) - U_theta @ G.T
+    U_raw = np.where(C[:, None], (Y - P - r) / W, 0.0)
+    U = U_raw - U_theta @ G.T
     n_c = int(C.sum())
     groups = _pool(n_c * exp_)
     M = np.zeros((J + 1, len(groups)))
@@ -139,7 +142,7 @@ def count_law_test(
     rg, Ug = r @ M, U @ M
     # the pooled residuals sum to zero (both laws sum to one): drop the last group
     entry = wald_test(rg[:-1], Ug[:, :-1], survey, f"control-count law ({model})",
-                      "control arm: observed vs model share of each count")
+                      "control arm: observed vs model share of each count", U_raw=(U_raw @ M)[:, :-1])
     labels = ["–".join(str(v) for v in (g[0], g[-1])) if len(g) > 1 else str(g[0]) for g in groups]
     counts = np.arange(J + 1)
     var_obs = float(obs @ counts ** 2 - (obs @ counts) ** 2)
@@ -199,7 +202,9 @@ def nls_mean_test(
     m = np.where(C[:, None], X * ((y / J - h) * dh)[:, None], 0.0)
     U_psi = m @ np.linalg.pinv(Mmat)
     Dr = -(Ind * (wC * J * dh)[:, None]).T @ X / W  # ∂r/∂ψ
-    U = np.where(C[:, None], Ind * (e / W)[:, None] - r / W, 0.0) + U_psi @ Dr.T
-    entry = wald_test(r, U, survey, "control mean (NLS)", f"control arm: observed vs fitted mean count in {G} groups of the fitted mean")
+    U_raw = np.where(C[:, None], Ind * (e / W)[:, None] - r / W, 0.0)
+    U = U_raw + U_psi @ Dr.T
+    entry = wald_test(r, U, survey, "control mean (NLS)", f"control arm: observed vs fitted mean count in {G} groups of the fitted mean",
+                      U_raw=U_raw)
     entry.update({"groups": G})
     return entry
