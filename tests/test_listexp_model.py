@@ -285,6 +285,7 @@ def test_auto_reports_the_beta_binomial_when_it_fits():
     assert res.details["list_model"] == "betabinomial" and "overdispersion" in res.coefficients
     assert res.hypothesis_tests["control_fit[binomial]"]["p_value"] < 0.05
     assert res.hypothesis_tests["control_fit"]["p_value"] >= 0.05
+    assert res.details["rejected_model"] == "binomial" and 0 < res.details["rejected_estimate"] < 1
 
 
 def test_auto_keeps_the_binomial_model_when_it_holds():

@@ -140,3 +140,5 @@ def test_overdispersed_ml_matches_r_optim(ref):
     np.testing.assert_allclose(se, r["bb_se"], rtol=1e-4)
     assert res.details["rho"] == pytest.approx(1 / (1 + np.exp(-r["bb_coef"][3])), abs=1e-5)
     assert res.hypothesis_tests["control_fit"]["p_value"] > 0.05  # the beta-binomial is the true law here
+    if "bb_dbb_vs_vgam" in r:  # the R likelihood then used VGAM::dbetabinom, which equals gamlss's dBB
+        assert r["bb_dbb_vs_vgam"] < 1e-8  # (1e-10: lbeta cancellation near ρ = 0)

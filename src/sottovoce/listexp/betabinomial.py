@@ -260,7 +260,7 @@ def fit_bb(model: BBModel, tol: float = 1e-9, max_iter: int = 200, theta0: np.nd
     ll, g, H = model.derivatives(theta)
     trace = [ll]
     W = float(model.wt.sum())
-    for it in range(1, max_iter + 1):
+    for _ in range(max_iter):
         # Newton step; where the log-likelihood is not concave, the curvature's absolute values
         # (a "saddle-free" Newton step, which still ascends)
         lam, V = np.linalg.eigh(-H)

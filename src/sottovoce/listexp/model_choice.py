@@ -146,7 +146,8 @@ def fit_list_model(
             if not _rejected(bb_tests, alpha):
                 notes.append(f"the beta-binomial (overdispersed) control model fits ({_describe(bb_tests)}): reported instead")
                 out = _tag(bb, "betabinomial", list_model)
-                return out.with_(notes=(*notes, *out.notes), hypothesis_tests={**tried, **out.hypothesis_tests})
+                return out.with_(notes=(*notes, *out.notes), hypothesis_tests={**tried, **out.hypothesis_tests},
+                                 details={**out.details, "rejected_model": first_name, "rejected_estimate": first.estimate})
             tried.update({f"{k}[betabinomial]": v for k, v in bb_tests.items()})
             notes.append(f"the beta-binomial (overdispersed) control model was rejected too ({_describe(bb_tests)})")
     dim = fit("dim", fallback=True)
