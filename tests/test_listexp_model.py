@@ -273,7 +273,7 @@ def test_auto_falls_back_to_dim_for_under_dispersed_counts_and_says_so():
     assert res.hypothesis_tests["control_fit[binomial]"]["p_value"] < 0.05
     assert any("rejected" in n for n in res.notes) and any("difference in means" in n for n in res.notes)
     ml = sv.list_experiment(df, "count", "treat", 4, method="ml")
-    assert res.details["rejected_estimate"] == pytest.approx(ml.estimate)
+    assert res.details["rejected_estimate"] == pytest.approx(ml.estimate) and res.details["rejected_ci"] == pytest.approx(ml.ci)
     # binomial keeps the ML fit with its warning
     kept = fit_list_model(df, "count", "treat", 4, method="ml", list_model="binomial")
     assert kept.method == "list-ml" and kept.warnings
@@ -380,3 +380,50 @@ def test_dispersion_of_a_sum_of_bernoullis_is_below_the_binomial():
     for probs in product((0.1, 0.5, 0.9), repeat=3):
         p = np.array(probs)
         assert np.sum(p * (1 - p)) <= len(p) * p.mean() * (1 - p.mean()) + 1e-15
+
+
+# -- properties ----------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(J=st.integers(1, 8), eta=st.floats(-6, 6), zeta=st.floats(-12, 4))
+def test_beta_binomial_pmf_properties(J, eta, zeta):
+    P = bb_pmf_table(J, np.array([eta]), zeta)[0]
+    mu, rho = 1 / (1 + np.exp(-eta)), 1 / (1 + np.exp(-zeta))
+    y = np.arange(J + 1)
+    assert np.all(P >= 0) and P.sum() == pytest.approx(1, abs=1e-12)
+    # moments of Imai's (2011) overdispersed model: mean Jμ, variance Jμ(1 − μ)(1 + (J − 1)ρ)
+    assert P @ y == pytest.approx(J * mu, rel=1e-10, abs=1e-12)
+    var = P @ (y - J * mu) ** 2
+    assert var == pytest.approx(J * mu * (1 - mu) * (1 + (J - 1) * rho), rel=1e-8, abs=1e-12)
+    phi = np.exp(zeta)
+    np.testing.assert_allclose(P, scipy_stats.betabinom.pmf(y, J, mu / phi, (1 - mu) / phi), rtol=1e-9, atol=1e-300)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 100_000), n=st.integers(300, 1500), J=st.integers(2, 5), scale=st.floats(0.1, 50))
+def test_fit_list_model_properties(seed, n, J, scale):
+    rng = np.random.default_rng(seed)
+    probs = rng.uniform(0.1, 0.9, J)
+    df = sample(n, seed=seed, probs=tuple(probs), truth=float(rng.uniform(0.05, 0.6)),
+                w=lambda r, m: r.uniform(0.5, 2.0, m))
+    try:
+        res = fit_list_model(df, "count", "treat", J, method="ml", weights="w")
+    except DesignError:  # an ML fit on the boundary is refused with a message, never a wrong number
+        return
+    model = res.details["list_model"]
+    assert model in ("binomial", "betabinomial", "dim")
+    lo, hi = res.ci
+    assert 0 <= lo <= hi <= 1
+    tests = res.hypothesis_tests
+    binom = tests["control_fit"] if model == "binomial" else tests["control_fit[binomial]"]
+    # the choice follows the binomial model's test
+    assert (model == "binomial") == (binom["p_value"] is None or binom["p_value"] >= 0.05)
+    if model == "dim":
+        dim = sv.list_experiment(df, "count", "treat", J, weights="w")
+        assert res.estimate == dim.estimate and res.ci == dim.ci
+    # a constant factor on the weights changes nothing; nor does the order of the respondents
+    perm = rng.permutation(n)
+    other = fit_list_model(df.iloc[perm].assign(w=df.w.iloc[perm] * scale), "count", "treat", J, method="ml", weights="w")
+    assert other.details["list_model"] == model
+    assert other.estimate == pytest.approx(res.estimate, abs=1e-7)
+    b2 = other.hypothesis_tests["control_fit"] if model == "binomial" else other.hypothesis_tests["control_fit[binomial]"]
+    assert b2["statistic"] == pytest.approx(binom["statistic"], rel=1e-5, abs=1e-8)

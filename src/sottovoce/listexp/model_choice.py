@@ -147,7 +147,8 @@ def fit_list_model(
                 notes.append(f"the beta-binomial (overdispersed) control model fits ({_describe(bb_tests)}): reported instead")
                 out = _tag(bb, "betabinomial", list_model)
                 return out.with_(notes=(*notes, *out.notes), hypothesis_tests={**tried, **out.hypothesis_tests},
-                                 details={**out.details, "rejected_model": first_name, "rejected_estimate": first.estimate})
+                                 details={**out.details, "rejected_model": first_name, "rejected_estimate": first.estimate,
+                                 "rejected_ci": first.ci})
             tried.update({f"{k}[betabinomial]": v for k, v in bb_tests.items()})
             notes.append(f"the beta-binomial (overdispersed) control model was rejected too ({_describe(bb_tests)})")
     dim = fit("dim", fallback=True)
@@ -157,7 +158,8 @@ def fit_list_model(
                  + (f" (the covariates {covariates!r} are not used)" if covariates else ""))
     out = _tag(dim, "dim", list_model)
     return out.with_(notes=(*notes, *out.notes), hypothesis_tests={**tried, **out.hypothesis_tests},
-                     details={**out.details, "rejected_model": first_name, "rejected_estimate": first.estimate})
+                     details={**out.details, "rejected_model": first_name, "rejected_estimate": first.estimate,
+                                 "rejected_ci": first.ci})
 
 
 def _tag(res: ListFit, chosen: str, requested: str) -> ListFit:
