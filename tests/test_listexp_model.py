@@ -355,6 +355,14 @@ def test_pipeline_falls_back_and_says_so(tmp_path):
     assert r["method"] == "list-dim" and r["list_model"] == "dim"
     assert r["tests"]["control_fit[binomial]"]["p_value"] < 0.05
     assert any("difference in means" in n for n in r["notes"])
+    # the report names the method actually used and says why, in both languages
+    from sottovoce.report import build_view
+
+    en, ru = build_view(res.to_dict(), "en"), build_view(res.to_dict(), "ru")
+    assert any("uneq_list" in c and "did not fit" in c and "difference in means" in c for c in en["caveats"])
+    assert any("uneq_list" in c and "разность средних" in c for c in ru["caveats"])
+    assert "List experiment (difference in means)" in " ".join(en["methods"])
+    assert "List experiment (maximum likelihood)" not in " ".join(en["methods"])
 
 
 def test_cli_list_ml_falls_back_and_model_option(cli, tmp_path):

@@ -77,6 +77,13 @@ def _method_name(q: Mapping[str, Any], lang: str) -> str:
     return t(lang, f"m_name_{q['type']}")
 
 
+def _list_model(q: Mapping[str, Any]) -> str:
+    """The list model whose estimate is shown: the requested method, unless the pipeline's model
+    check (``fit_list_model``) replaced it by the beta-binomial or the difference in means."""
+    chosen = (q.get("result") or {}).get("list_model")
+    return {"dim": "dim", "betabinomial": "ml_bb", "types": "types"}.get(chosen or "", q.get("method", "dim"))
+
+
 def _answer(q: Mapping[str, Any], lang: str) -> str:
     labels = [pick(o, lang) for o in q.get("yes_labels", [])]
     return " / ".join(x for x in labels if x) or t(lang, "yes")
@@ -220,6 +227,11 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         pval = dt.get("p_value")
         if pval is not None and pval < 0.05:
             caveats.append(t(lang, "c_design_test", q=q["id"], p=_dec(f"{pval:.3f}", lang)))
+        res = q.get("result") or {}
+        if q["type"] == "list" and res.get("rejected_model"):  # fit_list_model replaced the requested model
+            shown = S.get(f"list_{_list_model(q)}", res.get("list_model", ""))
+            caveats.append(t(lang, "c_list_model", q=q["id"], model=S.get(f"list_{q.get('method', 'ml')}", q.get("method", "")),
+                             shown=shown, est=pct(res.get("rejected_estimate"))))
     wordings = [{"method": _method_name(q, lang), "id": q["id"], "text": pick(q.get("wording"), lang)} for q in qs_sorted if q.get("wording")]
     gap_rows = []
     byid = _questions(results)
@@ -342,7 +354,7 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         if q["type"] == "direct":
             m = S["m_direct"]
         elif q["type"] == "list":
-            m = t(lang, "m_list", method=S.get(f"list_{q.get('method', 'dim')}", q.get("method", "dim")))
+            m = t(lang, "m_list", method=S.get(f"list_{_list_model(q)}", q.get("method", "dim")))
         elif q["type"] == "rr":
             m = t(lang, "m_rr", design=S.get(f"design_{q.get('design')}", q.get("design")))
         else:

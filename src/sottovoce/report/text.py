@@ -142,6 +142,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "list_lm": "linear regression",
         "list_nls": "nonlinear least squares",
         "list_ml": "maximum likelihood",
+        "list_ml_bb": "maximum likelihood, beta-binomial control items",
+        "list_types": "maximum likelihood over respondent types",
         "bounds": "Worst-case bounds",
         "bounds_text": "Only {rr}% of the eligible people gave an interview. If all who did not answer (or said “hard to say” or refused) would say “{answer}”, or none of them would, the share among all eligible people would lie anywhere between {lo}% and {hi}%.",
         "sensitivity": "Sensitivity to nonresponse",
@@ -217,6 +219,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "trend_shift": "Level shift at “{event}” ({date}): {shift} points (95% interval {lo} … {hi}), p = {p}.",
         "m_trend": "Poll pooling: a random-walk model of the share observed by every poll with sampling error and a house effect per pollster, fitted by Kalman filtering and smoothing; random-walk variance by maximum likelihood (Jackman 2005).",
         "c_trend_failed": "The trend across polls could not be estimated: {why}.",
+        "c_list_model": "For the list experiment “{q}” the study asked for {model}, but its model of the control items did not fit the control group's answers (it would have given {est}%), so the estimate shown is by {shown}, which does not need that model.",
         "yes": "yes",
     },
     "ru": {
@@ -269,6 +272,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "list_lm": "линейная регрессия",
         "list_nls": "нелинейный метод наименьших квадратов",
         "list_ml": "метод максимального правдоподобия",
+        "list_ml_bb": "метод максимального правдоподобия, бета-биномиальная модель контрольных утверждений",
+        "list_types": "метод максимального правдоподобия по типам респондентов",
         "bounds": "Границы при худшем сценарии",
         "bounds_text": "Интервью дали лишь {rr}% тех, кто мог участвовать. Если бы все, кто не ответил (или затруднился с ответом, или отказался), сказали «{answer}» или, наоборот, никто из них, доля среди всех, кто мог участвовать, оказалась бы где-то между {lo}% и {hi}%.",
         "sensitivity": "Чувствительность к неответам",
@@ -344,6 +349,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "trend_shift": "Сдвиг уровня в момент события «{event}» ({date}): {shift} п. п. (95%-й интервал {lo} … {hi}), p = {p}.",
         "m_trend": "Объединение опросов: модель случайного блуждания для доли, которую каждый опрос измеряет с выборочной ошибкой и систематическим смещением своей компании; оценка фильтром и сглаживателем Калмана, дисперсия блуждания — методом максимального правдоподобия (Jackman 2005).",
         "c_trend_failed": "Динамику по опросам оценить не удалось: {why}.",
+        "c_list_model": "Для списочного эксперимента «{q}» в исследовании указан {model}, но модель контрольных утверждений не согласуется с ответами контрольной группы (она дала бы {est}%), поэтому оценка получена другим способом ({shown}), которому эта модель не нужна.",
         "yes": "да",
     },
 }
