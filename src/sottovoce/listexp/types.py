@@ -188,7 +188,7 @@ def fit_types(y: np.ndarray, treated: np.ndarray, control: np.ndarray, w: np.nda
     grad = np.zeros(len(rest))
     grad += (rest >= K).astype(float) - float(ref >= K)  # ∂ Σ_y π_{y1} / ∂θ
     prev = float(pi[K:].sum())
-    se = float(np.sqrt(max(grad @ Hinv @ grad, 0.0)))
+    se = float(np.sqrt(max(float(grad @ Hinv @ grad), 0.0)))
     # full covariance of π (eliminated reference share = −Σ of the others)
     T = np.zeros((2 * K, len(rest)))
     T[rest, np.arange(len(rest))] = 1.0
