@@ -126,6 +126,7 @@ def test_beta_binomial_interval_covers_when_its_model_holds():
         est[i] = r.estimate
         hits += r.ci[0] <= TRUE <= r.ci[1]
     lo, hi = _band(reps)
+    print(f"\nbeta-binomial, rho = {rho}: coverage {hits / reps:.3f}, bias {est.mean() - TRUE:.4f} ({reps} samples)")
     assert lo <= hits / reps <= hi, hits / reps
     assert abs(est.mean() - TRUE) <= 3 * est.std() / np.sqrt(reps)
 
@@ -163,6 +164,7 @@ def _boundary(rng, n):
 def test_types_model_unbiased_and_as_efficient_as_dim_where_constraints_do_not_bind():
     reps = max(REPS, 1000)  # cheap: no data frames
     est, dim, truth, cov = _types_vs_dim(_unequal, reps, 505, N)
+    print(f"\ntypes, unequal: bias {est.mean() - truth:.4f}, var/var(DiM) {est.var() / dim.var():.3f}, coverage {cov:.3f}")
     assert abs(est.mean() - truth) <= 3 * est.std() / np.sqrt(reps)
     # the MLE is the difference in means unless a sample's moment solution turns negative
     assert 0.95 <= est.var() / dim.var() <= 1.0
@@ -171,7 +173,9 @@ def test_types_model_unbiased_and_as_efficient_as_dim_where_constraints_do_not_b
 
 
 def test_types_model_gains_precision_where_true_types_are_zero():
-    est, dim, truth, _ = _types_vs_dim(_boundary, max(REPS, 500), 606, N)
+    est, dim, truth, cov = _types_vs_dim(_boundary, max(REPS, 500), 606, N)
+    print(f"\ntypes, zero types: bias {est.mean() - truth:.4f} (DiM {dim.mean() - truth:.4f}), var/var(DiM) "
+          f"{est.var() / dim.var():.3f}, MSE/MSE(DiM) {np.mean((est - truth) ** 2) / np.mean((dim - truth) ** 2):.3f}, coverage {cov:.3f}")
     assert est.var() < 0.7 * dim.var()  # a real gain
     assert np.mean((est - truth) ** 2) < np.mean((dim - truth) ** 2)  # also in MSE, despite its bias
     assert est.mean() - truth > 0  # pulled away from the zero types: the price (README)
