@@ -30,6 +30,8 @@ from ._results import Result
 from .errors import DesignError, InputError, SottovoceWarning
 from .intervals import CI_METHODS, DegreesOfFreedom, design_df
 from .io import as_frame, require_columns, value_labels
+from .modelframe import one_variable
+from .multistage import later_stages
 from .subgroups import clean_code, estimate_by
 
 __all__ = ["Survey", "as_survey"]
@@ -164,9 +166,12 @@ class Survey:
     weights : name of the weight column; ``None`` means equal weights of 1. Zero weights are
         legitimate (excluded respondents); negative or missing weights are an error.
     strata, psu : names of the stratum and PSU (cluster) columns; PSU ids are taken as nested
-        within strata. Without ``psu`` every row is its own PSU.
+        within strata. Without ``psu`` every row is its own PSU. A list of columns gives the
+        stages of a multistage design (R's ``ids = ~psu + ssu``), each nested in the one before.
     fpc : column with the population number of PSUs in each stratum (values > 1) or the sampling
-        fraction (values <= 1), constant within a stratum, as R's ``svydesign(fpc=)``.
+        fraction (values <= 1), constant within a stratum, as R's ``svydesign(fpc=)``; a list
+        gives one per stage, and the later stages then add their variance
+        (:mod:`sottovoce.multistage`; without them only the first stage counts, as in R).
     replicate_weights : list of columns holding replicate weights (full weights, as R's
         ``svrepdesign(combined.weights=TRUE)``); the variance then uses the replicates.
     replicate_type : ``"JK1"`` (scale (R-1)/R), ``"bootstrap"`` (scale 1/(R-1)), ``"JKn"`` or
@@ -200,8 +205,11 @@ class Survey:
             raise InputError(f"{source}: no rows")
         if isinstance(replicate_weights, str):
             replicate_weights = [replicate_weights]
+        # Several PSU columns are the stages of a multistage design (R's ids = ~psu + ssu).
+        psu, stage_cols = _first_stage(psu, df)
+        fpc, stage_fpcs = _first_stage(fpc, df)
         df, (weights, strata, psu, fpc) = design_columns(df, weights=weights, strata=strata, psu=psu, fpc=fpc)
-        require_columns(df, [weights, strata, psu, fpc, *(replicate_weights or [])])
+        require_columns(df, [weights, strata, psu, fpc, *stage_cols, *stage_fpcs, *(replicate_weights or [])])
         if lonely_psu not in LONELY_PSU:
             raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
         self.data = df
@@ -233,6 +241,8 @@ class Survey:
         self._mask: np.ndarray | None = None
         self._cal: tuple[_PostStep | _RakeStep, ...] = ()
         self._trimmed = False
+        self._stages = later_stages(df, self._psu, (1.0 - self._f_h)[self._psu_stratum], stage_cols,
+                                    [*stage_fpcs, *[None] * (len(stage_cols) - len(stage_fpcs))], lonely_psu)
         self._rep: _Replicates | None = None
         if replicate_weights:
             self._rep = _read_replicates(df, list(replicate_weights), replicate_type, scale, rscales, mse)
@@ -328,7 +338,10 @@ class Survey:
         if self.lonely_psu in ("remove", "certainty"):
             scale_h = np.where(lonely, 0.0, scale_h)
         scale = scale_h[self._psu_stratum]
-        return (dev * scale[:, None]).T @ dev
+        cov = (dev * scale[:, None]).T @ dev
+        for stage in self._stages:  # later stages of a multistage design with fpc
+            cov += stage.cov(x)
+        return cov
 
     def _residualize(self, x: np.ndarray) -> np.ndarray:
         """Replace weighted influence values by calibration residuals, step by step (svyrecvar)."""
@@ -562,6 +575,7 @@ class Survey:
         return self._estimate(var, self._kind(var), by, ci, level, df)
 
     def _kind(self, var: str) -> str:
+        var = one_variable(var)
         require_columns(self.data, [var])
         s = self.data[var]
         if value_labels(self.data, var) or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
@@ -569,6 +583,7 @@ class Survey:
         return "mean"
 
     def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | None) -> Result:
+        var, by = one_variable(var), one_variable(by)  # R's "~support" as well as "support"
         require_columns(self.data, [var, by])
         if ci not in CI_METHODS:
             raise InputError(f"ci='{ci}' is not an interval method for shares; use one of {', '.join(CI_METHODS)}")
@@ -834,6 +849,67 @@ class Survey:
             return "(the whole sample)"
         levels = pd.factorize(self.data[self.strata_column], sort=True)[1]
         return f"'{levels[h]}'"
+
+    # -- R survey verbs beyond means (thin wrappers; the methods live in their own modules) -----
+    def glm(self, formula: str, family: str = "gaussian", level: float = 0.95) -> Any:
+        """Design-based GLM (R's ``svyglm``): see :func:`sottovoce.glm.svyglm`."""
+        from .glm import svyglm
+
+        return svyglm(self, formula, family, level=level)
+
+    def quantile(self, var: str, quantiles: float | Sequence[float] = 0.5, level: float = 0.95) -> Result:
+        """Quantiles with Woodruff intervals (R's ``svyquantile`` default): see :mod:`sottovoce.quantile`."""
+        from .quantile import svyquantile
+
+        return svyquantile(self, var, quantiles, level=level)
+
+    def ratio(self, numerator: str, denominator: str, level: float = 0.95) -> Result:
+        """Ratio of two totals (R's ``svyratio``): see :mod:`sottovoce.ratio`."""
+        from .ratio import svyratio
+
+        return svyratio(self, numerator, denominator, level=level)
+
+    def means(self, variables: str | Sequence[str], by: str | None = None, level: float = 0.95) -> Any:
+        """Means of several variables and/or domains with their joint covariance (R's ``svyby``
+        with ``covmat=TRUE``), ready for ``.contrast()``: see :mod:`sottovoce.contrast`."""
+        from .contrast import domain_means
+
+        return domain_means(self, variables, by=by, level=level)
+
+    def subset(self, condition: str) -> Survey:
+        """The domain where ``condition`` holds (``"age >= 18 & region == 'Moscow'"``); its SEs
+        keep the full design (R's ``subset(design, ...)``)."""
+        from .modelframe import subset_mask
+
+        return self.domain(subset_mask(self.data, condition))
+
+    # -- accessors for estimators in other modules ---------------------------------------------
+    def domain_mask(self) -> np.ndarray:
+        """Rows in the current domain (every row outside a domain)."""
+        return np.ones(len(self.data), dtype=bool) if self._mask is None else self._mask.copy()
+
+    def replicate_cov(self, est_rep: np.ndarray, est_full: np.ndarray) -> np.ndarray:
+        """Covariance from replicate estimates (R's ``svrVar``: the design's scale, rscales and
+        mse); replicates with a missing estimate are left out, as R's ``na.action``."""
+        rep = self._rep
+        if rep is None:
+            raise DesignError("this design has no replicate weights")
+        est_rep = np.asarray(est_rep, dtype=float).reshape(rep.count, -1)
+        ok = np.isfinite(est_rep).all(axis=1)
+        if not ok.any():
+            raise DesignError("every replicate estimate is missing; the replicate variance is undefined")
+        est_full = np.asarray(est_full, dtype=float).reshape(-1)
+        centre = est_full if rep.mse else est_rep[ok].mean(axis=0)
+        dev = est_rep[ok] - centre
+        return rep.scale * (dev * rep.rscales[ok][:, None]).T @ dev
+
+
+def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:
+    """The first-stage column and the later stages' columns of ``psu=``/``fpc=``: a list of
+    column names is the stages of a multistage design; anything else is one design column."""
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(c, str) and c in df.columns for c in spec):
+        return spec[0], list(spec[1:])
+    return spec, []
 
 
 def _dropped_levels(s: pd.Series, kept: Any) -> list[Any]:
