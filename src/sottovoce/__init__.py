@@ -28,7 +28,7 @@ _LAZY: dict[str, str] = {
     "Margins": ".margins", "load_margins": ".margins",
     "rake": ".weighting", "poststratify": ".weighting", "trim": ".weighting", "kish_deff": ".weighting",
     "effective_n": ".weighting", "diagnostics": ".weighting", "weight_report": ".weighting", "WeightReport": ".weighting",
-    "ListFit": ".listexp", "list_experiment": ".listexp", "list_design_test": ".listexp", "double_list": ".listexp",
+    "ListFit": ".listexp", "list_experiment": ".listexp", "fit_list_model": ".listexp", "list_design_test": ".listexp", "double_list": ".listexp",
     "list_direct": ".listexp", "placebo_list": ".listexp", "split_ballot": ".listexp",
     "RRDesign": ".rr", "Warner": ".rr", "ForcedResponse": ".rr", "UnrelatedQuestion": ".rr", "Mirrored": ".rr",
     "Disguised": ".rr", "Crosswise": ".rr", "RR_DESIGNS": ".rr", "rr_design": ".rr", "rr_prevalence": ".rr",
@@ -118,6 +118,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
     from .listexp import (
         ListFit,
         double_list,
+        fit_list_model,
         list_design_test,
         list_direct,
         list_experiment,

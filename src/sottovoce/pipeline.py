@@ -667,11 +667,14 @@ def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived
         elif isinstance(q, ListQuestion):
             entry["method"] = q.method
             lx = _module("listexp")
-            fn = _fn(lx, "list_experiment")
+            fn = _fn(lx, "fit_list_model")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
             # The calibrated design itself: list-experiment SEs include the calibration residuals.
-            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by), svy, subgroups)
+            # fit_list_model tests an ML/NLS control model and falls back to the difference in means
+            # (saying so in the result's notes) when the control arm rejects it (issue 17).
+            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, method=q.method, list_model=q.list_model,
+                                                covariates=q.covariates, by=by), svy, subgroups)
             entry["result"] = res.to_dict()
             entry["se_weights"] = "calibrated"
             test = _fn(lx, "list_design_test")
@@ -709,7 +712,9 @@ def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived
 # Estimator options named as the command line or Python spell them, and as a study file does.
 _TRUNCATE = "set truncate = true for this question in the study file to report it truncated"
 _HINTS = (("pass --truncate to report it truncated", _TRUNCATE), ("pass truncate=True to report it truncated", _TRUNCATE),
-          ("--truncate", "truncate = true (study file)"), ("truncate=True", "truncate = true (study file)"))
+          ("--truncate", "truncate = true (study file)"), ("truncate=True", "truncate = true (study file)"),
+          ("overdispersed=True", 'list_model = "betabinomial"'), ("method='types'", 'method = "types"'),
+          ("method='dim'", 'method = "dim"'))
 
 
 def study_hint(message: str) -> str:
