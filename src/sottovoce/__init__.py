@@ -57,12 +57,13 @@ _LAZY: dict[str, str] = {
     "domain_means": ".contrast", "contrast": ".contrast", "Estimates": ".estimates",
     "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
     "margins_difference": ".marginal",
+    "field_plan": ".fielding", "field_check": ".fielding",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
 _SUBMODULES = frozenset({
     "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
-    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage",
+    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage", "fielding",
 })
 
 __all__ = [
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         validate_corpus,
     )
     from .estimates import Estimates
+    from .fielding import field_check, field_plan
     from .glm import FAMILIES, GLMResult, svyglm
     from .io import read_table, write_table
     from .listexp import (
