@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 PILOT_ROWS = (
     "id,q_support,list_count,list_treat,rr_answer,sex\n"
     "1,1,1,0,1,male\n2,2,0,0,0,female\n3,1,2,0,1,male\n4,2,3,1,0,female\n"
@@ -64,3 +66,27 @@ def test_pilot_with_a_subgroup_whose_list_arm_is_empty(tmp_path, cli):
     assert "support_direct” and “support_list” could not be estimated for sex = male" in r.err
     # warnings name the question, not the pipeline's derived column
     assert "__sv_" not in r.err and "__sv_" not in (tmp_path / "out" / "results.json").read_text()
+
+
+def test_more_wrong_types_are_input_errors_naming_the_parameter(cli, tmp_path):
+    """Found by trying the public functions with what a hurried user passes."""
+    import numpy as np
+    import pandas as pd
+
+    import sottovoce as sv
+    from sottovoce.errors import InputError
+
+    df = pd.read_csv(Path(__file__).resolve().parents[1] / "examples" / "demo" / "respondents.csv")
+    with pytest.raises(InputError, match=r"upper='5' must be a number"):
+        sv.trim(df, upper="5")  # was TypeError: '>=' not supported
+    with pytest.raises(InputError, match=r"upper=0.5: the cap must be at least 1"):
+        sv.trim(np.ones(10), upper=0.5)
+    with pytest.raises(InputError, match="weights must be numbers"):
+        sv.effective_n("abc")  # was ValueError: could not convert string to float
+    with pytest.raises(InputError, match=r"is a file name, not a table: read it first, e\.g\. sv\.read_table"):
+        sv.list_experiment("respondents.csv", "list_count", "list_treat", 4)  # was "DataFrame constructor not properly called!"
+    with pytest.raises(InputError, match=r"data=None: give a table"):
+        sv.list_experiment(None, "list_count", "list_treat", 4)  # was "column 'list_count' not found; the data have 0 columns"
+    r = cli("weight", sv.datasets.path("chronicles-01"), "--margins", Path(__file__).resolve().parents[1] / "examples" / "chronicles" / "margins-wave1.toml",
+            "--trim", "0.5", "--out", tmp_path / "w.sav")
+    assert r.code == 2 and "--trim 0.5: the cap must be at least 1" in r.err and "upper=" not in r.err
