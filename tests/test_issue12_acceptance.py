@@ -90,3 +90,20 @@ def test_more_wrong_types_are_input_errors_naming_the_parameter(cli, tmp_path):
     r = cli("weight", sv.datasets.path("chronicles-01"), "--margins", Path(__file__).resolve().parents[1] / "examples" / "chronicles" / "margins-wave1.toml",
             "--trim", "0.5", "--out", tmp_path / "w.sav")
     assert r.code == 2 and "--trim 0.5: the cap must be at least 1" in r.err and "upper=" not in r.err
+
+
+def test_audit_prints_the_display_once(cli):
+    """``sottovoce audit`` printed summary() (warnings included) and then the same warnings again
+    on stderr, and its sensitivity curves were formatted by the command, not the result: Python
+    and Jupyter users never saw them."""
+    import sottovoce as sv
+
+    poll = Path(__file__).resolve().parents[1] / "examples" / "published-polls" / "levada-2022-04.toml"
+    r = cli("audit", poll)
+    assert r.code == 0, r.err
+    res = sv.audit_poll(poll)
+    assert res.warnings and all(r.err.count(w) == 1 and w not in r.out for w in res.warnings)
+    text, markup = res.summary(), res._repr_html_()
+    assert "sensitivity to item nonresponse" in text and "0%→74%" in text and "0%→74%" in markup
+    for line in res.display().lines:
+        assert line.strip() in r.out.replace("\n", " ") or line.strip()[:60] in r.out
