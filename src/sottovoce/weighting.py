@@ -783,7 +783,7 @@ def trim(
     if redistribute not in ("proportional", "equal"):
         raise InputError(f"trim: redistribute must be 'proportional' or 'equal' (got {redistribute!r})")
     cap = _cap if redistribute == "proportional" else _cap_equal
-    upper = check_number(upper, "upper")
+    upper = float(check_number(upper, "upper") or 0.0)
     lower = check_number(lower, "lower", allow_none=True)
     if not upper >= 1:
         raise InputError(f"trim: upper={upper:g}: the cap must be at least 1 × the mean weight; use e.g. upper=5")
