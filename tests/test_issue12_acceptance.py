@@ -107,3 +107,15 @@ def test_audit_prints_the_display_once(cli):
     assert "sensitivity to item nonresponse" in text and "0%→74%" in text and "0%→74%" in markup
     for line in res.display().lines:
         assert line.strip() in r.out.replace("\n", " ") or line.strip()[:60] in r.out
+
+
+def test_trend_prints_its_display_with_warnings_on_stderr(cli, tmp_path):
+    """``sottovoce trend`` echoed summary() (warnings on stdout, hand-aligned house table); now it
+    goes through emit like every other command: the house effects are a table, warnings on stderr."""
+    polls = Path(__file__).resolve().parents[1] / "examples" / "polls"
+    r = cli("trend", polls / "chronicles-waves.toml", polls / "published-polls.csv", "--reference", "Chronicles / new",
+            "--csv", tmp_path / "t.csv")
+    assert r.code == 0, r.err
+    assert "latest (2022-08-28): 65.1% [10.7, 96.7]" in r.out  # the README's numbers
+    assert "warning:" not in r.out and "warning: the polls hardly determine" in r.err
+    assert "┃ house" in r.out and "wrote" in r.err
