@@ -119,3 +119,17 @@ def test_trend_prints_its_display_with_warnings_on_stderr(cli, tmp_path):
     assert "latest (2022-08-28): 65.1% [10.7, 96.7]" in r.out  # the README's numbers
     assert "warning:" not in r.out and "warning: the polls hardly determine" in r.err
     assert "┃ house" in r.out and "wrote" in r.err
+
+
+def test_a_suppressed_list_question_keeps_no_design_test(tmp_path):
+    """With min_cell 30 a 7-answer pilot is suppressed everywhere, but results.json still carried
+    the list experiment's design-effect test (p-value and verdict) computed from those 7 answers."""
+    import sottovoce as sv
+
+    study = _pilot(tmp_path / "pilot")
+    study.write_text(study.read_text().replace("min_cell = 1", "min_cell = 30"))
+    sv.analyze(study, out_dir=tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    lst = next(q for q in data["questions"] if q["id"] == "support_list")
+    assert lst["result"]["suppressed"] and lst["result"]["n"] == 7
+    assert lst.get("design_test") is None
