@@ -133,3 +133,11 @@ def test_a_suppressed_list_question_keeps_no_design_test(tmp_path):
     lst = next(q for q in data["questions"] if q["id"] == "support_list")
     assert lst["result"]["suppressed"] and lst["result"]["n"] == 7
     assert lst.get("design_test") is None
+
+
+def test_text_arms_error_suggests_the_control_value(tmp_path, cli):
+    """R's control/affirm/race factor: the error suggested --control 'affirm' (the first sorted value)."""
+    path = tmp_path / "race.csv"
+    path.write_text("y,treat\n" + "".join(f"{i % 4},{a}\n" for i, a in enumerate(["control", "affirm", "race"] * 20)))
+    r = cli("list", path, "--count", "y", "--treat", "treat", "--items", "3")
+    assert r.code == 2 and "--control 'control'" in r.err and "control=" not in r.err
