@@ -51,8 +51,7 @@ def regress(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Design-based regression (svyglm): coefficients with design SEs, tests, odds ratios, margins."""
-    # inside the command: glm and survey import pandas and scipy (start-up)
-    from ..glm import FAMILIES
+    from ..glm import FAMILIES  # numerical imports only when the command runs (start-up of --help)
     from ..survey import LONELY_PSU, Survey
 
     if family not in FAMILIES:
