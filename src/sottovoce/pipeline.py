@@ -18,6 +18,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import warnings
@@ -454,6 +455,9 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         steps.step("pooling polls into a trend")
         extra_steps["trend"] = _trend(study)
 
+    # the derived 0/1 columns are the pipeline's own: results name the data column and the question
+    columns = {col: study.question(qid).column for qid, col in derived.items()}  # type: ignore[union-attr]
+    out_q, comparisons = _named(out_q, columns), _named(comparisons, columns)
     s = study
     assert s.data is not None
     return jsonable({
@@ -564,6 +568,17 @@ def _profile_labels(study: Study, df: pd.DataFrame) -> dict[str, dict[str, str]]
                 if _key(o.code) in data_labels:
                     out[f"{q.column}={data_labels[_key(o.code)]}"] = dict(o.text)
     return out
+
+
+def _named(obj: Any, columns: Mapping[str, str]) -> Any:
+    """``obj`` with each derived column named by its data column (as a value) or its question (in text)."""
+    if isinstance(obj, str):
+        return columns.get(obj) or (_DERIVED.sub(r"\1", obj) if "__sv_" in obj else obj)
+    if isinstance(obj, Mapping):
+        return {k: _named(v, columns) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_named(v, columns) for v in obj]
+    return obj
 
 
 def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, pd.Series]:
@@ -722,7 +737,10 @@ def study_hint(message: str) -> str:
     writes a study file, not a command line)."""
     for cli, toml in _HINTS:
         message = message.replace(cli, toml)
-    return message
+    return _DERIVED.sub(r"\1", message)  # the derived 0/1 column is named by its question id
+
+
+_DERIVED = re.compile(r"__sv_(?:yes|y|n)_([A-Za-z0-9_-]+)")
 
 
 def _weighted_frame(svy: Any, study: Study) -> tuple[pd.DataFrame, dict[str, str | None]]:
@@ -785,7 +803,10 @@ def _flip(r: Result) -> dict[str, Any]:
 def _list_gap(res: Result) -> dict[str, Any]:
     """The ``direct − list`` category of :func:`sottovoce.listexp.list_direct`, overall and by group."""
     def one(r: Result) -> dict[str, Any]:
-        g = next(c for c in r.categories if c.label == "gap")
+        g = next((c for c in r.categories if c.label == "gap"), None)
+        if g is None:  # a group list_direct could not estimate (e.g. an empty arm): failed, with why
+            return r.to_dict() if r.failed else Result.failure("no direct − list gap could be estimated", n=r.n, method=r.method,
+                                                                by=r.by, level=r.level, label=r.label).to_dict()
         d = g.to_dict()
         for k in ("by", "level", "label"):
             if getattr(r, k) is not None:

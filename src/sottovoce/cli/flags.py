@@ -62,6 +62,7 @@ FLAGS: dict[str, str] = {
     "treat": "--treat",
     "truncate": "--truncate",
     "unit": "--unit",
+    "upper": "--trim",
     "var": "--var",
     "variable": "--var",
     "weights": "--weights",
