@@ -112,9 +112,7 @@ def analyze_corpus(
     from .validate import check_int, check_level
 
     check_level(level)
-    window = int(check_int(window, "window") or DEFAULT_WINDOW)
-    if window < 1:
-        raise InputError(f"window = {window} must be at least 1 day")
+    window = int(check_int(window, "window", minimum=1))  # type: ignore[arg-type]
     corpus = Path(corpus)
     wpath = Path(wordings) if wordings is not None else corpus.with_name("wordings.csv")
     polls = validate_corpus(corpus, wpath, today=today)

@@ -320,7 +320,7 @@ def fit_trend(
         first_day, last_day = table["start"].min(), table["end"].max()
         for e in evs:
             if e.date < first_day or e.date > last_day:
-                out_of_range.append({"event": e.label, "date": str(e.date.date()),
+                out_of_range.append({"event": e.label, "date": str(e.date.date()), "reason": "outside_range",
                                      "failed": f"outside the polls' date range {first_day.date()} to {last_day.date()}"})
         evs = [e for e in evs if first_day <= e.date <= last_day]
 
@@ -506,7 +506,8 @@ def _event_tests(d: _Design, evs: list[Event], layout: _Layout, sigma: float | N
         except DesignError as exc:
             if event_errors == "raise":
                 raise
-            out.append({"event": ev.label, "date": str(ev.date.date()), "failed": str(exc).split(": ", 1)[-1]})
+            out.append({"event": ev.label, "date": str(ev.date.date()), "reason": "not_identified",
+                        "failed": str(exc).split(": ", 1)[-1]})
     done = [k for k, t in enumerate(out) if not t.get("failed")]
     adj = holm([out[k]["p_value"] for k in done])
     for k, p in zip(done, adj, strict=True):

@@ -59,6 +59,22 @@ def _pct_ci(r: Mapping[str, Any], lo: str, hi: str, lang: str, bounds: tuple[flo
     return f"{fmt1(a, lang)}–{fmt1(b, lang)}"
 
 
+def _whole(x: float, lang: str) -> str:
+    """A published percent as printed: 51, 58.5 (58,5 in Russian)."""
+    return dec(f"{x:g}", lang)
+
+
+def _wording_text(h: Mapping[str, Any], lang: str) -> tuple[str, bool, str]:
+    """The question as asked and the language it is quoted in: the report's language when the
+    source gives it; ``False`` when the wordings table marks it as not verified (its text then
+    starts with a parenthesis). Originals are Russian, ``text_en`` English."""
+    pairs = [(h["text_original"], "ru"), (h["text_en"], "en")]
+    for text, tl in sorted(pairs, key=lambda x: x[1] != lang):
+        if text and not text.startswith("("):
+            return text, True, tl
+    return "", False, lang
+
+
 def _p(x: float, lang: str) -> str:
     return dec("< 0.001" if x < 0.001 else f"{x:.3f}", lang)
 
@@ -126,15 +142,16 @@ def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dic
     offered = {"yes": S["offered_yes"], "no": S["offered_no"], "unknown": S["offered_unknown"]}
     wording_rows = []
     for h in sorted(w, key=lambda x: -x["effect"]):
+        text, verified, text_lang = _wording_text(h, lang)
         wording_rows.append({
-            "house": names[h["house"]], "polls": h["polls"],
-            "text": h["text_en"] if lang == "en" else (h["text_original"] if not h["text_original"].startswith("(") else h["text_en"]),
-            "original": h["text_original"] if lang == "en" else "",
+            "house": names[h["house"]], "polls": h["polls"], "text": text, "verified": verified, "text_lang": text_lang,
+            "original": h["text_original"] if text_lang == "en" and h["text_original"] and not h["text_original"].startswith("(") else "",
             "options": ", ".join(OPTION_NAMES[lang].get(o, o) for o in h["options"]),
             "hts": offered.get(h["hard_to_say_offered"], h["hard_to_say_offered"]),
             "ref": offered.get(h["refused_offered"], h["refused_offered"]),
             "modes": ", ".join(MODE_NAMES[lang].get(m, m) for m in h["modes"]),
-            "years": "; ".join(f"{y['year']}: {y['min']:g}" + (f"–{y['max']:g}" if y["max"] != y["min"] else "") for y in h["years"]),
+            "years": "; ".join(f"{y['year']}: {_whole(y['min'], lang)}" + (f"–{_whole(y['max'], lang)}" if y["max"] != y["min"] else "")
+                               for y in h["years"]),
             "nonanswer": "–" if h["mean_nonanswer"] is None else dec(f"{h['mean_nonanswer']:.1f}", lang),
             "effect": signed(h["effect"], lang), "ci": _pct_ci(h, "low", "high", lang, DIFFERENCE),
         })
@@ -146,7 +163,8 @@ def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dic
     for e in payload["events"]:
         x = e["test"]
         if x.get("failed"):
-            result = S["event_untested"].format(why=x["failed"])
+            why = S.get(f"why_{x.get('reason')}", x["failed"]).format(first=payload["corpus"]["first"], last=payload["corpus"]["last"])
+            result = S["event_untested"].format(why=why)
         else:
             result = S["event_shift"].format(shift=signed(x["shift"], lang), lo=_pct_ci(x, "low", "high", lang, DIFFERENCE).split(" … ")[0],
                                              hi=_pct_ci(x, "low", "high", lang, DIFFERENCE).split(" … ")[1],
