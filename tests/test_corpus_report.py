@@ -297,3 +297,24 @@ def test_a_bad_corpus_is_one_clear_error(tmp_path, synth):
     (folder / "polls.csv").write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match="citation_kind"):
         analyze_corpus(folder / "polls.csv")
+
+
+# -- Monte Carlo: the new interval ----------------------------------------------------------------
+@pytest.mark.slow
+def test_house_difference_intervals_cover_the_planted_differences():
+    """95% intervals of effect(a) − effect(b) cover the planted differences (+4, +5, +1 points)
+    93-97% of the time (sigma by ML, its uncertainty in the intervals)."""
+    from test_dynamics_mc import _series
+
+    rng = np.random.default_rng(18)
+    planted = {("A", "B"): 0.04, ("A", "C"): 0.05, ("B", "C"): 0.01}
+    hits = total = 0
+    for _ in range(400):
+        df, _ = _series(rng)
+        d = fit_trend(df).house_differences().set_index(["house_a", "house_b"])
+        for key, v in planted.items():
+            hits += bool(d.loc[key, "low"] <= v <= d.loc[key, "high"])
+            total += 1
+    coverage = hits / total
+    print(f"house-difference interval coverage {coverage:.4f} over {total}")
+    assert 0.93 <= coverage <= 0.97
