@@ -318,3 +318,18 @@ def test_house_difference_intervals_cover_the_planted_differences():
     coverage = hits / total
     print(f"house-difference interval coverage {coverage:.4f} over {total}")
     assert 0.93 <= coverage <= 0.97
+
+
+def test_trend_on_the_corpus_from_a_fresh_clone(cli, tmp_path, monkeypatch):
+    """`sottovoce trend examples/polls/war-support.csv` with no ../shared: the latest pooled share
+    with its interval inside [0, 1], in the text and in --json."""
+    clone = tmp_path / "clone"
+    shutil.copytree(POLLS, clone / "examples" / "polls")
+    assert not (tmp_path / "shared").exists()
+    monkeypatch.chdir(clone)
+    r = cli("trend", "examples/polls/war-support.csv", "--json")
+    assert r.code == 0, r.err
+    res = json.loads(r.out)
+    assert 0 <= res["ci"][0] <= res["estimate"] <= res["ci"][1] <= 1 and not res["out_of_range"]
+    r = cli("trend", "examples/polls/war-support.csv")
+    assert r.code == 0 and f"latest ({res['last_grid_date']}): {100 * res['estimate']:.1f}% [{100 * res['ci'][0]:.1f}, " in r.out

@@ -30,7 +30,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ._results import jsonable
@@ -80,13 +79,17 @@ def _events_from(events: str | Path | Sequence[Any] | Mapping[str, str] | None) 
         return []
     if isinstance(events, (str, Path)):
         return read_events(events)
-    if not isinstance(events, Mapping) and all(isinstance(e, Mapping) and isinstance(e.get("label"), Mapping) for e in events):
-        return sorted(({"date": str(pd.Timestamp(e["date"]).date()), "label": {k: str(e["label"].get(k) or e["label"].get("en", ""))
-                                                                                  for k in _LANGS}, "source": str(e.get("source", ""))}
-                       for e in events), key=lambda e: e["date"])
+    items: list[Any] = list(events.items()) if isinstance(events, Mapping) else list(events)
+    if items and all(isinstance(e, Mapping) and isinstance(e.get("label"), Mapping) for e in items):
+        read: list[dict[str, Any]] = []
+        for e in items:
+            label = e["label"]
+            read.append({"date": str(pd.Timestamp(e["date"]).date()), "source": str(e.get("source", "")),
+                         "label": {k: str(label.get(k) or label.get("en", "")) for k in _LANGS}})
+        return sorted(read, key=lambda e: e["date"])
     from .dynamics.events import parse_events
 
-    return [{"date": str(e.date.date()), "label": {k: e.label for k in _LANGS}, "source": ""} for e in parse_events(events)]
+    return [{"date": str(e.date.date()), "label": {k: e.label for k in _LANGS}, "source": ""} for e in parse_events(items)]
 
 
 def analyze_corpus(
@@ -249,6 +252,7 @@ def _audit(polls: pd.DataFrame, level: float) -> list[dict[str, Any]]:
                                "n": int(last["n"]), "yes": yes, "no": no}
         if no is None:
             row["failed"] = "no 'do not support' share published: the bounds need it"
+            row["reason"] = "no_no_share"
             out.append(row)
             continue
         se_yes = float(last["se"])

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from . import charts
-from .corpus_text import CORPUS_STRINGS, MODE_NAMES, MONTHS, OPTION_NAMES, POLLSTER_NAMES, WORDING_NO
+from .corpus_text import (
+    CORPUS_STRINGS,
+    MODE_NAMES,
+    MONTHS,
+    OPTION_NAMES,
+    POLLSTER_NAMES,
+    WORDING_NO,
+)
 from .shares import DIFFERENCE, SHARE, shown_ci
 from .text import plural_ru
 from .view import dec, fmt1, signed
@@ -192,9 +199,9 @@ def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dic
     audit = []
     any_rate = False
     for a in payload["audit"]:
-        row = {"pollster": pname(a["pollster"]), "poll": f"{a['date']} (n = {a['n']})", "reported": fmt1(a["yes"], lang)}
+        row: dict[str, Any] = {"pollster": pname(a["pollster"]), "poll": f"{a['date']} (n = {a['n']})", "reported": fmt1(a["yes"], lang)}
         if a.get("failed"):
-            row.update(item=S["audit_failed"].format(why=a["failed"]), unit=[])
+            row.update(item=S["audit_failed"].format(why=S.get(f"why_{a.get('reason')}", a["failed"])), unit=[])
         else:
             row["item"] = f"{fmt1(a['item']['lower'], lang)}–{fmt1(a['item']['upper'], lang)}"
             any_rate = any_rate or a["response_rate_published"]
