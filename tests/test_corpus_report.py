@@ -333,3 +333,23 @@ def test_trend_on_the_corpus_from_a_fresh_clone(cli, tmp_path, monkeypatch):
     assert 0 <= res["ci"][0] <= res["estimate"] <= res["ci"][1] <= 1 and not res["out_of_range"]
     r = cli("trend", "examples/polls/war-support.csv")
     assert r.code == 0 and f"latest ({res['last_grid_date']}): {100 * res['estimate']:.1f}% [{100 * res['ci'][0]:.1f}, " in r.out
+
+
+def test_feature_contrasts_are_linear_combinations_of_house_effects(synth):
+    """A feature's contrast is the mean effect of one group minus the other's; with one house per
+    group it is exactly that pair's difference (same SE)."""
+    _, payload, trend = synth
+    eff = trend.houses.set_index("house")["effect"]
+    diffs = trend.house_differences().set_index(["house_a", "house_b"])
+    for f in payload["features"]:
+        want = eff[f["houses_a"]].mean() - eff[f["houses_b"]].mean()
+        assert f["estimate"] == pytest.approx(want, abs=1e-12)
+        assert -1 <= f["low"] <= f["estimate"] <= f["high"] <= 1
+        if len(f["houses_a"]) == len(f["houses_b"]) == 1:
+            a, b = f["houses_a"][0], f["houses_b"][0]
+            key, sign = ((a, b), 1) if (a, b) in diffs.index else ((b, a), -1)
+            assert sign * diffs.loc[key, "difference"] == pytest.approx(f["estimate"]) and diffs.loc[key, "se"] == pytest.approx(f["se"])
+    modes = [f for f in payload["features"] if f["feature"] == "mode"]
+    assert {(f["group_a"], f["group_b"]) for f in modes} == {("face-to-face", "online"), ("face-to-face", "phone"), ("online", "phone")}
+    with pytest.raises(InputError, match="not in the trend"):
+        trend.house_contrast({"Nobody / x": 1.0})

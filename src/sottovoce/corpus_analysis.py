@@ -131,10 +131,12 @@ def analyze_corpus(
         "trend": trend.to_dict(),
         "monthly": _monthly(trend.trend),
         "wordings": _wordings(trend, wdf),
+        "features": [],
         "events": _events(evs, trend, window, level),
         "agreement": _records(trend.house_differences()),
         "audit": _audit(trend.polls, level),
     }
+    payload["features"] = _features(trend, payload["wordings"])
     try:
         from importlib.metadata import version
 
@@ -206,6 +208,29 @@ def _wordings(trend: Any, wdf: pd.DataFrame) -> list[dict[str, Any]]:
             "years": years, "effect": float(h["effect"]), "se": float(h["se"]), "low": float(h["low"]), "high": float(h["high"]),
             "reference": bool(h["reference"]),
         })
+    return out
+
+
+FEATURES = ("refused_offered", "hard_to_say_offered", "mode")
+
+
+def _features(trend: Any, wordings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each feature of the question (is "don't want to answer" / "hard to say" offered; the
+    mode), the mean house effect of each group of houses minus that of every other group, with its
+    interval from the effects' joint covariance. Descriptive: the groups differ in more than the
+    feature (pollster, sample, period), which the report says."""
+    out = []
+    for feat in FEATURES:
+        groups: dict[str, list[str]] = {}
+        for w in wordings:
+            value = (w["modes"][0] if len(w["modes"]) == 1 else "mixed") if feat == "mode" else w[feat]
+            groups.setdefault(str(value), []).append(w["house"])
+        values = sorted(groups)
+        for i, a in enumerate(values):
+            for b in values[i + 1:]:
+                weights = {h: 1 / len(groups[a]) for h in groups[a]} | {h: -1 / len(groups[b]) for h in groups[b]}
+                out.append({"feature": feat, "group_a": a, "group_b": b, "houses_a": groups[a], "houses_b": groups[b],
+                            **trend.house_contrast(weights)})
     return out
 
 

@@ -274,6 +274,9 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None, labels: Mapping[s
                        IdentityTransform(), (1, 1, 1, 1))
     white.restore()
     locator = mdates.AutoDateLocator(maxticks=7)
+    # Yearly steps of months too: without 12, a span of 3-5 years fits no monthly step within 7
+    # ticks and matplotlib warns and falls back to every 6 months (too many labels).
+    locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]
     xt = np.asarray(locator.tick_values(mdates.num2date(xlo), mdates.num2date(xhi)))
     xt = xt[(xt >= xlo) & (xt <= xhi)]
     formatter = mdates.ConciseDateFormatter(locator)

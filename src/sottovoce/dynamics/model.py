@@ -84,6 +84,26 @@ class TrendResult(Result):
     def difference_records(self) -> list[dict[str, Any]]:
         return _records(self.house_differences())
 
+    def house_contrast(self, weights: Mapping[str, float], level: float | None = None) -> dict[str, float]:
+        """A linear combination ``Σ w_h effect(h)`` of house effects (e.g. the mean of the houses
+        offering "don't want to answer" minus the mean of the others) with its SE from the joint
+        covariance, a normal interval inside [−1, 1], z and p. Weights that sum to zero make it
+        independent of the identification constraint."""
+        lev = self.level_ci if level is None else level
+        if not 0 < lev < 1:
+            raise InputError(f"level {lev} must be between 0 and 1")
+        names = self.houses["house"].astype(str).tolist()
+        unknown = [h for h in weights if h not in names]
+        if unknown:
+            raise InputError(f"house(s) {', '.join(unknown)} not in the trend; choose from {', '.join(names)}")
+        c = np.array([float(weights.get(h, 0.0)) for h in names])
+        est = float(c @ self.houses["effect"].to_numpy(float))
+        se = float(np.sqrt(max(float(c @ self.house_cov @ c), 0.0)))
+        low, high = difference_interval(est, se, float(special.ndtri(0.5 + lev / 2)))
+        z = est / se if se > 0 else float("nan")
+        return {"estimate": est, "se": se, "low": float(low), "high": float(high), "z": z,
+                "p_value": float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")}
+
     def house_differences(self, level: float | None = None) -> pd.DataFrame:
         """Every pair of houses: ``effect(a) − effect(b)`` with its SE, interval, z and p-value.
 

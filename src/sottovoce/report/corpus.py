@@ -162,6 +162,15 @@ def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dic
             "nonanswer": "–" if h["mean_nonanswer"] is None else dec(f"{h['mean_nonanswer']:.1f}", lang),
             "effect": signed(h["effect"], lang), "ci": _pct_ci(h, "low", "high", lang, DIFFERENCE),
         })
+    features = []
+    for f in payload.get("features", []):
+        def group(v: str, houses: list[str], f: Mapping[str, Any] = f) -> str:
+            shown = MODE_NAMES[lang].get(v, v) if f["feature"] == "mode" else offered.get(v, v)
+            return f"{shown} ({', '.join(names[h] for h in houses)})"
+
+        features.append({"feature": S[f"feature_{f['feature']}"], "a": group(f["group_a"], f["houses_a"]),
+                         "b": group(f["group_b"], f["houses_b"]), "difference": signed(f["estimate"], lang),
+                         "ci": _pct_ci(f, "low", "high", lang, DIFFERENCE), "p": _p(f["p_value"], lang)})
     effects_chart = _effects_chart(w, names, S) if len(w) > 1 else ""
 
     # events
@@ -225,7 +234,7 @@ def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dic
         "corpus_line": S["corpus_line"].format(file=c["file"], polls=polls_nom, pollsters=pollsters_txt, first=c["first"], last=c["last"]),
         "headline": headline, "years": years, "corpus_rows": corpus_rows,
         "trend_chart": trend_chart, "trend_summary": S["trend_summary"].format(sigma=sigma), "monthly": monthly_rows,
-        "series_chart": series_chart, "wording_rows": wording_rows, "effects_chart": effects_chart,
+        "series_chart": series_chart, "wording_rows": wording_rows, "features": features, "effects_chart": effects_chart,
         "events_intro": S["events_intro"].format(k=len(tested)), "events": events,
         "event_changes": S["event_changes"].format(window=payload.get("window", 120)),
         "event_no_changes": S["event_no_changes"].format(window=payload.get("window", 120)),
