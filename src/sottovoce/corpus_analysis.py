@@ -225,7 +225,8 @@ def _features(trend: Any, wordings: list[dict[str, Any]]) -> list[dict[str, Any]
         for w in wordings:
             value = (w["modes"][0] if len(w["modes"]) == 1 else "mixed") if feat == "mode" else w[feat]
             groups.setdefault(str(value), []).append(w["house"])
-        values = sorted(groups)
+        # "offered" first, so a contrast reads "houses offering it minus the others"
+        values = sorted(groups, key=lambda v: ({"yes": 0, "no": 1, "unknown": 2}.get(v, 0), v))
         for i, a in enumerate(values):
             for b in values[i + 1:]:
                 weights = {h: 1 / len(groups[a]) for h in groups[a]} | {h: -1 / len(groups[b]) for h in groups[b]}
