@@ -353,3 +353,25 @@ def test_feature_contrasts_are_linear_combinations_of_house_effects(synth):
     assert {(f["group_a"], f["group_b"]) for f in modes} == {("face-to-face", "online"), ("face-to-face", "phone"), ("online", "phone")}
     with pytest.raises(InputError, match="not in the trend"):
         trend.house_contrast({"Nobody / x": 1.0})
+
+
+@pytest.fixture(scope="module")
+def two_identifications(synth):
+    path, _, trend = synth
+    polls = pd.read_csv(path)
+    return trend, fit_trend(polls, reference="Beta")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-3, 3, allow_nan=False), min_size=4, max_size=4))
+def test_contrasts_summing_to_zero_do_not_depend_on_the_identification(two_identifications, w):
+    """Sum-to-zero house effects and effects relative to a reference house differ by a constant, so
+    any contrast whose weights sum to zero has the same estimate and SE under both."""
+    a, b = two_identifications
+    houses = a.houses["house"].tolist()
+    c = np.asarray(w) - np.mean(w)
+    weights = dict(zip(houses, c, strict=True))
+    x, y = a.house_contrast(weights), b.house_contrast(weights)
+    assert x["estimate"] == pytest.approx(y["estimate"], abs=1e-9)
+    assert x["se"] == pytest.approx(y["se"], rel=1e-5, abs=1e-12)
+    assert -1 <= x["low"] <= x["high"] <= 1
