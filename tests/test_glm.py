@@ -152,6 +152,49 @@ def test_two_stage_design_adds_the_second_stage_variance():
     assert two.estimate == one.estimate and two.se > one.se
 
 
+def test_by_refits_the_model_in_each_level_as_svyby():
+    m = SVY.glm("score ~ age + male", by="~region")
+    assert [g.level for g in m.groups] == ["Kazan", "Moscow", "Omsk"]
+    for g in m.groups:
+        alone = SVY.domain(DF.region == g.level).glm("score ~ age + male")
+        np.testing.assert_array_equal(g.coef, alone.coef)
+        np.testing.assert_array_equal(g.bse, alone.bse)
+    frame = m.to_frame()
+    assert frame.index.names == ["group", "term"] and frame.loc[("region=Omsk", "age"), "coef"] == m.groups[2].params["age"]
+    assert frame.loc["all"].equals(SVY.glm("score ~ age + male").to_frame())
+    d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
+    assert d["by"] == "region" and set(d["groups"][1]["coefficients"]["model"]) == {"(Intercept)", "age", "male"}
+    text = m.summary()
+    assert "coefficients: region=Moscow" in text and text.count("P>|t|") == 4
+
+
+def test_by_keeps_the_other_levels_when_one_cannot_be_fitted():
+    df = DF.assign(tiny=np.where(np.arange(len(DF)) < 3, "few", "many"))
+    with pytest.warns(SottovoceWarning, match="tiny=few: not estimated"):
+        m = Survey(df, "w", "stratum", "psu").glm("score ~ age + male + C(region)", by="tiny")
+    few, many = m.groups
+    assert few.failed and "coefficients" in many.to_dict() and "tiny=few: not estimated" in m.summary()
+    assert list(m.to_frame().index.get_level_values("group").unique()) == ["all", "tiny=many"]
+
+
+def test_by_any_statistic_by_name_or_function():
+    a = SVY.by("region", "quantile", "score", [0.25, 0.5])
+    b = SVY.by("~region", lambda s: s.quantile("score", [0.25, 0.5]))
+    assert [c.estimate for g in a.groups for c in g.categories] == [c.estimate for g in b.groups for c in g.categories]
+    r = SVY.ratio("score", "age", by="region")
+    for g in r.groups:
+        alone = SVY.domain(DF.region == g.level).ratio("score", "age")
+        assert (g.estimate, g.se) == (alone.estimate, alone.se)
+    with pytest.raises(InputError, match="statistic='rake' is not an estimator"):
+        SVY.by("region", "rake")
+    with pytest.raises(InputError, match="statistic=.quantile. with these arguments"):
+        SVY.by("region", "quantile", "score", bogus=1)
+    with pytest.raises(InputError, match="not a result"):
+        SVY.by("region", lambda s: 1.0)
+    with pytest.raises(InputError, match="nope"):
+        SVY.glm("score ~ age", by="nope")
+
+
 # -- properties ---------------------------------------------------------------------------------
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), scale=st.floats(0.01, 100), family=st.sampled_from(["gaussian", "quasibinomial", "poisson"]))
@@ -166,6 +209,23 @@ def test_invariant_to_row_order_and_weight_scale(seed, scale, family):
     for other in (shuffled, scaled):
         np.testing.assert_allclose(other.coef, base.coef, rtol=1e-7, atol=1e-10)
         np.testing.assert_allclose(other.bse, base.bse, rtol=1e-6)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), family=st.sampled_from(["gaussian", "quasibinomial"]), cut=st.floats(0.2, 0.8))
+def test_by_levels_are_domain_fits_and_one_level_is_the_whole_sample(seed, family, cut):
+    df = sample(300, seed)
+    df = df.assign(one="all", half=np.where(np.random.default_rng(seed).random(len(df)) < cut, "a", "b"))
+    s = Survey(df, "w", "stratum", "psu")
+    f = ("score" if family == "gaussian" else "y") + " ~ age + male"
+    whole = s.glm(f, family)
+    (only,) = s.glm(f, family, by="one").groups
+    np.testing.assert_array_equal(only.coef, whole.coef)
+    np.testing.assert_array_equal(only.bse, whole.bse)
+    for g in s.glm(f, family, by="half").groups:
+        alone = s.subset(f"half == '{g.level}'").glm(f, family)
+        np.testing.assert_array_equal(g.bse, alone.bse)
+        assert g.n == int((df.half == g.level).sum())
 
 
 @settings(max_examples=20, deadline=None)
@@ -347,6 +407,14 @@ def test_cli_regress_text_and_json(cli, data_file):
     d = j.json()
     assert d["coefficients"]["model"]["age"]["coef"] == pytest.approx(SVY.glm("y ~ age + C(region)", "binomial").params["age"])
     assert d["tests"]["region"]["df"][0] == 2 and d["family"] == "binomial"
+    b = cli("regress", data_file, "--formula", "score ~ age", "--weights", "w", "--strata", "stratum", "--psu", "psu",
+            "--by", "region", "--json")
+    assert b.code == 0, b.err
+    groups = b.json()["groups"]
+    assert [g["level"] for g in groups] == ["Kazan", "Moscow", "Omsk"]
+    assert groups[1]["coefficients"]["model"]["age"]["se"] == pytest.approx(SVY.subset("region == 'Moscow'").glm("score ~ age").bse["age"])
+    t = cli("regress", data_file, "--formula", "score ~ age", "--weights", "w", "--by", "region")
+    assert t.code == 0 and "coefficients: region=Omsk" in t.out
 
 
 @pytest.mark.parametrize(("args", "message"), [

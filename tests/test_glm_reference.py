@@ -105,6 +105,23 @@ def statistics(svy: Survey) -> dict[str, np.ndarray]:
         out["contrast_growth.estimate"], out["contrast_growth.se"] = np.array([g.estimate]), np.array([g.se])
         s = svy.subset("ell > 10 & stype == 'E'").mean("~api00")
         out["subset_mean.estimate"], out["subset_mean.se"] = np.array([s.estimate]), np.array([s.se])
+        # svyby for other statistics: the statistic refitted in each level's domain
+        for key, m in (("glm_by", svy.glm("api00 ~ ell + meals", by="stype")),
+                       ("quasibinomial_by", svy.glm("sch_wide ~ ell + meals", "quasibinomial", by="~stype"))):
+            for g in m.groups:
+                ci = g.conf_int()
+                for part, v in (("coef", g.params), ("se", g.bse), ("p", g.pvalues), ("df", [g.df_resid]),
+                                ("ci_low", ci[0]), ("ci_high", ci[1])):
+                    out[f"{key}.{g.level}.{part}"] = np.asarray(v, dtype=float)
+        qb = svy.quantile("~api00", [0.5, 0.9], by="stype")
+        for g in qb.groups:
+            out[f"quantile_by.{g.level}.estimate"] = np.array([c.estimate for c in g.categories])
+            out[f"quantile_by.{g.level}.ci_low"] = np.array([c.ci[0] for c in g.categories])
+            out[f"quantile_by.{g.level}.ci_high"] = np.array([c.ci[1] for c in g.categories])
+            out[f"quantile_by.{g.level}.se"] = np.array([c.se for c in g.categories])
+        rb = svy.ratio("api_stu", "enroll", by="stype")
+        out["ratio_by.estimate"] = np.array([g.estimate for g in rb.groups])
+        out["ratio_by.se"] = np.array([g.se for g in rb.groups])
         pm_fit = svy.glm("api00 ~ ell + meals + C(stype)")
         pm = pm_fit.margins(at="stype", vce="svypredmeans")
         delta = pm_fit.margins(at="stype", vce="delta")
@@ -133,6 +150,9 @@ KEYS = [
     "ratio.estimate", "ratio.se", "by_stype.estimate", "by_stype.se", "by_stype.vcov", "contrast_by.estimate", "contrast_by.se",
     "contrast_growth.estimate", "contrast_growth.se", "subset_mean.estimate", "subset_mean.se",
     "predmeans.estimate", "predmeans.se", "predmeans.var_model",
+    *[f"{m}.{lev}.{p}" for m in ("glm_by", "quasibinomial_by") for lev in "EHM" for p in ("coef", "se", "p", "df", "ci_low", "ci_high")],
+    *[f"quantile_by.{lev}.{p}" for lev in "EHM" for p in ("estimate", "ci_low", "ci_high", "se")],
+    "ratio_by.estimate", "ratio_by.se",
 ]
 
 
@@ -177,3 +197,42 @@ def test_r_script_reproduces_fixtures_and_sottovoce_agrees(tmp_path):
             assert rel(ours_v, theirs) < RTOL, (design, key)
             _, kept = reference(R[design], key, py)
             assert rel(values(theirs), kept) < 1e-12, (design, key)
+
+
+def test_cli_regress_with_replicates_raking_and_by_agrees_with_r(cli, tmp_path):
+    """`sottovoce regress` gives R's numbers on the JK1, raked and per-level designs."""
+    data = REF / "api" / "apiclus1.csv"
+    design = ["--weights", "pw", "--psu", "dnum", "--fpc", "fpc", "--json"]
+    formula = ["--formula", GAUSSIAN]
+    jk = cli("regress", data, *formula, *design, "--replicates", "jk1")
+    assert jk.code == 0, jk.err
+    model = jk.json()["coefficients"]["model"]
+    close([v["coef"] for v in model.values()], R["jk1"]["gaussian"]["coef"])
+    close([v["se"] for v in model.values()], R["jk1"]["gaussian"]["se"])
+    # the same replicate weights read from the file's columns
+    reps = SURVEYS["jk1"].replicate_weights()
+    frame = pd.read_csv(data).assign(**{f"rw{r + 1}": reps[:, r] for r in range(reps.shape[1])})
+    frame.to_csv(tmp_path / "rep.csv", index=False)
+    cols = cli("regress", tmp_path / "rep.csv", *formula, "--weights", "pw", "--replicate-weights", "rw*",
+               "--replicate-type", "JK1", "--json")
+    assert cols.code == 0, cols.err
+    # as R's svrepdesign(type = "JK1") on these columns, the file's replicates know no fpc: the
+    # scale is (R − 1)/R instead of as.svrepdesign's (1 − 15/757)(R − 1)/R
+    no_fpc = np.asarray(R["jk1"]["gaussian"]["se"]) / math.sqrt(1 - 15 / 757)
+    close([v["se"] for v in cols.json()["coefficients"]["model"].values()], no_fpc)
+    toml = tmp_path / "margins.toml"
+    toml.write_text("[stype]\n" + "".join(f'"{k}" = {v}\n' for k, v in R["pop_types"].items())
+                    + "[sch_wide]\n" + "".join(f'"{k}" = {v}\n' for k, v in R["pop_sch_wide"].items()))
+    raked = cli("regress", data, "--formula", QUASIBINOMIAL, "--family", "quasibinomial", *design, "--margins", toml,
+                "--test", "C(stype)")
+    assert raked.code == 0, raked.err
+    out = raked.json()
+    close([v["se"] for v in out["coefficients"]["model"].values()], R["raked"]["quasibinomial"]["se"])
+    close([out["tests"]["C(stype)"]["statistic"], out["tests"]["C(stype)"]["p_value"]],
+          [R["raked"]["test_quasibinomial_stype"]["F"], R["raked"]["test_quasibinomial_stype"]["p"]])
+    by = cli("regress", data, "--formula", "api00 ~ ell + meals", *design, "--by", "stype")
+    assert by.code == 0, by.err
+    for g in by.json()["groups"]:
+        close([v["se"] for v in g["coefficients"]["model"].values()], R["clus1"]["glm_by"][g["level"]]["se"])
+    both = cli("regress", data, *formula, *design, "--replicates", "jk1", "--replicate-weights", "rw*")
+    assert both.code == 2 and both.err.count("\n") == 1 and "give one" in both.err

@@ -468,10 +468,18 @@ class GLMResult(Result):
         return average_marginal_effects(self, variables, by=by, vce=vce)
 
     def to_frame(self) -> pd.DataFrame:
-        """The coefficient table: one row per term with coef, se, t (or z), p, ci_low, ci_high."""
+        """The coefficient table: one row per term with coef, se, t (or z), p, ci_low, ci_high.
+        A model fitted ``by`` a column adds each level's refit, indexed by ``(group, term)``
+        (``group`` is ``"all"`` for the whole sample; a level that could not be fitted is left out)."""
         ci = self.conf_int()
-        return pd.DataFrame({"coef": self.params, "se": self.bse, "t" if math.isfinite(self.df_resid) else "z": self.tvalues,
-                             "p": self.pvalues, "ci_low": ci[0], "ci_high": ci[1]}).rename_axis("term")
+        own = pd.DataFrame({"coef": self.params, "se": self.bse, "t" if math.isfinite(self.df_resid) else "z": self.tvalues,
+                            "p": self.pvalues, "ci_low": ci[0], "ci_high": ci[1]}).rename_axis("term")
+        fitted = [g for g in self.groups if isinstance(g, GLMResult) and g.failed is None]
+        if not self.groups:
+            return own
+        frames = [own.set_axis(own.columns, axis=1)] + [g.to_frame().set_axis(own.columns, axis=1) for g in fitted]
+        keys = ["all"] + [f"{self.by}={g.label}" for g in fitted]
+        return pd.concat(frames, keys=keys, names=["group", "term"])
 
     def display(self) -> Any:
         """The contract's display (coefficients, fit statistics, tests) titled with the model, plus
@@ -487,7 +495,20 @@ class GLMResult(Result):
             name = "odds ratios" if self.link == "logit" else "rate ratios"
             at = next((i for i, t in enumerate(d.tables) if t.title.startswith("coefficients")), len(d.tables) - 1) + 1
             d.tables.insert(at, Table(name, ["", name.split()[0] + " ratio", f"[{lo_q:.3g}", f"{hi_q:.3g}]"], rows))
+        for g in self.groups:  # the model refitted in each level (svy.glm(..., by=))
+            where = f"{self.by}={g.label}"
+            if g.failed is not None or not g.coefficients:
+                d.lines.append(f"{where}: not estimated: {g.failed}")
+                continue
+            for t in g.display().tables:
+                if t.title.startswith("coefficients"):
+                    t.title = f"coefficients: {where} ({g.n:,} respondents, residual df {_fmt_df(g.stats.get('df_resid'))})"
+                    d.tables.append(t)
         return d
+
+
+def _fmt_df(x: Any) -> str:
+    return "–" if x is None or not math.isfinite(float(x)) else f"{float(x):g}"
 
 
 def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: float = 0.95,
@@ -520,8 +541,11 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
                              "(constant among the respondents, or a combination of other columns); drop "
                              f"{'it' if len(alias) == 1 else 'them'} or merge categories")
 
-    w_mean = float(w.mean())
-    ws = w / w_mean  # R's rescale=TRUE: the deviance is on the scale of the sample size
+    # R's rescale=TRUE: weights over their mean, so the deviance is on the scale of the sample
+    # size (it only moves the convergence test). R's subset of a calibrated design keeps the rows
+    # outside the domain with weight zero, and they count in that mean; other designs drop them.
+    w_mean = float(w_all.mean()) if survey.calibrated else float(w.mean())
+    ws = w / w_mean
     fit = irls(X, yv, ws, fam, tol=tol, max_iter=max_iter, rank_check=rank_check)
     warns: list[str] = []
     beta, mu = fit.beta, fit.mu

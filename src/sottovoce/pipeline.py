@@ -36,10 +36,12 @@ from .errors import ConvergenceError, DesignError, InputError
 from .io import _key, read_table, value_labels
 from .study import (
     LANGUAGES,
+    ChoiceQuestion,
     CrosswiseQuestion,
     DirectQuestion,
     DoubleListQuestion,
     ListQuestion,
+    NumericQuestion,
     RRQuestion,
     Study,
     check_against_data,
@@ -406,6 +408,12 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     for q in study.questions:
         if isinstance(q, DirectQuestion):
             extra.update(_direct_columns(df, q))
+    declined = _declines(study, df)  # "prefer not to say" is item nonresponse, not an answer
+    answered = _answered(study, df, declined)
+    for q in study.questions:  # declines and questions not asked: estimated on the domain of answers
+        if q.id in answered:
+            for c in _answer_columns(q):
+                extra[c] = df[c].where(answered[q.id], 0)
     work = df.assign(**extra)
     work.attrs = dict(df.attrs)
 
@@ -416,8 +424,16 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     comparisons: list[dict[str, Any]] = []
     subgroups = list(study.report.subgroups)
     for q in study.questions:
+        if isinstance(q, ChoiceQuestion | NumericQuestion):
+            continue  # profile questions: subgroups and margins, not estimates
         steps.step(f"estimating {q.id}")
-        out_q.append(_question(study, q, svy, work, derived, subgroups, lang, skipped))
+        qsvy = svy.domain(answered[q.id].to_numpy()) if q.id in answered else svy
+        entry = _question(study, q, qsvy, work, derived, subgroups, lang, skipped)
+        if getattr(q, "decline", None) is not None:
+            entry["item_nonresponse"] = _declined_shares(q, df, declined, svy.weights)
+        if getattr(q, "wording_by", None) and entry.get("status") == "done":
+            entry["split"] = _split(study, q, svy)
+        out_q.append(entry)
     by_id = {q["id"]: q for q in out_q}
     for q in study.questions:
         if q.measures is None or q.type == "direct":
@@ -426,7 +442,8 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         assert isinstance(dq, DirectQuestion)  # load_study checks that indirect questions measure a direct one
         if by_id[q.id].get("status") != "done" or by_id[dq.id].get("status") != "done":
             continue
-        comp = _comparison(study, q, dq, svy, work, derived[dq.id], subgroups, by_id)
+        qsvy = svy.domain(answered[q.id].to_numpy()) if q.id in answered else svy
+        comp = _comparison(study, q, dq, qsvy, work, derived[dq.id], subgroups, by_id)
         if comp is not None:
             comparisons.append(comp)
 
@@ -452,7 +469,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         "language": lang,
         "min_cell": s.report.min_cell,
         "subgroups": subgroups,
-        "labels": dict(s.report.labels),
+        "labels": {**_profile_labels(s, df), **dict(s.report.labels)},
         "n_respondents": int(len(df)),
         "weighting": wrec,
         "questions": out_q,
@@ -461,6 +478,92 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         **extra_steps,  # "trend" only when the study has a [trend] table (results.json is otherwise unchanged)
         "skipped": skipped,
     })
+
+
+def _answer_columns(q: Any) -> list[str]:
+    """The answer columns of an indirect question (what a decline or a skip leaves empty)."""
+    if isinstance(q, ListQuestion):
+        return [q.count]
+    if isinstance(q, DoubleListQuestion):
+        return [q.count_a, q.count_b]
+    return [q.response] if isinstance(q, RRQuestion | CrosswiseQuestion) else []
+
+
+def _declines(study: Study, df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Answer column -> rows whose answer is the question's "prefer not to say" code."""
+    out: dict[str, pd.Series] = {}
+    for q in study.questions:
+        code = getattr(q, "decline", None)
+        if code is None:
+            continue
+        for c in _answer_columns(q):
+            out[c] = _yes_indicator(df[c], (code,)).fillna(0.0).astype(bool)
+    return out
+
+
+def _answered(study: Study, df: pd.DataFrame, declined: Mapping[str, pd.Series]) -> dict[str, pd.Series]:
+    """Question id -> rows with a real answer, for indirect questions that can be declined or skipped
+    (the estimate is then a domain estimate, keeping the full design for the variance)."""
+    out: dict[str, pd.Series] = {}
+    for q in study.questions:
+        cols = _answer_columns(q)
+        if not cols or (getattr(q, "decline", None) is None and not q.ask_if):
+            continue
+        ok = pd.Series(True, index=df.index)
+        for c in cols:
+            ok &= df[c].notna() & ~declined.get(c, pd.Series(False, index=df.index))
+        out[q.id] = ok
+    return out
+
+
+def _declined_shares(q: Any, df: pd.DataFrame, declined: Mapping[str, pd.Series], w: np.ndarray) -> dict[str, float]:
+    """Weighted shares of respondents who declined the item, and of those with no answer at all."""
+    cols = [c for c in q.columns() if c in declined]
+    hit = np.zeros(len(df), dtype=bool)
+    for c in cols:
+        hit |= declined[c].to_numpy()
+    missing = df[cols].isna().any(axis=1).to_numpy()
+    total = float(w.sum())
+    declined_share = float(w[hit].sum() / total)
+    # "refused" too, so the report's item-nonresponse table shows the declines in that column
+    return {"declined": declined_share, "refused": declined_share, "missing": float(w[missing].sum() / total)}
+
+
+def _split(study: Study, q: Any, svy: Any) -> dict[str, Any]:
+    """The split-ballot comparison of a question whose wording depends on a split arm (``split``).
+
+    An arm with fewer than ``min_cell`` respondents withholds the whole comparison (small cells)."""
+    lx = _module("listexp")
+    fn = _fn(lx, "split_ballot")
+    if fn is None:
+        return {"status": "skipped", "reason": "not_available"}
+    try:
+        res = fn(svy, q.column, q.wording_by).to_dict()
+    except (DesignError, InputError) as exc:
+        return {"status": "failed", "message": study_hint(str(exc))}
+    if any((g.get("n") or 0) < study.report.min_cell for g in res.get("groups", [])):
+        return {"status": "suppressed", "ballot": q.wording_by}
+    split = study.design.split(q.wording_by) if study.design is not None else None
+    labels = {str(i): dict(t) for i, t in enumerate(split.labels, 1)} if split is not None else {}
+    return {"status": "done", "ballot": q.wording_by, "yes": list(q.yes), "labels": labels, "result": res}
+
+
+def _profile_labels(study: Study, df: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Report labels of the profile questions' columns and codes (for subgroups), from the study file;
+    also keyed by the data's own value label, which names a subgroup when the file has one."""
+    out: dict[str, dict[str, str]] = {}
+    for q in study.questions:
+        if isinstance(q, ChoiceQuestion | NumericQuestion) and q.text:
+            out[q.column] = dict(q.text)
+        if isinstance(q, ChoiceQuestion) and not q.multiple:
+            data_labels = {_key(k): v for k, v in value_labels(df, q.column).items()}
+            for o in q.options:
+                out[f"{q.column}={o.code}"] = dict(o.text)
+                if isinstance(o.code, int):
+                    out[f"{q.column}={float(o.code)}"] = dict(o.text)
+                if _key(o.code) in data_labels:
+                    out[f"{q.column}={data_labels[_key(o.code)]}"] = dict(o.text)
+    return out
 
 
 def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, pd.Series]:

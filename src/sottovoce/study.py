@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,15 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
+from .questionnaire_spec import (
+    CHOICE_KEYS,
+    COMMON_KEYS,
+    DECLINABLE,
+    DECLINE_KEYS,
+    choice_question,
+    design_keys,
+    parse_questionnaire,
+)
 
 __all__ = [
     "Study",
@@ -30,6 +39,8 @@ __all__ = [
     "DoubleListQuestion",
     "RRQuestion",
     "CrosswiseQuestion",
+    "ChoiceQuestion",
+    "NumericQuestion",
     "Question",
     "TrendSpec",
     "TruthSpec",
@@ -58,6 +69,12 @@ class Option:
 class _QuestionBase:
     id: str
     measures: str | None = None
+    # questionnaire design (parsed in sottovoce.questionnaire_spec): when the question is asked,
+    # which split arm picks its wording, and the code of "prefer not to say"
+    ask_if: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    wording_by: str | None = None
+    wordings: tuple[Text, ...] = ()
+    decline: Any = None
 
     @property
     def type(self) -> str:  # overridden as a class attribute by each subclass
@@ -159,7 +176,40 @@ class CrosswiseQuestion(_QuestionBase):
         return [self.response]
 
 
-Question = DirectQuestion | ListQuestion | DoubleListQuestion | RRQuestion | CrosswiseQuestion
+@dataclass(frozen=True)
+class ChoiceQuestion(_QuestionBase):
+    """A non-sensitive question (``choice``, ``demographic``): one code per respondent, or with
+    ``multiple`` one 0/1 column ``<column>_<code>`` per option. Usable as a subgroup and a margin."""
+
+    column: str = ""
+    text: Text = field(default_factory=dict)
+    options: tuple[Option, ...] = ()
+    multiple: bool = False
+    demographic: bool = False
+    type = "choice"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        if self.multiple:
+            return [f"{self.column}_{o.code}" for o in self.options]
+        return [self.column]
+
+
+@dataclass(frozen=True)
+class NumericQuestion(_QuestionBase):
+    """A non-sensitive whole number between ``min`` and ``max`` (age, household size)."""
+
+    column: str = ""
+    text: Text = field(default_factory=dict)
+    min: int = 0
+    max: int = 0
+    type = "numeric"  # type: ignore[assignment]
+
+    def columns(self) -> list[str]:
+        return [self.column]
+
+
+Question = (DirectQuestion | ListQuestion | DoubleListQuestion | RRQuestion | CrosswiseQuestion
+            | ChoiceQuestion | NumericQuestion)
 
 
 @dataclass(frozen=True)
@@ -233,6 +283,7 @@ class Study:
     sha256: str | None = None
     trend: TrendSpec | None = None
     truth: TruthSpec | None = None
+    design: Any = None  # sottovoce.questionnaire_spec.QuestionnaireSpec: intro, consent, splits, order
 
     def question(self, qid: str) -> Question:
         """The question with this id (``KeyError`` if none)."""
@@ -248,7 +299,7 @@ class Study:
 
 # -- parsing ------------------------------------------------------------------------------------
 
-_TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend"}
+_TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend", "questionnaire"}
 _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required, optional)
     "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated", "truth"}),
     "data": ({"path"}, {"weights", "strata", "psu"}),
@@ -272,7 +323,10 @@ _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
         {"p1", "p0", "q", "measures", "device", "text", "instructions", "covariates", "truncate"},
     ),
     "crosswise": ({"id", "response", "q"}, {"measures", "text", "innocuous", "instructions", "truncate"}),
+    **CHOICE_KEYS,
 }
+for _t, (_req, _opt) in _QUESTION_KEYS.items():  # design keys every question may have
+    _opt |= COMMON_KEYS | (DECLINE_KEYS if _t in DECLINABLE else set())
 
 
 class _Ctx:
@@ -319,6 +373,7 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
     language = _lang(ctx, "study.language", s.get("language", "en"))
     questions = _questions(ctx, doc.get("questions", []))
     ids = [q.id for q in questions]
+    design = parse_questionnaire(ctx, doc.get("questionnaire", {}), questions)
     return Study(
         path=path,
         id=_study_id(ctx, s["id"]),
@@ -335,6 +390,7 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
         sha256=sha,
         trend=_trend(ctx, doc["trend"], base) if "trend" in doc else None,
         truth=_truth(ctx, s["truth"], simulated, ids) if "truth" in s else None,
+        design=design,
     )
 
 
@@ -512,15 +568,17 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
         raise ctx.fail(f"{key}.type", f"unknown question type '{qtype}'", f"use one of {', '.join(_QUESTION_KEYS)}")
     req, opt = _QUESTION_KEYS[qtype]
     _check_keys(ctx, key, q, req | {"type"}, opt)
+    return replace(_typed_question(ctx, key, qtype, q), **design_keys(ctx, key, q))
+
+
+def _typed_question(ctx: _Ctx, key: str, qtype: str, q: dict[str, Any]) -> Question:
     qid = _str(ctx, f"{key}.id", q["id"])
     measures = _opt_str(ctx, f"{key}.measures", q.get("measures"))
+    if qtype in CHOICE_KEYS:
+        return choice_question(ctx, key, qtype, q, qid, _options(ctx, key, q.get("options", [])))
     if qtype == "direct":
         yes = _codes(ctx, f"{key}.yes", q["yes"], required=True)
-        options = []
-        for j, o in enumerate(q.get("options", [])):
-            if not isinstance(o, dict) or "code" not in o:
-                raise ctx.fail(f"{key}.options[{j}]", "each option needs a code", '{ code = 1, en = "Yes", ru = "Да" }')
-            options.append(Option(code=o["code"], text={k: str(v) for k, v in o.items() if k != "code"}))
+        options = _options(ctx, key, q.get("options", []))
         return DirectQuestion(
             id=qid, measures=measures, column=_str(ctx, f"{key}.column", q["column"]), yes=yes,
             text=_text(ctx, f"{key}.text", q.get("text", "")), options=tuple(options),
@@ -586,6 +644,17 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
         instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
         truncate=_bool(ctx, f"{key}.truncate", q.get("truncate", False)),
     )
+
+
+def _options(ctx: _Ctx, key: str, raw: Any) -> tuple[Option, ...]:
+    if not isinstance(raw, list):
+        raise ctx.fail(f"{key}.options", "must be a list of options", 'write options = [{ code = 1, en = "Yes", ru = "Да" }, ...]')
+    options = []
+    for j, o in enumerate(raw):
+        if not isinstance(o, dict) or "code" not in o:
+            raise ctx.fail(f"{key}.options[{j}]", "each option needs a code", '{ code = 1, en = "Yes", ru = "Да" }')
+        options.append(Option(code=o["code"], text={k: str(v) for k, v in o.items() if k != "code"}))
+    return tuple(options)
 
 
 # -- checks against the data -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -273,11 +273,13 @@ class Survey:
     @property
     def df(self) -> float:
         """Design degrees of freedom: PSUs minus strata among respondents with positive weight
-        (R's ``degf``); for replicate designs the rank of the replicate weights minus one."""
+        (R's ``degf``); for replicate designs the rank of the replicate weights of those
+        respondents minus one (R's ``degf`` of a subset of a replicate design, whose rows are
+        dropped: a domain in fewer PSUs has fewer degrees of freedom)."""
         w = self.weights
-        if self._rep is not None:
-            return float(self._rep_rank() - 1)
         pos = w > 0
+        if self._rep is not None:
+            return float(self._rep_rank(pos) - 1)
         n_psu = int((np.bincount(self._psu[pos], minlength=self._n_psu) > 0).sum())
         n_str = int((np.bincount(self._strata[pos]) > 0).sum())
         return float(n_psu - n_str)
@@ -456,11 +458,15 @@ class Survey:
         dev = est_rep - centre
         return rep.scale * (dev * rep.rscales[:, None]).T @ dev
 
-    def _rep_rank(self) -> int:
+    def _rep_rank(self, rows: np.ndarray) -> int:
+        """Rank of the replicate weights of ``rows`` (replicate multipliers of their PSUs)."""
         rep = self._rep
         assert rep is not None
-        mat = rep.multipliers if rep.multipliers is not None else np.unique(np.asarray(rep.columns), axis=0)
-        return int(np.linalg.matrix_rank(mat))
+        if rep.multipliers is not None:
+            mat = rep.multipliers[np.unique(self._psu[rows])]
+        else:
+            mat = np.unique(np.asarray(rep.columns)[rows], axis=0)
+        return int(np.linalg.matrix_rank(mat)) if len(mat) else 0
 
     # -- calibration --------------------------------------------------------------------------
     def rake(self, margins: Any, *, tol: float = 1e-8, max_iter: int = 1000, variance: Literal["r", "exact"] = "r") -> Survey:
@@ -851,23 +857,76 @@ class Survey:
         return f"'{levels[h]}'"
 
     # -- R survey verbs beyond means (thin wrappers; the methods live in their own modules) -----
-    def glm(self, formula: str, family: str = "gaussian", level: float = 0.95) -> Any:
-        """Design-based GLM (R's ``svyglm``): see :func:`sottovoce.glm.svyglm`."""
+    def glm(self, formula: str, family: str = "gaussian", level: float = 0.95, by: str | None = None) -> Any:
+        """Design-based GLM (R's ``svyglm``): see :func:`sottovoce.glm.svyglm`. ``by``: the model
+        refitted in each level's domain as well (R's ``svyby(formula, ~by, design, svyglm)``),
+        one :class:`~sottovoce.glm.GLMResult` per level in ``groups``."""
         from .glm import svyglm
 
+        if by is not None:
+            return self.by(by, lambda s: svyglm(s, formula, family, level=level))
         return svyglm(self, formula, family, level=level)
 
-    def quantile(self, var: str, quantiles: float | Sequence[float] = 0.5, level: float = 0.95) -> Result:
-        """Quantiles with Woodruff intervals (R's ``svyquantile`` default): see :mod:`sottovoce.quantile`."""
+    def quantile(self, var: str, quantiles: float | Sequence[float] = 0.5, level: float = 0.95,
+                 by: str | None = None) -> Result:
+        """Quantiles with Woodruff intervals (R's ``svyquantile`` default): see :mod:`sottovoce.quantile`.
+        ``by``: also in each level's domain (R's ``svyby(~var, ~by, design, svyquantile, ...)``)."""
         from .quantile import svyquantile
 
+        if by is not None:
+            return self.by(by, lambda s: svyquantile(s, var, quantiles, level=level))
         return svyquantile(self, var, quantiles, level=level)
 
-    def ratio(self, numerator: str, denominator: str, level: float = 0.95) -> Result:
-        """Ratio of two totals (R's ``svyratio``): see :mod:`sottovoce.ratio`."""
+    def ratio(self, numerator: str, denominator: str, level: float = 0.95, by: str | None = None) -> Result:
+        """Ratio of two totals (R's ``svyratio``): see :mod:`sottovoce.ratio`. ``by``: also in each
+        level's domain (R's ``svyby(~num, ~by, design, svyratio, denominator = ~den)``)."""
         from .ratio import svyratio
 
+        if by is not None:
+            return self.by(by, lambda s: svyratio(s, numerator, denominator, level=level))
         return svyratio(self, numerator, denominator, level=level)
+
+    def by(self, by: str, statistic: Callable[[Survey], Result] | str, *args: Any, min_n: int = 1, **kwargs: Any) -> Any:
+        """Any statistic in each level of ``by`` (R's ``svyby``): the statistic on the whole design
+        with one result per level in ``groups``, each computed on the level's domain (variance on
+        the full design), through :func:`sottovoce.subgroups.estimate_by` — so levels with no
+        respondents are dropped and a level whose statistic fails (too few respondents, a model
+        that cannot be fitted there) is a *failed* group while the others stand.
+
+        ``statistic`` is a function of a :class:`Survey` returning a result
+        (``lambda s: s.glm("y ~ age")``) or the name of a method of this class with its
+        arguments (``svy.by("region", "quantile", "income", [0.25, 0.5])``).
+        """
+        by = one_variable(by) if isinstance(by, str) else by
+        fn: Callable[[Survey], Result]
+        if isinstance(statistic, str):
+            name = statistic
+            if name not in _BY_STATISTICS:
+                raise InputError(f"statistic='{name}' is not an estimator of a Survey (one of {', '.join(_BY_STATISTICS)}); "
+                                 "or pass a function of the design, e.g. lambda s: s.quantile('income', 0.5)")
+
+            def fn(s: Survey) -> Result:
+                return getattr(s, name)(*args, **kwargs)  # type: ignore[no-any-return]
+        elif callable(statistic):
+            if args or kwargs:
+                raise InputError("arguments after statistic= go with a method name; a function takes the design only")
+            fn = statistic
+        else:
+            raise InputError(f"statistic={statistic!r} must be a function of the design or a method name such as 'quantile'")
+        try:
+            top = fn(self)
+        except TypeError as exc:  # wrong arguments for the method named
+            if not isinstance(statistic, str):
+                raise
+            raise InputError(f"statistic='{statistic}' with these arguments: {exc}") from None
+        if not isinstance(top, Result):
+            raise InputError(f"statistic returned a {type(top).__name__}, not a result")
+        with warnings.catch_warnings():  # each level's warnings come back in the notes, prefixed with the level
+            warnings.simplefilter("ignore", SottovoceWarning)
+            groups, notes = estimate_by(self, by, lambda dom, lev: fn(dom), min_n=min_n)
+        for note in notes:
+            warnings.warn(note, SottovoceWarning, stacklevel=2)
+        return top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
 
     def means(self, variables: str | Sequence[str], by: str | None = None, level: float = 0.95) -> Any:
         """Means of several variables and/or domains with their joint covariance (R's ``svyby``
@@ -902,6 +961,9 @@ class Survey:
         centre = est_full if rep.mse else est_rep[ok].mean(axis=0)
         dev = est_rep[ok] - centre
         return rep.scale * (dev * rep.rscales[ok][:, None]).T @ dev
+
+
+_BY_STATISTICS = ("mean", "total", "proportion", "estimate", "glm", "quantile", "ratio", "means", "chisq")
 
 
 def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:

@@ -1,6 +1,7 @@
 # Reference values from R's survey package for tests/test_glm_reference.py (issue 14):
 # svyglm (gaussian, quasibinomial, quasipoisson), confint, regTermTest, svyquantile (default
-# method), svyratio, svycontrast of svyby domain means, svypredmeans, subset().
+# method), svyratio, svycontrast of svyby domain means, svypredmeans, subset(), and svyby of
+# svyglm, svyquantile and svyratio (per level of stype).
 #
 # Run from the repository root:  Rscript tests/reference/glm_reference.R [OUTDIR]
 # (OUTDIR defaults to tests/reference). Writes OUTDIR/api/{apistrat,apiclus1,apiclus2}.csv (the
@@ -104,6 +105,28 @@ for (name in names(designs)) {
   parts <- attr(attr(pm, "var"), "parts")
   r$predmeans <- list(levels = names(coef(pm)), estimate = unname(coef(pm)), se = unname(SE(pm)),
                       var_model = unname(diag(parts[[1]])), var_sampling = unname(diag(parts[[2]])))
+  # svyby for other statistics: each level's statistic on subset(des, stype == level), which is
+  # what svyby computes (checked against svyby itself where it runs: svyby(..., svyglm) fails on
+  # replicate designs in survey 4.1, passing its deff argument on to glm.control).
+  levs <- c("E", "H", "M")
+  per_level <- function(f) lapply(setNames(levs, levs), function(l) f(subset(des, stype == l)))
+  gb <- per_level(function(d) svyglm(api00 ~ ell + meals, design = d))
+  qbb <- per_level(function(d) svyglm(sch_wide ~ ell + meals, design = d, family = quasibinomial()))
+  qub <- per_level(function(d) svyquantile(~api00, d, c(0.5, 0.9)))
+  rab <- per_level(function(d) svyratio(~api_stu, ~enroll, d, na.rm = TRUE))
+  sb <- tryCatch(svyby(api00 ~ ell + meals, ~stype, des, svyglm), error = function(e) NULL)
+  if (!is.null(sb)) {
+    stopifnot(isTRUE(all.equal(as.vector(t(matrix(coef(sb), nrow = 3))), unname(unlist(lapply(gb, coef))))),
+              isTRUE(all.equal(as.vector(t(SE(sb))), unname(unlist(lapply(gb, SE))))))
+  }
+  rb <- svyby(~api_stu, ~stype, des, svyratio, denominator = ~enroll, na.rm = TRUE)
+  stopifnot(isTRUE(all.equal(unname(as.numeric(coef(rb))), unname(sapply(rab, function(x) as.numeric(coef(x)))))),
+            isTRUE(all.equal(unname(as.numeric(SE(rb))), unname(sapply(rab, function(x) as.numeric(SE(x)))))))
+  r$glm_by <- lapply(gb, fit_out)
+  r$quasibinomial_by <- lapply(qbb, fit_out)
+  r$quantile_by <- lapply(qub, quant_out)
+  r$ratio_by <- list(estimate = unname(sapply(rab, function(x) as.numeric(coef(x)))),
+                     se = unname(sapply(rab, function(x) as.numeric(SE(x)))))
   out[[name]] <- r
 }
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE), file.path(here, "glm_reference.json"))

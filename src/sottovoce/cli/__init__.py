@@ -44,6 +44,7 @@ _COMMAND_MODULES = (
     "trend_cmds",
     "corpus_cmds",
     "field_cmds",
+    "fielding_cmds",
     "describe_cmds",
 )
 

@@ -126,11 +126,25 @@ def nonresponse(data: Mapping[str, Any], lang: str = "en") -> Table | None:
     return table
 
 
-def print_tables(console: Console, data: Mapping[str, Any], which: Sequence[str] = ("direct", "compare", "nonresponse"),
+def split_ballots(data: Mapping[str, Any], lang: str = "en") -> Table | None:
+    """Each worded question's yes share per split arm (``wording_by`` in the study file)."""
+    from ..report.splits import SPLIT_TEXT, split_rows
+
+    rows, _ = split_rows(data, lang)
+    if not rows:
+        return None
+    T = SPLIT_TEXT[lang]
+    table = _table(T["title"], [T["question"], T["arm"], T["yes"], T["ci"], T["base"], T["n"]], 2)
+    for r in rows:
+        table.add_row(r["question"], r["arm"], r["yes"], r["ci"], r["base"], r["n"])
+    return table
+
+
+def print_tables(console: Console, data: Mapping[str, Any], which: Sequence[str] = ("direct", "compare", "split", "nonresponse"),
                  lang: str | None = None) -> None:
     """Print the chosen tables (skipping those the study has no results for)."""
     lang = lang or str(data.get("language") or "en")
-    makers = {"direct": direct_by_group, "compare": direct_vs_indirect, "nonresponse": nonresponse}
+    makers = {"direct": direct_by_group, "compare": direct_vs_indirect, "split": split_ballots, "nonresponse": nonresponse}
     for key in which:
         table = makers[key](data, lang)
         if table is not None:

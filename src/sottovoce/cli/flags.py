@@ -52,6 +52,8 @@ FLAGS: dict[str, str] = {
     "psu": "--psu",
     "q": "--q",
     "reference": "--reference",
+    "replicate_type": "--replicate-type",
+    "replicate_weights": "--replicate-weights",
     "response": "--response",
     "se": "--se",
     "sigma": "--sigma",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -24,6 +25,23 @@ def register(app: typer.Typer) -> None:
     app.command("regress")(regress)
 
 
+def _replicate_columns(df: Any, spec: str | None) -> list[str] | None:
+    """``"rw1,rw2"`` or a prefix ``"rw*"``: the replicate weight columns, in the file's order."""
+    from ..io import require_columns
+
+    if spec is None:
+        return None
+    if spec.strip().endswith("*"):
+        prefix = spec.strip()[:-1]
+        cols = [str(c) for c in df.columns if str(c).startswith(prefix)]
+        if not cols:
+            raise InputError(f"--replicate-weights '{spec}': no column of the file starts with '{prefix}'")
+        return cols
+    cols = [p.strip() for p in spec.split(",") if p.strip()]
+    require_columns(df, cols)
+    return cols
+
+
 def _columns(spec: str | None) -> list[str] | str | None:
     """``"dnum,snum"`` or ``"dnum + snum"``: the stages of a multistage design."""
     if spec is None:
@@ -40,8 +58,12 @@ def regress(
     strata: str | None = STRATA_OPTION,
     psu: str | None = PSU_OPTION,
     fpc: str | None = typer.Option(None, "--fpc", help="Population PSU counts per stratum (or sampling fractions); \"N1,N2\" for two stages with --psu \"psu,ssu\"."),
+    replicates: str | None = typer.Option(None, "--replicates", help="Replicate-weight variance built from the PSUs: jk1 (unstratified), jkn or bootstrap (R's as.svrepdesign); the model is refitted in every replicate."),
+    replicate_weights: str | None = typer.Option(None, "--replicate-weights", help="Replicate weight columns of the file, \"rw1,rw2,...\" or a prefix \"rw*\" (with --replicate-type)."),
+    replicate_type: str | None = typer.Option(None, "--replicate-type", help="Type of the --replicate-weights: JK1, JKn, bootstrap (R's svrepdesign type)."),
     margins: Path | None = typer.Option(None, "--margins", help="Population margins (TOML): rake first; SEs then account for the raking."),  # noqa: B008
     subset: str | None = typer.Option(None, "--subset", help="Fit in a domain, e.g. \"age >= 18 & region == 'Moscow'\" (SEs keep the full design)."),
+    by: str | None = typer.Option(None, "--by", help="Refit the model in each level of this column as well (R's svyby with svyglm; SEs keep the full design)."),
     test: list[str] = typer.Option([], "--test", help="Wald test (R's regTermTest) that these terms are zero, e.g. \"C(region)\" or \"age + educ\"; repeatable."),  # noqa: B008
     predict_by: str | None = typer.Option(None, "--predict-by", help="Predictive margins: the average prediction in each level of this column."),
     predict_at: str | None = typer.Option(None, "--predict-at", help="Predictive margins with everybody set to each level of this model variable."),
@@ -63,15 +85,21 @@ def regress(
     psu_cols, fpc_cols = _columns(psu), _columns(fpc)
     listed = [c for c in ([psu_cols] if isinstance(psu_cols, str) else (psu_cols or []))]
     listed += [c for c in ([fpc_cols] if isinstance(fpc_cols, str) else (fpc_cols or []))]
+    if replicates and replicate_weights:
+        raise InputError("--replicates builds replicate weights from the PSUs; --replicate-weights reads them from the file: give one")
     df = load_data(data, [weights, strata, *listed])
     df.attrs.setdefault("source", str(data))
-    svy = Survey(df, weights=weights, strata=strata, psu=psu_cols, fpc=fpc_cols, lonely_psu=lonely_psu)  # type: ignore[arg-type]
+    rep_cols = _replicate_columns(df, replicate_weights)
+    svy = Survey(df, weights=weights, strata=strata, psu=psu_cols, fpc=fpc_cols, lonely_psu=lonely_psu,  # type: ignore[arg-type]
+                 replicate_weights=rep_cols, replicate_type=replicate_type)
+    if replicates:
+        svy = svy.with_replicates(replicates)
     if margins is not None:
         svy = svy.rake(margins)
     if subset:
         svy = svy.subset(subset)
     with result_warnings_only():  # the results carry their warnings; printed once below
-        fit = svy.glm(formula, family=family, level=level).with_tests(*test)
+        fit = svy.glm(formula, family=family, level=level, by=by).with_tests(*test)
         pm = fit.margins(at=predict_at, by=predict_by) if (predict_by or predict_at) else None
         ame = fit.marginal_effects() if effects else None
     if as_json:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import InputError
 from .crypto import seal
 from .openapi import IDEM_PATTERN, openapi_spec
-from .questionnaire import UI, AnswerError, Questionnaire
+from .questionnaire import MESSAGES, UI, AnswerError, Questionnaire
 from .storage import GroupCommitter, Pending, Store, open_store, today
 
 __all__ = ["create_app", "SECURITY_HEADERS", "DEFAULT_MAX_BODY", "DEFAULT_REQUEST_TIMEOUT"]
@@ -167,23 +168,22 @@ def _page(st: State, name: str, lang: str, path: str, status: int = 200, **ctx: 
 
 def _survey_html(st: State, lang: str, arms: dict[str, int] | None = None) -> bytes:
     blocks = st.questionnaire.render(lang, arms=arms)
-    return _html(st, "survey.html", lang, "/", blocks=blocks, key=secrets.token_urlsafe(24), invites=st.invites)
+    design = st.questionnaire.design
+    return _html(st, "survey.html", lang, "/", blocks=blocks, key=secrets.token_urlsafe(24), invites=st.invites,
+                 intro=st.questionnaire.study.text(design.intro, lang), consent=st.questionnaire.study.text(design.consent, lang))
 
 
 def _longest_survey(st: State) -> int:
-    """The length of the longest survey page any arm draw and language can give.
+    """The length of the longest survey page any draw (list arms, split arms) and language can give.
 
-    Each question's block is rendered on its own in the page, so the length is a sum over
-    questions: the base page plus, for each random draw, the most its other arms add.
+    Every combination is rendered (the questionnaire caps their number); the block order and the
+    position of a list's sensitive item move text around without changing its length.
     """
+    choices = st.questionnaire.arm_choices()
     longest = 0
     for lang in UI:
-        base = len(_survey_html(st, lang, {qid: arms[0] for qid, arms in st.questionnaire.arm_choices().items()}))
-        extra = 0
-        for qid, arms in st.questionnaire.arm_choices().items():
-            others = {k: v[0] for k, v in st.questionnaire.arm_choices().items()}
-            extra += max(len(_survey_html(st, lang, {**others, qid: a})) - base for a in arms)
-        longest = max(longest, base + extra)
+        for combo in itertools.product(*choices.values()):
+            longest = max(longest, len(_survey_html(st, lang, dict(zip(choices, combo, strict=True)))))
     return longest + len(_PAD_OPEN) + len(_PAD_CLOSE)
 
 
@@ -252,21 +252,23 @@ async def submit_form(request: Request) -> Response:
     st = request.app.state
     lang = _lang_of(st, None)
     if _ctype(request) != "application/x-www-form-urlencoded":
-        return _page(st, "error.html", lang, "/", 415, message="send the form as application/x-www-form-urlencoded")
+        return _page(st, "error.html", lang, "/", 415, message=MESSAGES["form_type"][lang])
     raw = await _body(request)
     if isinstance(raw, tuple):
-        return _page(st, "error.html", lang, "/", raw[0], message=raw[1])
+        return _page(st, "error.html", lang, "/", raw[0], message=MESSAGES["too_large" if raw[0] == 413 else "too_slow"][lang])
     form = _read_form(raw)
     if isinstance(form, str):
-        return _page(st, "error.html", lang, "/", 400, message=form)
+        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["malformed"][lang].format(why=form))
     lang = _lang_of(st, form.get("_lang"))
     key = form.get("_key", "")
     if not _IDEM.match(key):
-        return _page(st, "error.html", lang, "/", 400, message="missing or malformed form key (_key); reload the survey page")
+        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["form_key"][lang])
+    if st.questionnaire.design.consent and form.get("_consent") != "1":
+        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["consent"][lang])
     try:
         answers = st.questionnaire.answers_from_form(form)
     except AnswerError as exc:
-        return _page(st, "error.html", lang, "/", 400, message=str(exc))
+        return _page(st, "error.html", lang, "/", 400, message=exc.text(lang))
     idem, tag = st.store.hash(key), None
     if st.invites:
         tag = _invite_tag(st, form.get("_invite", ""), idem) if form.get("_invite") else None
@@ -276,7 +278,7 @@ async def submit_form(request: Request) -> Response:
         status = await _store_sealed(st, answers, idem, tag)
     except Exception:
         log.exception("storage failed")
-        return _page(st, "error.html", lang, "/", 503, message="the server could not store your answers; please try again")
+        return _page(st, "error.html", lang, "/", 503, message=MESSAGES["storage"][lang])
     if status == "bad_invite":
         return _page(st, "error.html", lang, "/", 403, message=_invite_msg(lang))
     # Post/Redirect/Get, to a relative path: reloading cannot resubmit, and the form is gone

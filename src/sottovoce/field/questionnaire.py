@@ -11,12 +11,19 @@ is a row that ``sottovoce analyze`` reads directly. Designs and their sources:
   et al. 1969; mirrored/disguised, Blair, Imai & Zhou 2015): the respondent rolls a real die (or,
   with ``device = "browser"``, a virtual one drawn with ``crypto.getRandomValues``) and follows the
   printed instruction; the roll is never asked for or sent;
-* crosswise model (Yu, Tian & Tang 2008): one answer about two statements at once.
+* crosswise model (Yu, Tian & Tang 2008): one answer about two statements at once;
+* questionnaire designs (``[questionnaire]`` and the questions' ``ask_if``, ``wording_by`` and
+  ``decline``; :mod:`sottovoce.questionnaire_spec`): split-sample arms and the block order are
+  drawn with the list arms and travel in hidden fields, inside the sealed answer; a question not
+  asked (another arm, or skipped by an earlier answer) is sent as its "does not apply" value and
+  stored as null; "prefer not to say" is its own code; profile questions (``choice``,
+  ``demographic``, ``numeric``) are plain answers for subgroups and margins.
 
 Lengths say nothing (an observer of encrypted traffic sees them): every radio value of a column
-is its zero-padded position among the column's values, so a posted form has one length whatever
+is its zero-padded position among the column's values (a skipped question sends its "not asked"
+position, a numeric answer is a drop-down of positions), so a posted form has one length whatever
 the answers; every sealed plaintext of a study is padded to one length, the longest the study
-allows (:meth:`Questionnaire.payload_size`); the app pads each page to the longest any arm gives.
+allows (:meth:`Questionnaire.payload_size`); the app pads each page to the longest any draw gives (it renders every combination at start-up).
 """
 
 from __future__ import annotations
@@ -31,19 +38,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
+from ..questionnaire_spec import QuestionnaireSpec, answer_codes
 from ..study import (
+    ChoiceQuestion,
     CrosswiseQuestion,
     DirectQuestion,
     DoubleListQuestion,
     ListQuestion,
+    NumericQuestion,
     RRQuestion,
     Study,
     load_study,
 )
 
-__all__ = ["Questionnaire", "AnswerError", "Payload", "decode_payload", "UI", "PAYLOAD_VERSION"]
+__all__ = ["Questionnaire", "AnswerError", "MESSAGES", "Payload", "decode_payload", "UI", "PAYLOAD_VERSION"]
 
 PAYLOAD_VERSION = 2  # 2: fixed length per study; the day and the server token inside
+MAX_DRAW_COMBINATIONS = 1024  # pages to render at start-up to find the longest (list arms × split arms)
 
 UI: dict[str, dict[str, str]] = {
     "en": {
@@ -80,6 +91,14 @@ UI: dict[str, dict[str, str]] = {
         "other_lang": "ru",
         "required": "Please answer: {q}",
         "title_suffix": "",
+        "decline": "Prefer not to say",
+        "not_asked": "Does not apply to me (skip)",
+        "skip_note": "Answer only if {conds}; otherwise choose \u201cDoes not apply to me\u201d.",
+        "skip_part": "your answer to question {n} was {answers}",
+        "and": " and ",
+        "pick": "Choose\u2026",
+        "consent_title": "Before you start",
+        "start": "I agree",
     },
     "ru": {
         "hard_to_say": "Затрудняюсь ответить",
@@ -115,12 +134,61 @@ UI: dict[str, dict[str, str]] = {
         "other_lang": "en",
         "required": "Пожалуйста, ответьте: {q}",
         "title_suffix": "",
+        "decline": "Предпочитаю не отвечать",
+        "not_asked": "Ко мне не относится (пропустить)",
+        "skip_note": "Отвечайте, только если {conds}; иначе выберите «Ко мне не относится».",
+        "skip_part": "на вопрос {n} вы ответили {answers}",
+        "and": " и ",
+        "pick": "Выберите\u2026",
+        "consent_title": "Перед началом",
+        "start": "Я согласен(на)",
     },
 }
 
 
+MESSAGES: dict[str, dict[str, str]] = {
+    "missing": {"en": "missing answer '{col}'; allowed values: {allowed}",
+                "ru": "нет ответа '{col}'; допустимые значения: {allowed}"},
+    "bad_type": {"en": "answer '{col}' must be one of {allowed}, got {value}",
+                 "ru": "ответ '{col}' должен быть одним из {allowed}, получено {value}"},
+    "not_allowed": {"en": "answer '{col}' = {value} is not allowed; use one of {allowed}",
+                    "ru": "ответ '{col}' = {value} недопустим; выберите один из {allowed}"},
+    "not_offered": {"en": "answer '{col}' = {value} is not one of the offered choices; reload the survey page",
+                    "ru": "ответ '{col}' = {value} не из предложенных вариантов; обновите страницу опроса"},
+    "unknown": {"en": "unknown answer column(s) {cols}; expected {expected}",
+                "ru": "неизвестные поля ответа {cols}; ожидаются {expected}"},
+    "not_object": {"en": "answers must be an object mapping answer columns to values",
+                   "ru": "ответы должны быть объектом: поле ответа -> значение"},
+    "too_long": {"en": "the answers do not fit the study's fixed payload size",
+                 "ru": "ответы не помещаются в фиксированный размер записи опроса"},
+    "consent": {"en": "please tick the box to agree to take part before sending your answers",
+                "ru": "пожалуйста, отметьте согласие на участие, прежде чем отправлять ответы"},
+    "form_key": {"en": "missing or malformed form key (_key); reload the survey page",
+                 "ru": "нет ключа формы (_key) или он искажён; обновите страницу опроса"},
+    "form_type": {"en": "send the form as application/x-www-form-urlencoded",
+                  "ru": "форма должна отправляться как application/x-www-form-urlencoded"},
+    "storage": {"en": "the server could not store your answers; please try again",
+                "ru": "сервер не смог сохранить ваши ответы; попробуйте ещё раз"},
+    "too_large": {"en": "the form is too large", "ru": "форма слишком велика"},
+    "too_slow": {"en": "the form did not arrive in time; please try again",
+                 "ru": "форма не пришла вовремя; попробуйте ещё раз"},
+    "malformed": {"en": "the form could not be read ({why}); reload the survey page",
+                  "ru": "форму не удалось прочитать ({why}); обновите страницу опроса"},
+}
+
+
 class AnswerError(ValueError):
-    """A submission that does not fit the questionnaire (the message says which answer and why)."""
+    """A submission that does not fit the questionnaire (the message says which answer and why).
+
+    ``str(exc)`` is English (the JSON API); :meth:`text` gives the message in the page's language.
+    """
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key, self.params = key, params
+        super().__init__(MESSAGES[key]["en"].format(**params))
+
+    def text(self, lang: str) -> str:
+        return MESSAGES[self.key].get(lang, MESSAGES[self.key]["en"]).format(**self.params)
 
 
 def _pick(text: Mapping[str, str] | str | None, lang: str, fallback: str = "") -> str:
@@ -147,6 +215,11 @@ def _sixths(x: float | None, where: str) -> int:
     return k
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Two codes are the same answer (a TOML code against a stored one: 1 == 1, "1" == 1 as text)."""
+    return (a == b and type(a) is type(b)) or str(a) == str(b)
+
+
 @dataclass(frozen=True)
 class Questionnaire:
     """The fieldable form of a study: rendering, answer columns and validation of submissions."""
@@ -167,11 +240,16 @@ class Questionnaire:
     def languages(self) -> tuple[str, ...]:
         return ("en", "ru")
 
+    @property
+    def design(self) -> QuestionnaireSpec:
+        """The study's ``[questionnaire]`` table (empty when it has none)."""
+        return self.study.design if isinstance(self.study.design, QuestionnaireSpec) else QuestionnaireSpec()
+
     def check(self) -> None:
         """Fail at start-up (not in front of a respondent) when a question cannot be shown."""
         if not self.study.questions:
             raise DesignError(f"{self.study.path}: the study has no [[questions]] to show; add at least one")
-        seen: dict[str, str] = {}
+        seen: dict[str, str] = {c: "[questionnaire]" for c in self.design.design_columns()}
         for q in self.study.questions:
             where = f"{self.study.path}: question '{q.id}'"
             for col in self._cols(q):
@@ -198,6 +276,12 @@ class Questionnaire:
             for q in self.study.questions:
                 if isinstance(q, ListQuestion) and len(self._list_items(q.control_items, lang)) != q.items:
                     raise DesignError(f"{self.study.path}: question '{q.id}': control_items.{lang} has {len(self._list_items(q.control_items, lang))} items but items = {q.items}")
+        combos = 1
+        for values in self.arm_choices().values():
+            combos *= len(values)
+        if combos > MAX_DRAW_COMBINATIONS:
+            raise DesignError(f"{self.study.path}: the random draws (list arms, split arms, block orders) give {combos} "
+                              f"different pages, more than {MAX_DRAW_COMBINATIONS}; use fewer splits, arms or blocks")
 
     @staticmethod
     def _list_items(items: Mapping[str, list[str]], lang: str) -> list[str]:
@@ -205,8 +289,8 @@ class Questionnaire:
 
     @staticmethod
     def _cols(q: Any) -> list[str]:
-        if isinstance(q, DirectQuestion):
-            return [q.column]
+        if isinstance(q, DirectQuestion | ChoiceQuestion | NumericQuestion):
+            return q.columns()
         if isinstance(q, ListQuestion):
             return [q.treat, q.count]
         if isinstance(q, DoubleListQuestion):
@@ -214,31 +298,45 @@ class Questionnaire:
         return [q.response]
 
     def columns(self) -> list[str]:
-        """The answer columns, in questionnaire order (the columns of the decrypted table)."""
-        return [c for q in self.study.questions for c in self._cols(q)]
+        """The answer columns: the design's (split arms, block order), then each question's in file order."""
+        return self.design.design_columns() + [c for q in self.study.questions for c in self._cols(q)]
 
     # -- the values each column can take ----------------------------------------------------------
     @staticmethod
     def _direct_codes(q: DirectQuestion) -> list[Any]:
-        codes = [o.code for o in q.options] or [*q.yes, 0 if 0 not in q.yes else 2]
-        return [*codes, *q.hard_to_say, *q.refused]
+        return answer_codes(q)
 
     def _allowed(self, q: Any, arm: int | None = None) -> dict[str, list[Any]]:
-        """Allowed values of each of ``q``'s columns; for list questions under ``arm`` (None: any arm)."""
-        if isinstance(q, DirectQuestion):
-            return {q.column: self._direct_codes(q)}
-        if isinstance(q, ListQuestion):
+        """Allowed values of each of ``q``'s columns; for list questions under ``arm`` (None: any arm).
+
+        A question asked only to some respondents (``ask_if``) also takes None: not asked.
+        """
+        d = [q.decline] if getattr(q, "decline", None) is not None else []
+        out: dict[str, list[Any]]
+        if isinstance(q, DirectQuestion | NumericQuestion):
+            out = {q.column: answer_codes(q)}
+        elif isinstance(q, ChoiceQuestion):
+            out = ({c: [1, 0] for c in q.columns()} if q.multiple else {q.column: answer_codes(q)})
+        elif isinstance(q, ListQuestion):
             top = q.items + (1 if (arm is None or arm == 1 or q.placebo) else 0)
-            return {q.treat: [0, 1], q.count: list(range(top + 1))}
-        if isinstance(q, DoubleListQuestion):
+            out = {q.treat: [0, 1], q.count: list(range(top + 1)) + d}
+        elif isinstance(q, DoubleListQuestion):
             a = q.items_a + (1 if arm in (None, 1) else 0)
             b = q.items_b + (1 if arm in (None, 0) else 0)
-            return {q.treat: [0, 1], q.count_a: list(range(a + 1)), q.count_b: list(range(b + 1))}
-        return {q.response: [0, 1]}
+            out = {q.treat: [0, 1], q.count_a: list(range(a + 1)) + d, q.count_b: list(range(b + 1)) + d}
+        else:
+            out = {q.response: [0, 1] + d}
+        if q.ask_if:
+            out = {c: [*v, None] for c, v in out.items()}
+        return out
 
     @cached_property
     def _values(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
+        for s in self.design.splits:
+            out[s.column] = s.values()
+        if self.design.order is not None:
+            out[self.design.order.column] = self.design.order.values()
         for q in self.study.questions:
             out.update(self._allowed(q))
         return out
@@ -254,46 +352,116 @@ class Questionnaire:
         about the answers (an observer of encrypted traffic sees lengths).
         """
         values = self._values[column]
-        return str(values.index(value)).zfill(len(str(len(values) - 1)))
+        at = next(i for i, v in enumerate(values) if (v is None and value is None) or (v is not None and _same(v, value)))
+        return str(at).zfill(len(str(len(values) - 1)))
 
     def arm_choices(self) -> dict[str, list[int]]:
-        """The random draws made when a page is rendered: question id -> possible arms."""
-        return {q.id: [0, 1] for q in self.study.questions if isinstance(q, ListQuestion | DoubleListQuestion)}
+        """The random draws of a page: list question id -> arms, split or block-order column -> values.
+
+        (The position of a list's sensitive item is drawn too; it moves text, not the page length.)
+        """
+        out: dict[str, list[int]] = {q.id: [0, 1] for q in self.study.questions if isinstance(q, ListQuestion | DoubleListQuestion)}
+        out.update({s.column: s.values() for s in self.design.splits})
+        if self.design.order is not None:
+            out[self.design.order.column] = self.design.order.values()
+        return out
+
+    def sequence(self, order: int | None) -> list[Any]:
+        """The questions in the order shown under block-order draw ``order`` (1 or None: the file's)."""
+        qs = list(self.study.questions)
+        o = self.design.order
+        if o is None or order is None:
+            return qs
+        ids = {qid for b in o.blocks for qid in b}
+        slots = [i for i, q in enumerate(qs) if q.id in ids]
+        by_id = {q.id: q for q in qs}
+        moved = [by_id[qid] for b in o.permutations()[order - 1] for qid in o.blocks[b]]
+        for i, q in zip(slots, moved, strict=True):
+            qs[i] = q
+        return qs
+
+    def _split_ok(self, q: Any, draws: Mapping[str, Any]) -> bool:
+        """Whether ``q`` is asked in the split arms drawn (conditions on splits only)."""
+        return all(any(_same(draws[c], x) for x in codes) for c, codes in q.ask_if.items() if self.design.split(c))
+
+    def asked(self, q: Any, answers: Mapping[str, Any]) -> bool:
+        """Whether ``q`` is asked, given the split arms and the earlier answers in ``answers``."""
+        return all(answers.get(c) is not None and any(_same(answers[c], x) for x in codes) for c, codes in q.ask_if.items())
 
     # -- rendering --------------------------------------------------------------------------------
     def render(self, lang: str, rng: secrets.SystemRandom | None = None,
                arms: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
-        """View models for the template; list arms and item positions are drawn here, per page.
+        """View models for the template; list arms, split arms, block order and item positions are
+        drawn here, per page (on the server, which keeps none of them: they travel in the form).
 
-        ``arms`` fixes the arm of some list questions (used to find the longest possible page).
+        ``arms`` fixes some draws (list question id, split or order column -> value).
         """
         rng = rng or secrets.SystemRandom()
         ui = UI[lang]
+        fixed = dict(arms or {})
         blocks: list[dict[str, Any]] = []
+        draws: dict[str, int] = {}
+        for s in self.design.splits:
+            draws[s.column] = fixed[s.column] if s.column in fixed else rng.choice(s.values())
+        o = self.design.order
+        if o is not None:
+            draws[o.column] = fixed[o.column] if o.column in fixed else rng.choice(o.values())
+        if draws:
+            blocks.append({"n": 0, "id": "_design", "type": "design", "hidden": [(c, self.form_value(c, v)) for c, v in draws.items()]})
 
-        def radios(col: str, labels: list[tuple[Any, str]]) -> list[tuple[str, str]]:
-            return [(self.form_value(col, v), text) for v, text in labels]
+        def radios(col: str, labels: list[tuple[Any, str]], cond: bool) -> list[tuple[str, str]]:
+            out = [(self.form_value(col, v), text) for v, text in labels]
+            return out + ([(self.form_value(col, None), ui["not_asked"])] if cond else [])
 
-        for n, q in enumerate(self.study.questions, 1):
-            b: dict[str, Any] = {"n": n, "id": q.id, "type": q.type, "hidden": [], "virtual_die": False}
-            arm = (arms or {}).get(q.id)
+        shown: dict[str, tuple[int, Any]] = {}  # answer column -> (question number, question) for skip notes
+        n = 0
+        for q in self.sequence(draws.get(o.column) if o else None):
+            cols = self._cols(q)
+            if not self._split_ok(q, draws):  # another arm's question: its columns go as "not asked"
+                blocks.append({"n": 0, "id": q.id, "type": "absent", "hidden": [(c, self.form_value(c, None)) for c in cols]})
+                continue
+            n += 1
+            for c in cols:
+                shown[c] = (n, q)
+            cond = {c: codes for c, codes in q.ask_if.items() if not self.design.split(c)}
+            b: dict[str, Any] = {"n": n, "id": q.id, "type": q.type, "hidden": [], "virtual_die": False, "cond": None}
+            if cond:
+                b["cond"] = {"data": _json({c: [self.form_value(c, x) for x in codes] for c, codes in cond.items()}),
+                             "note": self._skip_note(cond, shown, lang),
+                             "skip": {c: self.form_value(c, None) for c in cols}}
+            arm = fixed.get(q.id)
             if arm is None:
                 arm = rng.randrange(2)
+            decline = getattr(q, "decline", None)
+            dl = [(decline, ui["decline"])] if decline is not None else []
+            text = _pick(q.wordings[draws[q.wording_by] - 1], lang) if q.wording_by else None
             if isinstance(q, DirectQuestion):
-                labels = [(o.code, _pick(o.text, lang, str(o.code))) for o in q.options]
+                labels = [(o_.code, _pick(o_.text, lang, str(o_.code))) for o_ in q.options]
                 if not labels:
                     labels = [(c, ui["yes"]) for c in q.yes] + [(0 if 0 not in q.yes else 2, ui["no"])]
                 labels += [(c, ui["hard_to_say"]) for c in q.hard_to_say]
                 labels += [(c, ui["refused"]) for c in q.refused]
-                b.update(text=_pick(q.text, lang, q.id), name=q.column, choices=radios(q.column, labels))
+                b.update(text=text or _pick(q.text, lang, q.id), name=q.column, choices=radios(q.column, labels, bool(cond)))
+            elif isinstance(q, ChoiceQuestion):
+                labels = [(o_.code, _pick(o_.text, lang, str(o_.code))) for o_ in q.options]
+                b.update(text=text or _pick(q.text, lang, q.id), name=q.column)
+                if q.multiple:
+                    b.update(type="multiple", rows=[(lab, c, radios(c, [(1, ui["yes"]), (0, ui["no"])], bool(cond)))
+                                                    for (_, lab), c in zip(labels, q.columns(), strict=True)])
+                else:
+                    b.update(choices=radios(q.column, labels, bool(cond)))
+            elif isinstance(q, NumericQuestion):
+                b.update(text=text or _pick(q.text, lang, q.id), name=q.column,
+                         choices=radios(q.column, [(v, str(v)) for v in range(q.min, q.max + 1)], bool(cond)),
+                         placeholder=ui["pick"])
             elif isinstance(q, ListQuestion):
                 items = self._list_items(q.control_items, lang)
                 extra = _pick(q.sensitive_item, lang) if arm else _pick(q.placebo, lang)
                 if extra:
                     items.insert(rng.randrange(len(items) + 1), extra)
-                b.update(text=_pick(q.lead, lang, ui["list_lead"]), items=items, name=q.count,
+                b.update(text=text or _pick(q.lead, lang, ui["list_lead"]), items=items, name=q.count,
                          hidden=[(q.treat, self.form_value(q.treat, arm))],
-                         counts=radios(q.count, [(c, str(c)) for c in range(len(items) + 1)]))
+                         counts=radios(q.count, [(c, str(c)) for c in range(len(items) + 1)] + dl, bool(cond)))
             elif isinstance(q, DoubleListQuestion):  # arm 1: sensitive item on list A
                 lists = []
                 for label, ctrl, col, on in (("list_a", q.control_items_a, q.count_a, arm == 1),
@@ -302,19 +470,49 @@ class Questionnaire:
                     if on:
                         items.insert(rng.randrange(len(items) + 1), _pick(q.sensitive_item, lang))
                     lists.append({"label": ui[label], "items": items, "name": col,
-                                  "counts": radios(col, [(c, str(c)) for c in range(len(items) + 1)])})
-                b.update(text=ui["double_lead"], lists=lists, hidden=[(q.treat, self.form_value(q.treat, arm))])
+                                  "counts": radios(col, [(c, str(c)) for c in range(len(items) + 1)] + dl, bool(cond))})
+                b.update(text=text or ui["double_lead"], lists=lists, hidden=[(q.treat, self.form_value(q.treat, arm))])
             elif isinstance(q, RRQuestion):
-                b.update(text=_pick(q.text, lang, q.id), name=q.response, instructions=self._rr_rule(q, lang),
-                         choices=radios(q.response, [(1, ui["yes"]), (0, ui["no"])]), virtual_die=q.device == "browser")
+                b.update(text=text or _pick(q.text, lang, q.id), name=q.response, instructions=self._rr_rule(q, lang),
+                         choices=radios(q.response, [(1, ui["yes"]), (0, ui["no"])] + dl, bool(cond)),
+                         virtual_die=q.device == "browser")
             elif isinstance(q, CrosswiseQuestion):
                 b.update(text=_pick(q.instructions, lang, ui["cw_lead"]), name=q.response,
-                         statements=[(ui["statement_a"], _pick(q.text, lang)), (ui["statement_b"], _pick(q.innocuous, lang))],
-                         choices=radios(q.response, [(1, ui["cw_same"]), (0, ui["cw_diff"])]))
+                         statements=[(ui["statement_a"], text or _pick(q.text, lang)), (ui["statement_b"], _pick(q.innocuous, lang))],
+                         choices=radios(q.response, [(1, ui["cw_same"]), (0, ui["cw_diff"])] + dl, bool(cond)))
             blocks.append(b)
         return blocks
 
+    def _skip_note(self, cond: Mapping[str, tuple[Any, ...]], shown: Mapping[str, tuple[int, Any]], lang: str) -> str:
+        """"Answer only if you answered “Yes” to question 3" (what a page without JavaScript shows)."""
+        parts = []
+        for c, codes in cond.items():
+            n, q = shown.get(c, (0, None))
+            labels = dict(self.option_labels(q, lang)) if q is not None else {}
+            said = ", ".join(f"\u201c{labels.get(x, x)}\u201d" for x in codes)
+            parts.append(UI[lang]["skip_part"].format(n=n, answers=said))
+        return UI[lang]["skip_note"].format(conds=UI[lang]["and"].join(parts))
+
+    @staticmethod
+    def option_labels(q: Any, lang: str) -> list[tuple[Any, str]]:
+        """(code, label) of a single-answer question's options, in ``lang``."""
+        ui = UI[lang]
+        if isinstance(q, NumericQuestion):
+            return [(v, str(v)) for v in range(q.min, q.max + 1)]
+        if isinstance(q, DirectQuestion) and not q.options:
+            out = [(c, ui["yes"]) for c in q.yes] + [(0 if 0 not in q.yes else 2, ui["no"])]
+        else:
+            out = [(o.code, _pick(o.text, lang, str(o.code))) for o in getattr(q, "options", ())]
+        if isinstance(q, DirectQuestion):
+            out += [(c, ui["hard_to_say"]) for c in q.hard_to_say] + [(c, ui["refused"]) for c in q.refused]
+        return out
+
     def _rr_rule(self, q: RRQuestion, lang: str) -> str:
+        return self.rr_rule(q, lang)
+
+    @staticmethod
+    def rr_rule(q: RRQuestion, lang: str) -> str:
+        """The die rule of a randomized-response question, in ``lang`` (the study's own, or from p)."""
         if q.instructions:
             return _pick(q.instructions, lang)
         if q.design == "forced":
@@ -332,53 +530,68 @@ class Questionnaire:
             sent = form[col]
             width = len(str(len(allowed) - 1))
             if len(sent) != width or not sent.isdigit() or int(sent) >= len(allowed):
-                raise AnswerError(f"answer '{col}' = {sent[:40]!r} is not one of the offered choices; reload the survey page")
+                raise AnswerError("not_offered", col=col, value=repr(sent[:40]))
             answers[col] = allowed[int(sent)]
         return self.validate(answers)
 
     def validate(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         """Check every answer against its question; returns the answers in column order.
 
-        Raises :class:`AnswerError` naming the column and the allowed values.
+        A question not asked (another split arm, or skipped by an earlier answer) is stored as
+        None whatever was sent for it. Raises :class:`AnswerError` naming the column and the
+        allowed values (in English and Russian).
         """
         if not isinstance(answers, Mapping):
-            raise AnswerError("answers must be an object mapping answer columns to values")
+            raise AnswerError("not_object")
         unknown = sorted(set(answers) - set(self.columns()))
         if unknown:
-            raise AnswerError(f"unknown answer column(s) {', '.join(map(repr, unknown[:5]))}; expected {', '.join(self.columns())}")
+            raise AnswerError("unknown", cols=", ".join(map(repr, unknown[:5])), expected=", ".join(self.columns()))
         out: dict[str, Any] = {}
+        for col in self.design.design_columns():
+            out[col] = self._code(answers, col, self._values[col])
         for q in self.study.questions:
+            if not self.asked(q, out):
+                for col in self._cols(q):
+                    out[col] = None
+                continue
             arm = None
             if isinstance(q, ListQuestion | DoubleListQuestion):
                 arm = out[q.treat] = self._code(answers, q.treat, [0, 1])
             for col, allowed in self._allowed(q, arm).items():
                 if col not in out:
-                    out[col] = self._code(answers, col, allowed)
+                    out[col] = self._code(answers, col, [a for a in allowed if a is not None])
         return {c: out[c] for c in self.columns()}
 
     @staticmethod
     def _code(answers: Mapping[str, Any], col: str, allowed: list[Any]) -> Any:
+        shown = ", ".join(map(str, allowed))
         if col not in answers or answers[col] in (None, ""):
-            raise AnswerError(f"missing answer '{col}'; allowed values: {', '.join(map(str, allowed))}")
+            raise AnswerError("missing", col=col, allowed=shown)
         v = answers[col]
         if isinstance(v, bool) or not isinstance(v, int | str | float):
-            raise AnswerError(f"answer '{col}' must be one of {', '.join(map(str, allowed))}, got {json.dumps(v)[:40]}")
+            raise AnswerError("bad_type", col=col, allowed=shown, value=json.dumps(v)[:40])
         for a in allowed:  # accept the code itself or its text form
             if v == a and type(v) is type(a):
                 return a
             if isinstance(v, str) and v == str(a):
                 return a
-        raise AnswerError(f"answer '{col}' = {str(v)[:40]!r} is not allowed; use one of {', '.join(map(str, allowed))}")
+        raise AnswerError("not_allowed", col=col, allowed=shown, value=repr(str(v)[:40]))
 
     def answer_schema(self) -> dict[str, Any]:
         """JSON Schema of the ``answers`` object (for the OpenAPI description)."""
         props: dict[str, Any] = {}
+        required = []
         for col, values in self.column_values().items():
-            if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and values == list(range(len(values))):
-                props[col] = {"type": "integer", "minimum": 0, "maximum": len(values) - 1}
+            codes = [v for v in values if v is not None]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in codes) and codes == list(range(codes[0], codes[0] + len(codes))):
+                props[col] = {"type": "integer", "minimum": codes[0], "maximum": codes[-1]}
             else:
-                props[col] = {"enum": values}
-        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+                props[col] = {"enum": codes}
+            if None in values:  # asked only to some respondents
+                props[col] = {"anyOf": [props[col], {"type": "null"}]}
+            else:
+                required.append(col)
+        return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
     # -- the sealed plaintext --------------------------------------------------------------------
     def payload_size(self) -> int:
@@ -395,7 +608,7 @@ class Questionnaire:
         raw = _encode(self.id, answers, day, server)
         size = self.payload_size()
         if len(raw) > size:  # validated answers never are; anything else must not leak through its length
-            raise AnswerError("the answers do not fit the study's fixed payload size")
+            raise AnswerError("too_long")
         return raw + b" " * (size - len(raw))
 
 

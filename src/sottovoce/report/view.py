@@ -394,6 +394,9 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     for s in results.get("skipped", []):
         what = S.get(f"what_{s.get('step')}", s.get("step", ""))
         caveats.append(t(lang, "c_skipped", what=what, why=S.get(f"why_{s.get('reason', 'error')}", S["why_error"])))
+    from .splits import SPLIT_TEXT, split_rows
+
+    split_table, split_notes = split_rows(results, lang)
     trend = trend_view(results.get("trend"), lang)
     if trend is not None and trend["failed"]:
         caveats.append(t(lang, "c_trend_failed", why=trend["failed"]))
@@ -407,4 +410,5 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
         "groups": groups, "weighting": weighting, "nonresponse": nonresponse,
         "methods": _methods(qs_sorted, weighting, nonresponse, trend, lang, min_cell),
         "caveats": caveats or [S["c_none"]], "min_cell": min_cell, "sha256": study.get("sha256", ""), "trend": trend,
+        "splits": {"rows": split_table, "notes": split_notes, "T": SPLIT_TEXT[lang]},
     }
