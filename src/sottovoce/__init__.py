@@ -45,7 +45,7 @@ _LAZY: dict[str, str] = {
     "AuditResult": ".audit", "load_poll": ".audit", "audit_poll": ".audit",
     "fit_trend": ".dynamics", "TrendResult": ".dynamics", "plot_trend": ".dynamics", "Event": ".dynamics",
     "parse_events": ".dynamics", "Wave": ".dynamics", "read_polls": ".dynamics", "check_corpus": ".dynamics",
-    "validate_corpus": ".dynamics",
+    "validate_corpus": ".dynamics", "analyze_corpus": ".corpus_analysis", "read_events": ".corpus_analysis",
     "Study": ".study", "DirectQuestion": ".study", "ListQuestion": ".study", "DoubleListQuestion": ".study",
     "RRQuestion": ".study", "CrosswiseQuestion": ".study", "TrendSpec": ".study", "load_study": ".study",
     "analyze": ".pipeline", "StudyResults": ".pipeline", "load_results": ".pipeline",
@@ -101,6 +101,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         load_labels,
     )
     from .contrast import contrast, domain_means
+    from .corpus_analysis import analyze_corpus, read_events
     from .demo import demo_truth, make_demo
     from .dynamics import (
         Event,

@@ -66,6 +66,7 @@ FLAGS: dict[str, str] = {
     "var": "--var",
     "variable": "--var",
     "weights": "--weights",
+    "window": "--window",
 }
 # flags that negate a Python default
 _NEGATED = {"constrained=False": "--unconstrained", "method='dim'": "--method dim", "counts=:": "--counts:",
