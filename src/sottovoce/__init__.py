@@ -57,12 +57,14 @@ _LAZY: dict[str, str] = {
     "domain_means": ".contrast", "contrast": ".contrast", "Estimates": ".estimates",
     "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
     "margins_difference": ".marginal",
+    "series": ".series", "load_series": ".series", "SeriesResults": ".series",
+    "DerivedVariable": ".derive", "derive_indicator": ".derive",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
 _SUBMODULES = frozenset({
     "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
-    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage",
+    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage", "derive",
 })
 
 __all__ = [
@@ -100,7 +102,9 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         load_labels,
     )
     from .contrast import contrast, domain_means
+    from .series import SeriesResults, load_series, series
     from .demo import demo_truth, make_demo
+    from .derive import DerivedVariable, derive_indicator
     from .dynamics import (
         Event,
         TrendResult,
