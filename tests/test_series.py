@@ -179,9 +179,9 @@ def test_trend_defaults(chronicles):
     q = {x["id"]: x for x in res.data["questions"]}
     tr = q["support"]["trend"]
     assert tr["status"] == "done" and tr["reference"] == "Chronicles / operation"
-    assert any("main wording" in n for n in tr["notes"])
+    assert any("main wording" in n["en"] and "основная формулировка" in n["ru"] for n in tr["notes"])
     flat = [x for x in res.data["questions"] + res.data["composites"] if (x.get("trend") or {}).get("flat_sigma")]
-    assert flat and all(x["trend"]["sigma_fixed"] == 0.02 and any("flat likelihood" in n for n in x["trend"]["notes"]) for x in flat)
+    assert flat and all(x["trend"]["sigma_fixed"] == 0.02 and any("flat likelihood" in n["en"] for n in x["trend"]["notes"]) for x in flat)
     for x in res.data["questions"] + res.data["composites"]:
         for b in (x.get("trend") or {}).get("band") or []:
             assert 0 <= b["low"] <= b["share"] <= b["high"] <= 1

@@ -461,16 +461,28 @@ def _trend(spec: SeriesSpec, polls: pd.DataFrame, main_wording: str) -> dict[str
     with a warning, so the bands between waves stay readable and honest about the assumption."""
     from .dynamics import fit_trend
 
+    notes: list[dict[str, str]] = []
+    if len(polls) == 0:
+        return {"status": "skipped", "reason": "no waves"}
+    house = polls["pollster"] + polls["wording"].map(lambda x: f" / {x}" if x else "")
+    counts = house.value_counts()
+    main_house = f"{polls['pollster'].iloc[0]} / {main_wording}"
+    single = [h for h in counts.index if counts[h] < 2 and h != main_house and h != spec.trend.reference]
+    if single:  # a wording asked in one wave only (a split-ballot arm): its house effect is not identified over time
+        polls = polls[~house.isin(single)].reset_index(drop=True)
+        house = house[~house.isin(single)].reset_index(drop=True)
+        notes.append({"en": f"left out of the trend (asked in one wave only; see the split ballot in the table): {', '.join(single)}",
+                      "ru": f"не вошли в тренд (заданы только в одной волне; см. расщеплённую выборку в таблице): {', '.join(single)}"})
     if len(polls) < 3:
-        return {"status": "skipped", "reason": "fewer than three waves"}
-    notes: list[str] = []
+        return {"status": "skipped", "reason": "fewer than three waves", "notes": notes}
     reference = spec.trend.reference
     pollsters = sorted(set(polls["pollster"]))
-    houses = sorted(set(polls["pollster"] + polls["wording"].map(lambda x: f" / {x}" if x else "")))
+    houses = sorted(set(house))
     if reference is None and len(pollsters) == 1 and len(houses) > 1:
-        reference = f"{pollsters[0]} / {main_wording}" if f"{pollsters[0]} / {main_wording}" in houses else None
+        reference = main_house if main_house in houses else None
         if reference:
-            notes.append(f"reference: {reference} (the pollster's main wording); other wordings are shown relative to it")
+            notes.append({"en": f"reference: {reference}, the pollster's main wording; the other wordings are measured relative to it",
+                          "ru": f"база сравнения: {reference}, основная формулировка исследователя; другие формулировки измерены относительно неё"})
     elif reference is None and len(houses) == 1:
         reference = houses[0]
     with warnings.catch_warnings(record=True) as caught:
@@ -481,8 +493,11 @@ def _trend(spec: SeriesSpec, polls: pd.DataFrame, main_wording: str) -> dict[str
         if flat:
             sigma = spec.trend.sigma_cap
             res = fit_trend(polls, unit=spec.trend.unit, reference=reference, base=spec.trend.base, sigma=sigma, test_events=False)
-            notes.append(f"the waves hardly determine the random-walk sd (flat likelihood); it is fixed at {100 * sigma:g} points per "
-                         f"{spec.trend.unit} (trend.sigma_cap), so the bands between waves rest on that assumption")
+            unit_ru = {"week": "неделю", "day": "день"}[spec.trend.unit]
+            notes.append({"en": f"the waves hardly determine how fast opinion moves (a flat likelihood for the random-walk sd); it is fixed at "
+                                f"{100 * sigma:g} points per {spec.trend.unit} (trend.sigma_cap), so the bands between waves rest on that assumption",
+                          "ru": f"волны почти не определяют скорость изменения мнений (плоское правдоподобие для sd случайного блуждания); она "
+                                f"зафиксирована на {100 * sigma:g} п.п. в {unit_ru} (trend.sigma_cap), и полосы между волнами опираются на это допущение"})
     d = res.to_dict()
     trend = d.get("trend") or []
     return {"status": "done", "reference": reference, "unit": spec.trend.unit, "sigma_fixed": sigma, "flat_sigma": flat,

@@ -177,12 +177,11 @@ def _chart(series: list[tuple[str, list[tuple[Any, float, float, float]]]], band
         err = [[100 * (p[1] - p[2]) for p in pts], [100 * (p[3] - p[1]) for p in pts]]
         ax.errorbar(x, y, yerr=err, fmt="o-", color=c, ms=4, lw=1.2, capsize=2, label=name)
     ax.set_ylim(0, 100)
-    ax.set_xlabel(s["chart_x"])
     ax.set_ylabel(s["chart_y"])
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=8)
     fig.autofmt_xdate()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False, fontsize=8)
     return _svg(fig, title)
 
 
@@ -266,7 +265,7 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
                  else f"{h['split']}: " + ", ".join(f"{k} → {v}" for k, v in h["arms"].items())}
                 for w, h in (item.get("harmonisation") or {}).items()]
         return {"id": qid, "title": title, "kind": kind, "cats": [cat_names[c] for c in cats], "table": table, "chart": chart,
-                "trend": tr if tr.get("status") == "done" else None, "trend_other": tr if tr.get("status") not in (None, "done") else None,
+                "trend": tr if tr.get("status") == "done" else None, "trend_notes": [pick(n, lang) for n in tr.get("notes") or []], "trend_other": tr if tr.get("status") not in (None, "done") else None,
                 "latest": (_pct((tr.get("latest") or {}).get("estimate")), [_pct(x) for x in ((tr.get("latest") or {}).get("ci") or [None, None])])
                 if tr.get("status") == "done" else None,
                 "groups": groups, "harmonisation": harm, "definition": item.get("definition", ""), "note": pick(item.get("note") or {}, lang)}
@@ -341,7 +340,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <table class="per-wave"><thead><tr><th>{{ S.wave }}</th><th>{{ S.wording }}</th>{% for c in q.cats %}<th class="num">{{ c }}, %</th>{% endfor %}<th class="num">{{ S.n }}</th></tr></thead>
 <tbody>{% for r in q.table %}<tr><td>{{ r.wave }}<br><span class="note">{{ r.dates }}</span></td><td>{{ r.wording }}</td>{% for c in r.cells %}<td class="num {{ c.cls }}">{{ c.est }}<br><span class="note">{{ c.ci }}</span></td>{% endfor %}<td class="num">{{ r.n }}</td></tr>{% endfor %}</tbody></table>
 {% if q.trend %}<p class="trend">{{ S.trend }}: {{ S.latest }} {{ q.latest[0] }}% ({{ q.latest[1][0] }}–{{ q.latest[1][1] }}). {% if q.trend.reference %}{{ S.ref_note }}: {{ q.trend.reference }}.{% endif %}</p>
-{% for n in q.trend.notes %}<p class="note">{{ n }}</p>{% endfor %}{% endif %}
+{% for n in q.trend_notes %}<p class="note">{{ n }}</p>{% endfor %}{% endif %}
+{% if q.trend_other %}{% for n in q.trend_notes %}<p class="note">{{ n }}</p>{% endfor %}{% endif %}
 {% if q.groups %}<h4>{{ S.subgroup_trends }}</h4>{% for g in q.groups %}<figure>{{ g.chart }}<figcaption>{{ g.title }}</figcaption></figure>
 <details><summary>{{ g.title }}</summary><table><thead><tr><th>{{ S.wave }}</th><th>{{ S.group }}</th><th class="num">{{ S.share }}</th><th class="num">{{ S.ci }}</th><th class="num">{{ S.n }}</th></tr></thead><tbody>
 {% for r in g.rows %}<tr><td>{{ r.wave }}</td><td>{{ r.level }}</td><td class="num {{ r.cls }}">{{ r.est }}</td><td class="num">{{ r.ci }}</td><td class="num">{{ r.n }}</td></tr>{% endfor %}</tbody></table></details>{% endfor %}{% endif %}
