@@ -54,6 +54,7 @@ class WaveSpec:
     where: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     dataset: str | None = None  # a file of sottovoce.datasets (fresh clone) instead of a path
+    extract: str | None = None  # a sottovoce.datasets extract used when ``file`` is not found
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, data_dir: str | o
 def _wave(w: Any, where: str, base: Path, files_at: Path) -> WaveSpec:
     if not isinstance(w, dict):
         raise InputError(f"{where}: must be a table; write [[waves]] then id = \"w1\", file = \"...\"")
-    _keys(w, {"id", "file", "dataset", "start", "end", "label", "pollster", "mode", "weights", "margins", "sheet", "where", "source"}, where)
+    _keys(w, {"id", "file", "dataset", "extract", "start", "end", "label", "pollster", "mode", "weights", "margins", "sheet", "where", "source"}, where)
     if ("file" in w) == ("dataset" in w):
         raise InputError(f"{where}: give exactly one of file = \"path\" or dataset = \"name\" (a file of sottovoce.datasets)")
     for k in ("start", "end"):
@@ -231,7 +232,7 @@ def _wave(w: Any, where: str, base: Path, files_at: Path) -> WaveSpec:
     margins = w.get("margins")
     return WaveSpec(
         id=str(_need(w, "id", where, 'id = "w12"')), file=(files_at / str(w["file"])).resolve() if "file" in w else Path(str(w["dataset"])),
-        dataset=w.get("dataset"), start=str(w["start"]), end=str(w["end"]), label=_text(w.get("label", ""), f"{where}.label"),
+        dataset=w.get("dataset"), extract=w.get("extract"), start=str(w["start"]), end=str(w["end"]), label=_text(w.get("label", ""), f"{where}.label"),
         pollster=str(w.get("pollster", "")), mode=str(w.get("mode", "")), weights=w.get("weights"),
         margins=(base / margins).resolve() if isinstance(margins, str) else None, sheet=w.get("sheet"),
         where=dict(w.get("where", {})), source=str(w.get("source", "")))
@@ -291,7 +292,13 @@ def _read_wave(w: WaveSpec) -> pd.DataFrame:
 
         return read_table(datasets.path(w.dataset), sheet=w.sheet)
     if not w.file.exists():
-        raise InputError(f"wave '{w.id}': data file {w.file} not found; fix waves.file (relative to the series file)")
+        if w.extract is not None:
+            from . import datasets
+
+            warnings.warn(f"wave '{w.id}': {w.file.name} not found in {w.file.parent}; using the bundled extract {w.extract} "
+                          "(the same values, only the columns this series reads)", SottovoceWarning, stacklevel=3)
+            return read_table(datasets.path(w.extract))
+        raise InputError(f"wave '{w.id}': data file {w.file} not found; fix waves.file or --data-dir (the folder of the wave files)")
     return read_table(w.file, sheet=w.sheet)
 
 
