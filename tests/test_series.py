@@ -203,3 +203,24 @@ def test_report_in_both_languages(chronicles):
     assert "Затрудняюсь ответить" in ru and "Доля респондентов, %" in ru and "Поддерживаю" in ru
     assert "Consistent supporters of the war" in en and "Последовательные сторонники войны" in ru
     assert "not reproduced" in en and "unweighted share" in en
+
+
+def test_bundled_extracts_hold_the_released_values():
+    """The fresh-clone extracts (sottovoce.datasets) equal the released files' columns, value for value."""
+    from sottovoce import datasets
+    from sottovoce.io import read_table
+
+    if not (CHRONICLES / "chronicles-15-2025-09-26.xlsx").exists():
+        pytest.skip("real data ../shared/data/chronicles not present")
+    spec = load_series(EXAMPLE, data_dir=CHRONICLES)
+    for w in spec.waves:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = read_table(w.file)
+            ext = read_table(datasets.path(w.extract))
+        for col in ext.columns:
+            a, b = full[col], ext[col]
+            if pd.api.types.is_numeric_dtype(a):
+                assert np.allclose(a.to_numpy(float), b.to_numpy(float), equal_nan=True, rtol=0, atol=1e-12), (w.id, col)
+            else:
+                assert a.fillna("").astype(str).tolist() == b.fillna("").astype(str).tolist(), (w.id, col)
