@@ -40,7 +40,7 @@ S = {
            "contents": "Contents", "methods": "Methods",
            "methods_text": "Shares are weighted; intervals are design-based (Taylor linearization on each wave's design; "
                            "Wilson intervals for shares, as R survey's svyciprop). Composite measures are respondents who meet "
-                           "all listed conditions, out of all respondents in the wave. Trends pool the waves in a random-walk "
+                           "all listed conditions, out of all respondents in the wave (base "all") or of those asked every question in them (base "answered"). Trends pool the waves in a random-walk "
                            "model with house effects per wording (Jackman 2005).",
            "ref_note": "Reference", "subgroup_trends": "Subgroup trends", "group": "Group",
            "reproduced": "reproduced", "not_reproduced": "not reproduced", "verdict": "Check"},
@@ -55,7 +55,7 @@ S = {
            "contents": "Содержание", "methods": "Методы",
            "methods_text": "Доли взвешены; интервалы учитывают дизайн выборки (линеаризация Тейлора по дизайну каждой волны; "
                            "интервалы Уилсона для долей, как svyciprop в R survey). Составной показатель — доля респондентов, "
-                           "выполняющих все перечисленные условия, среди всех опрошенных в волне. Тренд объединяет волны в модели "
+                           "выполняющих все перечисленные условия, среди всех опрошенных в волне (база «all») или среди тех, кому задали все входящие в него вопросы (база «answered»). Тренд объединяет волны в модели "
                            "случайного блуждания с эффектами формулировок (Jackman 2005).",
            "ref_note": "База сравнения", "subgroup_trends": "Тренды по группам", "group": "Группа",
            "reproduced": "совпадает", "not_reproduced": "не совпадает", "verdict": "Сверка"},
@@ -156,33 +156,70 @@ _CAT_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"
 
 
 def _chart(series: list[tuple[str, list[tuple[Any, float, float, float]]]], band: list[Mapping[str, Any]] | None, title: str, lang: str) -> str:
-    """Shares across waves: one coloured line of points with 95% intervals per category; the pooled
-    trend's band behind the tracked category."""
+    """Shares across waves as inline SVG: one coloured line of points with 95% intervals per
+    category, the pooled trend's band behind. Written directly (no plotting library): the tracker
+    has dozens of charts and each costs microseconds this way; text is SVG text in the report's
+    language, so nothing is fetched."""
+    import html
+
+    import numpy as np
     import pandas as pd
 
-    from .report.charts import _svg, plt
-
     s = S[lang]
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    width, height, left, right, top, bottom = 720.0, 300.0, 56.0, 16.0, 14.0, 40.0
+    days = [pd.Timestamp(p[0]) for _, pts in series for p in pts] + [pd.Timestamp(b["date"]) for b in band or []]
+    if not days:
+        return ""
+    t0, t1 = min(days), max(days)
+    span = max((t1 - t0).days, 1)
+    t0 -= pd.Timedelta(days=max(span // 30, 3))
+    t1 += pd.Timedelta(days=max(span // 30, 3))
+    span = (t1 - t0).days
+    pw, ph = width - left - right, height - top - bottom
+
+    def x(d: Any) -> float:
+        return left + pw * (pd.Timestamp(d) - t0).days / span
+
+    def y(v: float) -> float:
+        return top + ph * (1 - float(v))
+
+    out = [f'<svg role="img" aria-label="{html.escape(title, quote=True)}" class="chart" viewBox="0 0 {width:.0f} {height + 22 * ((len(series) + 2) // 3):.0f}" '
+           'font-family="system-ui, sans-serif" font-size="11">']
+    for v in np.arange(0, 1.01, 0.2):  # horizontal grid and y labels
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e3e3e8"/>'
+                   f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" fill="#5a5a5f">{100 * v:.0f}</text>')
+    out.append(f'<text transform="translate(14 {top + ph / 2:.0f}) rotate(-90)" text-anchor="middle" fill="#5a5a5f">{html.escape(s["chart_y"])}</text>')
+    step = "YS" if span > 500 else "QS" if span > 150 else "MS"
+    for d in pd.date_range(t0, t1, freq=step):  # date ticks
+        label = str(d.year) if step == "YS" else d.strftime("%Y-%m")
+        out.append(f'<line x1="{x(d):.1f}" x2="{x(d):.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#888"/>'
+                   f'<text x="{x(d):.1f}" y="{top + ph + 16}" text-anchor="middle" fill="#5a5a5f">{label}</text>')
+    legend = []
     if band:
-        d = pd.to_datetime([b["date"] for b in band])
-        ax.fill_between(d, [100 * b["low"] for b in band], [100 * b["high"] for b in band], color="#0072B2", alpha=0.15, lw=0, label=s["band"])
-        ax.plot(d, [100 * b["share"] for b in band], color="#0072B2", lw=1, alpha=0.6)
+        upper = " ".join(f"{x(b['date']):.1f},{y(b['high']):.1f}" for b in band)
+        lower = " ".join(f"{x(b['date']):.1f},{y(b['low']):.1f}" for b in reversed(band))
+        out.append(f'<polygon points="{upper} {lower}" fill="#0072B2" fill-opacity="0.15"/>')
+        out.append('<polyline fill="none" stroke="#0072B2" stroke-opacity="0.6" points="' +
+                   " ".join(f"{x(b['date']):.1f},{y(b['share']):.1f}" for b in band) + '"/>')
+        legend.append((s["band"], "#0072B2", True))
     for i, (name, pts) in enumerate(series):
         if not pts:
             continue
         c = _CAT_COLOURS[i % len(_CAT_COLOURS)]
-        x = pd.to_datetime([p[0] for p in pts])
-        y = [100 * p[1] for p in pts]
-        err = [[100 * (p[1] - p[2]) for p in pts], [100 * (p[3] - p[1]) for p in pts]]
-        ax.errorbar(x, y, yerr=err, fmt="o-", color=c, ms=4, lw=1.2, capsize=2, label=name)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel(s["chart_y"])
-    ax.grid(alpha=0.3)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.autofmt_xdate()
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False, fontsize=8)
-    return _svg(fig, title)
+        pts = sorted(pts, key=lambda p: pd.Timestamp(p[0]))
+        out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.3" points="' + " ".join(f"{x(p[0]):.1f},{y(p[1]):.1f}" for p in pts) + '"/>')
+        for d, est, lo, hi in pts:
+            out.append(f'<line x1="{x(d):.1f}" x2="{x(d):.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" stroke="{c}" stroke-width="1.5"/>'
+                       f'<circle cx="{x(d):.1f}" cy="{y(est):.1f}" r="3.2" fill="{c}"><title>{html.escape(name)}: {100 * est:.1f}% '
+                       f'({100 * lo:.1f}–{100 * hi:.1f})</title></circle>')
+        legend.append((name, c, False))
+    for j, (name, c, is_band) in enumerate(legend):  # legend below the plot, three per row
+        lx, ly = left + (j % 3) * (pw / 3), height + 6 + 20 * (j // 3)
+        mark = (f'<rect x="{lx:.1f}" y="{ly - 8:.1f}" width="14" height="9" fill="{c}" fill-opacity="0.25"/>' if is_band
+                else f'<circle cx="{lx + 6:.1f}" cy="{ly - 4:.1f}" r="3.5" fill="{c}"/>')
+        out.append(mark + f'<text x="{lx + 18:.1f}" y="{ly:.1f}" fill="#1d1d1f">{html.escape(name[:48])}</text>')
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _mid(w: Mapping[str, Any]) -> str:
