@@ -40,7 +40,7 @@ S = {
            "contents": "Contents", "methods": "Methods",
            "methods_text": "Shares are weighted; intervals are design-based (Taylor linearization on each wave's design; "
                            "Wilson intervals for shares, as R survey's svyciprop). Composite measures are respondents who meet "
-                           "all listed conditions, out of all respondents in the wave (base "all") or of those asked every question in them (base "answered"). Trends pool the waves in a random-walk "
+                           "all listed conditions, out of all respondents in the wave (base all) or of those asked every question in them (base answered). Trends pool the waves in a random-walk "
                            "model with house effects per wording (Jackman 2005).",
            "ref_note": "Reference", "subgroup_trends": "Subgroup trends", "group": "Group",
            "reproduced": "reproduced", "not_reproduced": "not reproduced", "verdict": "Check"},
