@@ -30,7 +30,7 @@ def _best(f, repeat: int = 2) -> float:  # type: ignore[no-untyped-def]
 
 
 def run() -> list[dict]:
-    from sottovoce.series import _read_wave, load_series, series
+    from sottovoce.survey_series import _read_wave, load_series, series
 
     warnings.simplefilter("ignore")
     spec = load_series(EXAMPLE, data_dir=SHARED)

@@ -23,7 +23,7 @@ OUT = ROOT / "src" / "sottovoce" / "datasets" / "chronicles-series"
 
 def main(source: Path) -> None:
     from sottovoce.io import read_table
-    from sottovoce.series import load_series
+    from sottovoce.survey_series import load_series
 
     spec = load_series(ROOT / "examples" / "chronicles-series" / "chronicles.toml", data_dir=source)
     OUT.mkdir(exist_ok=True)

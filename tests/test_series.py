@@ -1,4 +1,4 @@
-"""Survey series (sottovoce.series): parsing, harmonisation, estimates against a direct computation,
+"""Survey series (sottovoce.survey_series): parsing, harmonisation, estimates against a direct computation,
 and the Chronicles example reproducing every figure the project published (cited in the series
 file's [[published]] table)."""
 
@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from conftest import CHRONICLES
 from sottovoce.errors import InputError, SottovoceWarning
-from sottovoce.series import load_series, series
-from sottovoce.series_report import published_check, render_series, tidy_rows
+from sottovoce.survey_series import load_series, series
+from sottovoce.survey_series_report import published_check, render_series, tidy_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "chronicles-series" / "chronicles.toml"

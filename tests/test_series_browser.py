@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from sottovoce.errors import SottovoceWarning
-from sottovoce.series import series
+from sottovoce.survey_series import series
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def reports(tmp_path_factory):
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
-def test_series_report_in_chromium(browser, reports, lang):
+def test_survey_series_report_in_chromium(browser, reports, lang):
     url = reports[lang].resolve().as_uri()
     requests: list[str] = []
     errors: list[str] = []

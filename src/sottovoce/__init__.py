@@ -57,7 +57,7 @@ _LAZY: dict[str, str] = {
     "domain_means": ".contrast", "contrast": ".contrast", "Estimates": ".estimates",
     "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
     "margins_difference": ".marginal",
-    "series": ".series", "load_series": ".series", "SeriesResults": ".series",
+    "series": ".survey_series", "load_series": ".survey_series", "SeriesResults": ".survey_series",
     "DerivedVariable": ".derive", "derive_indicator": ".derive",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
@@ -102,7 +102,6 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         load_labels,
     )
     from .contrast import contrast, domain_means
-    from .series import SeriesResults, load_series, series
     from .demo import demo_truth, make_demo
     from .derive import DerivedVariable, derive_indicator
     from .dynamics import (
@@ -187,6 +186,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         load_study,
     )
     from .survey import Survey, as_survey
+    from .survey_series import SeriesResults, load_series, series
     from .weighting import (
         WeightReport,
         diagnostics,

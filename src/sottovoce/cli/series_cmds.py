@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,15 +14,15 @@ def register(app: typer.Typer) -> None:
     @app.command("series")
     def series_cmd(
         series_file: Annotated[Path, typer.Argument(help="Series file (TOML): waves, harmonised questions, composites.")],
-        out: Annotated[Optional[Path], typer.Option("--out", help="Folder for results.json, results.csv and report.html.")] = None,
-        lang: Annotated[Optional[str], typer.Option("--lang", help="Report language: en or ru (default: the series file's).")] = None,
-        data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the wave files (overrides data_dir in the series file).")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Folder for results.json, results.csv and report.html.")] = None,
+        lang: Annotated[str | None, typer.Option("--lang", help="Report language: en or ru (default: the series file's).")] = None,
+        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder with the wave files (overrides data_dir in the series file).")] = None,
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Estimate every tracked question and composite in every wave, by subgroup, with trends."""
         import json
 
-        from ..series import series
+        from ..survey_series import series
 
         res = series(series_file, out, lang, data_dir=data_dir)
         if as_json:

@@ -528,7 +528,7 @@ class SeriesResults:
 
     def rows(self) -> list[dict[str, Any]]:
         """One tidy row per wave × question × wording × category × group (as ``results.csv``)."""
-        from .series_report import tidy_rows
+        from .survey_series_report import tidy_rows
 
         return tidy_rows(self.data)
 
@@ -545,17 +545,17 @@ class SeriesResults:
         raise KeyError((wave, question, category, wording, group, level))
 
     def report_html(self, lang: str | None = None) -> str:
-        from .series_report import render_series
+        from .survey_series_report import render_series
 
         return render_series(self.data, lang)
 
     def save(self, out_dir: str | os.PathLike[str], lang: str | None = None) -> Path:
-        from .series_report import write_series
+        from .survey_series_report import write_series
 
         return write_series(self.data, out_dir, lang)
 
     def summary(self, lang: str | None = None) -> str:
-        from .series_report import text_tables
+        from .survey_series_report import text_tables
 
         return text_tables(self.data, lang)
 

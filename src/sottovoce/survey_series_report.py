@@ -1,4 +1,4 @@
-"""Outputs of a series (:mod:`sottovoce.series`): the tidy CSV, terminal tables and the HTML tracker.
+"""Outputs of a series (:mod:`sottovoce.survey_series`): the tidy CSV, terminal tables and the HTML tracker.
 
 Everything is rendered from the ``results.json`` payload. Estimates pass through the report's one
 rule (:mod:`sottovoce.report.shares`): fewer than ``min_cell`` respondents → suppressed, intervals
