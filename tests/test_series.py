@@ -224,3 +224,51 @@ def test_bundled_extracts_hold_the_released_values():
                 assert np.allclose(a.to_numpy(float), b.to_numpy(float), equal_nan=True, rtol=0, atol=1e-12), (w.id, col)
             else:
                 assert a.fillna("").astype(str).tolist() == b.fillna("").astype(str).tolist(), (w.id, col)
+
+
+def test_cli_errors_are_one_line(cli, tmp_path):
+    bad = tmp_path / "s.toml"
+    bad.write_text('[series]\nid = "s"\ntitle = "S"\n[[waves]]\nid = "w1"\nfile = "gone.csv"\nstart = "2024-01-01"\nend = "2024-01-02"\n'
+                   '[[questions]]\nid = "q"\ncategories = [{ id = "yes" }]\nwaves.w1 = { column = "a", codes = { yes = [1] } }\n', encoding="utf-8")
+    r = cli("series", bad, "--out", tmp_path / "out")
+    assert r.code == 2 and r.err.startswith("error: ") and "gone.csv not found" in r.err and len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    r = cli("series", tmp_path / "nope.toml")
+    assert r.code == 2 and "series file not found" in r.err
+
+
+def test_cli_prints_per_wave_tables_with_labels(cli, tmp_path):
+    doc = _doc(tmp_path, {"w1": _frame(np.random.default_rng(5), 80)})
+    doc["questions"][0]["categories"] = [{"id": "yes", "en": "Support", "ru": "Поддерживаю"}, {"id": "no", "en": "Oppose"},
+                                         {"id": "dk", "en": "Hard to say", "kind": "hard_to_say"}]
+    import json as _json
+
+    path = tmp_path / "s.toml"
+    path.write_text(_toml(doc), encoding="utf-8")
+    r = cli("series", path, "--lang", "ru")
+    assert r.code == 0 and "Поддерживаю" in r.out and "Hard to say" in r.out
+    r = cli("series", path, "--json")
+    assert r.code == 0 and _json.loads(r.out)["format"] == "sottovoce-series/1"
+
+
+def _toml(doc: dict) -> str:
+    """A minimal TOML writer for the test documents (tables, arrays of tables, inline values)."""
+    import json as _json
+
+    def val(v):  # noqa: ANN001, ANN202
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f'"{k}" = {val(x)}' for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return _json.dumps(v, ensure_ascii=False)
+
+    lines = []
+    for key in ("series", "report"):
+        if key in doc:
+            lines.append(f"[{key}]")
+            lines += [f'"{k}" = {val(v)}' for k, v in doc[key].items()]
+    for key in ("waves", "questions", "derive"):
+        for item in doc.get(key, []):
+            lines.append(f"[[{key}]]")
+            lines += [f'"{k}" = {val(v)}' for k, v in item.items()]
+    return "\n".join(lines) + "\n"
