@@ -7,8 +7,6 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from ..glm import FAMILIES
-from ..survey import LONELY_PSU, Survey
 from ._common import (
     JSON_OPTION,
     PSU_OPTION,
@@ -53,6 +51,9 @@ def regress(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Design-based regression (svyglm): coefficients with design SEs, tests, odds ratios, margins."""
+    from ..glm import FAMILIES  # numerical imports only when the command runs (start-up of --help)
+    from ..survey import LONELY_PSU, Survey
+
     if family not in FAMILIES:
         raise InputError(f"--family '{family}' is not one of {', '.join(FAMILIES)}")
     if lonely_psu not in LONELY_PSU:
