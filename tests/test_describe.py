@@ -161,7 +161,11 @@ def test_datasets_are_bundled_and_checked(cli, tmp_path, monkeypatch):
     df = sv.read_table(p)
     assert len(df) == 1807 and df.attrs["value_labels"]["Q4"][1] == "Да, поддерживаю"
     r = cli("datasets", "--json")
-    assert r.code == 0 and [d["name"] for d in r.json()["datasets"]] == ["chronicles-01", "chronicles-02"]
+    names = [d["name"] for d in r.json()["datasets"]]
+    assert r.code == 0 and names[:2] == ["chronicles-01", "chronicles-02"]
+    assert [n for n in names[2:] if not n.startswith("chronicles-series-w")] == []  # the series example's extracts
+    for n in names[2:]:
+        assert datasets.path(n).stat().st_size > 10_000  # each extract checked by its SHA-256
     with pytest.raises(sv.InputError, match="no bundled data set 'x'"):
         datasets.path("x")
     # A file that differs from the published one is refused.

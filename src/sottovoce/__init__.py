@@ -58,12 +58,14 @@ _LAZY: dict[str, str] = {
     "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
     "margins_difference": ".marginal",
     "field_plan": ".fielding", "field_check": ".fielding",
+    "series": ".survey_series", "load_series": ".survey_series", "SeriesResults": ".survey_series",
+    "DerivedVariable": ".derive", "derive_indicator": ".derive",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
 _SUBMODULES = frozenset({
     "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
-    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage", "fielding",
+    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage", "fielding", "derive",
 })
 
 __all__ = [
@@ -103,6 +105,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
     from .contrast import contrast, domain_means
     from .corpus_analysis import analyze_corpus, read_events
     from .demo import demo_truth, make_demo
+    from .derive import DerivedVariable, derive_indicator
     from .dynamics import (
         Event,
         TrendResult,
@@ -187,6 +190,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         load_study,
     )
     from .survey import Survey, as_survey
+    from .survey_series import SeriesResults, load_series, series
     from .weighting import (
         WeightReport,
         diagnostics,

@@ -330,7 +330,7 @@ def analyze(
         raise InputError(f"unknown report language '{lang}'; use one of {', '.join(LANGUAGES)}")
     if out_dir is not None:
         _check_not_an_input(study, Path(out_dir))
-    n_steps = 4 + len(study.questions) + (study.trend is not None)
+    n_steps = 4 + len(study.questions) + len(study.derived) + (study.trend is not None)
     with _Steps(progress, n_steps).running() as steps:
         full = _run(study, lang, steps)
         res = StudyResults(publishable(full), study, internal=full)
@@ -400,13 +400,17 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
             margins = weighting.load_margins(study.weighting.margins)
     check_against_data(study, df, margins)
 
+    # [[derive]] composites become 0/1 columns estimated as direct questions (sottovoce.derive).
+    df, composite_questions = _with_composites(study, df)
+    questions = [*study.questions, *composite_questions]
+
     # Derived 0/1 columns: the sensitive answer of each direct question.
     derived: dict[str, str] = {}
-    for q in study.questions:
+    for q in questions:
         if isinstance(q, DirectQuestion):
             derived[q.id] = f"__sv_yes_{q.id}"
     extra: dict[str, pd.Series] = {}
-    for q in study.questions:
+    for q in questions:
         if isinstance(q, DirectQuestion):
             extra.update(_direct_columns(df, q))
     declined = _declines(study, df)  # "prefer not to say" is item nonresponse, not an answer
@@ -424,12 +428,15 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     out_q: list[dict[str, Any]] = []
     comparisons: list[dict[str, Any]] = []
     subgroups = list(study.report.subgroups)
-    for q in study.questions:
+    definitions = {d.id: d.to_dict() for d in study.derived}
+    for q in questions:
         if isinstance(q, ChoiceQuestion | NumericQuestion):
             continue  # profile questions: subgroups and margins, not estimates
         steps.step(f"estimating {q.id}")
         qsvy = svy.domain(answered[q.id].to_numpy()) if q.id in answered else svy
         entry = _question(study, q, qsvy, work, derived, subgroups, lang, skipped)
+        if q.id in definitions:
+            entry["derived"] = definitions[q.id]
         if getattr(q, "decline", None) is not None:
             entry["item_nonresponse"] = _declined_shares(q, df, declined, svy.weights)
         if getattr(q, "wording_by", None) and entry.get("status") == "done":
@@ -456,7 +463,10 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         extra_steps["trend"] = _trend(study)
 
     # the derived 0/1 columns are the pipeline's own: results name the data column and the question
-    columns = {col: study.question(qid).column for qid, col in derived.items()}  # type: ignore[union-attr]
+    # (a [[derive]] composite has no data column: it is named by its id)
+    question_of = {q.id: q for q in questions if isinstance(q, DirectQuestion)}
+    columns = {col: (qid if question_of[qid].column.startswith("__sv_") else question_of[qid].column)
+               for qid, col in derived.items()}
     out_q, comparisons = _named(out_q, columns), _named(comparisons, columns)
     s = study
     assert s.data is not None
@@ -579,6 +589,23 @@ def _named(obj: Any, columns: Mapping[str, str]) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_named(v, columns) for v in obj]
     return obj
+
+
+def _with_composites(study: Study, df: pd.DataFrame) -> tuple[pd.DataFrame, list[DirectQuestion]]:
+    """The data with one 0/1 column per ``[[derive]]`` entry, and a direct question reading it."""
+    if not study.derived:
+        return df, []
+    from .derive import column_resolver, derive_indicator
+    from .study import Option
+
+    where = str(study.path or "study")
+    resolve = column_resolver(df, where=str(study.data.path if study.data else where))
+    cols = {f"__sv_derive_{d.id}": derive_indicator(d, resolve, df.index, where=where) for d in study.derived}
+    out = df.assign(**cols)
+    out.attrs = dict(df.attrs)
+    qs = [DirectQuestion(id=d.id, column=f"__sv_derive_{d.id}", yes=(1,), text=dict(d.text),
+                         options=(Option(code=1, text=dict(d.text) or {"en": d.id}),)) for d in study.derived]
+    return out, qs
 
 
 def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, pd.Series]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from .derive import DerivedVariable, parse_derive
 from .errors import InputError
 from .questionnaire_spec import (
     CHOICE_KEYS,
@@ -286,6 +287,7 @@ class Study:
     trend: TrendSpec | None = None
     truth: TruthSpec | None = None
     design: Any = None  # sottovoce.questionnaire_spec.QuestionnaireSpec: intro, consent, splits, order
+    derived: tuple[DerivedVariable, ...] = ()  # [[derive]]: composite variables (sottovoce.derive)
 
     def question(self, qid: str) -> Question:
         """The question with this id (``KeyError`` if none)."""
@@ -301,7 +303,7 @@ class Study:
 
 # -- parsing ------------------------------------------------------------------------------------
 
-_TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend", "questionnaire"}
+_TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend", "questionnaire", "derive"}
 _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required, optional)
     "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated", "truth"}),
     "data": ({"path"}, {"weights", "strata", "psu"}),
@@ -393,6 +395,7 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
         trend=_trend(ctx, doc["trend"], base) if "trend" in doc else None,
         truth=_truth(ctx, s["truth"], simulated, ids) if "truth" in s else None,
         design=design,
+        derived=parse_derive(doc["derive"], ctx.where, taken=ids) if "derive" in doc else (),
     )
 
 
@@ -688,6 +691,9 @@ def check_against_data(study: Study, df: pd.DataFrame, margins: Mapping[str, Any
     for i, q in enumerate(study.questions):
         for col in q.columns():
             need(_qkey(i, q.id), col)
+    for d in study.derived:
+        for col in d.refs():
+            need(f"derive (id '{d.id}')", col)
     for col in margins or {}:
         if col not in cols:
             raise ctx.fail(

@@ -42,6 +42,7 @@ _COMMAND_MODULES = (
     "nonresponse_cmds",
     "study_cmds",
     "trend_cmds",
+    "series_cmds",
     "corpus_cmds",
     "field_cmds",
     "fielding_cmds",
