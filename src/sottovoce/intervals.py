@@ -98,18 +98,20 @@ class DegreesOfFreedom:
 NORMAL = DegreesOfFreedom(math.inf, "normal")
 
 
-def design_df(survey: Survey, influence: Any = None) -> DegreesOfFreedom:
+def design_df(survey: Survey, influence: Any = None, *, base: float | None = None) -> DegreesOfFreedom:
     """The degrees of freedom of an estimate from ``survey`` (a design or a domain of one).
 
     Today this is the design's df for every estimate: PSUs minus strata among respondents with
     a positive weight (R's ``degf``), or the rank of the replicate weights minus one.
     ``influence`` (the estimate's linearization values) is accepted so that an effective df per
     estimate (Satterthwaite) can replace the rule here without touching the estimators.
+    ``base`` is the PSUs − strata count when the caller already has it (a domain estimated
+    together with others, without a domain design of its own).
     """
     del influence  # reserved for an effective-df rule
-    value = survey.df
     if survey.replicates:
-        return DegreesOfFreedom(value, "design: rank of replicate weights − 1")
+        return DegreesOfFreedom(survey.df, "design: rank of replicate weights − 1")
+    value = survey.df if base is None else float(base)
     if survey.psu_column is None and survey.strata_column is None:
         return DegreesOfFreedom(value, "design: respondents − 1")
     return DegreesOfFreedom(value, "design: PSUs − strata")

@@ -25,12 +25,22 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ._results import Result
-from .errors import DesignError, InputError, SottovoceWarning
+from .errors import DesignError, InputError, SottovoceError, SottovoceWarning
 from .intervals import CI_METHODS, DegreesOfFreedom, design_df
 from .io import as_frame, require_columns, value_labels
-from .subgroups import clean_code, estimate_by
+from .linearization import (
+    CalibrationPlan,
+    Coded,
+    StratumVariance,
+    aggregate_dense,
+    stratum_variance,
+)
+from .linearization import PostStep as _PostStep
+from .linearization import RakeStep as _RakeStep
+from .subgroups import Level, clean_code, estimate_by
 
 __all__ = ["Survey", "as_survey"]
 
@@ -61,21 +71,19 @@ class _Replicates:
 
 
 @dataclass(frozen=True)
-class _PostStep:
-    """One post-stratification: cell of each row, weights before and after."""
+class _Spec:
+    """What one call of mean/proportion/total estimates (shared by all its domains)."""
 
-    cells: np.ndarray
-    old: np.ndarray
-    new: np.ndarray
-
-
-@dataclass(frozen=True)
-class _RakeStep:
-    """One raking: the category codes of each margin and the raked weights."""
-
-    margins: tuple[np.ndarray, ...]
-    new: np.ndarray
-    sweeps: int | None  # None = iterate the projection to convergence
+    var: str
+    cat: np.ndarray  # (n,) category code of each row, -1 = no answer
+    k: int
+    value: np.ndarray | None  # (n,) numeric values (None: category indicators)
+    levels: Any
+    kind: str
+    is_share: bool
+    ci: str
+    level: float
+    df: float | None
 
 
 def as_survey(
@@ -231,6 +239,8 @@ class Survey:
             raise DesignError(f"stratum {self._stratum_name(h)} of '{strata}' has a single PSU; "
                               "merge it with a neighbouring stratum or use lonely_psu='adjust'")
         self._mask: np.ndarray | None = None
+        # what the design fixes, computed once and shared with its domains (see _fresh)
+        self._cache: dict[str, Any] = {}
         self._cal: tuple[_PostStep | _RakeStep, ...] = ()
         self._trimmed = False
         self._rep: _Replicates | None = None
@@ -264,13 +274,24 @@ class Survey:
     def df(self) -> float:
         """Design degrees of freedom: PSUs minus strata among respondents with positive weight
         (R's ``degf``); for replicate designs the rank of the replicate weights minus one."""
-        w = self.weights
         if self._rep is not None:
-            return float(self._rep_rank() - 1)
-        pos = w > 0
+            if "rank" not in self._cache:
+                self._cache["rank"] = self._rep_rank()
+            return float(self._cache["rank"] - 1)
+        if self._mask is None and "df" in self._cache:
+            return float(self._cache["df"])
+        pos = self.weights > 0
         n_psu = int((np.bincount(self._psu[pos], minlength=self._n_psu) > 0).sum())
         n_str = int((np.bincount(self._strata[pos]) > 0).sum())
+        if self._mask is None:
+            self._cache["df"] = n_psu - n_str
         return float(n_psu - n_str)
+
+    def _fresh(self) -> Survey:
+        """A copy whose weights, calibration or replicates will change: nothing cached is shared."""
+        new = copy.copy(self)
+        new._cache = {}
+        return new
 
     def __len__(self) -> int:
         return len(self.data)
@@ -306,44 +327,29 @@ class Survey:
             t_full = self._w @ u
             t_rep = self._rep_totals(u)
             return self._rep_cov(t_rep, t_full)
-        return self._linear_cov(u)
+        cov, _ = self._stratum_variance(self._psu_totals(aggregate_dense(u)), full=True)
+        assert cov is not None
+        return cov
 
-    def _linear_cov(self, u: np.ndarray) -> np.ndarray:
-        x = self._w[:, None] * u
-        x = self._residualize(x)
-        k = x.shape[1]
-        zt = np.empty((self._n_psu, k))
-        for j in range(k):
-            zt[:, j] = np.bincount(self._psu, weights=x[:, j], minlength=self._n_psu)
-        n_h = self._n_h
-        sums = np.empty((len(n_h), k))
-        for j in range(k):
-            sums[:, j] = np.bincount(self._psu_stratum, weights=zt[:, j], minlength=len(n_h))
-        lonely = n_h == 1
-        centre = sums / np.maximum(n_h, 1)[:, None]
-        if self.lonely_psu == "adjust":
-            centre[lonely] = 0.0  # R's "adjust": deviation from the population mean, zero
-        dev = zt - centre[self._psu_stratum]
-        scale_h = self._f_h * np.where(lonely, 1.0, n_h / np.maximum(n_h - 1, 1))
-        if self.lonely_psu in ("remove", "certainty"):
-            scale_h = np.where(lonely, 0.0, scale_h)
-        scale = scale_h[self._psu_stratum]
-        return (dev * scale[:, None]).T @ dev
+    def _psu_totals(self, agg: Any) -> np.ndarray:
+        """PSU totals of the (calibration residuals of the) weighted influence values that
+        ``agg`` aggregates: one pass over the rows, plus one per calibration step."""
+        plan = self._calibration_plan()
+        if plan is None:
+            return agg(self._psu, self._n_psu, self._w)
+        return plan.psu_totals(agg, self._psu, self._n_psu)
 
-    def _residualize(self, x: np.ndarray) -> np.ndarray:
-        """Replace weighted influence values by calibration residuals, step by step (svyrecvar)."""
-        for step in self._cal:
-            if isinstance(step, _PostStep):
-                psw = np.where((step.new == 0) & (step.old == 0), 1.0, step.new)
-                r = _safe_div(x, psw[:, None]) * step.old[:, None]
-                n_cells = int(step.cells.max()) + 1
-                denom = np.bincount(step.cells, weights=step.old, minlength=n_cells)
-                for j in range(x.shape[1]):
-                    m = _safe_div(np.bincount(step.cells, weights=r[:, j], minlength=n_cells), denom)
-                    x[:, j] = x[:, j] - m[step.cells] * psw
-            else:
-                x = _rake_residuals(x, step)
-        return x
+    def _stratum_variance(self, z: np.ndarray, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
+        return stratum_variance(z, self._psu_stratum, self._n_h, self._f_h, self.lonely_psu, full)
+
+    def _calibration_plan(self) -> CalibrationPlan | None:
+        """The calibration steps in cell space, built once per design (see linearization.py)."""
+        if not self._cal:
+            return None
+        plan = self._cache.get("calibration")
+        if plan is None:
+            plan = self._cache["calibration"] = CalibrationPlan(self._cal, self._w, self._psu, self._n_psu)
+        return plan
 
     # -- domains ------------------------------------------------------------------------------
     def domain(self, mask: Any) -> Survey:
@@ -413,7 +419,7 @@ class Survey:
             rep = _Replicates("bootstrap", float(nbar / ((nbar - 1) * (n - 1))), np.ones(n), False, multipliers=mult)
         else:
             raise InputError(f"unknown replicate kind '{kind}'; use jk1, jkn or bootstrap")
-        new = copy.copy(self)
+        new = self._fresh()
         new._rep = rep
         return new
 
@@ -504,7 +510,7 @@ class Survey:
         if self._mask is not None:
             raise DesignError("trim the full sample, then take the domain")
         new_w = _as_weights(weighting.trim(self.data, upper, lower, weights=self._w, margins=margins, **kwargs), self.data)
-        new = copy.copy(self)
+        new = self._fresh()
         new._w = new_w
         new._trimmed = True
         if margins is not None:
@@ -514,7 +520,7 @@ class Survey:
         return new
 
     def _calibrated(self, new_w: np.ndarray, step: _PostStep | _RakeStep) -> Survey:
-        new = copy.copy(self)
+        new = self._fresh()
         new._w = new_w
         new._cal = (*self._cal, step)
         return new
@@ -525,7 +531,7 @@ class Survey:
         assert self._rep is not None
         reps = self.replicate_weights()
         cols = np.column_stack([_as_weights(calibrate(reps[:, r]), self.data) for r in range(reps.shape[1])])
-        new = copy.copy(self)
+        new = self._fresh()
         new._w = new_w
         new._rep = _Replicates(self._rep.kind, self._rep.scale, self._rep.rscales, self._rep.mse, columns=cols)
         return new
@@ -581,19 +587,20 @@ class Survey:
         categorical = kind in ("proportion", "category-total")
         if kind == "category-total":
             kind = "total"
+        value: np.ndarray | None
         if categorical:
             codes, levels = pd.factorize(s, sort=True)
             if len(levels) == 0:
                 raise InputError(f"column '{var}' has no non-missing values")
-            y = np.zeros((len(s), len(levels)))
-            ok = codes >= 0
-            y[np.nonzero(ok)[0], codes[ok]] = 1.0
+            cat = np.asarray(codes, dtype=np.int64)
+            k, value = len(levels), None
         else:
             if not pd.api.types.is_numeric_dtype(s):
                 raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
-            y = np.nan_to_num(s.to_numpy(dtype=float))[:, None]
-            levels = None
-        is_share = kind == "proportion" or (kind == "mean" and bool(np.isin(s.dropna().unique(), [0, 1]).all()))
+            value = np.where(missing, 0.0, s.to_numpy(dtype=float, na_value=np.nan))
+            cat = np.where(missing, -1, 0).astype(np.int64)
+            k, levels = 1, None
+        is_share = kind == "proportion" or (value is not None and kind == "mean" and bool(((value == 0) | (value == 1)).all()))
         details = {
             "weighted_base": float(w[base & ~missing].sum()),
             "n_missing": int((base & missing).sum()),
@@ -602,59 +609,107 @@ class Survey:
         warns: list[str] = []
         if details["n_missing"]:
             warns.append(f"{details['n_missing']} respondents with no answer to '{var}' are left out (a domain)")
-        top = self._block(var, y, levels, ~missing, kind, is_share, ci, level, df)
-        top = top.with_(details={**top.details, **details}, warnings=tuple(warns) + top.warnings)
+        spec = _Spec(var, cat, k, value, levels, kind, is_share, ci, level, df)
+        got = self._domains(spec, None, [])[0]
+        if isinstance(got, SottovoceError):
+            raise got
+        top = got.with_(details={**got.details, **details}, warnings=tuple(warns) + got.warnings)
         if by is None:
             return _warned(top)
         groups, notes = estimate_by(
-            self, by, lambda dom, lev: dom._block(var, y, levels, ~missing, kind, is_share, ci, level, df),
+            self, by, fit_all=lambda index, levs: self._domains(spec, index, levs),
             failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=var, level_ci=level,
                                                     scale="share" if is_share else kind),
         )
         top = top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
         return _warned(top)
 
-    def _block(self, var: str, y: np.ndarray, levels: Any, d: np.ndarray, kind: str, is_share: bool,
-               ci: str, level: float, df: float | None) -> Result:
-        """Estimates of the columns of ``y`` in the domain ``d`` (within the current design)."""
-        dom = self.domain(d)
-        w = dom.weights
-        n = int((w > 0).sum())
-        W = float(w.sum())
-        k = y.shape[1]
-        if n == 0 or W <= 0:
-            raise DesignError(f"no respondents with a positive weight and an answer to '{var}'")
-        total_kind = kind == "total"
-        est_tot = w @ y
-        est = est_tot if total_kind else est_tot / W
-        if self._rep is not None:
-            yd = y * d[:, None] * (1.0 if self._mask is None else self._mask[:, None])
-            num = self._rep_totals(yd)
-            if total_kind:
-                cov = self._rep_cov(num, est)
-            else:
-                den = self._rep_totals((d * (1.0 if self._mask is None else self._mask))[:, None])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cov = self._rep_cov(num / den, est)
+    def _domains(self, spec: _Spec, index: np.ndarray | None, levs: list[Level]) -> list[Result | SottovoceError]:
+        """Estimates of ``spec`` in every domain at once: the answered rows (``index`` None) or
+        each level of ``levs`` (``index``: the level of each row). One pass over (domain × PSU ×
+        category) gives every estimate and variance; no n × k matrix is built."""
+        w, k = self._w, spec.k
+        if index is None:
+            n_dom = 1
+            drow = np.zeros(len(w), dtype=np.int64)
         else:
-            u = y if total_kind else (y - est) / W
-            cov = dom.cov_total(u)
-        var_ = np.clip(np.diag(cov), 0.0, None)
-        undefined = not np.isfinite(var_).all()
-        se = np.sqrt(var_)
-        dof = design_df(dom) if df is None else DegreesOfFreedom(float(df), "given (df=)")
+            n_dom = len(levs)
+            remap = np.full(max((lev.index for lev in levs), default=-1) + 2, -1, dtype=np.int64)
+            remap[[lev.index for lev in levs]] = np.arange(n_dom)
+            drow = remap[np.where(index >= 0, index, -1)]
+        ok = spec.cat >= 0
+        if self._mask is not None:
+            ok &= self._mask
+        ok &= drow >= 0
+        drow = np.where(ok, drow, -1)
+        trash = np.where(ok, drow, n_dom)
+        pos = ok & (w > 0)
+        n_g = np.bincount(drow[pos], minlength=n_dom)
+        w_ok = np.where(ok, w, 0.0)
+        W_g = np.bincount(trash, weights=w_ok, minlength=n_dom + 1)[:n_dom]
+        total_kind = spec.kind == "total"
+        col = np.where(ok, drow * k + spec.cat, -1)
+        K = n_dom * k
+        group_of = np.repeat(np.arange(n_dom), k)
+        col_t = np.where(ok, col, K)
+        yv = w_ok if spec.value is None else w_ok * spec.value
+        est_tot = np.bincount(col_t, weights=yv, minlength=K + 1)[:K].reshape(n_dom, k)
+        W_safe = np.where(W_g > 0, W_g, 1.0)
+        mean_y = est_tot / W_safe[:, None]
+        est = est_tot if total_kind else mean_y
+        coded = Coded(col, K, group_of, np.zeros(K) if total_kind else mean_y.ravel(),
+                      np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value)
+        if self._rep is None:
+            _, parts = self._stratum_variance(self._psu_totals(coded.aggregate), full=False)
+            var_all = parts.var.reshape(n_dom, k)
+        else:
+            var_all = self._rep_domain_var(coded, drow, n_dom, est, total_kind)
+        # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
+        if spec.df is not None or self._rep is not None:
+            base_df = np.full(n_dom, np.nan)
+        else:
+            n_str = len(self._n_h)
+            psu_in = np.bincount(drow[pos] * self._n_psu + self._psu[pos], minlength=n_dom * self._n_psu).reshape(n_dom, self._n_psu) > 0
+            str_in = np.bincount(drow[pos] * n_str + self._strata[pos], minlength=n_dom * n_str).reshape(n_dom, n_str) > 0
+            base_df = (psu_in.sum(axis=1) - str_in.sum(axis=1)).astype(float)
+        # Design effects: Kish's from the weights, and R's variance ratio (deff=TRUE).
+        w2_g = np.bincount(drow[pos], weights=w[pos] ** 2, minlength=n_dom)
+        if spec.value is None:
+            s2_all = mean_y * (1.0 - mean_y)
+        else:
+            d2 = np.where(ok, spec.value - mean_y[np.where(ok, drow, 0), 0], 0.0)
+            s2_all = (np.bincount(trash, weights=w_ok * d2 * d2, minlength=n_dom + 1)[:n_dom] / W_safe)[:, None]
         # Korn-Graubard's t_{n-1} uses the rows of the design as R's svyciprop: the domain's rows,
         # but all rows for a calibrated design (R keeps them when taking a domain).
-        n_rows = len(self.data) if self._cal else int((d & (True if self._mask is None else self._mask)).sum())
+        rows_g = np.full(n_dom, len(self.data)) if self._cal else np.bincount(drow[ok], minlength=n_dom)
+        labels = value_labels(self.data, spec.var)
+        out: list[Result | SottovoceError] = []
+        for g in range(n_dom):
+            n, W = int(n_g[g]), float(W_g[g])
+            if n == 0 or W <= 0:
+                out.append(DesignError(f"no respondents with a positive weight and an answer to '{spec.var}'"))
+                continue
+            if spec.df is not None:
+                dof = DegreesOfFreedom(float(spec.df), "given (df=)")
+            else:
+                dof = design_df(self, base=float(base_df[g]))
+            out.append(self._domain_result(spec, est[g], var_all[g], s2_all[g], n, W, n * float(w2_g[g]) / W**2,
+                                           int(rows_g[g]), dof, labels))
+        return out
+
+    def _domain_result(self, spec: _Spec, est: np.ndarray, var_raw: np.ndarray, s2: np.ndarray, n: int, W: float,
+                       deff_kish: float, n_rows: int, dof: DegreesOfFreedom, labels: Any) -> Result:
+        """The result of one domain (per category for a categorical variable)."""
+        var, levels, kind, is_share, level = spec.var, spec.levels, spec.kind, spec.is_share, spec.level
+        total_kind = kind == "total"
+        var_ = np.clip(var_raw, 0.0, None)
+        undefined = not np.isfinite(var_).all()
+        se = np.sqrt(var_)
         warns: list[str] = []
         if dof.value < 1:
             warns.append("only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
             dof = DegreesOfFreedom(math.inf, "normal: a single PSU")
-        # Design effects: Kish's from the weights, and R's variance ratio (deff=TRUE).
-        wp = w[w > 0]
-        deff_kish = float(len(wp) * (wp**2).sum() / wp.sum() ** 2)
-        mean_y = (w @ y) / W
-        s2 = (w @ (y - mean_y) ** 2) / W * (n / (n - 1) if n > 1 else math.nan)
+        s2 = s2 * (n / (n - 1) if n > 1 else math.nan)
         # R's deff=TRUE compares with SRS without replacement from a population of W; that is
         # meaningless when the weights are scaled to the sample size (W ≈ n), so there the
         # with-replacement SRS variance is used (R's deff="replace").
@@ -665,12 +720,12 @@ class Survey:
         with np.errstate(divide="ignore", invalid="ignore"):
             deff = np.where(srs_var > 0, var_ / srs_var, np.nan)
         children = []
-        labels = value_labels(self.data, var)
         if undefined:  # as R: a replicate without any respondent of the domain has no estimate
             warns.append(f"{var}: some replicates have no respondent in this group, so the replicate SE is undefined; "
                          "use a linearization design")
         scale = "share" if is_share else kind
-        for j in range(k):
+        design = self._describe()
+        for j in range(spec.k):
             code = clean_code(levels[j]) if levels is not None else None
             common: dict[str, Any] = dict(
                 n=n, method=kind, code=code, variable=var,
@@ -683,19 +738,39 @@ class Survey:
                                df=dof.finite, df_name=dof.name, **common)
             else:
                 child = Result.from_estimate(float(est[j]), float(se[j]), scale=scale, df=dof, level=level,
-                                             ci=ci if is_share else "t", n_rows=n_rows, **common)
+                                             ci=spec.ci if is_share else "t", n_rows=n_rows, **common)
                 fallback = child.details.get("ci_fallback")
                 if fallback:
                     what = "estimate is 0 or 1" if fallback == "boundary" else "estimated variance is zero"
                     warns.append(f"{var}{'=' + str(code) if levels is not None else ''}: {what}; "
                                  f"{child.ci_method} interval from the {n} respondents")
             children.append(child)
-        common_top = {"weighted_n": W, "deff_kish": deff_kish, "design": self._describe()}
         if levels is None:
             r = children[0]
-            return r.with_(warnings=tuple(warns), details={**r.details, "design": self._describe()})
+            return r.with_(warnings=tuple(warns), details={**r.details, "design": design})
+        common_top = {"weighted_n": W, "deff_kish": deff_kish, "design": design}
         return Result(n=n, method=kind, level_ci=level, variable=var, scale=scale, categories=tuple(children),
                       details=common_top, warnings=tuple(warns))
+
+    def _rep_domain_var(self, coded: Coded, drow: np.ndarray, n_dom: int, est: np.ndarray, total_kind: bool) -> np.ndarray:
+        """Replicate variances of the domain estimates (ratios re-estimated in every replicate)."""
+        rep = self._rep
+        assert rep is not None
+        if rep.multipliers is not None:
+            a1, b = coded.raw(self._psu, self._n_psu, self._w)
+            num, den = rep.multipliers.T @ a1, rep.multipliers.T @ b
+        else:
+            assert rep.columns is not None
+            rows = np.flatnonzero(coded.code >= 0)
+            ones = np.ones(len(rows))
+            vals = ones if coded.value is None else coded.value[rows]
+            num = np.asarray(sparse.csr_matrix((vals, (coded.code[rows], rows)), shape=(coded.k, len(drow))) @ rep.columns).T
+            den = np.asarray(sparse.csr_matrix((ones, (drow[rows], rows)), shape=(n_dom, len(drow))) @ rep.columns).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est_rep = num if total_kind else num / den[:, coded.group_of]
+        centre = est.ravel() if rep.mse else est_rep.mean(axis=0)
+        dev = est_rep - centre
+        return (rep.scale * (rep.rscales[:, None] * dev * dev).sum(axis=0)).reshape(est.shape)
 
     def _describe(self) -> str:
         if self._rep is not None:
@@ -854,31 +929,6 @@ def _warned(result: Result) -> Result:
     for w in result.warnings:
         warnings.warn(w, SottovoceWarning, stacklevel=4)
     return result
-
-
-def _rake_residuals(x: np.ndarray, step: _RakeStep) -> np.ndarray:
-    """Backfit weighted influence values off the raking margins (svyrecvar's raking branch).
-
-    Each sweep subtracts, margin by margin, ``w_i`` times the (unweighted) mean of ``x/w`` in the
-    row's category. R does 10 sweeps; ``sweeps=None`` iterates to convergence.
-    """
-    w = step.new
-    pos = w > 0
-    r = _safe_div(x, w[:, None])
-    r[~pos] = 0.0
-    counts = [np.bincount(c[pos], minlength=int(c.max()) + 1).astype(float) for c in step.margins]
-    max_sweeps = step.sweeps if step.sweeps is not None else 10_000
-    scale = max(float(np.abs(r).max()), 1e-300)
-    for _ in range(max_sweeps):
-        change = 0.0
-        for c, cnt in zip(step.margins, counts, strict=True):
-            for j in range(r.shape[1]):
-                m = _safe_div(np.bincount(c[pos], weights=r[pos, j], minlength=len(cnt)), cnt)
-                r[pos, j] -= m[c[pos]]
-                change = max(change, float(np.abs(m).max()))
-        if step.sweeps is None and change <= 1e-13 * scale:
-            break
-    return r * w[:, None]
 
 
 def _read_replicates(df: pd.DataFrame, cols: list[str], kind: str | None, scale: float | None,
