@@ -43,10 +43,10 @@ Aggregator = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
 class Coded:
     """Influence values given by codes (see the module docstring).
 
-    ``code`` (n,) is the column of each row (−1: the row adds nothing); ``group_of`` (k,) the
-    group (domain) of each column, non-decreasing, so a group's columns are contiguous;
+    ``code`` (n,) is the column of each row, or ``k`` for a row that adds nothing; ``group_of``
+    (k,) the group (domain) of each column, non-decreasing, so a group's columns are contiguous;
     ``centre`` and ``scale`` (k,) the ``m_c`` and ``s_c``; ``value`` (n,) the ``y_i`` (None = 1,
-    category indicators).
+    category indicators). ``complete``: no row is coded ``k`` (saves index arithmetic).
     """
 
     code: np.ndarray
@@ -55,31 +55,34 @@ class Coded:
     centre: np.ndarray
     scale: np.ndarray
     value: np.ndarray | None = None
-    _trash: np.ndarray = field(init=False, repr=False)
+    complete: bool = False
     _starts: np.ndarray = field(init=False, repr=False)
     _col_group: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # rows that add nothing go to an extra column k, dropped after the bincount
-        object.__setattr__(self, "_trash", np.where(self.code < 0, self.k, self.code).astype(np.int64))
         g = self.group_of
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
-        object.__setattr__(self, "_starts", starts)
+        new_group = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+        object.__setattr__(self, "_starts", np.flatnonzero(new_group))
         # index of each column's group among the groups present (columns of B)
-        object.__setattr__(self, "_col_group", np.cumsum(np.r_[True, g[1:] != g[:-1]]) - 1 if len(g) else g)
+        object.__setattr__(self, "_col_group", np.cumsum(new_group) - 1)
 
     def raw(self, part: np.ndarray, n_part: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(A1, B)``: totals of ``v y 1[code = c]`` per (part, column) and of ``v`` per (part, group)."""
-        k1 = self.k + 1
-        idx = part * k1 + self._trash
+        k1 = self.k if self.complete else self.k + 1
+        if k1 == 1:
+            idx = part
+        else:
+            idx = part * k1
+            idx += self.code
         size = n_part * k1
         a0 = np.bincount(idx, weights=v, minlength=size).reshape(n_part, k1)[:, : self.k]
         if self.value is None:
             a1 = a0
         else:
             a1 = np.bincount(idx, weights=v * self.value, minlength=size).reshape(n_part, k1)[:, : self.k]
-        b = np.add.reduceat(a0, self._starts, axis=1) if self.k else np.zeros((n_part, 0))
-        return a1, b
+        if len(self._starts) == self.k:  # one column per group: B is A0
+            return a1, a0
+        return a1, np.add.reduceat(a0, self._starts, axis=1)
 
     def aggregate(self, part: np.ndarray, n_part: int, v: np.ndarray) -> np.ndarray:
         """Totals of ``v_i u_ic`` per (part, column): an (n_part, k) array."""
@@ -103,8 +106,11 @@ def aggregate_dense(u: np.ndarray) -> Aggregator:
     return agg
 
 
-def _crosstab(rows: np.ndarray, n_rows: int, cols: np.ndarray, n_cols: int, v: np.ndarray) -> sparse.csr_matrix:
-    """Sparse (n_rows, n_cols) table of the totals of ``v`` over pairs (rows_i, cols_i)."""
+def _crosstab(rows: np.ndarray, n_rows: int, cols: np.ndarray, n_cols: int, v: np.ndarray) -> np.ndarray | sparse.csr_matrix:
+    """(n_rows, n_cols) table of the totals of ``v`` over pairs (rows_i, cols_i): dense when
+    small, sparse otherwise."""
+    if n_rows * n_cols <= 1_000_000:
+        return np.bincount(rows * n_cols + cols, weights=v, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
     keep = v != 0
     return sparse.csr_matrix((v[keep], (rows[keep], cols[keep])), shape=(n_rows, n_cols))
 
@@ -158,11 +164,11 @@ class _Step:
     cells: np.ndarray  # (n,) cell of each row
     n_cells: int
     v: np.ndarray  # (n,) row weights of the cell sums: w_final * b_t * Q_{t-1}
-    cross: list[sparse.csr_matrix]  # C_{t,s} for the earlier steps s < t
-    to_psu: sparse.csr_matrix | None = None  # D_t (n_psu, n_cells)
+    cross: list[np.ndarray | sparse.csr_matrix]  # C_{t,s} for the earlier steps s < t
+    to_psu: np.ndarray | sparse.csr_matrix | None = None  # D_t (n_psu, n_cells)
     # raking: pos-row counts per cell, margin code of each cell, margin counts, sweeps
     count: np.ndarray | None = None
-    margins: list[tuple[sparse.csr_matrix, np.ndarray, np.ndarray]] = field(default_factory=list)
+    margins: list[tuple[np.ndarray | sparse.csr_matrix, np.ndarray, np.ndarray]] = field(default_factory=list)
     sweeps: int | None = None
     # post-stratification: denominators per cell
     denom: np.ndarray | None = None
@@ -244,7 +250,7 @@ class CalibrationPlan:
                 step.sweeps = st.sweeps
                 for codes in per:
                     n_lev = int(codes.max()) + 1 if len(codes) else 0
-                    to_margin = sparse.csr_matrix((np.ones(n_cells), (codes, np.arange(n_cells))), shape=(n_lev, n_cells))
+                    to_margin = _crosstab(codes, n_lev, np.arange(n_cells), n_cells, np.ones(n_cells))
                     step.margins.append((to_margin, codes, np.asarray(to_margin @ step.count)))
             else:
                 step.denom = np.bincount(cells, weights=old, minlength=n_cells)

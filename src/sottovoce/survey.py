@@ -75,7 +75,8 @@ class _Spec:
     """What one call of mean/proportion/total estimates (shared by all its domains)."""
 
     var: str
-    cat: np.ndarray  # (n,) category code of each row, -1 = no answer
+    cat: np.ndarray  # (n,) category code of each row (0 for a row without an answer)
+    answered: np.ndarray | None  # (n,) rows with an answer; None = every row
     k: int
     value: np.ndarray | None  # (n,) numeric values (None: category indicators)
     levels: Any
@@ -582,37 +583,44 @@ class Survey:
             raise InputError(f"level={level!r}: the confidence level must be a number between 0 and 1 (e.g. 0.95)")
         s = self.data[var]
         missing = s.isna().to_numpy()
-        w = self.weights
-        base = w > 0
         categorical = kind in ("proportion", "category-total")
         if kind == "category-total":
             kind = "total"
         value: np.ndarray | None
+        any_missing = bool(missing.any())
         if categorical:
             codes, levels = pd.factorize(s, sort=True)
             if len(levels) == 0:
                 raise InputError(f"column '{var}' has no non-missing values")
             cat = np.asarray(codes, dtype=np.int64)
+            if any_missing:
+                cat = np.where(missing, 0, cat)
             k, value = len(levels), None
         else:
             if not pd.api.types.is_numeric_dtype(s):
                 raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
-            value = np.where(missing, 0.0, s.to_numpy(dtype=float, na_value=np.nan))
-            cat = np.where(missing, -1, 0).astype(np.int64)
+            value = s.to_numpy(dtype=float, na_value=np.nan)
+            if any_missing:
+                value = np.where(missing, 0.0, value)
+            cat = np.zeros(len(s), dtype=np.int64)
             k, levels = 1, None
         is_share = kind == "proportion" or (value is not None and kind == "mean" and bool(((value == 0) | (value == 1)).all()))
-        details = {
-            "weighted_base": float(w[base & ~missing].sum()),
-            "n_missing": int((base & missing).sum()),
-            "n_zero_weight": int(((self._w == 0) & (True if self._mask is None else self._mask)).sum()),
-        }
+        rows = self._row_cache()
+        n_missing = int(rows["pos"] @ missing) if any_missing else 0
+        if self._mask is None:
+            if "n_zero_weight" not in self._cache:
+                self._cache["n_zero_weight"] = int((self._w == 0).sum())
+            n_zero = self._cache["n_zero_weight"]
+        else:
+            n_zero = int(((self._w == 0) & self._mask).sum())
         warns: list[str] = []
-        if details["n_missing"]:
-            warns.append(f"{details['n_missing']} respondents with no answer to '{var}' are left out (a domain)")
-        spec = _Spec(var, cat, k, value, levels, kind, is_share, ci, level, df)
+        if n_missing:
+            warns.append(f"{n_missing} respondents with no answer to '{var}' are left out (a domain)")
+        spec = _Spec(var, cat, ~missing if any_missing else None, k, value, levels, kind, is_share, ci, level, df)
         got = self._domains(spec, None, [])[0]
         if isinstance(got, SottovoceError):
             raise got
+        details = {"weighted_base": float(got.details["weighted_n"]), "n_missing": n_missing, "n_zero_weight": n_zero}
         top = got.with_(details={**got.details, **details}, warnings=tuple(warns) + got.warnings)
         if by is None:
             return _warned(top)
@@ -629,59 +637,81 @@ class Survey:
         each level of ``levs`` (``index``: the level of each row). One pass over (domain × PSU ×
         category) gives every estimate and variance; no n × k matrix is built."""
         w, k = self._w, spec.k
+        rows = self._row_cache()
+        # the domain of each row: 0..n_dom-1, or n_dom for rows outside every domain (None: all rows in 0)
+        sel = spec.answered if self._mask is None else (self._mask if spec.answered is None else spec.answered & self._mask)
+        dcode: np.ndarray | None
         if index is None:
             n_dom = 1
-            drow = np.zeros(len(w), dtype=np.int64)
+            dcode = None if sel is None else (~sel).astype(np.int64)
         else:
             n_dom = len(levs)
-            remap = np.full(max((lev.index for lev in levs), default=-1) + 2, -1, dtype=np.int64)
+            remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
             remap[[lev.index for lev in levs]] = np.arange(n_dom)
-            drow = remap[np.where(index >= 0, index, -1)]
-        ok = spec.cat >= 0
-        if self._mask is not None:
-            ok &= self._mask
-        ok &= drow >= 0
-        drow = np.where(ok, drow, -1)
-        trash = np.where(ok, drow, n_dom)
-        pos = ok & (w > 0)
-        n_g = np.bincount(drow[pos], minlength=n_dom)
-        w_ok = np.where(ok, w, 0.0)
-        W_g = np.bincount(trash, weights=w_ok, minlength=n_dom + 1)[:n_dom]
-        total_kind = spec.kind == "total"
-        col = np.where(ok, drow * k + spec.cat, -1)
+            dcode = remap[index]  # index -1 picks the last entry: outside
+            if sel is not None:
+                dcode[~sel] = n_dom
         K = n_dom * k
-        group_of = np.repeat(np.arange(n_dom), k)
-        col_t = np.where(ok, col, K)
-        yv = w_ok if spec.value is None else w_ok * spec.value
-        est_tot = np.bincount(col_t, weights=yv, minlength=K + 1)[:K].reshape(n_dom, k)
+        total_kind = spec.kind == "total"
+        if dcode is None:
+            n_g = np.array([rows["n_pos"]])
+            W_g = np.array([rows["W"]])
+            w2_g = np.array([rows["w2_sum"]])
+            rows_g = np.array([len(w)])
+            col = spec.cat  # complete: every row answered, one domain
+        else:
+            n_g = np.bincount(dcode, weights=rows["pos"], minlength=n_dom + 1)[:n_dom].round().astype(np.int64)
+            W_g = np.bincount(dcode, weights=w, minlength=n_dom + 1)[:n_dom]
+            w2_g = np.bincount(dcode, weights=rows["w2"], minlength=n_dom + 1)[:n_dom]
+            rows_g = np.bincount(dcode, minlength=n_dom + 1)[:n_dom]
+            if k == 1:
+                col = dcode
+            else:
+                col = dcode * k
+                col += spec.cat
+                col[dcode == n_dom] = K
+        complete = dcode is None
+        wy = w if spec.value is None else w * spec.value
+        est_tot = np.bincount(col, weights=wy, minlength=K + 1)[:K].reshape(n_dom, k)
         W_safe = np.where(W_g > 0, W_g, 1.0)
         mean_y = est_tot / W_safe[:, None]
         est = est_tot if total_kind else mean_y
-        coded = Coded(col, K, group_of, np.zeros(K) if total_kind else mean_y.ravel(),
-                      np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value)
+        coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K) if total_kind else mean_y.ravel(),
+                      np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value,
+                      complete=complete)
         if self._rep is None:
             _, parts = self._stratum_variance(self._psu_totals(coded.aggregate), full=False)
             var_all = parts.var.reshape(n_dom, k)
         else:
-            var_all = self._rep_domain_var(coded, drow, n_dom, est, total_kind)
+            var_all = self._rep_domain_var(coded, dcode, n_dom, est, total_kind)
         # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
         if spec.df is not None or self._rep is not None:
             base_df = np.full(n_dom, np.nan)
+        elif dcode is None:
+            base_df = np.array([self.df])
         else:
+            n_psu = self._n_psu
+            idx = dcode * n_psu
+            idx += self._psu
+            psu_in = np.bincount(idx, weights=rows["pos"], minlength=(n_dom + 1) * n_psu)[: n_dom * n_psu].reshape(n_dom, n_psu) > 0
             n_str = len(self._n_h)
-            psu_in = np.bincount(drow[pos] * self._n_psu + self._psu[pos], minlength=n_dom * self._n_psu).reshape(n_dom, self._n_psu) > 0
-            str_in = np.bincount(drow[pos] * n_str + self._strata[pos], minlength=n_dom * n_str).reshape(n_dom, n_str) > 0
-            base_df = (psu_in.sum(axis=1) - str_in.sum(axis=1)).astype(float)
-        # Design effects: Kish's from the weights, and R's variance ratio (deff=TRUE).
-        w2_g = np.bincount(drow[pos], weights=w[pos] ** 2, minlength=n_dom)
-        if spec.value is None:
+            str_in = np.zeros((n_dom, n_str))
+            np.add.at(str_in.T, self._psu_stratum, psu_in.T.astype(float))
+            base_df = (psu_in.sum(axis=1) - (str_in > 0).sum(axis=1)).astype(float)
+        # R's deff: the SRS variance from the domain's weighted variance of y
+        if spec.value is None or spec.is_share:
             s2_all = mean_y * (1.0 - mean_y)
         else:
-            d2 = np.where(ok, spec.value - mean_y[np.where(ok, drow, 0), 0], 0.0)
-            s2_all = (np.bincount(trash, weights=w_ok * d2 * d2, minlength=n_dom + 1)[:n_dom] / W_safe)[:, None]
+            wyy = np.bincount(dcode, weights=wy * spec.value, minlength=n_dom + 1)[:n_dom] if dcode is not None else np.array([wy @ spec.value])
+            s2_all = (wyy / W_safe - mean_y[:, 0] ** 2)[:, None]
+            if (s2_all <= 1e-8 * mean_y**2).any():  # cancellation: the two-pass sum
+                d2 = spec.value - mean_y[np.minimum(dcode, n_dom - 1), 0] if dcode is not None else spec.value - mean_y[0, 0]
+                d2 = w * d2 * d2
+                s2_all = ((np.bincount(dcode, weights=d2, minlength=n_dom + 1)[:n_dom] if dcode is not None else np.array([d2.sum()])) / W_safe)[:, None]
         # Korn-Graubard's t_{n-1} uses the rows of the design as R's svyciprop: the domain's rows,
         # but all rows for a calibrated design (R keeps them when taking a domain).
-        rows_g = np.full(n_dom, len(self.data)) if self._cal else np.bincount(drow[ok], minlength=n_dom)
+        if self._cal:
+            rows_g = np.full(n_dom, len(w))
         labels = value_labels(self.data, spec.var)
         out: list[Result | SottovoceError] = []
         for g in range(n_dom):
@@ -696,6 +726,19 @@ class Survey:
             out.append(self._domain_result(spec, est[g], var_all[g], s2_all[g], n, W, n * float(w2_g[g]) / W**2,
                                            int(rows_g[g]), dof, labels))
         return out
+
+    def _row_cache(self) -> dict[str, Any]:
+        """Per-row quantities of the design's weights (in its domain), computed once."""
+        key = "rows" if self._mask is None else None
+        got = self._cache.get("rows") if key else None
+        if got is None:
+            w = self.weights
+            pos = (w > 0).astype(float)
+            w2 = w * w
+            got = {"pos": pos, "w2": w2, "n_pos": int(pos.sum()), "W": float(w.sum()), "w2_sum": float(w2.sum())}
+            if key:
+                self._cache[key] = got
+        return got
 
     def _domain_result(self, spec: _Spec, est: np.ndarray, var_raw: np.ndarray, s2: np.ndarray, n: int, W: float,
                        deff_kish: float, n_rows: int, dof: DegreesOfFreedom, labels: Any) -> Result:
@@ -752,7 +795,7 @@ class Survey:
         return Result(n=n, method=kind, level_ci=level, variable=var, scale=scale, categories=tuple(children),
                       details=common_top, warnings=tuple(warns))
 
-    def _rep_domain_var(self, coded: Coded, drow: np.ndarray, n_dom: int, est: np.ndarray, total_kind: bool) -> np.ndarray:
+    def _rep_domain_var(self, coded: Coded, dcode: np.ndarray | None, n_dom: int, est: np.ndarray, total_kind: bool) -> np.ndarray:
         """Replicate variances of the domain estimates (ratios re-estimated in every replicate)."""
         rep = self._rep
         assert rep is not None
@@ -761,11 +804,12 @@ class Survey:
             num, den = rep.multipliers.T @ a1, rep.multipliers.T @ b
         else:
             assert rep.columns is not None
-            rows = np.flatnonzero(coded.code >= 0)
+            rows = np.flatnonzero(coded.code < coded.k)
             ones = np.ones(len(rows))
             vals = ones if coded.value is None else coded.value[rows]
-            num = np.asarray(sparse.csr_matrix((vals, (coded.code[rows], rows)), shape=(coded.k, len(drow))) @ rep.columns).T
-            den = np.asarray(sparse.csr_matrix((ones, (drow[rows], rows)), shape=(n_dom, len(drow))) @ rep.columns).T
+            num = np.asarray(sparse.csr_matrix((vals, (coded.code[rows], rows)), shape=(coded.k, len(self._w))) @ rep.columns).T
+            dom_of = np.zeros(len(rows), dtype=np.int64) if dcode is None else dcode[rows]
+            den = np.asarray(sparse.csr_matrix((ones, (dom_of, rows)), shape=(n_dom, len(self._w))) @ rep.columns).T
         with np.errstate(divide="ignore", invalid="ignore"):
             est_rep = num if total_kind else num / den[:, coded.group_of]
         centre = est.ravel() if rep.mse else est_rep.mean(axis=0)
