@@ -36,7 +36,8 @@ from scipy import sparse
 __all__ = ["Coded", "CalibrationPlan", "PostStep", "RakeStep", "StratumVariance", "aggregate_dense", "stratum_variance"]
 
 #: ``agg(part, n_part, v)``: the (n_part, k) totals of ``v_i * x_i`` over the parts of a partition
-Aggregator = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
+#: (``v`` None: every ``v_i`` is 1)
+Aggregator = Callable[[np.ndarray, int, "np.ndarray | None"], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Coded:
     (k,) the group (domain) of each column, non-decreasing, so a group's columns are contiguous;
     ``centre`` and ``scale`` (k,) the ``m_c`` and ``s_c``; ``value`` (n,) the ``y_i`` (None = 1,
     category indicators). ``complete``: no row is coded ``k`` (saves index arithmetic).
+    ``record``: a partition (the design's PSUs) whose group totals of ``v`` are kept when it is
+    aggregated (:meth:`recorded`), so the caller learns which PSUs hold each group for free.
     """
 
     code: np.ndarray
@@ -56,6 +59,8 @@ class Coded:
     scale: np.ndarray
     value: np.ndarray | None = None
     complete: bool = False
+    record: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _memo: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False)
     _col_group: np.ndarray = field(init=False, repr=False)
 
@@ -66,7 +71,7 @@ class Coded:
         # index of each column's group among the groups present (columns of B)
         object.__setattr__(self, "_col_group", np.cumsum(new_group) - 1)
 
-    def raw(self, part: np.ndarray, n_part: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw(self, part: np.ndarray, n_part: int, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``(A1, B)``: totals of ``v y 1[code = c]`` per (part, column) and of ``v`` per (part, group)."""
         k1 = self.k if self.complete else self.k + 1
         if k1 == 1:
@@ -79,12 +84,18 @@ class Coded:
         if self.value is None:
             a1 = a0
         else:
-            a1 = np.bincount(idx, weights=v * self.value, minlength=size).reshape(n_part, k1)[:, : self.k]
-        if len(self._starts) == self.k:  # one column per group: B is A0
-            return a1, a0
-        return a1, np.add.reduceat(a0, self._starts, axis=1)
+            vy = self.value if v is None else v * self.value
+            a1 = np.bincount(idx, weights=vy, minlength=size).reshape(n_part, k1)[:, : self.k]
+        b = a0 if len(self._starts) == self.k else np.add.reduceat(a0, self._starts, axis=1)  # one column per group: B is A0
+        if part is self.record:
+            self._memo["b"] = b
+        return a1, b
 
-    def aggregate(self, part: np.ndarray, n_part: int, v: np.ndarray) -> np.ndarray:
+    def recorded(self) -> np.ndarray:
+        """The (parts, groups) totals of ``v`` of the last aggregation over ``record``."""
+        return self._memo["b"]
+
+    def aggregate(self, part: np.ndarray, n_part: int, v: np.ndarray | None) -> np.ndarray:
         """Totals of ``v_i u_ic`` per (part, column): an (n_part, k) array."""
         a1, b = self.raw(part, n_part, v)
         return self.scale * (a1 - self.centre * b[:, self._col_group])
@@ -93,13 +104,15 @@ class Coded:
 def aggregate_dense(u: np.ndarray) -> Aggregator:
     """The aggregator of a dense (n, k) array of influence values."""
 
-    def agg(part: np.ndarray, n_part: int, v: np.ndarray) -> np.ndarray:
+    def agg(part: np.ndarray, n_part: int, v: np.ndarray | None) -> np.ndarray:
         k = u.shape[1]
         if k <= 8:
             out = np.empty((n_part, k))
             for j in range(k):
-                out[:, j] = np.bincount(part, weights=v * u[:, j], minlength=n_part)
+                out[:, j] = np.bincount(part, weights=u[:, j] if v is None else v * u[:, j], minlength=n_part)
             return out
+        if v is None:
+            v = np.ones(len(part))
         mat = sparse.csr_matrix((v, (part, np.arange(len(part)))), shape=(n_part, len(part)))
         return np.asarray(mat @ u)
 
@@ -163,7 +176,7 @@ class _Step:
     kind: str  # "rake" or "post"
     cells: np.ndarray  # (n,) cell of each row
     n_cells: int
-    v: np.ndarray  # (n,) row weights of the cell sums: w_final * b_t * Q_{t-1}
+    v: np.ndarray | None  # (n,) row weights of the cell sums: w_final * b_t * Q_{t-1} (None: all 1)
     cross: list[np.ndarray | sparse.csr_matrix]  # C_{t,s} for the earlier steps s < t
     to_psu: np.ndarray | sparse.csr_matrix | None = None  # D_t (n_psu, n_cells)
     # raking: pos-row counts per cell, margin code of each cell, margin counts, sweeps
@@ -244,7 +257,15 @@ class CalibrationPlan:
                 n_cells = int(cells.max()) + 1
                 per = []
             cross = [_crosstab(cells, n_cells, prev.cells, prev.n_cells, a_prev * b) for prev, a_prev in zip(built, a_list, strict=True)]
-            step = _Step(kind, cells, n_cells, w_final * b * q_all, cross)
+            if kind == "rake" and np.array_equal(a, w_final):
+                # the last raking (b = 1/w): the cell sums weigh every row with a positive weight
+                # by 1, exactly (w · 1/w need not round to 1)
+                v_step: np.ndarray | None = q * q_all
+                if bool(np.all(v_step == 1.0)):
+                    v_step = None
+            else:
+                v_step = w_final * b * q_all
+            step = _Step(kind, cells, n_cells, v_step, cross)
             if isinstance(st, RakeStep):
                 step.count = np.bincount(cells[w_t > 0], minlength=n_cells).astype(float)
                 step.sweeps = st.sweeps

@@ -65,13 +65,11 @@ def by_codes(svy: Survey, by: str) -> tuple[np.ndarray, list[Level], list[str]]:
     miss = col.isna().to_numpy()
     if (miss & pos).any():
         notes.append(f"{int((miss & pos).sum())} respondents with no value of '{by}' belong to no subgroup")
-    try:
-        codes, uniques = pd.factorize(col, sort=True)
-    except TypeError:  # mixed types that do not sort
-        codes, uniques = pd.factorize(col, sort=False)
+    codes, uniques = _sorted_codes(col)
     labels = value_labels(df, by)
-    counts = np.bincount(codes[(codes >= 0) & pos], minlength=len(uniques))
-    rows = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    valid = codes >= 0
+    counts = np.bincount(codes[valid & pos], minlength=len(uniques))
+    rows = np.bincount(codes[valid], minlength=len(uniques))
     kept: list[tuple[int, Any, str, int]] = []
     for j, raw in enumerate(uniques):
         code = clean_code(raw)
@@ -94,6 +92,24 @@ def by_codes(svy: Survey, by: str) -> tuple[np.ndarray, list[Level], list[str]]:
     return index, out, notes
 
 
+def _sorted_codes(col: pd.Series) -> tuple[np.ndarray, Any]:
+    """Codes of the sorted distinct values of ``col`` (−1 for a missing value), as
+    ``pandas.factorize(sort=True)``; integer columns with a small range by counting, without
+    hashing or sorting the rows."""
+    if col.dtype.kind in "iu" and len(col):
+        x = col.to_numpy()
+        lo, hi = int(x.min()), int(x.max())
+        if hi - lo <= 4 * len(x) + 1024:
+            shifted = x - lo
+            present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            rank = np.cumsum(present) - 1
+            return rank[shifted].astype(np.intp), pd.Index(np.flatnonzero(present) + lo, dtype=x.dtype)
+    try:
+        return pd.factorize(col, sort=True)
+    except TypeError:  # mixed types that do not sort
+        return pd.factorize(col, sort=False)
+
+
 def by_levels(svy: Survey, by: str) -> tuple[list[Level], list[str]]:
     """The levels of ``by`` among the design's respondents and notes about dropped levels."""
     _, levels, notes = by_codes(svy, by)
@@ -108,12 +124,14 @@ def estimate_by(
     min_n: int = 1,
     failure: Callable[[Level, str], Result] | None = None,
     fit_all: Callable[[np.ndarray, list[Level]], Sequence[Result | SottovoceError]] | None = None,
+    levels: tuple[np.ndarray, list[Level], list[str]] | None = None,
 ) -> tuple[tuple[Result, ...], tuple[str, ...]]:
     """One result per level of ``by``: ``fit(domain, level)`` on each level's domain.
 
     An estimator that can estimate every level in one pass gives ``fit_all(index, levels)``
     instead (``index``: the level of each row, −1 for none), returning one result — or the
-    error that made the level fail — per level.
+    error that made the level fail — per level. ``levels``: what :func:`by_codes` returned for
+    this design and column, when the caller estimates many variables by the same column.
 
     Returns the group results (labelled with ``by``, ``level`` and ``label``; failed levels
     with ``failed`` set) and the notes to show with the overall result: dropped levels and each
@@ -123,7 +141,8 @@ def estimate_by(
         raise InputError(f"by={by!r} must be the name of a column, not a {type(by).__name__}")
     if (fit is None) == (fit_all is None):
         raise TypeError("estimate_by needs exactly one of fit and fit_all")
-    index, levels, notes = by_codes(svy, by)
+    index, levs, found = by_codes(svy, by) if levels is None else levels
+    levels, notes = levs, list(found)
     fitted_by_index: dict[int, Result | SottovoceError] = {}
     if fit_all is not None:
         eligible = [lev for lev in levels if lev.n >= min_n]

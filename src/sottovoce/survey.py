@@ -577,6 +577,11 @@ class Survey:
 
     def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | None) -> Result:
         require_columns(self.data, [var, by])
+        spec, top = self._spec_and_top(var, kind, ci, level, df)
+        return _warned(top if by is None else self._by(spec, top, by))
+
+    def _spec_and_top(self, var: str, kind: str, ci: str, level: float, df: float | None) -> tuple[_Spec, Result]:
+        """What an estimate of ``var`` needs, and its estimate among all respondents."""
         if ci not in CI_METHODS:
             raise InputError(f"ci='{ci}' is not an interval method for shares; use one of {', '.join(CI_METHODS)}")
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
@@ -599,14 +604,14 @@ class Survey:
         else:
             if not pd.api.types.is_numeric_dtype(s):
                 raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
-            value = s.to_numpy(dtype=float, na_value=np.nan)
+            value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
             if any_missing:
-                value = np.where(missing, 0.0, value)
+                value[missing] = 0.0
             cat = np.zeros(len(s), dtype=np.int64)
             k, levels = 1, None
         is_share = kind == "proportion" or (value is not None and kind == "mean" and bool(((value == 0) | (value == 1)).all()))
         rows = self._row_cache()
-        n_missing = int(rows["pos"] @ missing) if any_missing else 0
+        n_missing = (int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))) if any_missing else 0
         if self._mask is None:
             if "n_zero_weight" not in self._cache:
                 self._cache["n_zero_weight"] = int((self._w == 0).sum())
@@ -622,15 +627,33 @@ class Survey:
             raise got
         details = {"weighted_base": float(got.details["weighted_n"]), "n_missing": n_missing, "n_zero_weight": n_zero}
         top = got.with_(details={**got.details, **details}, warnings=tuple(warns) + got.warnings)
-        if by is None:
-            return _warned(top)
+        return spec, top
+
+    def _by(self, spec: _Spec, top: Result, by: str, levels: Any = None) -> Result:
+        """``top`` with the estimates of ``spec`` in every level of ``by`` (one pass)."""
+        kind, is_share = spec.kind, spec.is_share
         groups, notes = estimate_by(
-            self, by, fit_all=lambda index, levs: self._domains(spec, index, levs),
-            failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=var, level_ci=level,
+            self, by, fit_all=lambda index, levs: self._domains(spec, index, levs), levels=levels,
+            failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=spec.var, level_ci=spec.level,
                                                     scale="share" if is_share else kind),
         )
-        top = top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
-        return _warned(top)
+        return top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
+
+    def _mean_each_by(self, var: str, bys: Sequence[str], levels: dict[str, Any] | None = None) -> Result:
+        """``mean(var)`` with the groups of ``mean(var, by=b)`` for every ``b`` in ``bys`` appended
+        (as ``analyze`` reports a question), estimating the overall mean once. ``levels`` keeps
+        the levels of each ``by`` column between calls (the caller promises the data do not
+        change in between)."""
+        from .subgroups import by_codes
+
+        require_columns(self.data, [var, *bys])
+        spec, top = self._spec_and_top(var, "mean", "wilson", 0.95, None)
+        groups: list[Result] = []
+        for b in bys:
+            if levels is not None and b not in levels:
+                levels[b] = by_codes(self, b)
+            groups.extend(_warned(self._by(spec, top, b, None if levels is None else levels[b])).groups)
+        return _warned(top).with_(groups=tuple(groups))
 
     def _domains(self, spec: _Spec, index: np.ndarray | None, levs: list[Level]) -> list[Result | SottovoceError]:
         """Estimates of ``spec`` in every domain at once: the answered rows (``index`` None) or
@@ -660,10 +683,10 @@ class Survey:
             rows_g = np.array([len(w)])
             col = spec.cat  # complete: every row answered, one domain
         else:
-            n_g = np.bincount(dcode, weights=rows["pos"], minlength=n_dom + 1)[:n_dom].round().astype(np.int64)
+            rows_g = np.bincount(dcode, minlength=n_dom + 1)[:n_dom]
+            n_g = rows_g if rows["all_pos"] else np.bincount(dcode[rows["pos_bool"]], minlength=n_dom + 1)[:n_dom]
             W_g = np.bincount(dcode, weights=w, minlength=n_dom + 1)[:n_dom]
             w2_g = np.bincount(dcode, weights=rows["w2"], minlength=n_dom + 1)[:n_dom]
-            rows_g = np.bincount(dcode, minlength=n_dom + 1)[:n_dom]
             if k == 1:
                 col = dcode
             else:
@@ -678,7 +701,7 @@ class Survey:
         est = est_tot if total_kind else mean_y
         coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K) if total_kind else mean_y.ravel(),
                       np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value,
-                      complete=complete)
+                      complete=complete, record=self._psu)
         if self._rep is None:
             _, parts = self._stratum_variance(self._psu_totals(coded.aggregate), full=False)
             var_all = parts.var.reshape(n_dom, k)
@@ -690,10 +713,9 @@ class Survey:
         elif dcode is None:
             base_df = np.array([self.df])
         else:
-            n_psu = self._n_psu
-            idx = dcode * n_psu
-            idx += self._psu
-            psu_in = np.bincount(idx, weights=rows["pos"], minlength=(n_dom + 1) * n_psu)[: n_dom * n_psu].reshape(n_dom, n_psu) > 0
+            # a PSU holds the domain when its weights in the domain sum to more than zero: the
+            # domain totals per PSU were made by the variance pass (weights are never negative)
+            psu_in = (coded.recorded() > 0).T
             n_str = len(self._n_h)
             str_in = np.zeros((n_dom, n_str))
             np.add.at(str_in.T, self._psu_stratum, psu_in.T.astype(float))
@@ -733,9 +755,11 @@ class Survey:
         got = self._cache.get("rows") if key else None
         if got is None:
             w = self.weights
-            pos = (w > 0).astype(float)
+            pos = w > 0
             w2 = w * w
-            got = {"pos": pos, "w2": w2, "n_pos": int(pos.sum()), "W": float(w.sum()), "w2_sum": float(w2.sum())}
+            n_pos = int(np.count_nonzero(pos))
+            got = {"pos_bool": pos, "all_pos": n_pos == len(w), "w2": w2, "n_pos": n_pos, "W": float(w.sum()),
+                   "w2_sum": float(w2.sum())}
             if key:
                 self._cache[key] = got
         return got
