@@ -17,7 +17,8 @@ Operations, each timed for sottovoce, for svy (``svy.Sample`` on the same rows) 
 Targets: sottovoce ≥ 3× faster than svy and within 3× of the floor on each. Times are CPU seconds
 (``time.process_time``, all threads), best of ``REPEAT``: the machine is shared, and CPU time
 is what the load does not inflate. Also: peak traced memory (tracemalloc) of the shares of an
-85-category variable relative to a 2-category one (target ≤ 2: memory grows with n + PSUs × k).
+85-category variable relative to a 2-category one (target ≤ 2: memory grows with n + PSUs × k),
+and raking on pandas categoricals against the same columns as integer codes (target ≤ 1.3×).
 
 Every tool's numbers are checked against sottovoce's (estimate and SE to 1e-6 relative) before
 the times are reported.
@@ -359,7 +360,24 @@ def run() -> list[dict]:
     m85 = _peak(lambda: S.proportion("c85"))
     rows.append({"name": f"peak memory, shares 85 vs 2 categories ({m85 / 2**20:.0f} vs {m2 / 2**20:.0f} MiB)",
                  "seconds": None, "ratio": m85 / m2, "target": "<= 2", "ok": bool(m85 / m2 <= 2)})
+    rows += rake_categoricals(df)
     return rows
+
+
+def rake_categoricals(df: pd.DataFrame) -> list[dict]:
+    """Raking on pandas categoricals against the same margins as integer codes (issue 16)."""
+    from sottovoce.weighting import rake
+
+    cols = ["sex", "age", "c2", "grp"]
+    margins = {**MARGINS, "c2": {1: 0.5, 2: 0.5}, "grp": {g: 1 / 50 for g in range(50)}}
+    codes = df[cols]
+    cats = codes.astype("category")
+    t_codes, w_codes = _cpu(lambda: rake(codes, margins).to_numpy())
+    t_cats, w_cats = _cpu(lambda: rake(cats, margins).to_numpy())
+    same = bool(np.array_equal(w_codes, w_cats))
+    return [{"name": f"rake {len(df):,} rows, 4 margins: integer codes", "seconds": t_codes, "ratio": None, "target": None, "ok": None},
+            {"name": f"  on pandas categoricals (same weights: {same}): categoricals / codes", "seconds": t_cats,
+             "ratio": t_cats / t_codes, "target": "<= 1.3", "ok": same and t_cats / t_codes <= 1.3}]
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ MARGINS = {"a": {1: 0.45, 2: 0.55}, "b": {1: 0.2, 2: 0.3, 3: 0.3, 4: 0.2}}
 def _rake_rows(x: np.ndarray, w: np.ndarray, margins: list[np.ndarray], sweeps: int | None) -> np.ndarray:
     pos = w > 0
     r = np.where(pos[:, None], x / np.where(pos, w, 1.0)[:, None], 0.0)
-    for it in range(sweeps if sweeps is not None else 5000):
+    for _ in range(sweeps if sweeps is not None else 5000):
         change = 0.0
         for c in margins:
             for j in range(r.shape[1]):
@@ -167,3 +167,47 @@ def test_missing_answers_are_a_domain_in_the_fast_path():
         pr = (svy.weights * dom) @ y / W
         se = np.sqrt(_reference_var(svy, (y - pr) / W * dom[:, None]))
         np.testing.assert_allclose([c.se for c in res.categories], se, rtol=1e-8)
+
+
+def test_domain_df_counts_the_psus_holding_the_domain():
+    """R's degf of a domain: PSUs − strata among the domain's respondents with a positive weight
+    (zero-weight rows and unanswered rows hold no PSU)."""
+    d = _data()
+    d.loc[d.index % 5 == 0, "w"] = 0.0
+    d.loc[d.index % 11 == 0, "x"] = np.nan
+    d.loc[(d["grp"] == 6) & (d["stratum"] > 1), "grp"] = 5  # a group in few strata
+    for svy in (Survey(d, "w", "stratum", "psu"), Survey(d, "w", "stratum", "psu").rake(MARGINS, tol=1e-12)):
+        res = svy.mean("x", by="grp")
+        for g in res.groups:
+            rows = (d["grp"] == g.level) & (svy.weights > 0) & d["x"].notna()
+            want = d.loc[rows, ["stratum", "psu"]].drop_duplicates().shape[0] - d.loc[rows, "stratum"].nunique()
+            assert g.df == want
+
+
+def test_mean_each_by_is_the_overall_mean_with_every_subgroup():
+    d = _data()
+    d.loc[d.index % 9 == 0, "x"] = np.nan
+    svy = DESIGNS["raked"](d)
+    got = svy._mean_each_by("x", ["grp", "g"], levels={})
+    want = svy.mean("x")
+    assert got.estimate == want.estimate and got.se == want.se and got.ci == want.ci
+    groups = svy.mean("x", by="grp").groups + svy.mean("x", by="g").groups
+    assert [(r.by, r.level, r.estimate, r.se, r.ci) for r in got.groups] == [(r.by, r.level, r.estimate, r.se, r.ci) for r in groups]
+
+
+def test_rake_on_categoricals_equals_rake_on_codes():
+    from sottovoce.errors import InputError
+    from sottovoce.weighting import rake
+
+    d = _data()[["a", "b"]]
+    cats = d.astype("category")
+    np.testing.assert_array_equal(rake(cats, MARGINS).to_numpy(), rake(d, MARGINS).to_numpy())
+    text = d.astype(str).astype("category")
+    text_margins = {c: {str(k): v for k, v in m.items()} for c, m in MARGINS.items()}
+    np.testing.assert_allclose(rake(text, text_margins).to_numpy(), rake(d, MARGINS).to_numpy(), rtol=1e-14)
+    # an unused category with a target, and a name that is no category: the messages of the code path
+    unused = cats.assign(b=cats["b"].cat.add_categories([5]))
+    with pytest.raises(InputError, match="category '5' of column 'b' is not in the data; the data have: 1, 2, 3, 4"):
+        rake(unused, {"a": MARGINS["a"], "b": {**MARGINS["b"], 5: 0.0}})
+    with pytest.raises(InputError, match="category '7' of column 'b' is not in the data"):
+        rake(cats, {"a": MARGINS["a"], "b": {1: 0.5, 7: 0.5}})

@@ -124,13 +124,13 @@ def estimate_by(
     min_n: int = 1,
     failure: Callable[[Level, str], Result] | None = None,
     fit_all: Callable[[np.ndarray, list[Level]], Sequence[Result | SottovoceError]] | None = None,
-    levels: tuple[np.ndarray, list[Level], list[str]] | None = None,
+    known: tuple[np.ndarray, list[Level], list[str]] | None = None,
 ) -> tuple[tuple[Result, ...], tuple[str, ...]]:
     """One result per level of ``by``: ``fit(domain, level)`` on each level's domain.
 
     An estimator that can estimate every level in one pass gives ``fit_all(index, levels)``
     instead (``index``: the level of each row, −1 for none), returning one result — or the
-    error that made the level fail — per level. ``levels``: what :func:`by_codes` returned for
+    error that made the level fail — per level. ``known``: what :func:`by_codes` returned for
     this design and column, when the caller estimates many variables by the same column.
 
     Returns the group results (labelled with ``by``, ``level`` and ``label``; failed levels
@@ -141,8 +141,8 @@ def estimate_by(
         raise InputError(f"by={by!r} must be the name of a column, not a {type(by).__name__}")
     if (fit is None) == (fit_all is None):
         raise TypeError("estimate_by needs exactly one of fit and fit_all")
-    index, levs, found = by_codes(svy, by) if levels is None else levels
-    levels, notes = levs, list(found)
+    index, levels, found = by_codes(svy, by) if known is None else known
+    notes = list(found)
     fitted_by_index: dict[int, Result | SottovoceError] = {}
     if fit_all is not None:
         eligible = [lev for lev in levels if lev.n >= min_n]

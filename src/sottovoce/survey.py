@@ -633,7 +633,7 @@ class Survey:
         """``top`` with the estimates of ``spec`` in every level of ``by`` (one pass)."""
         kind, is_share = spec.kind, spec.is_share
         groups, notes = estimate_by(
-            self, by, fit_all=lambda index, levs: self._domains(spec, index, levs), levels=levels,
+            self, by, fit_all=lambda index, levs: self._domains(spec, index, levs), known=levels,
             failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=spec.var, level_ci=spec.level,
                                                     scale="share" if is_share else kind),
         )
