@@ -176,7 +176,7 @@ def test_domain_df_counts_the_psus_holding_the_domain():
     d.loc[d.index % 5 == 0, "w"] = 0.0
     d.loc[d.index % 11 == 0, "x"] = np.nan
     d.loc[(d["grp"] == 6) & (d["stratum"] > 1), "grp"] = 5  # a group in few strata
-    for svy in (Survey(d, "w", "stratum", "psu"), Survey(d, "w", "stratum", "psu").rake(MARGINS, tol=1e-12)):
+    for svy in (Survey(d, "w", "stratum", "psu", df="design"), Survey(d, "w", "stratum", "psu", df="design").rake(MARGINS, tol=1e-12)):
         res = svy.mean("x", by="grp")
         for g in res.groups:
             rows = (d["grp"] == g.level) & (svy.weights > 0) & d["x"].notna()

@@ -29,7 +29,7 @@ from scipy import sparse
 
 from ._results import Result
 from .errors import DesignError, InputError, SottovoceError, SottovoceWarning
-from .intervals import CI_METHODS, DegreesOfFreedom, design_df
+from .intervals import CI_METHODS, DF_RULES, SMALL_DF, DegreesOfFreedom, design_df, satterthwaite_df
 from .io import as_frame, require_columns, value_labels
 from .linearization import (
     CalibrationPlan,
@@ -84,7 +84,7 @@ class _Spec:
     is_share: bool
     ci: str
     level: float
-    df: float | None
+    df: float | str | None  # a number, a rule of design_df ("effective", "design") or None (the design's rule)
 
 
 def as_survey(
@@ -104,7 +104,8 @@ def as_survey(
     design twice — a Survey *and* weights/strata/psu — is an error, not a silent choice.
     """
     given = {k: v for k, v in (("weights", weights), ("strata", strata), ("psu", psu), ("fpc", fpc), *design.items())
-             if v is not None and not (k == "lonely_psu" and v == "adjust") and not (k == "mse" and v is False)}
+             if v is not None and not (k == "lonely_psu" and v == "adjust") and not (k == "mse" and v is False)
+             and not (k == "df" and v == "effective")}
     if isinstance(data, Survey):
         if given:
             names = ", ".join(f"{k}=" for k in given)
@@ -185,6 +186,10 @@ class Survey:
     lonely_psu : a stratum with a single PSU: ``"adjust"`` (deviation from the population
         mean of zero, R's ``"adjust"``), ``"remove"``/``"certainty"`` (contributes nothing) or
         ``"fail"`` (an error).
+    df : the degrees of freedom of t intervals (:func:`sottovoce.intervals.design_df`):
+        ``"effective"`` (default) uses each estimate's Satterthwaite effective df where they are
+        fewer than PSUs − strata (few PSUs carrying the variance: intervals that cover), and
+        ``"design"`` always PSUs − strata, as R's ``survey`` (results equal R's).
     """
 
     def __init__(
@@ -200,34 +205,38 @@ class Survey:
         rscales: Sequence[float] | None = None,
         mse: bool = False,
         lonely_psu: Literal["adjust", "remove", "certainty", "fail"] = "adjust",
+        df: Literal["effective", "design"] = "effective",
     ) -> None:
         if isinstance(data, Survey):
             raise InputError("data is already a Survey; use it as it is (or its .data to build another design)")
-        df = as_frame(data)
-        source = df.attrs.get("source", "data")
-        if len(df) == 0:
+        frame = as_frame(data)
+        source = frame.attrs.get("source", "data")
+        if len(frame) == 0:
             raise InputError(f"{source}: no rows")
         if isinstance(replicate_weights, str):
             replicate_weights = [replicate_weights]
-        df, (weights, strata, psu, fpc) = design_columns(df, weights=weights, strata=strata, psu=psu, fpc=fpc)
-        require_columns(df, [weights, strata, psu, fpc, *(replicate_weights or [])])
+        frame, (weights, strata, psu, fpc) = design_columns(frame, weights=weights, strata=strata, psu=psu, fpc=fpc)
+        require_columns(frame, [weights, strata, psu, fpc, *(replicate_weights or [])])
         if lonely_psu not in LONELY_PSU:
             raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
-        self.data = df
+        if df not in DF_RULES:
+            raise InputError(f"df={df!r} is not a degrees-of-freedom rule; use 'effective' (Satterthwaite, the default) or 'design' (as R)")
+        self.df_rule: str = df
+        self.data = frame
         self.weights_column = weights
         self.strata_column = strata
         self.psu_column = psu
         self.fpc_column = fpc
         self.lonely_psu = lonely_psu
-        n = len(df)
-        self._w = np.ones(n) if weights is None else _weight_column(df, weights)
+        n = len(frame)
+        self._w = np.ones(n) if weights is None else _weight_column(frame, weights)
         if not (self._w > 0).any():
             raise InputError(f"weight column '{weights}' is zero for every respondent")
-        self._strata = _codes(df, strata, "stratum")
+        self._strata = _codes(frame, strata, "stratum")
         if psu is None:
             self._psu = np.arange(n, dtype=np.int64)
         else:
-            psu_codes = _codes(df, psu, "PSU")
+            psu_codes = _codes(frame, psu, "PSU")
             # PSUs are nested in strata: one id per (stratum, psu) pair.
             self._psu = _dense_codes(self._strata * (int(psu_codes.max()) + 1) + psu_codes)
         self._n_psu = int(self._psu.max()) + 1
@@ -246,7 +255,7 @@ class Survey:
         self._trimmed = False
         self._rep: _Replicates | None = None
         if replicate_weights:
-            self._rep = _read_replicates(df, list(replicate_weights), replicate_type, scale, rscales, mse)
+            self._rep = _read_replicates(frame, list(replicate_weights), replicate_type, scale, rscales, mse)
         elif replicate_type is not None:
             raise InputError("replicate_type given without replicate_weights columns")
 
@@ -331,6 +340,29 @@ class Survey:
         cov, _ = self._stratum_variance(self._psu_totals(aggregate_dense(u)), full=True)
         assert cov is not None
         return cov
+
+    def with_df(self, rule: Literal["effective", "design"]) -> Survey:
+        """The same design with another degrees-of-freedom rule (see ``df`` of :class:`Survey`)."""
+        if rule not in DF_RULES:
+            raise InputError(f"df={rule!r} is not a degrees-of-freedom rule; use 'effective' or 'design'")
+        new = copy.copy(self)
+        new.df_rule = rule
+        return new
+
+    def variance_by_stratum(self, u: np.ndarray) -> StratumVariance:
+        """Each stratum's contribution to the linearization variances of the totals ``sum_i w_i
+        u_ik`` (they sum to the diagonal of :meth:`cov_total`): what a Satterthwaite effective
+        df needs. Not defined for replicate designs."""
+        if self._rep is not None:
+            raise DesignError("a replicate design has no strata contributions; its df are the replicates' rank − 1")
+        u = np.asarray(u, dtype=float)
+        if u.ndim == 1:
+            u = u[:, None]
+        if u.shape[0] != len(self.data):
+            raise InputError(f"influence values have {u.shape[0]} rows, the design has {len(self.data)}")
+        if self._mask is not None:
+            u = u * self._mask[:, None]
+        return self._stratum_variance(self._psu_totals(aggregate_dense(u)), full=False)[1]
 
     def _psu_totals(self, agg: Any) -> np.ndarray:
         """PSU totals of the (calibration residuals of the) weighted influence values that
@@ -542,15 +574,17 @@ class Survey:
             raise DesignError(f"{what} the full sample, then take the domain")
 
     # -- estimation ---------------------------------------------------------------------------
-    def mean(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+    def mean(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | str | None = None) -> Result:
         """Weighted mean of a numeric column with its linearization (or replicate) SE.
 
         A 0/1 column is a share and gets a proportion interval (``ci``); other means get
         ``mean ± t·se``. ``by`` adds one result per level in ``groups`` (domain estimation).
+        ``df``: the interval's degrees of freedom — a number, or a rule for this estimate
+        (``"effective"``, ``"design"``; default: the design's, see :class:`Survey`).
         """
         return self._estimate(var, "mean", by, ci, level, df)
 
-    def total(self, var: str, by: str | None = None, level: float = 0.95, df: float | None = None,
+    def total(self, var: str, by: str | None = None, level: float = 0.95, df: float | str | None = None,
               categorical: bool | None = None) -> Result:
         """Weighted total of a numeric column (R's ``svytotal``); a categorical column (value
         labels or text, or ``categorical=True``) gives one total per category."""
@@ -558,12 +592,12 @@ class Survey:
             categorical = self._kind(var) == "proportion"
         return self._estimate(var, "category-total" if categorical else "total", by, "wald", level, df)
 
-    def proportion(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+    def proportion(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | str | None = None) -> Result:
         """Share of each category of ``var``: one child result per category in ``categories``
         with its ``code`` and value ``label``; intervals by ``ci`` (wilson, logit, beta, wald)."""
         return self._estimate(var, "proportion", by, ci, level, df)
 
-    def estimate(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+    def estimate(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | str | None = None) -> Result:
         """Proportions for a categorical column (value labels or text), a share for a 0/1
         column, otherwise a mean."""
         return self._estimate(var, self._kind(var), by, ci, level, df)
@@ -575,13 +609,15 @@ class Survey:
             return "proportion"
         return "mean"
 
-    def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | None) -> Result:
+    def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | str | None) -> Result:
         require_columns(self.data, [var, by])
         spec, top = self._spec_and_top(var, kind, ci, level, df)
         return _warned(top if by is None else self._by(spec, top, by))
 
-    def _spec_and_top(self, var: str, kind: str, ci: str, level: float, df: float | None) -> tuple[_Spec, Result]:
+    def _spec_and_top(self, var: str, kind: str, ci: str, level: float, df: float | str | None) -> tuple[_Spec, Result]:
         """What an estimate of ``var`` needs, and its estimate among all respondents."""
+        if isinstance(df, str) and df not in DF_RULES:
+            raise InputError(f"df='{df}' is not a degrees-of-freedom rule; use a number, 'effective' (Satterthwaite) or 'design' (as R)")
         if ci not in CI_METHODS:
             raise InputError(f"ci='{ci}' is not an interval method for shares; use one of {', '.join(CI_METHODS)}")
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
@@ -702,13 +738,16 @@ class Survey:
         coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K) if total_kind else mean_y.ravel(),
                       np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value,
                       complete=complete, record=self._psu)
+        eff_all = None
         if self._rep is None:
             _, parts = self._stratum_variance(self._psu_totals(coded.aggregate), full=False)
             var_all = parts.var.reshape(n_dom, k)
+            eff_all = satterthwaite_df(parts).reshape(n_dom, k)
         else:
             var_all = self._rep_domain_var(coded, dcode, n_dom, est, total_kind)
         # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
-        if spec.df is not None or self._rep is not None:
+        given_df = spec.df is not None and not isinstance(spec.df, str)
+        if given_df or self._rep is not None:
             base_df = np.full(n_dom, np.nan)
         elif dcode is None:
             base_df = np.array([self.df])
@@ -741,12 +780,13 @@ class Survey:
             if n == 0 or W <= 0:
                 out.append(DesignError(f"no respondents with a positive weight and an answer to '{spec.var}'"))
                 continue
-            if spec.df is not None:
-                dof = DegreesOfFreedom(float(spec.df), "given (df=)")
-            else:
-                dof = design_df(self, base=float(base_df[g]))
+            rule = spec.df if isinstance(spec.df, str) else None
+            dofs = [DegreesOfFreedom(float(spec.df), "given (df=)") if given_df  # type: ignore[arg-type]
+                    else design_df(self, base=float(base_df[g]), rule=rule,
+                                   effective=None if eff_all is None else float(eff_all[g, j]))
+                    for j in range(k)]
             out.append(self._domain_result(spec, est[g], var_all[g], s2_all[g], n, W, n * float(w2_g[g]) / W**2,
-                                           int(rows_g[g]), dof, labels))
+                                           int(rows_g[g]), dofs, labels))
         return out
 
     def _row_cache(self) -> dict[str, Any]:
@@ -765,7 +805,7 @@ class Survey:
         return got
 
     def _domain_result(self, spec: _Spec, est: np.ndarray, var_raw: np.ndarray, s2: np.ndarray, n: int, W: float,
-                       deff_kish: float, n_rows: int, dof: DegreesOfFreedom, labels: Any) -> Result:
+                       deff_kish: float, n_rows: int, dofs: list[DegreesOfFreedom], labels: Any) -> Result:
         """The result of one domain (per category for a categorical variable)."""
         var, levels, kind, is_share, level = spec.var, spec.levels, spec.kind, spec.is_share, spec.level
         total_kind = kind == "total"
@@ -773,9 +813,13 @@ class Survey:
         undefined = not np.isfinite(var_).all()
         se = np.sqrt(var_)
         warns: list[str] = []
-        if dof.value < 1:
+        if any(d.value < 1 for d in dofs):
             warns.append("only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
-            dof = DegreesOfFreedom(math.inf, "normal: a single PSU")
+            dofs = [DegreesOfFreedom(math.inf, "normal: a single PSU") if d.value < 1 else d for d in dofs]
+        small = [d.value for d in dofs if d.name.startswith("effective") and d.value < SMALL_DF]
+        if small:
+            warns.append(f"{var}: few effective degrees of freedom ({min(small):.1f}, Satterthwaite): the variance rests "
+                         "on a few PSUs, and the interval is wide for that reason")
         s2 = s2 * (n / (n - 1) if n > 1 else math.nan)
         # R's deff=TRUE compares with SRS without replacement from a population of W; that is
         # meaningless when the weights are scaled to the sample size (W ≈ n), so there the
@@ -800,6 +844,7 @@ class Survey:
                 details={"deff": float(deff[j]), "deff_kish": deff_kish,
                          "deff_srs": "without replacement" if srs_fpc else "with replacement", "weighted_n": W},
             )
+            dof = dofs[j]
             if undefined:
                 child = Result(estimate=float(est[j]), se=float(se[j]), level_ci=level, scale=scale,
                                df=dof.finite, df_name=dof.name, **common)
