@@ -91,6 +91,18 @@ def _cases() -> dict[str, object]:
         "alternative_targets": lambda: sv.alternative_targets(S, ["sex"], {"a": margins, "b": {"sex": {"m": 0.4, "f": 0.6}}}),
         "weight_report": lambda: sv.weight_report(S, sv.rake(S, margins).to_numpy(), margins),
         "audit_poll": lambda: sv.audit_poll(ROOT / "examples" / "published-polls" / "levada-2022-04.toml"),
+        "Survey.glm": lambda: svy.glm("y ~ x + C(g)", family="binomial").with_tests("g"),
+        "Survey.glm(gaussian)": lambda: svy.glm("x ~ y + sex"),
+        "GLMResult.wald_test": lambda: svy.glm("y ~ x + C(g)", family="binomial").wald_test("g"),
+        "GLMResult.margins": lambda: svy.glm("y ~ x + C(g)", family="binomial").margins(at="g"),
+        "GLMResult.marginal_effects": lambda: svy.glm("y ~ x + C(g)", family="binomial").marginal_effects(),
+        "predictive_margins(list)": lambda: sv.predictive_margins(sv.list_experiment(L, "y", "t", 3, method="ml", covariates="age"), by="male"),
+        "margins_difference(rr, glm)": lambda: sv.margins_difference(
+            sv.rr_regression(R, "y", "x", "forced", p=2 / 3, p1=1 / 6), sv.Survey(R).glm("d ~ x", family="binomial")),
+        "Survey.quantile": lambda: svy.quantile("x", [0.25, 0.5]),
+        "Survey.ratio": lambda: svy.ratio("x", "cat"),
+        "Survey.means": lambda: svy.means("y", by="g"),
+        "Estimates.contrast": lambda: svy.means("y", by="g").contrast({"1": 1, "0": -1}),
     }
 
 

@@ -22,7 +22,7 @@ POLLS = ROOT / "examples" / "polls"
 CORPUS = POLLS / "war-support.csv"
 PENDING = POLLS / "war-support-pending.csv"
 WORDINGS = POLLS / "wordings.csv"
-TODAY = date(2026, 1, 1)
+TODAY = date(2026, 12, 1)  # after the latest fieldwork in the shipped corpus (VCIOM, 25 January 2026)
 
 
 def load(path: Path) -> list[dict[str, str]]:

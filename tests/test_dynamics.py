@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from sottovoce.dynamics import fit_trend, read_polls
 from sottovoce.dynamics.kalman import augmented_state_filter
+from sottovoce.trend_sources import read_poll_files
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "polls"
@@ -147,7 +148,11 @@ def test_one_pollster_without_drift_is_the_precision_weighted_mean():
     mean, se = (w * y).sum() / w.sum(), 1 / np.sqrt(w.sum())
     np.testing.assert_allclose(res.trend["share"], mean, rtol=1e-12)
     np.testing.assert_allclose(res.trend["se"], se, rtol=1e-10)
-    assert res.estimate == pytest.approx(mean) and res.ci[0] == pytest.approx(mean - 1.959963985 * se)
+    # the band is the logit-transformed interval (R svyciprop's "logit"), computed here in closed form
+    half = 1.959963985 * se / (mean * (1 - mean))
+    lo = 1 / (1 + np.exp(-(np.log(mean / (1 - mean)) - half)))
+    assert res.estimate == pytest.approx(mean) and res.ci[0] == pytest.approx(lo)
+    assert res.ci[0] == pytest.approx(mean - 1.959963985 * se, abs=2e-4)  # ≈ m − z·se at mid-range shares
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
@@ -340,7 +345,7 @@ def test_reads_published_poll_audit_files(cli):
     audit = ROOT / "examples" / "published-polls"
     if not (audit / "levada-2022-04.toml").exists():
         pytest.skip("published-poll examples not present")
-    polls = read_polls([audit / "levada-2022-04.toml", EXAMPLES / "published-polls.csv"])
+    polls = read_poll_files([audit / "levada-2022-04.toml", EXAMPLES / "published-polls.csv"])
     apr = polls.iloc[0]
     assert (apr["pollster"], apr["n"], apr["yes"], apr["no"]) == ("Levada Center", 1616, 74, 19)
     assert str(apr["start"].date()) == "2022-04-21" and "censor.net" in apr["source"]
@@ -355,7 +360,7 @@ def test_study_file_becomes_a_raked_poll():
     study = ROOT / "examples" / "demo" / "study.toml"
     if not study.exists():
         pytest.skip("demo study not present")
-    (poll,) = read_polls(study).to_dict(orient="records")
+    (poll,) = read_poll_files(study).to_dict(orient="records")
     assert poll["pollster"] == "demo-wartime-phone-survey" and poll["wording"] == "support_direct"
     assert str(poll["start"].date()) == "2026-03-02" and poll["n"] > 1000
     assert 0 < poll["se_all"] < 0.05 and poll["deff"] > 1.0  # raked to the census margins
@@ -409,3 +414,64 @@ def test_matches_statsmodels_exact_diffuse_smoother():
         # ... so the ML sigma is the same (statsmodels with a tight optimizer)
         fit = mod.fit(disp=False, start_params=[0.004**2], method="nm", maxiter=2000, xtol=1e-12, ftol=1e-14)
     assert fit_trend(df, reference="A").details["sigma"] == pytest.approx(np.sqrt(fit.params[0]), rel=1e-5)
+
+
+def test_dynamics_does_not_import_the_study_or_audit_formats():
+    """The model takes poll tables and waves; study and published-poll files are read at the edge
+    (sottovoce.trend_sources), so nothing under dynamics/ imports study, audit or pipeline."""
+    import ast
+
+    pkg = ROOT / "src" / "sottovoce" / "dynamics"
+    for path in pkg.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not any(part in ("study", "audit", "pipeline", "trend_sources") for part in name.split(".")), (path.name, name)
+
+
+def test_a_study_file_goes_through_the_edge_reader(tmp_path):
+    from sottovoce.errors import InputError
+
+    study = ROOT / "examples" / "demo" / "study.toml"
+    with pytest.raises(InputError, match="read_poll_files"):
+        read_polls(study)
+    assert len(read_poll_files(study)) == 1
+
+
+def test_latest_interval_is_the_one_rule_and_equals_the_band():
+    """TrendResult.ci comes from the one interval rule (logit, as R svyciprop) and equals the last
+    day of the vectorised band; bands stay in [0, 1], house effects and shifts in [-1, 1]."""
+    rng = np.random.default_rng(12)
+    t = np.sort(rng.integers(0, 80, 20))
+    start = DAY0 + pd.to_timedelta(t, unit="D")
+    df = pd.DataFrame({"pollster": np.array(["A", "B"])[np.arange(20) % 2], "start": start, "end": start,
+                       "n": rng.integers(300, 900, 20), "yes": rng.uniform(2, 9, 20)})  # a small share: skewed bands
+    res = fit_trend(df, events=["2022-02-01=Mid"])
+    last = res.trend.iloc[-1]
+    assert res.ci_method == "logit" and res.scale == "share"
+    assert res.ci == pytest.approx((last["low"], last["high"]), rel=1e-12, abs=1e-15)
+    assert ((res.trend["low"] >= 0) & (res.trend["high"] <= 1)).all()
+    assert ((res.houses["low"] >= -1) & (res.houses["high"] <= 1)).all()
+    assert all(-1 <= t["low"] <= t["high"] <= 1 for t in res.tests)
+    json.dumps(res.to_dict(), allow_nan=False)
+    text, html = res.summary(), res._repr_html_()
+    for h in res.houses.itertuples():
+        assert f"{100 * h.effect:.1f}" in text and f"{100 * h.effect:.1f}" in html
+
+
+def test_a_trend_outside_0_100_is_flagged_never_quoted():
+    """A reference house near 1% and another house whose polls drop: on the reference scale the
+    linear model puts the latest share below 0%. It is kept, flagged, explained; its interval is cut at 0."""
+    rows = [("R", 0, 1.0), ("R", 1, 1.0), ("B", 0, 30.0), ("B", 1, 30.0), ("B", 60, 25.0), ("B", 61, 25.0)]
+    df = pd.DataFrame([{"pollster": p, "start": DAY0 + pd.Timedelta(days=t), "end": DAY0 + pd.Timedelta(days=t),
+                        "yes": y, "n": 2000} for p, t, y in rows])
+    res = fit_trend(df, reference="R", sigma=0.001)
+    assert res.estimate < 0 and res.out_of_range and res.to_dict()["out_of_range"] is True
+    assert res.ci[0] == 0.0 and 0 < res.ci[1] < 0.01
+    assert res.trend["out_of_range"].iloc[-1] and (res.trend["low"] >= 0).all()
+    assert "not a finding" in res.summary() and any("outside [0%, 100%]" in w for w in res.warnings)

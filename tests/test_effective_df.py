@@ -126,16 +126,17 @@ def test_effective_df_is_never_more_than_the_design_df_and_bad_rules_are_refused
 # -- Monte Carlo coverage -------------------------------------------------------------------------
 def _truths() -> dict[str, float]:
     z = POP["z"]
-    return {"share": float(z.mean()), "domain": float(z[POP["domain"] == 1].mean()), "rr": float(z.mean()),
+    dom = float(z[POP["domain"] == 1].mean())
+    return {"share": float(z.mean()), "domain": dom, "domain_kg": dom, "rr": float(z.mean()),
             "cw": float(z.mean()), "list": float(z.mean())}
 
 
 def _estimates(s: pd.DataFrame) -> dict[str, tuple[float, float] | None]:
     svy = Survey(s, "w", "stratum", "psu").rake(MARGINS)
-    dom = svy.mean("z", by="in_domain").groups[1]
     out = {
         "share": svy.mean("z").ci,
-        "domain": dom.ci,
+        "domain": svy.mean("z", by="in_domain").groups[1].ci,
+        "domain_kg": svy.mean("z", by="in_domain", ci="beta").groups[1].ci,
         "rr": sv.rr_prevalence(svy, "rr", "forced", p=0.7, p1=0.15, p0=0.15).ci,
         "cw": sv.rr_prevalence(svy, "cw", "crosswise", q=0.25).ci,
         "list": sv.list_experiment(svy, "count", "treat", items=4).ci,

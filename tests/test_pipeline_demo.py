@@ -62,4 +62,20 @@ def test_demo_prints_direct_indirect_and_nonresponse_tables(tmp_path, cli):
         assert f"{100 * q['result']['estimate']:.1f}" in r.out
     assert "list experiment" in r.out and "randomized response" in r.out and "gap: direct − indirect" in r.out
     assert f"{100 * data['nonresponse']['rates']['RR3']:.1f}" in r.out
-    assert "sex = female" in r.out
+    assert "Sex = Women" in r.out  # the study file's labels, as in the report
+
+
+def test_demo_tables_follow_lang_ru(tmp_path, cli):
+    """--lang ru: the terminal tables' titles, headers and group labels are Russian, decimals use a comma."""
+    import json
+
+    r = cli("demo", "--out", tmp_path / "out", "--lang", "ru")
+    assert r.code == 0, r.err
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    for text in ("Прямой вопрос (взвешено), %", "Прямые и косвенные вопросы рядом, %", "Кто не ответил", "оценка, %",
+                 "Пол = Женщины", "списочный эксперимент", "разница: прямой −", "В этой симуляции заложенная истинная доля равна 38%"):
+        assert text in r.out, text
+    for english in ("Asked directly (weighted)", "side by side", "everyone", "estimate %", "sex = female", "planted"):
+        assert english not in r.out, english
+    direct = data["questions"][0]["result"]["estimate"]
+    assert f"{100 * direct:.1f}".replace(".", ",") in r.out

@@ -56,6 +56,14 @@ def test_nothing_below_min_cell_is_published(tmp_path_factory, min_cell):
         assert row["suppressed"] == (row["n"] is None or row["n"] < min_cell)
         if row["suppressed"]:
             assert row["estimate"] is None and row["ci_low"] is None
+    data = res.to_dict()  # results.json: the same rule
+    entries = [q["result"] for q in data["questions"] if q.get("result")] + list(data["comparisons"])
+    entries += [g for e in list(entries) for g in e.get("groups", [])]
+    for e in entries:
+        if e.get("n") is None or e["n"] < min_cell:
+            assert e["estimate"] is None and e["se"] is None and e["ci"] is None and e["suppressed"], e
+        else:
+            assert e["estimate"] is not None and not e.get("suppressed")
     view = build_view(res.to_dict())
     shown = [r for g in view["groups"] for r in g["rows"] if not r["suppressed"]] + [r for r in view["compare_rows"] if not r["suppressed"]]
     assert all(r["n"] >= min_cell for r in shown)

@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sottovoce as sv
-from sottovoce.report import headline, headline_numbers, render_report
+from sottovoce.report import build_view, headline, headline_numbers, render_report
 from sottovoce.report.text import STRINGS, plural_ru, round_half_up
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,34 +174,39 @@ def _results(direct=0.68, d_ci=(0.65, 0.71), indirect=0.53, i_ci=(0.46, 0.60), g
 def test_the_issue_example_reads_as_written():
     assert headline(_results()) == [
         "Asked directly, 68% said “Yes” (±3).",
-        "Asked indirectly (list experiment), 53% (±7).",
-        "Fear plausibly hides about 15 percentage points (±7).",
+        "Asked indirectly (list experiment), 53% (±7): fear plausibly hides about 15 percentage points (±7).",
     ]
     assert headline(_results(), "ru") == [
         "На прямой вопрос 68% ответили «Да» (±3).",
-        "При косвенном вопросе (списочный эксперимент) — 53% (±7).",
-        "Страх, по всей видимости, скрывает около 15 процентных пунктов (±7).",
+        "При косвенном вопросе (списочный эксперимент) — 53% (±7): страх, по всей видимости, скрывает около 15 процентных пунктов (±7).",
     ]
 
 
 def test_wording_when_the_gap_is_not_significant_or_reversed():
-    flat = _results(indirect=0.64, gap=0.04, g_ci=(-0.03, 0.11))
-    assert headline(flat)[2] == ("The difference (4 percentage points, ±7) is within the margin of error: "
-                                 "these data show no clear sign that fear hides answers.")
-    assert headline(flat, "ru")[2].startswith("Разница (4 процентных пункта, ±7) не выходит за пределы погрешности")
-    rev = _results(indirect=0.75, gap=-0.07, g_ci=(-0.12, -0.02))
-    assert headline(rev)[2] == "More people gave the sensitive answer when asked indirectly than directly, by about 7 percentage points (±5)."
-    assert headline(rev, "ru")[2].endswith("примерно на 7 процентных пунктов (±5).")
+    flat = _results(indirect=0.64, i_ci=(0.57, 0.71), gap=0.04, g_ci=(-0.03, 0.11))
+    assert headline(flat)[1] == ("Asked indirectly (list experiment), 64% (±7): the difference, direct minus indirect, is +4 percentage points (±7), "
+                                 "within the margin of error, so this design shows no clear sign that fear hides answers.")
+    assert "разница (прямой минус косвенный) составляет +4 процентных пункта (±7) и не выходит за пределы погрешности" in headline(flat, "ru")[1]
+    rev = _results(indirect=0.75, i_ci=(0.68, 0.82), gap=-0.07, g_ci=(-0.12, -0.02))
+    assert headline(rev)[1].endswith("more people gave the sensitive answer this way than when asked directly, by about 7 percentage points (±5).")
+    assert headline(rev, "ru")[1].endswith("примерно на 7 процентных пунктов (±5).")
     one = _results(gap=0.21, g_ci=(0.15, 0.27))
-    assert "около 21 процентного пункта" in headline(one, "ru")[2]
-    assert "about 21 percentage points" in headline(one)[2]
+    assert "около 21 процентного пункта" in headline(one, "ru")[1]
+    assert "about 21 percentage points" in headline(one)[1]
+
+
+def test_a_negative_difference_keeps_its_sign():
+    """The issue's pilot: the table said −90.5 while the headline said "The difference (90 percentage points …)"."""
+    neg = _results(direct=0.43, d_ci=(0.12, 0.79), indirect=0.60, i_ci=(0.2, 0.9), gap=-0.17, g_ci=(-0.9, 0.56))
+    assert "is −17 percentage points (±73)" in headline(neg)[1]
+    assert "составляет −17 процентных пунктов (±73)" in headline(neg, "ru")[1]
 
 
 def test_half_points_round_away_from_zero():
     r = _results(direct=0.525, d_ci=(0.50, 0.55), gap=0.025, g_ci=(0.005, 0.045))
     h = headline(r)
     assert h[0] == "Asked directly, 53% said “Yes” (±3)."  # Python's round(52.5) would give 52
-    assert "about 3 percentage points (±2)" in h[2]
+    assert "about 3 percentage points (±2)" in h[1]
 
 
 def test_small_cells_are_suppressed_in_tables_and_charts():
@@ -220,7 +225,7 @@ def test_small_cells_are_suppressed_in_tables_and_charts():
     assert "меньше 21 респондента — не показано" in visible(render_report(r21, "ru")).text("groups")
     assert "В 2 группах меньше 21 респондента, они не показаны." in visible(render_report(r21, "ru")).text("caveats")
     small = _results(n=20)
-    assert headline(small) == ["No direct question is linked to an indirect one, so there is no comparison to headline."]
+    assert headline(small) == ["Every estimate rests on fewer than 30 respondents, too few to publish, so there is no finding to state."]
     no_indirect = _results()
     no_indirect["comparisons"] = []
     assert headline(no_indirect) == ["Asked directly, 68% said “Yes” (±3).",
@@ -276,13 +281,16 @@ def test_headline_verdict_follows_the_interval(d, i, se_d, se_g):
     ci = (gap - 1.96 * se_g, gap + 1.96 * se_g)
     r = _results(direct=d, d_ci=(d - 1.96 * se_d, d + 1.96 * se_d), indirect=i, i_ci=(i - 0.05, i + 0.05), gap=gap, g_ci=ci)
     h = headline(r)
-    if ci[0] > 0:
-        assert h[2].startswith("Fear plausibly hides")
-    elif ci[1] < 0:
-        assert h[2].startswith("More people gave the sensitive answer")
+    lo, hi = max(ci[0], -1), min(ci[1], 1)
+    if lo > 0:
+        assert "fear plausibly hides" in h[1]
+    elif hi < 0:
+        assert "more people gave the sensitive answer" in h[1]
     else:
-        assert "within the margin of error" in h[2]
-    assert len(headline(copy.deepcopy(r), "ru")) == 3
+        assert "within the margin of error" in h[1]
+    sign = "+" if round_half_up(100 * gap) > 0 else "−" if round_half_up(100 * gap) < 0 else ""
+    assert f"{sign}{abs(int(round_half_up(100 * gap)))} percentage point" in h[1] or lo > 0 or hi < 0
+    assert len(headline(copy.deepcopy(r), "ru")) == 2
 
 
 def test_labels_from_the_study_file_name_groups_in_each_language():
@@ -292,3 +300,89 @@ def test_labels_from_the_study_file_name_groups_in_each_language():
     en, ru = visible(render_report(r)).text("groups"), visible(render_report(r, "ru")).text("groups")
     assert "Region" in en and "The North" in en
     assert "Регион" in ru and "Север" in ru and "North" not in ru
+
+
+def _payload(d, d_se, i, i_se, gap_ci, n, g_est, g_se, g_n):
+    z = 1.96
+    r = _results(direct=d, d_ci=(d - z * d_se, d + z * d_se), indirect=i, i_ci=(i - z * i_se, i + z * i_se),
+                 gap=d - i, g_ci=gap_ci, n=n,
+                 groups=[{"by": "region", "level": "North", "label": "North", "estimate": g_est, "se": g_se,
+                          "ci": [g_est - z * g_se, g_est + z * g_se], "n": g_n}])
+    r["questions"][1]["result"]["groups"] = [{"by": "region", "level": "North", "label": "North", "estimate": 1 - g_est,
+                                               "se": g_se, "ci": [1 - g_est - z * g_se, 1 - g_est + z * g_se], "n": g_n}]
+    return r
+
+
+_share = st.floats(-0.6, 1.6)
+_se = st.floats(0.001, 0.9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_share, _se, _share, _se, st.floats(-0.9, 0.9), _se, st.integers(1, 3000), _share, _se, st.integers(1, 3000))
+def test_no_published_share_interval_leaves_0_100(d, d_se, i, i_se, gap, g_se, n, g_est, gg_se, g_n):
+    """Whatever the estimators hand over (points outside [0, 1] included), every interval the
+    headline, the report, results.csv and the terminal tables publish lies inside [0, 100]% for a
+    share and ±100 points for a difference; an impossible point is only ever shown flagged."""
+    import io
+
+    from rich.console import Console
+
+    from sottovoce.cli._study_tables import print_tables
+    from sottovoce.pipeline import tidy_rows
+
+    d = min(max(d, 0.0), 1.0)  # a direct share is always possible; the indirect one need not be
+    r = _payload(d, d_se, i, i_se, (gap - 1.96 * g_se, gap + 1.96 * g_se), n, g_est, gg_se, g_n)
+    for row in tidy_rows(r):
+        if row["ci_low"] is None:
+            continue
+        lo_b, hi_b = (-1, 1) if row["type"] == "gap" else (0, 1)
+        assert lo_b <= row["ci_low"] <= row["ci_high"] <= hi_b, row
+        assert row["out_of_range"] == (not lo_b <= row["estimate"] <= hi_b)
+    for lang in ("en", "ru"):
+        for sentence in headline(r, lang):
+            shown = [float(x.replace(",", ".").replace("−", "-")) for x in re.findall(r"−?\d+(?:[.,]\d+)?(?=%)", sentence)]
+            if any(not 0 <= x <= 100 for x in shown):
+                assert "0–100%" in sentence, sentence  # only the impossible-estimate sentence
+        view = build_view(r, lang)
+        for row in view["compare_rows"] + view["gap_rows"] + [x for g in view["groups"] for x in g["rows"]]:
+            if row["suppressed"]:
+                continue
+            lo, hi = (float(x.replace(",", ".").replace("−", "-")) for x in row["ci"].split(" – "))
+            bound = (-100, 100) if row["kind"] == "gap" else (0, 100)
+            assert bound[0] <= lo <= hi <= bound[1], row
+            est = float(row["estimate"].replace(",", ".").replace("−", "-"))
+            if row["kind"] != "gap" and not 0 <= est <= 100:
+                assert row["flag"], row
+        buf = io.StringIO()
+        print_tables(Console(file=buf, width=200), r, lang=lang)
+        for line in buf.getvalue().splitlines():
+            for lo, hi in re.findall(r"(−?\d+[.,]\d) – (−?\d+[.,]\d)", line):
+                lo_f, hi_f = (float(x.replace(",", ".").replace("−", "-")) for x in (lo, hi))
+                bound = (-100, 100) if ("gap" in line or "разница" in line) else (0, 100)
+                assert bound[0] <= lo_f <= hi_f <= bound[1], line
+
+
+def test_an_estimate_without_an_interval_is_shown_flagged_not_hidden_or_headlined():
+    """The result contract gives ``ci = None`` when a moment estimate's whole t interval lies outside
+    [0, 1] (an impossible estimate): shown flagged with "–" for its interval, never in the headline,
+    never called "suppressed"."""
+    import io
+
+    from rich.console import Console
+
+    from sottovoce.cli._study_tables import print_tables
+    from sottovoce.pipeline import tidy_rows
+
+    r = _results(indirect=1.6, i_ci=(0, 1), gap=-0.92, g_ci=(-1, -0.8))
+    r["questions"][1]["result"].update(ci=None, out_of_range=True)
+    r["comparisons"][0].update(ci=None, out_of_range=True)
+    head = headline(r)
+    assert "the estimate is 160%, outside 0–100%" in head[1] and "not a finding" in head[1]
+    rows = build_view(r)["compare_rows"]
+    lst = next(x for x in rows if x["kind"] == "list")
+    assert not lst["suppressed"] and lst["ci"] == "–" and lst["flag"] and lst["estimate"] == "160.0"
+    csv_row = next(x for x in tidy_rows(r) if x["question"] == "l")
+    assert csv_row["ci_low"] is None and csv_row["out_of_range"] and not csv_row["suppressed"]
+    buf = io.StringIO()
+    print_tables(Console(file=buf, width=200), r)
+    assert "160.0 (impossible)" in buf.getvalue() and "not a finding" in buf.getvalue()

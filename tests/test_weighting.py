@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sottovoce as sv
 from sottovoce.errors import ConvergenceError, InputError
@@ -147,6 +149,53 @@ def test_rake_categorical_integer_and_string_columns_agree(sample):
     ints = sample.copy()
     ints["sex"] = ints["sex"].astype("int8")
     np.testing.assert_allclose(rake(ints, MARGINS), expected, rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), reorder=st.booleans(), unused=st.booleans(), as_text=st.booleans())
+def test_rake_categorical_columns_equal_integer_codes(seed, reorder, unused, as_text):
+    """Categorical columns take the code path (no hashing of rows): whatever the order of the
+    categories, with unused categories or text categories, the weights equal those of the
+    integer-coded columns."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    df = pd.DataFrame({"a": rng.integers(1, 4, n), "b": rng.integers(1, 6, n)})
+    margins = {"a": {1: 0.2, 2: 0.5, 3: 0.3}, "b": {k: 1 / 5 for k in range(1, 6)}}
+    expected = rake(df, margins, tol=1e-12)
+    names = {k: f"c{k}" for k in range(1, 6)}
+    cat = pd.DataFrame({})
+    cat_margins = {}
+    for col in df:
+        values = df[col].map(names) if as_text else df[col]
+        cats = sorted(values.unique())
+        if reorder:
+            cats = cats[::-1]
+        if unused:
+            cats = [*cats, "zz" if as_text else 99]
+        cat[col] = pd.Categorical(values, categories=cats)
+        cat_margins[col] = {(names[k] if as_text else k): v for k, v in margins[col].items()}
+    np.testing.assert_allclose(rake(cat, cat_margins, tol=1e-12), expected, rtol=1e-10)
+
+
+def test_rake_categorical_errors_name_the_problem(sample):
+    cat = sample.copy()
+    cat["age"] = cat["age"].astype("category")
+    with pytest.raises(InputError, match="missing values"):
+        bad = cat.copy()
+        bad.loc[bad.index[0], "age"] = np.nan
+        rake(bad, MARGINS)
+    extra = cat.copy()
+    extra["age"] = extra["age"].cat.add_categories([77])
+    extra.loc[extra.index[:3], "age"] = 77
+    with pytest.raises(InputError, match="77"):
+        rake(extra, MARGINS)
+    unused = {**MARGINS, "age": {**MARGINS["age"]}}
+    cat["age"] = cat["age"].cat.add_categories([55])
+    key = next(iter(unused["age"]))
+    unused["age"][55] = 0.0
+    unused["age"][key] = unused["age"][key]  # same shares; 55 is a category no respondent has
+    with pytest.raises(InputError, match="not in the data"):
+        rake(cat, unused)
 
 
 def test_rake_many_sparse_categories_uses_sorting_path():

@@ -52,11 +52,17 @@ _LAZY: dict[str, str] = {
     "make_demo": ".demo", "demo_truth": ".demo",
     "describe": ".codebook", "Codebook": ".codebook", "Variable": ".codebook", "ValueCount": ".codebook",
     "WeightCandidate": ".codebook", "load_labels": ".codebook", "apply_labels": ".codebook",
+    "svyglm": ".glm", "GLMResult": ".glm", "FAMILIES": ".glm",
+    "svyquantile": ".quantile", "weighted_quantile": ".quantile", "svyratio": ".ratio",
+    "domain_means": ".contrast", "contrast": ".contrast", "Estimates": ".estimates",
+    "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
+    "margins_difference": ".marginal",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
 _SUBMODULES = frozenset({
     "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
+    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage",
 })
 
 __all__ = [
@@ -93,6 +99,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         describe,
         load_labels,
     )
+    from .contrast import contrast, domain_means
     from .demo import demo_truth, make_demo
     from .dynamics import (
         Event,
@@ -105,6 +112,8 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         read_polls,
         validate_corpus,
     )
+    from .estimates import Estimates
+    from .glm import FAMILIES, GLMResult, svyglm
     from .io import read_table, write_table
     from .listexp import (
         ListFit,
@@ -114,6 +123,12 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         list_experiment,
         placebo_list,
         split_ballot,
+    )
+    from .marginal import (
+        IndexModel,
+        average_marginal_effects,
+        margins_difference,
+        predictive_margins,
     )
     from .margins import Margins, load_margins
     from .nonresponse import (
@@ -140,6 +155,8 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
     )
     from .pipeline import StudyResults, analyze, load_results
     from .planning import PLAN_DEFAULTS, PLAN_DESIGNS, Plan, plan, planned_variance
+    from .quantile import svyquantile, weighted_quantile
+    from .ratio import svyratio
     from .rr import (
         RR_DESIGNS,
         Crosswise,

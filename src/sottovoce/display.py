@@ -38,6 +38,10 @@ STAT_LABELS: dict[str, str] = {
     "formula": "Model",
     "covariates": "Covariates",
     "design": "Design",
+    "family": "Family",
+    "link": "Link",
+    "design_df": "Design df",
+    "weighted_n": "Weighted N",
 }
 
 OUT_OF_RANGE_MARK = " (!)"

@@ -281,11 +281,15 @@ class CalibrationPlan:
             built.append(step)
         for step, a_s in zip(built, a_list, strict=True):
             step.to_psu = _crosstab(psu, n_psu, step.cells, step.n_cells, a_s)
+        self._a = a_list
         self.steps = built
         self.v_psu = w_final * q_all
 
-    def psu_totals(self, agg: Aggregator, psu: np.ndarray, n_psu: int) -> np.ndarray:
-        """(n_psu, k) PSU totals of the calibration residuals of ``w u`` (``agg`` aggregates ``u``)."""
+    def psu_totals(self, agg: Aggregator, psu: np.ndarray, n_psu: int,
+                   others: Sequence[tuple[np.ndarray, int]] = ()) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(n_psu, k) PSU totals of the calibration residuals of ``w u`` (``agg`` aggregates
+        ``u``), and the same totals over each ``(part, n_part)`` of ``others`` (the units of a
+        multistage design's later stages)."""
         hs: list[np.ndarray] = []
         for step in self.steps:
             r0 = agg(step.cells, step.n_cells, step.v)
@@ -296,7 +300,13 @@ class CalibrationPlan:
         for step, h in zip(self.steps, hs, strict=True):
             assert step.to_psu is not None
             z = z - np.asarray(step.to_psu @ h)
-        return z
+        more = []
+        for part, n_part in others:
+            zp = agg(part, n_part, self.v_psu)
+            for step, h, a_s in zip(self.steps, hs, self._a, strict=True):
+                zp = zp - np.asarray(_crosstab(part, n_part, step.cells, step.n_cells, a_s) @ h)
+            more.append(zp)
+        return z, more
 
 
 @dataclass(frozen=True)

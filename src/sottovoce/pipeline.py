@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result, jsonable
+from .disclosure import publishable
 from .errors import ConvergenceError, DesignError, InputError
 from .io import _key, read_table, value_labels
 from .study import (
@@ -48,7 +49,8 @@ from .study import (
 __all__ = ["analyze", "StudyResults", "load_results", "FORMAT"]
 
 FORMAT = "sottovoce-results/1"
-CSV_COLUMNS = ["question", "type", "method", "group", "category", "estimate", "se", "ci_low", "ci_high", "n", "suppressed"]
+CSV_COLUMNS = ["question", "type", "method", "group", "category", "estimate", "se", "ci_low", "ci_high", "n", "suppressed",
+               "out_of_range", "status"]
 _DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "jinja2", "pyreadstat")
 
 
@@ -59,12 +61,16 @@ _DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "jinja2", "pyreadstat
 class StudyResults:
     """All results of a study, as the JSON-clean payload written to ``results.json``.
 
-    ``data`` follows the layout documented in ``docs/study-file.md`` ("Results"). The object
-    renders as HTML tables in Jupyter and re-renders the report without recomputing.
+    ``data`` follows the layout documented in ``docs/study-file.md`` ("Results") and is safe to
+    publish: every estimate from fewer than ``min_cell`` respondents is blanked (see
+    :func:`publishable`). ``internal`` holds the same payload unsuppressed, in memory only, for
+    the analyst (``None`` when read back from ``results.json``). The object renders as HTML
+    tables in Jupyter and re-renders the report without recomputing.
     """
 
     data: Mapping[str, Any]
     study: Study | None = field(default=None, compare=False, repr=False)
+    internal: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.json`` payload (plain JSON types)."""
@@ -86,6 +92,12 @@ class StudyResults:
 
         return headline(self.data, lang)
 
+    def failures(self, lang: str | None = None) -> list[str]:
+        """Every question, subgroup or comparison that could not be estimated, with why."""
+        from .report import failures
+
+        return failures(self.data, lang)
+
     def report_html(self, lang: str | None = None) -> str:
         """The self-contained HTML report."""
         from .report import render_report
@@ -103,8 +115,10 @@ class StudyResults:
             grp = f"{r['group']}={r['category']}" if r["group"] else ""
             if r["suppressed"]:
                 val, ci = "–", "suppressed"
+            elif r["status"] == "failed":
+                val, ci = "–", "not estimated"
             else:
-                val = _pct(r["estimate"])
+                val = _pct(r["estimate"]) + (" (impossible)" if r["out_of_range"] else "")
                 ci = f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"
             lines.append(f"{r['question'][:22]:<22} {grp[:28]:<28} {val:>9} {ci:>15} {r['n'] if r['n'] is not None else '':>6}")
         return "\n".join(lines)
@@ -154,20 +168,27 @@ def load_results(path: str | Path) -> StudyResults:
 
 
 def tidy_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Flatten the results to one row per estimate; rows under ``min_cell`` respondents are blanked."""
+    """Flatten the results to one row per estimate, as published: rows under ``min_cell``
+    respondents blanked, intervals inside the range of their quantity ([0, 1] for shares,
+    [−1, 1] for gaps), an impossible share flagged ``out_of_range`` and a failed estimate
+    ``status = failed`` (see :mod:`sottovoce.report.shares`)."""
+    from .report.shares import DIFFERENCE, SHARE, failed, has_interval, out_of_range, shown_ci
+
+    data = publishable(data)
     min_cell = int(data.get("min_cell", 30))
     rows: list[dict[str, Any]] = []
 
     def add(question: str, qtype: str, r: Mapping[str, Any], group: str | None = None, category: Any = None) -> None:
         n = r.get("n")
-        small = n is None or n < min_cell
-        ci = r.get("ci") or (None, None)
+        small = bool(r.get("suppressed")) or (r.get("estimate") is not None and (n is None or n < min_cell))
+        bounds = DIFFERENCE if qtype == "gap" else SHARE
+        ci = shown_ci(r, bounds) if has_interval(r) and not small else (None, None)
         rows.append({
             "question": question, "type": qtype, "method": r.get("method"), "group": group or "",
             "category": "" if category is None else str(category),
             "estimate": None if small else r.get("estimate"), "se": None if small else r.get("se"),
-            "ci_low": None if small else ci[0], "ci_high": None if small else ci[1],
-            "n": n, "suppressed": bool(small),
+            "ci_low": ci[0], "ci_high": ci[1], "n": n, "suppressed": small,
+            "out_of_range": not small and out_of_range(r, bounds), "status": "failed" if failed(r) else "done",
         })
 
     for q in data.get("questions", []):
@@ -197,6 +218,7 @@ def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang
     """Write all output files atomically into ``out_dir`` (see :meth:`StudyResults.save`)."""
     from .report import build_view, render_report
 
+    data = publishable(data)  # idempotent: whatever the caller passes, only publishable figures are written
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give --out a folder name")
@@ -307,8 +329,8 @@ def analyze(
         _check_not_an_input(study, Path(out_dir))
     n_steps = 4 + len(study.questions) + (study.trend is not None)
     with _Steps(progress, n_steps).running() as steps:
-        data = _run(study, lang, steps)
-        res = StudyResults(data, study)
+        full = _run(study, lang, steps)
+        res = StudyResults(publishable(full), study, internal=full)
         if out_dir is not None:
             steps.step("writing the report")
             res.save(out_dir, lang)
@@ -430,6 +452,8 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
             "id": s.id, "title": s.title, "population": s.population, "fieldwork": list(s.fieldwork),
             "simulated": s.simulated, "file": s.path.name if s.path else None, "sha256": s.sha256,
             "data_file": s.data.path.name,
+            **({"truth": {"share": s.truth.share, "question": s.truth.question, "explanation": dict(s.truth.explanation)}}
+               if s.truth is not None else {}),  # only for a simulated study with a planted truth
         },
         "versions": _versions(),
         "language": lang,
@@ -511,17 +535,36 @@ def _design(study: Study, df: pd.DataFrame, margins: Any, weighting: Any, skippe
     return svy, rec
 
 
-def _with_groups(fit: Callable[[str | None], Result], subgroups: list[str]) -> Result:
-    """The overall estimate plus the groups of every subgroup column, in one Result."""
-    overall = fit(None)
+def _with_groups(fit: Callable[[Any, str | None], Result], svy: Any, subgroups: list[str]) -> Result:
+    """The overall estimate plus the groups of every subgroup column, in one Result.
+
+    ``fit(design, by)`` runs the estimator; its ``by=`` (:func:`sottovoce.subgroups.estimate_by`)
+    returns a subgroup that cannot be estimated (an empty arm, a randomized-response share far
+    outside [0, 1], no answers) as a failed group with the reason, while the overall estimate and
+    the other groups stand.
+    """
+    overall = fit(svy, None)
     groups: list[Result] = []
     for by in subgroups:
-        groups.extend(fit(by).groups)
+        groups.extend(fit(svy, by).groups)
     return overall.with_(groups=tuple(groups))
 
 
 def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str,
               skipped: list[dict[str, str]], levels: dict[str, Any] | None = None) -> dict[str, Any]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entry = _estimate_question(study, q, svy, df, derived, subgroups, lang, skipped, levels)
+    for w in caught:  # the estimators' warnings, with their fixes spelled as study-file keys
+        text = study_hint(str(w.message))
+        if " not estimated: " in text:
+            continue  # a failed group: listed with its reason under "Not estimated" and in the report
+        warnings.warn_explicit(text, w.category, w.filename, w.lineno)
+    return entry
+
+
+def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str,
+                       skipped: list[dict[str, str]], levels: dict[str, Any] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": q.id, "type": q.type, "measures": q.measures, "wording": _wording(q)}
     try:
         if isinstance(q, DirectQuestion):
@@ -532,7 +575,7 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
             ]  # without options in the study file, the data's own value labels
             col = derived[q.id]
             # as _with_groups, with the overall mean once and each subgroup's levels found once
-            res = svy._mean_each_by(col, subgroups, levels=levels)
+            res = svy._mean_each_by(col, subgroups, levels=levels, ci=q.ci)
             entry["result"] = res.with_(variable=q.column, method="direct").to_dict()
             entry["item_nonresponse"] = _item_nonresponse(df[q.column], svy.weights, q)
         elif isinstance(q, ListQuestion):
@@ -542,7 +585,7 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
             # The calibrated design itself: list-experiment SEs include the calibration residuals.
-            res = _with_groups(lambda by: fn(svy, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by), subgroups)
+            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by), svy, subgroups)
             entry["result"] = res.to_dict()
             entry["se_weights"] = "calibrated"
             test = _fn(lx, "list_design_test")
@@ -564,12 +607,31 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
                 return {**entry, "status": "skipped", "reason": "not_available"}
             rr_design, params = _rr_params(q)
             entry["design"] = rr_design
-            res = _with_groups(lambda by: fn(svy, q.response, rr_design, by=by, **params), subgroups)
+            res = _with_groups(lambda d, by: fn(d, q.response, rr_design, by=by, truncate=q.truncate, **params), svy, subgroups)
             entry["result"] = res.to_dict()
     except (DesignError, ConvergenceError) as exc:
-        return {**entry, "status": "failed", "reason": "error", "message": str(exc)}
+        return {**entry, "status": "failed", "reason": "error", "message": study_hint(str(exc))}
     entry["status"] = "done"
+    if entry.get("result"):
+        for g in entry["result"].get("groups") or []:
+            for key in ("message", "failed"):
+                if isinstance(g.get(key), str):
+                    g[key] = study_hint(g[key])
     return entry
+
+
+# Estimator options named as the command line or Python spell them, and as a study file does.
+_TRUNCATE = "set truncate = true for this question in the study file to report it truncated"
+_HINTS = (("pass --truncate to report it truncated", _TRUNCATE), ("pass truncate=True to report it truncated", _TRUNCATE),
+          ("--truncate", "truncate = true (study file)"), ("truncate=True", "truncate = true (study file)"))
+
+
+def study_hint(message: str) -> str:
+    """An estimator's message with its fix spelled as a study-file key (the pipeline's user
+    writes a study file, not a command line)."""
+    for cli, toml in _HINTS:
+        message = message.replace(cli, toml)
+    return message
 
 
 def _weighted_frame(svy: Any, study: Study) -> tuple[pd.DataFrame, dict[str, str | None]]:
@@ -579,6 +641,13 @@ def _weighted_frame(svy: Any, study: Study) -> tuple[pd.DataFrame, dict[str, str
     frame = svy.data.assign(__sv_weight=np.asarray(svy.weights, dtype=float))
     frame.attrs = dict(svy.data.attrs)
     return frame, {"weights": "__sv_weight", "strata": d.strata, "psu": d.psu}
+
+
+def _fixed_design(frame: pd.DataFrame, design: Mapping[str, str | None]) -> Any:
+    """A design with the final weights as fixed weights (for a subset the calibration does not cover)."""
+    from .survey import Survey
+
+    return Survey(frame, weights=design["weights"], strata=design["strata"], psu=design["psu"])
 
 
 def _wording(q: Any) -> dict[str, str]:
@@ -647,7 +716,7 @@ def _comparison(study: Study, q: Any, dq: DirectQuestion, svy: Any, df: pd.DataF
         if fn is None:
             return None
         rr_design, params = _rr_params(q)
-        res = _with_groups(lambda by: fn(svy, q.response, direct_col, rr_design, by=by, **params), subgroups)
+        res = _with_groups(lambda d, by: fn(d, q.response, direct_col, rr_design, by=by, **params), svy, subgroups)
         gap = _flip(res)
     elif isinstance(q, ListQuestion):
         lx = _module("listexp")
@@ -655,19 +724,40 @@ def _comparison(study: Study, q: Any, dq: DirectQuestion, svy: Any, df: pd.DataF
         if fn is None or q.covariates:
             return None
         if svy.data[direct_col].notna().all():
-            res = _with_groups(lambda by: fn(svy, q.count, q.treat, q.items, direct_col, by=by), subgroups)
+            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, direct_col, by=by), svy, subgroups)
             se_weights = "calibrated"
         else:  # the gap is over respondents who answered directly: a subset the calibration does not cover
             frame, design = _weighted_frame(svy, study)
             frame = frame[frame[direct_col].notna()]
-            res = _with_groups(lambda by: fn(frame, q.count, q.treat, q.items, direct_col, by=by, **design), subgroups)
+            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, direct_col, by=by), _fixed_design(frame, design), subgroups)
             se_weights = "fixed"
         gap = _list_gap(res)
         gap["se_weights"] = se_weights
     if gap is None:
         return None
+    gap["groups"] = _fail_where_indirect_failed(gap.get("groups") or [], by_id[q.id].get("result") or {})
     gap.update({"direct": dq.id, "indirect": q.id, "indirect_type": q.type, "definition": "direct - indirect"})
     return gap
+
+
+def _fail_where_indirect_failed(groups: list[dict[str, Any]], indirect: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A group's gap stands only where its indirect estimate does (a gap to an impossible
+    prevalence would be a number built on the very figure the estimator refused)."""
+    failed = {_group_id(g): g for g in indirect.get("groups") or [] if g.get("status") == "failed" or g.get("failed")}
+    out = []
+    for g in groups:
+        f = failed.get(_group_id(g))
+        if f is None:
+            out.append(g)
+            continue
+        why = "the indirect estimate could not be made for this group"
+        out.append(Result.failure(why, n=g.get("n"), method=str(g.get("method") or ""), by=g.get("by"), level=g.get("level"),
+                                  label=g.get("label"), scale=str(g.get("scale") or "")).to_dict())
+    return out
+
+
+def _group_id(g: Mapping[str, Any]) -> tuple[str, str]:
+    return str(g.get("by")), str(g.get("level"))
 
 
 def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, Any], derived: dict[str, str], skipped: list[dict[str, str]]) -> dict[str, Any]:
@@ -721,7 +811,9 @@ def _trend(study: Study) -> dict[str, Any]:
     if _fn(dyn, "fit_trend") is None:
         return {"status": "skipped", "reason": "not_available"}
     try:
-        res = dyn.fit_trend(list(spec.polls), reference=spec.reference, events=dict(spec.events) or None,
+        from .trend_sources import read_poll_files
+
+        res = dyn.fit_trend(read_poll_files(list(spec.polls)), reference=spec.reference, events=dict(spec.events) or None,
                             unit=spec.unit, base=spec.base)
     except (InputError, DesignError, ConvergenceError) as exc:
         return {"status": "failed", "reason": "error", "message": str(exc)}

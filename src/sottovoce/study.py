@@ -32,6 +32,7 @@ __all__ = [
     "CrosswiseQuestion",
     "Question",
     "TrendSpec",
+    "TruthSpec",
     "load_study",
     "check_against_data",
     "LANGUAGES",
@@ -40,6 +41,7 @@ __all__ = [
 LANGUAGES = ("en", "ru")
 RR_DESIGNS = ("warner", "forced", "unrelated", "mirrored", "disguised")
 LIST_METHODS = ("dim", "lm", "nls", "ml")
+CI_METHODS = ("wilson", "logit", "beta", "wald")  # as sottovoce.intervals.CI_METHODS (not imported: scipy)
 
 Text = dict[str, str]  # language -> text
 
@@ -76,6 +78,7 @@ class DirectQuestion(_QuestionBase):
     options: tuple[Option, ...] = ()
     hard_to_say: tuple[Any, ...] = ()
     refused: tuple[Any, ...] = ()
+    ci: str = "wilson"  # interval of the share: wilson, logit, beta (Korn–Graubard) or wald
     type = "direct"  # type: ignore[assignment]
 
     def columns(self) -> list[str]:
@@ -133,6 +136,7 @@ class RRQuestion(_QuestionBase):
     covariates: str | None = None
     text: Text = field(default_factory=dict)
     instructions: Text = field(default_factory=dict)
+    truncate: bool = False  # report an estimate far outside [0, 1] truncated (with a warning) instead of failing
     type = "rr"  # type: ignore[assignment]
 
     def columns(self) -> list[str]:
@@ -148,6 +152,7 @@ class CrosswiseQuestion(_QuestionBase):
     text: Text = field(default_factory=dict)
     innocuous: Text = field(default_factory=dict)
     instructions: Text = field(default_factory=dict)
+    truncate: bool = False
     type = "crosswise"  # type: ignore[assignment]
 
     def columns(self) -> list[str]:
@@ -200,6 +205,16 @@ class TrendSpec:
 
 
 @dataclass(frozen=True)
+class TruthSpec:
+    """``[study.truth]`` of a simulated study: the planted population value, which question it is
+    about and why the estimates may differ from it (shown in the report next to the finding)."""
+
+    share: float
+    question: str | None = None
+    explanation: Text = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Study:
     """A parsed, validated study file. Paths are absolute (resolved against the file's folder)."""
 
@@ -217,6 +232,7 @@ class Study:
     questions: tuple[Question, ...] = ()
     sha256: str | None = None
     trend: TrendSpec | None = None
+    truth: TruthSpec | None = None
 
     def question(self, qid: str) -> Question:
         """The question with this id (``KeyError`` if none)."""
@@ -234,7 +250,7 @@ class Study:
 
 _TOP = {"study", "data", "dispositions", "weighting", "report", "questions", "trend"}
 _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required, optional)
-    "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated"}),
+    "study": ({"id", "title"}, {"population", "fieldwork", "language", "simulated", "truth"}),
     "data": ({"path"}, {"weights", "strata", "psu"}),
     "dispositions": ({"path"}, {"column", "e"}),
     "weighting": (set(), {"margins", "trim", "alternative_margins"}),
@@ -242,7 +258,7 @@ _SECTION_KEYS: dict[str, tuple[set[str], set[str]]] = {  # section -> (required,
     "trend": ({"polls"}, {"reference", "sum_to_zero", "events", "unit", "base"}),
 }
 _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures"}),
+    "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures", "ci"}),
     "list": (
         {"id", "count", "treat", "items"},
         {"method", "covariates", "measures", "control_items", "sensitive_item", "lead", "placebo", "text"},
@@ -253,9 +269,9 @@ _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "rr": (
         {"id", "design", "response", "p"},
-        {"p1", "p0", "q", "measures", "device", "text", "instructions", "covariates"},
+        {"p1", "p0", "q", "measures", "device", "text", "instructions", "covariates", "truncate"},
     ),
-    "crosswise": ({"id", "response", "q"}, {"measures", "text", "innocuous", "instructions"}),
+    "crosswise": ({"id", "response", "q"}, {"measures", "text", "innocuous", "instructions", "truncate"}),
 }
 
 
@@ -293,7 +309,37 @@ def load_study(path: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
 
 
 def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) -> Study:
+    """A validated :class:`Study`: the top-level layout, then one parser per section."""
     ctx = _Ctx(path)
+    _check_layout(ctx, doc)
+    s = doc["study"]
+    simulated = s.get("simulated", False)
+    if not isinstance(simulated, bool):
+        raise ctx.fail("study.simulated", f"must be true or false, not {simulated!r}", "write simulated = true")
+    language = _lang(ctx, "study.language", s.get("language", "en"))
+    questions = _questions(ctx, doc.get("questions", []))
+    ids = [q.id for q in questions]
+    return Study(
+        path=path,
+        id=_study_id(ctx, s["id"]),
+        title=_text(ctx, "study.title", s["title"]),
+        population=_text(ctx, "study.population", s.get("population", "")),
+        fieldwork=_fieldwork(ctx, s.get("fieldwork", ())),
+        language=language,
+        simulated=simulated,
+        data=_data(ctx, doc["data"], base) if "data" in doc else None,
+        dispositions=_dispositions(ctx, doc["dispositions"], base) if "dispositions" in doc else None,
+        weighting=_weighting(ctx, doc["weighting"], base) if "weighting" in doc else WeightingSpec(),
+        report=_report(ctx, doc["report"], language) if "report" in doc else ReportSpec(language=language),
+        questions=questions,
+        sha256=sha,
+        trend=_trend(ctx, doc["trend"], base) if "trend" in doc else None,
+        truth=_truth(ctx, s["truth"], simulated, ids) if "truth" in s else None,
+    )
+
+
+def _check_layout(ctx: _Ctx, doc: Mapping[str, Any]) -> None:
+    """Known sections only, each a table with its required keys and no unknown ones."""
     for key in doc:
         if key not in _TOP:
             raise ctx.fail(key, "unknown section", f"use only {', '.join(sorted(_TOP))} (check the spelling)")
@@ -304,81 +350,84 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
             _check_keys(ctx, sec, doc[sec], req, opt)
     if "study" not in doc:
         raise ctx.fail("study", "missing section", 'add [study] with at least id = "..." and title = "..."')
-    s = doc["study"]
-    sid = _str(ctx, "study.id", s["id"])
+
+
+def _study_id(ctx: _Ctx, v: Any) -> str:
+    sid = _str(ctx, "study.id", v)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", sid):
         raise ctx.fail("study.id", f"'{sid}' has characters other than letters, digits, - and _", "use a short id like \"demo-2026\"")
-    language = _lang(ctx, "study.language", s.get("language", "en"))
-    fieldwork = s.get("fieldwork", ())
+    return sid
+
+
+def _fieldwork(ctx: _Ctx, fieldwork: Any) -> tuple[str, ...]:
     if not isinstance(fieldwork, (list, tuple)) or not all(isinstance(d, (str,)) or hasattr(d, "isoformat") for d in fieldwork):
         raise ctx.fail("study.fieldwork", "must be a list of dates", 'write fieldwork = ["2026-03-02", "2026-03-09"]')
-    simulated = s.get("simulated", False)
-    if not isinstance(simulated, bool):
-        raise ctx.fail("study.simulated", f"must be true or false, not {simulated!r}", "write simulated = true")
+    return tuple(str(x) for x in fieldwork)
 
-    data = None
-    if "data" in doc:
-        d = doc["data"]
-        data = DataSpec(
-            path=_path(ctx, "data.path", d["path"], base),
-            weights=_opt_str(ctx, "data.weights", d.get("weights")),
-            strata=_opt_str(ctx, "data.strata", d.get("strata")),
-            psu=_opt_str(ctx, "data.psu", d.get("psu")),
-        )
-    disp = None
-    if "dispositions" in doc:
-        d = doc["dispositions"]
-        e = d.get("e")
-        if e is not None and not (_is_num(e) and 0 <= e <= 1):
-            raise ctx.fail("dispositions.e", f"{e!r} is not a share between 0 and 1", "give the estimated eligible share, e.g. e = 0.35")
-        disp = DispositionsSpec(
-            path=_path(ctx, "dispositions.path", d["path"], base),
-            column=_str(ctx, "dispositions.column", d.get("column", "disposition")),
-            e=float(e) if e is not None else None,
-        )
-    weighting = WeightingSpec()
-    if "weighting" in doc:
-        w = doc["weighting"]
-        margins: Any = w.get("margins")
-        if isinstance(margins, str):
-            margins = _path(ctx, "weighting.margins", margins, base)
-        elif isinstance(margins, dict):
-            for col, cats in margins.items():
-                if not isinstance(cats, dict) or not all(_is_num(v) for v in cats.values()):
-                    raise ctx.fail(f"weighting.margins.{col}", "must be a table of category = share", f'write [weighting.margins.{col}] then lines like "male" = 0.46')
-        elif margins is not None:
-            raise ctx.fail("weighting.margins", "must be a file name or a table", 'write margins = "margins.toml"')
-        trim = w.get("trim")
-        if trim is not None and not (_is_num(trim) and trim > 1):
-            raise ctx.fail("weighting.trim", f"{trim!r} is not a number above 1", "give the cap as a multiple of the mean weight, e.g. trim = 5.0")
-        alt = w.get("alternative_margins", {})
-        if not isinstance(alt, dict):
-            raise ctx.fail("weighting.alternative_margins", "must be a table name = file", 'write alternative_margins = { "census-2010" = "margins-2010.toml" }')
-        weighting = WeightingSpec(
-            margins=margins,
-            trim=float(trim) if trim is not None else None,
-            alternative_margins={k: _path(ctx, f"weighting.alternative_margins.{k}", v, base) for k, v in alt.items()},
-        )
-    report = ReportSpec(language=language)
-    if "report" in doc:
-        r = doc["report"]
-        subgroups = r.get("subgroups", [])
-        if not isinstance(subgroups, list) or not all(isinstance(x, str) for x in subgroups):
-            raise ctx.fail("report.subgroups", "must be a list of column names", 'write subgroups = ["sex", "age_group"]')
-        min_cell = r.get("min_cell", 30)
-        if not isinstance(min_cell, int) or isinstance(min_cell, bool) or min_cell < 1:
-            raise ctx.fail("report.min_cell", f"{min_cell!r} is not a positive whole number", "write min_cell = 30")
-        labels = r.get("labels", {})
-        if not isinstance(labels, dict):
-            raise ctx.fail("report.labels", "must be a table", 'write [report.labels] then lines like sex = { en = "Sex", ru = "Пол" } or "sex=male" = { en = "Men", ru = "Мужчины" }')
-        report = ReportSpec(
-            labels={str(k): _text(ctx, f"report.labels.{k}", v) for k, v in labels.items()},
-            subgroups=tuple(subgroups),
-            min_cell=min_cell,
-            language=_lang(ctx, "report.language", r.get("language", language)),
-        )
 
-    raw_qs = doc.get("questions", [])
+def _data(ctx: _Ctx, d: Mapping[str, Any], base: Path) -> DataSpec:
+    return DataSpec(
+        path=_path(ctx, "data.path", d["path"], base),
+        weights=_opt_str(ctx, "data.weights", d.get("weights")),
+        strata=_opt_str(ctx, "data.strata", d.get("strata")),
+        psu=_opt_str(ctx, "data.psu", d.get("psu")),
+    )
+
+
+def _dispositions(ctx: _Ctx, d: Mapping[str, Any], base: Path) -> DispositionsSpec:
+    e = d.get("e")
+    if e is not None and not (_is_num(e) and 0 <= e <= 1):
+        raise ctx.fail("dispositions.e", f"{e!r} is not a share between 0 and 1", "give the estimated eligible share, e.g. e = 0.35")
+    return DispositionsSpec(
+        path=_path(ctx, "dispositions.path", d["path"], base),
+        column=_str(ctx, "dispositions.column", d.get("column", "disposition")),
+        e=float(e) if e is not None else None,
+    )
+
+
+def _weighting(ctx: _Ctx, w: Mapping[str, Any], base: Path) -> WeightingSpec:
+    margins: Any = w.get("margins")
+    if isinstance(margins, str):
+        margins = _path(ctx, "weighting.margins", margins, base)
+    elif isinstance(margins, dict):
+        for col, cats in margins.items():
+            if not isinstance(cats, dict) or not all(_is_num(v) for v in cats.values()):
+                raise ctx.fail(f"weighting.margins.{col}", "must be a table of category = share", f'write [weighting.margins.{col}] then lines like "male" = 0.46')
+    elif margins is not None:
+        raise ctx.fail("weighting.margins", "must be a file name or a table", 'write margins = "margins.toml"')
+    trim = w.get("trim")
+    if trim is not None and not (_is_num(trim) and trim > 1):
+        raise ctx.fail("weighting.trim", f"{trim!r} is not a number above 1", "give the cap as a multiple of the mean weight, e.g. trim = 5.0")
+    alt = w.get("alternative_margins", {})
+    if not isinstance(alt, dict):
+        raise ctx.fail("weighting.alternative_margins", "must be a table name = file", 'write alternative_margins = { "census-2010" = "margins-2010.toml" }')
+    return WeightingSpec(
+        margins=margins,
+        trim=float(trim) if trim is not None else None,
+        alternative_margins={k: _path(ctx, f"weighting.alternative_margins.{k}", v, base) for k, v in alt.items()},
+    )
+
+
+def _report(ctx: _Ctx, r: Mapping[str, Any], language: str) -> ReportSpec:
+    subgroups = r.get("subgroups", [])
+    if not isinstance(subgroups, list) or not all(isinstance(x, str) for x in subgroups):
+        raise ctx.fail("report.subgroups", "must be a list of column names", 'write subgroups = ["sex", "age_group"]')
+    min_cell = r.get("min_cell", 30)
+    if not isinstance(min_cell, int) or isinstance(min_cell, bool) or min_cell < 1:
+        raise ctx.fail("report.min_cell", f"{min_cell!r} is not a positive whole number", "write min_cell = 30")
+    labels = r.get("labels", {})
+    if not isinstance(labels, dict):
+        raise ctx.fail("report.labels", "must be a table", 'write [report.labels] then lines like sex = { en = "Sex", ru = "Пол" } or "sex=male" = { en = "Men", ru = "Мужчины" }')
+    return ReportSpec(
+        labels={str(k): _text(ctx, f"report.labels.{k}", v) for k, v in labels.items()},
+        subgroups=tuple(subgroups),
+        min_cell=min_cell,
+        language=_lang(ctx, "report.language", r.get("language", language)),
+    )
+
+
+def _questions(ctx: _Ctx, raw_qs: Any) -> tuple[Question, ...]:
+    """Every ``[[questions]]`` entry, with unique ids and valid ``measures`` links."""
     if not isinstance(raw_qs, list):
         raise ctx.fail("questions", "must be an array of tables", "write each question as [[questions]] followed by its keys")
     questions = tuple(_question(ctx, i, q) for i, q in enumerate(raw_qs))
@@ -395,28 +444,25 @@ def _parse(doc: dict[str, Any], path: Path | None, base: Path, sha: str | None) 
                 f"question '{q.id}' measures '{q.measures}', which is not a question in this file",
                 f"use the id of a direct question ({', '.join(x.id for x in questions if x.type == 'direct') or 'none defined'})",
             )
-        if q.type != "direct" and questions[ids.index(q.measures)].type != "direct":
-            raise ctx.fail(f"{_qkey(i, q.id)}.measures", f"'{q.measures}' is a {questions[ids.index(q.measures)].type} question", "an indirect question must measure a direct question")
-        if q.type == "direct":
-            target = questions[ids.index(q.measures)]
-            if target.type == "direct":
-                raise ctx.fail(f"{_qkey(i, q.id)}.measures", f"direct question '{q.id}' is linked to direct question '{q.measures}'", "link a direct question to an indirect one (list, rr, crosswise)")
-    return Study(
-        path=path,
-        id=sid,
-        title=_text(ctx, "study.title", s["title"]),
-        population=_text(ctx, "study.population", s.get("population", "")),
-        fieldwork=tuple(str(x) for x in fieldwork),
-        language=language,
-        simulated=simulated,
-        data=data,
-        dispositions=disp,
-        weighting=weighting,
-        report=report,
-        questions=questions,
-        sha256=sha,
-        trend=_trend(ctx, doc["trend"], base) if "trend" in doc else None,
-    )
+        target = questions[ids.index(q.measures)]
+        if q.type != "direct" and target.type != "direct":
+            raise ctx.fail(f"{_qkey(i, q.id)}.measures", f"'{q.measures}' is a {target.type} question", "an indirect question must measure a direct question")
+        if q.type == "direct" and target.type == "direct":
+            raise ctx.fail(f"{_qkey(i, q.id)}.measures", f"direct question '{q.id}' is linked to direct question '{q.measures}'", "link a direct question to an indirect one (list, rr, crosswise)")
+    return questions
+
+
+def _truth(ctx: _Ctx, t: Any, simulated: bool, ids: list[str]) -> TruthSpec:
+    if not simulated:
+        raise ctx.fail("study.truth", "is only for simulated data", "remove it, or set simulated = true if the data are simulated")
+    if not isinstance(t, dict):
+        raise ctx.fail("study.truth", "must be a table", 'write [study.truth] then share = 0.38 and question = "..."')
+    _check_keys(ctx, "study.truth", t, {"share"}, {"question", "explanation"})
+    question = _opt_str(ctx, "study.truth.question", t.get("question"))
+    if question is not None and question not in ids:
+        raise ctx.fail("study.truth.question", f"'{question}' is not a question in this file", f"use one of {', '.join(ids) or 'none defined'}")
+    return TruthSpec(share=_prob(ctx, "study.truth.share", t["share"]), question=question,
+                     explanation=_text(ctx, "study.truth.explanation", t.get("explanation", "")))
 
 
 def _trend(ctx: _Ctx, t: Mapping[str, Any], base: Path) -> TrendSpec:
@@ -480,6 +526,7 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
             text=_text(ctx, f"{key}.text", q.get("text", "")), options=tuple(options),
             hard_to_say=_codes(ctx, f"{key}.hard_to_say", q.get("hard_to_say", [])),
             refused=_codes(ctx, f"{key}.refused", q.get("refused", [])),
+            ci=_choice(ctx, f"{key}.ci", q.get("ci", "wilson"), CI_METHODS, "the interval of the share"),
         )
     if qtype == "list":
         method = q.get("method", "dim")
@@ -527,6 +574,7 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
             covariates=_opt_str(ctx, f"{key}.covariates", q.get("covariates")),
             text=_text(ctx, f"{key}.text", q.get("text", "")),
             instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
+            truncate=_bool(ctx, f"{key}.truncate", q.get("truncate", False)),
         )
     qq = _prob(ctx, f"{key}.q", q["q"])
     if abs(qq - 0.5) < 1e-9:
@@ -536,6 +584,7 @@ def _question(ctx: _Ctx, i: int, q: Any) -> Question:
         text=_text(ctx, f"{key}.text", q.get("text", "")),
         innocuous=_text(ctx, f"{key}.innocuous", q.get("innocuous", "")),
         instructions=_text(ctx, f"{key}.instructions", q.get("instructions", "")),
+        truncate=_bool(ctx, f"{key}.truncate", q.get("truncate", False)),
     )
 
 
@@ -600,6 +649,18 @@ def _str(ctx: _Ctx, key: str, v: Any) -> str:
 
 def _opt_str(ctx: _Ctx, key: str, v: Any) -> str | None:
     return None if v is None else _str(ctx, key, v)
+
+
+def _bool(ctx: _Ctx, key: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ctx.fail(key, f"must be true or false, not {v!r}", f"write {key.rsplit('.', 1)[-1]} = true")
+    return v
+
+
+def _choice(ctx: _Ctx, key: str, v: Any, allowed: tuple[str, ...], what: str) -> str:
+    if v not in allowed:
+        raise ctx.fail(key, f"unknown value {v!r} for {what}", f"use one of {', '.join(allowed)}")
+    return str(v)
 
 
 def _is_num(v: Any) -> bool:

@@ -40,6 +40,8 @@ from .linearization import (
 )
 from .linearization import PostStep as _PostStep
 from .linearization import RakeStep as _RakeStep
+from .modelframe import one_variable
+from .multistage import later_stages
 from .subgroups import Level, clean_code, estimate_by
 
 __all__ = ["Survey", "as_survey"]
@@ -174,9 +176,12 @@ class Survey:
     weights : name of the weight column; ``None`` means equal weights of 1. Zero weights are
         legitimate (excluded respondents); negative or missing weights are an error.
     strata, psu : names of the stratum and PSU (cluster) columns; PSU ids are taken as nested
-        within strata. Without ``psu`` every row is its own PSU.
+        within strata. Without ``psu`` every row is its own PSU. A list of columns gives the
+        stages of a multistage design (R's ``ids = ~psu + ssu``), each nested in the one before.
     fpc : column with the population number of PSUs in each stratum (values > 1) or the sampling
-        fraction (values <= 1), constant within a stratum, as R's ``svydesign(fpc=)``.
+        fraction (values <= 1), constant within a stratum, as R's ``svydesign(fpc=)``; a list
+        gives one per stage, and the later stages then add their variance
+        (:mod:`sottovoce.multistage`; without them only the first stage counts, as in R).
     replicate_weights : list of columns holding replicate weights (full weights, as R's
         ``svrepdesign(combined.weights=TRUE)``); the variance then uses the replicates.
     replicate_type : ``"JK1"`` (scale (R-1)/R), ``"bootstrap"`` (scale 1/(R-1)), ``"JKn"`` or
@@ -215,8 +220,11 @@ class Survey:
             raise InputError(f"{source}: no rows")
         if isinstance(replicate_weights, str):
             replicate_weights = [replicate_weights]
+        # Several PSU columns are the stages of a multistage design (R's ids = ~psu + ssu).
+        psu, stage_cols = _first_stage(psu, frame)
+        fpc, stage_fpcs = _first_stage(fpc, frame)
         frame, (weights, strata, psu, fpc) = design_columns(frame, weights=weights, strata=strata, psu=psu, fpc=fpc)
-        require_columns(frame, [weights, strata, psu, fpc, *(replicate_weights or [])])
+        require_columns(frame, [weights, strata, psu, fpc, *stage_cols, *stage_fpcs, *(replicate_weights or [])])
         if lonely_psu not in LONELY_PSU:
             raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
         if df not in DF_RULES:
@@ -253,6 +261,8 @@ class Survey:
         self._cache: dict[str, Any] = {}
         self._cal: tuple[_PostStep | _RakeStep, ...] = ()
         self._trimmed = False
+        self._stages = later_stages(frame, self._psu, (1.0 - self._f_h)[self._psu_stratum], stage_cols,
+                                    [*stage_fpcs, *[None] * (len(stage_cols) - len(stage_fpcs))], lonely_psu)
         self._rep: _Replicates | None = None
         if replicate_weights:
             self._rep = _read_replicates(frame, list(replicate_weights), replicate_type, scale, rscales, mse)
@@ -337,7 +347,7 @@ class Survey:
             t_full = self._w @ u
             t_rep = self._rep_totals(u)
             return self._rep_cov(t_rep, t_full)
-        cov, _ = self._stratum_variance(self._psu_totals(aggregate_dense(u)), full=True)
+        cov, _ = self._variance(aggregate_dense(u), full=True)
         assert cov is not None
         return cov
 
@@ -362,18 +372,31 @@ class Survey:
             raise InputError(f"influence values have {u.shape[0]} rows, the design has {len(self.data)}")
         if self._mask is not None:
             u = u * self._mask[:, None]
-        return self._stratum_variance(self._psu_totals(aggregate_dense(u)), full=False)[1]
+        return self._variance(aggregate_dense(u), full=False)[1]
 
-    def _psu_totals(self, agg: Any) -> np.ndarray:
-        """PSU totals of the (calibration residuals of the) weighted influence values that
-        ``agg`` aggregates: one pass over the rows, plus one per calibration step."""
+    def _variance(self, agg: Any, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
+        """The design variance of the totals of the (calibration residuals of the) weighted
+        influence values that ``agg`` aggregates: the k×k covariance when ``full``, and each
+        stratum's part. PSU totals take one pass over the rows, plus one per calibration step;
+        the later stages of a multistage design add theirs (:mod:`sottovoce.multistage`; not
+        split by stratum)."""
+        units = [(st.unit, st.n_units) for st in self._stages]
         plan = self._calibration_plan()
         if plan is None:
-            return agg(self._psu, self._n_psu, self._w)
-        return plan.psu_totals(agg, self._psu, self._n_psu)
-
-    def _stratum_variance(self, z: np.ndarray, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
-        return stratum_variance(z, self._psu_stratum, self._n_h, self._f_h, self.lonely_psu, full)
+            z = agg(self._psu, self._n_psu, self._w)
+            z_units = [agg(u, n_u, self._w) for u, n_u in units]
+        else:
+            z, z_units = plan.psu_totals(agg, self._psu, self._n_psu, units)
+        cov, parts = stratum_variance(z, self._psu_stratum, self._n_h, self._f_h, self.lonely_psu, full)
+        if self._stages:
+            extra = [st.from_totals(zu, full) for st, zu in zip(self._stages, z_units, strict=True)]
+            if full:
+                assert cov is not None
+                cov = cov + sum(extra)
+                parts = StratumVariance(np.diag(cov).copy(), parts.parts, parts.n_h)
+            else:
+                parts = StratumVariance(parts.var + sum(extra), parts.parts, parts.n_h)
+        return cov, parts
 
     def _calibration_plan(self) -> CalibrationPlan | None:
         """The calibration steps in cell space, built once per design (see linearization.py)."""
@@ -603,6 +626,7 @@ class Survey:
         return self._estimate(var, self._kind(var), by, ci, level, df)
 
     def _kind(self, var: str) -> str:
+        var = one_variable(var)
         require_columns(self.data, [var])
         s = self.data[var]
         if value_labels(self.data, var) or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
@@ -610,6 +634,7 @@ class Survey:
         return "mean"
 
     def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | str | None) -> Result:
+        var, by = one_variable(var), one_variable(by)  # R's "~support" as well as "support"
         require_columns(self.data, [var, by])
         spec, top = self._spec_and_top(var, kind, ci, level, df)
         return _warned(top if by is None else self._by(spec, top, by))
@@ -675,7 +700,7 @@ class Survey:
         )
         return top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
 
-    def _mean_each_by(self, var: str, bys: Sequence[str], levels: dict[str, Any] | None = None) -> Result:
+    def _mean_each_by(self, var: str, bys: Sequence[str], levels: dict[str, Any] | None = None, ci: str = "wilson") -> Result:
         """``mean(var)`` with the groups of ``mean(var, by=b)`` for every ``b`` in ``bys`` appended
         (as ``analyze`` reports a question), estimating the overall mean once. ``levels`` keeps
         the levels of each ``by`` column between calls (the caller promises the data do not
@@ -683,7 +708,7 @@ class Survey:
         from .subgroups import by_codes
 
         require_columns(self.data, [var, *bys])
-        spec, top = self._spec_and_top(var, "mean", "wilson", 0.95, None)
+        spec, top = self._spec_and_top(var, "mean", ci, 0.95, None)
         groups: list[Result] = []
         for b in bys:
             if levels is not None and b not in levels:
@@ -740,7 +765,7 @@ class Survey:
                       complete=complete, record=self._psu)
         eff_all = None
         if self._rep is None:
-            _, parts = self._stratum_variance(self._psu_totals(coded.aggregate), full=False)
+            _, parts = self._variance(coded.aggregate, full=False)
             var_all = parts.var.reshape(n_dom, k)
             eff_all = satterthwaite_df(parts).reshape(n_dom, k)
         else:
@@ -1022,6 +1047,67 @@ class Survey:
             return "(the whole sample)"
         levels = pd.factorize(self.data[self.strata_column], sort=True)[1]
         return f"'{levels[h]}'"
+
+    # -- R survey verbs beyond means (thin wrappers; the methods live in their own modules) -----
+    def glm(self, formula: str, family: str = "gaussian", level: float = 0.95) -> Any:
+        """Design-based GLM (R's ``svyglm``): see :func:`sottovoce.glm.svyglm`."""
+        from .glm import svyglm
+
+        return svyglm(self, formula, family, level=level)
+
+    def quantile(self, var: str, quantiles: float | Sequence[float] = 0.5, level: float = 0.95) -> Result:
+        """Quantiles with Woodruff intervals (R's ``svyquantile`` default): see :mod:`sottovoce.quantile`."""
+        from .quantile import svyquantile
+
+        return svyquantile(self, var, quantiles, level=level)
+
+    def ratio(self, numerator: str, denominator: str, level: float = 0.95) -> Result:
+        """Ratio of two totals (R's ``svyratio``): see :mod:`sottovoce.ratio`."""
+        from .ratio import svyratio
+
+        return svyratio(self, numerator, denominator, level=level)
+
+    def means(self, variables: str | Sequence[str], by: str | None = None, level: float = 0.95) -> Any:
+        """Means of several variables and/or domains with their joint covariance (R's ``svyby``
+        with ``covmat=TRUE``), ready for ``.contrast()``: see :mod:`sottovoce.contrast`."""
+        from .contrast import domain_means
+
+        return domain_means(self, variables, by=by, level=level)
+
+    def subset(self, condition: str) -> Survey:
+        """The domain where ``condition`` holds (``"age >= 18 & region == 'Moscow'"``); its SEs
+        keep the full design (R's ``subset(design, ...)``)."""
+        from .modelframe import subset_mask
+
+        return self.domain(subset_mask(self.data, condition))
+
+    # -- accessors for estimators in other modules ---------------------------------------------
+    def domain_mask(self) -> np.ndarray:
+        """Rows in the current domain (every row outside a domain)."""
+        return np.ones(len(self.data), dtype=bool) if self._mask is None else self._mask.copy()
+
+    def replicate_cov(self, est_rep: np.ndarray, est_full: np.ndarray) -> np.ndarray:
+        """Covariance from replicate estimates (R's ``svrVar``: the design's scale, rscales and
+        mse); replicates with a missing estimate are left out, as R's ``na.action``."""
+        rep = self._rep
+        if rep is None:
+            raise DesignError("this design has no replicate weights")
+        est_rep = np.asarray(est_rep, dtype=float).reshape(rep.count, -1)
+        ok = np.isfinite(est_rep).all(axis=1)
+        if not ok.any():
+            raise DesignError("every replicate estimate is missing; the replicate variance is undefined")
+        est_full = np.asarray(est_full, dtype=float).reshape(-1)
+        centre = est_full if rep.mse else est_rep[ok].mean(axis=0)
+        dev = est_rep[ok] - centre
+        return rep.scale * (dev * rep.rscales[ok][:, None]).T @ dev
+
+
+def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:
+    """The first-stage column and the later stages' columns of ``psu=``/``fpc=``: a list of
+    column names is the stages of a multistage design; anything else is one design column."""
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(c, str) and c in df.columns for c in spec):
+        return spec[0], list(spec[1:])
+    return spec, []
 
 
 def _dropped_levels(s: pd.Series, kept: Any) -> list[Any]:

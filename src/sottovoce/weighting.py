@@ -104,7 +104,28 @@ def _int_view(s: pd.Series) -> _IntView | None:
     return _IntView(ints - base if base else ints, base, int(hi) - base + 1, int(lo), int(hi))
 
 
-def _match(df: pd.DataFrame, column: str, keys: Sequence[Any], where: str, view: _IntView | None) -> dict[Any, Any]:
+@dataclass
+class _CatView:
+    """A pandas categorical column as its category codes: no hashing of the rows.
+
+    ``codes`` are positions in ``categories`` (-1 for a missing value). Which categories occur is
+    not counted here: a margin category that matches an unused category is reported by
+    :func:`_check_present` from the cells, like any other absent category.
+    """
+
+    codes: np.ndarray
+    categories: list[Any]
+    has_missing: bool
+
+
+def _cat_view(s: pd.Series) -> _CatView | None:
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return None
+    codes = s.cat.codes.to_numpy()
+    return _CatView(codes, list(s.cat.categories), bool(len(codes)) and int(codes.min()) < 0)
+
+
+def _match(df: pd.DataFrame, column: str, keys: Sequence[Any], where: str, view: _IntView | _CatView | None) -> dict[Any, Any]:
     """Map margin category names to data codes, as :func:`sottovoce.io.match_categories` does.
 
     For integer-coded columns the names are resolved against the column's range without touching
@@ -130,6 +151,10 @@ def _match(df: pd.DataFrame, column: str, keys: Sequence[Any], where: str, view:
         return match_categories(present, column, keys, where=where)
     if view is None:
         return match_categories(df, column, keys, where=where)
+    if isinstance(view, _CatView):  # the categories that occur, without hashing a million rows
+        present = pd.DataFrame({column: pd.Series(view.categories, dtype=object)})
+        present.attrs["value_labels"] = {column: df.attrs.get("value_labels", {}).get(column, {})}
+        return match_categories(present, column, keys, where=where)
     labels: dict[str, Any] = {}
     for code, lab in df.attrs.get("value_labels", {}).get(column, {}).items():
         labels.setdefault(str(lab).strip().casefold(), code)
@@ -289,7 +314,7 @@ class _Cells:
         return per_cell.take(self.row_cell)
 
 
-def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[int]) -> _Cells | None:
+def _fast_cells(views: list[_IntView | _CatView | None], codes: list[list[Any]], ks: list[int]) -> _Cells | None:
     """Cells of integer-coded columns, computed like the benchmark's floor: Horner's rule in place.
 
     The cell code is ``((o_1 k_2 + o_2) k_3 + o_3) ...`` with ``o_j`` the offset of the row's
@@ -300,9 +325,9 @@ def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[i
     in the margins (the general path reports it, or tolerates it for zero-weight rows).
     """
     total = math.prod(ks)
-    if total > _DENSE_CELLS or any(v is None for v in views):
+    if total > _DENSE_CELLS or any(v is None or (isinstance(v, _CatView) and v.has_missing) for v in views):
         return None
-    if not all(_is_int_code(c) for cs in codes for c in cs):
+    if not all(_is_int_code(c) for cs, v in zip(codes, views, strict=True) if isinstance(v, _IntView) for c in cs):
         return None
     unknown = -(1 << 40)  # a value outside the margins drives the code negative
     code: np.ndarray | None = None
@@ -311,11 +336,29 @@ def _fast_cells(views: list[_IntView | None], codes: list[list[Any]], ks: list[i
     for j, view in enumerate(views):
         assert view is not None
         k = ks[j]
-        cs = [int(c) for c in codes[j]]
-        first = min(cs)
         shift *= k
         if code is not None:
             code *= k
+        if isinstance(view, _CatView):
+            lut = _lookup_for(view.categories, codes[j])
+            if len(lut) == k and np.array_equal(np.sort(lut), np.arange(k)):
+                # every category is a margin category: the category code is the offset, and lut
+                # maps it back to the margin's order (as perm does for integer codes)
+                perms.append(lut)
+                if code is None:
+                    code = view.codes.astype(np.int64)
+                else:
+                    code += view.codes
+            else:  # unused or unknown categories: a lookup (unknown ones drive the code negative)
+                full = np.where(lut >= 0, lut, unknown).astype(np.int64)
+                perms.append(None)
+                if code is None:
+                    code = full.take(view.codes)
+                else:
+                    code += full.take(view.codes)
+            continue
+        cs = [int(c) for c in codes[j]]
+        first = min(cs)
         if sorted(cs) == list(range(first, first + k)) and first <= view.lo and view.hi < first + k:
             # offset o = value - first; perm maps it back to the margin's own category order
             perms.append(np.argsort(cs))
@@ -447,7 +490,7 @@ def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Pr
     for col in columns:
         table = m[col]
         series = df[col]
-        view = _int_view(series)
+        view: _IntView | _CatView | None = _int_view(series) or _cat_view(series)
         match = _match(df, col, list(table.keys()), m.source, view)
         seen: dict[Any, Any] = {}
         for key, code in match.items():
@@ -473,7 +516,7 @@ def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Pr
     cells = _fast_cells(fast_views, fast_codes, ks)
     if cells is None:  # text or categorical columns, missing or unknown values: the general path
         idx = [
-            _category_index(df, col, codes[j], where, m.source, excluded, views[j], series_[j])
+            _category_index(df, col, codes[j], where, m.source, excluded, v if isinstance(v := views[j], _IntView) else None, series_[j])
             for j, col in enumerate(columns)
         ]
         cells = _make_cells(idx, ks)

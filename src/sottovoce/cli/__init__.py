@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "demo_cmds",
     "list_cmds",
     "rr_cmds",
+    "regress_cmds",
     "nonresponse_cmds",
     "study_cmds",
     "trend_cmds",

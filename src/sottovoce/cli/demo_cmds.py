@@ -39,6 +39,12 @@ def demo_command(
         show(res, out, as_json, lang, extra={"truth": truth})
         return
     show(res, out, as_json, lang, tables=True)
-    if isinstance(truth.get("support"), (int, float)):
-        # the point of a simulation: the reader can see which estimate came closest to the truth
-        console.print(f"(simulated data: the planted true share is {100 * truth['support']:.0f}%; see {study.parent / 'truth.json'})")
+    # the point of a simulation: the reader sees the planted truth, which intervals contain it and
+    # why none of the estimates equals it (the same sentences as the report's)
+    from ..report.headline import truth_sentences
+    from ..report.text import t
+
+    used = lang or str(res.data.get("language") or "en")
+    for sentence in truth_sentences(res.data, used):
+        console.print(sentence, markup=False)
+    console.print(t(used, "truth_file", path=study.parent / "truth.json"), markup=False)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._common import JSON_OPTION, console, emit_json
+from ._common import JSON_OPTION, console, emit_json, err_console
 
 if TYPE_CHECKING:
     from ..pipeline import StudyResults
@@ -30,7 +30,7 @@ def analyze_command(
     from ..pipeline import analyze
 
     res = analyze(study, out_dir=out, lang=lang, progress=not as_json)
-    show(res, out, as_json, tables=True)
+    show(res, out, as_json, lang, tables=True)
 
 
 def report_command(
@@ -65,10 +65,17 @@ def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, e
                    "headline": res.headline(lang), **(extra or {})})
         return
     for sentence in res.headline(lang):
-        console.print(sentence)
+        console.print(sentence, markup=False)
+    failures = res.failures(lang)
+    if failures:  # every question or group that could not be estimated, with why (also in the report)
+        from ..report.text import STRINGS
+
+        err_console.print(STRINGS[lang or str(res.data.get("language") or "en")]["console_failures"])
+        for f in failures:
+            err_console.print(f"  - {f}", markup=False, highlight=False)
     if tables:
         from ._study_tables import print_tables
 
         console.print()
-        print_tables(console, res.to_dict())
+        print_tables(console, res.to_dict(), lang=lang)
     console.print(f"\nreport: {out / 'report.html'}\nresults: {out / 'results.json'}, {out / 'results.csv'}")

@@ -38,7 +38,9 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"{out}: refusing to write over an input file; choose another output path")
         if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
             raise InputError(f"--chart {chart}: use a .png or .svg file name")
-        result = fit_trend([str(p) for p in files], unit=unit, reference=reference, base=base,
+        from ..trend_sources import read_poll_files
+
+        result = fit_trend(read_poll_files(files), unit=unit, reference=reference, base=base,
                            events=event, sigma=sigma, bands=bands, level=level)
         if csv is not None:
             result.tidy().to_csv(csv, index=False)

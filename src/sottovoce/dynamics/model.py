@@ -14,12 +14,11 @@ model exactly by the Kalman filter with the level and house effects as diffuse e
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,9 +26,13 @@ from scipy import optimize, special, stats
 
 from .._results import Result, jsonable
 from ..errors import DesignError, InputError
+from .bands import difference_interval, share_band
 from .events import Event, check_event_range, parse_events
 from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_trend
 from .polls import Wave, poll_observations, read_polls
+
+if TYPE_CHECKING:
+    from ..display import Display
 
 __all__ = ["TrendResult", "fit_trend", "SIGMA_BOUNDS"]
 
@@ -51,14 +54,30 @@ class TrendResult(Result):
     events: tuple[Event, ...] = ()
     tests: tuple[Mapping[str, Any], ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        base = Result(**{f.name: getattr(self, f.name) for f in fields(Result)}).to_dict()
-        base["trend"] = _records(self.trend)
-        base["houses"] = _records(self.houses)
-        base["polls"] = _records(self.polls[_POLL_OUT])
-        base["events"] = [{"date": e.date.date().isoformat(), "label": e.label} for e in self.events]
-        base["tests"] = jsonable(list(self.tests))
-        return base
+    json_fields: ClassVar[Mapping[str, str]] = {
+        "trend": "trend_records", "houses": "house_records", "polls": "poll_records", "events": "event_records",
+        "tests": "test_records",
+    }
+
+    @property
+    def trend_records(self) -> list[dict[str, Any]]:
+        return _records(self.trend)
+
+    @property
+    def house_records(self) -> list[dict[str, Any]]:
+        return _records(self.houses)
+
+    @property
+    def poll_records(self) -> list[dict[str, Any]]:
+        return _records(self.polls[_POLL_OUT])
+
+    @property
+    def event_records(self) -> list[dict[str, str]]:
+        return [{"date": e.date.date().isoformat(), "label": e.label} for e in self.events]
+
+    @property
+    def test_records(self) -> list[Any]:
+        return jsonable(list(self.tests))  # type: ignore[no-any-return]
 
     def tidy(self) -> pd.DataFrame:
         """One long table: trend rows, house-effect rows and poll rows, told apart by ``kind``."""
@@ -69,39 +88,29 @@ class TrendResult(Result):
         first = ["kind", "term", "date", "share", "se", "low", "high"]
         return out[first + [c for c in out.columns if c not in first]]
 
-    def summary(self) -> str:
+    def display(self) -> Display:
+        """The fit, the latest share, the house effects (a table), outliers, level shifts, warnings."""
+        from ..display import Display, Table
+
         d = self.details
         pct = lambda x: "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"  # noqa: E731
+        latest = (f"latest ({d['last_grid_date']}): {pct(self.estimate)}% "
+                  f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]"
+                  + (" — outside 0-100%, not a finding" if self.out_of_range else ""))
         lines = [
-            f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)",
             f"latent share of {'all respondents' if d['base'] == 'all' else 'respondents with an opinion'}; "
             f"house effects {d['constraint']}",
             f"random-walk sd per {d['unit']}: {100 * d['sigma']:.3f} points (ML); diffuse log-likelihood {d['loglik']:.2f}",
-            f"latest ({d['last_grid_date']}): {pct(self.estimate)}% "
-            f"[{pct(self.ci[0] if self.ci else None)}, {pct(self.ci[1] if self.ci else None)}]",
-            f"{'house':<36} {'polls':>5} {'effect':>8} {'ci low':>8} {'ci high':>8}",
         ]
-        for _, h in self.houses.iterrows():
-            ref = " (reference)" if h["reference"] else ""
-            lines.append(f"{(h['house'] + ref)[:36]:<36} {h['polls']:>5} {pct(h['effect']):>8} {pct(h['low']):>8} {pct(h['high']):>8}")
-        outl = self.polls[self.polls["outlier"]]
-        for _, p in outl.iterrows():
-            lines.append(f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})")
-        for t in self.tests:
-            lines.append(f"level shift at {t['event']} ({t['date']}): {100 * t['shift']:+.1f} points "
-                         f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}")
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        h = self.houses.copy()
-        for c in ("effect", "se", "low", "high"):
-            h[c] = (100 * h[c]).round(1)
-        head = html.escape(self.summary().split("\n")[0])
-        tests = "".join(f"<li>{html.escape(str(t['event']))}: {100 * t['shift']:+.1f} points, p = {t['p_value']:.3g}</li>" for t in self.tests)
-        return (f"<div><p><b>{head}</b></p><p>latest: {100 * (self.estimate or float('nan')):.1f}% "
-                f"[{100 * self.ci[0]:.1f}, {100 * self.ci[1]:.1f}]</p>"
-                f"{h.to_html(index=False)}<ul>{tests}</ul></div>") if self.ci else f"<pre>{html.escape(self.summary())}</pre>"
+        rows = [[h["house"] + (" (reference)" if h["reference"] else ""), str(h["polls"]), pct(h["effect"]), pct(h["low"]), pct(h["high"])]
+                for _, h in self.houses.iterrows()]
+        lines += [f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})"
+                  for _, p in self.polls[self.polls["outlier"]].iterrows()]
+        lines += [f"level shift at {t['event']} ({t['date']}): {100 * t['shift']:+.1f} points "
+                  f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}" for t in self.tests]
+        title = f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)\n{latest}"
+        return Display(title=title, tables=[Table("house effects, points", ["house", "polls", "effect", "ci low", "ci high"], rows)],
+                       lines=lines, warnings=list(self.warnings))
 
 
 _POLL_OUT = ["pollster", "wording", "house", "start", "end", "date", "n", "n_eff", "y", "se", "fitted",
@@ -255,22 +264,84 @@ def fit_trend(
         raise InputError(f"bands '{bands}' is unknown; use sigma (account for the uncertainty of sigma) or plugin")
     table = read_polls(polls, waves)
     y, r, neff = poll_observations(table, base)
-    n = len(table)
-    if n < 2:
+    if len(table) < 2:
         raise InputError("a trend needs at least two polls")
-    # Columns are computed as arrays and added to the poll table once, at the end.
+    layout = _layout(table, y, r, UNITS[unit], reference)
+    d = layout.design
+    evs = parse_events(events)
+    check_event_range(evs, table["start"].min(), table["end"].max())
+
+    lik = _Likelihood(*d.steps())
+    if sigma is not None and sigma < 0:
+        raise InputError(f"sigma = {sigma} must be >= 0")
+    sig = _fit_sigma(lik) if sigma is None else float(sigma)
+    out, gls_fit = lik.at(sig)
+
+    # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
+    ms, ps, share, var = _smooth(d, out, sig * sig, gls_fit)
+    delta = d.contrast @ gls_fit.b[1:]
+    dvar = np.diag(d.contrast @ gls_fit.cov_b[1:, 1:] @ d.contrast.T)
+    sigma_weights = None
+    if sigma is None and bands == "sigma":
+        var, dvar, sigma_weights = _with_sigma_uncertainty(d, lik, sig, gls_fit, share, delta)
+    zq = float(special.ndtri(0.5 + level / 2))
+    trend = _trend_table(layout, share, np.sqrt(np.maximum(var, 0.0)), zq)
+    house_df = _house_table(layout, table, delta, np.sqrt(np.maximum(dvar, 0.0)), zq)
+    table = _poll_residuals(layout, table, y, r, neff, ms, ps, gls_fit, outlier_z)
+    tests = tuple(_level_shift(d, ev, layout.origin, layout.step, sigma, zq, bands) for ev in evs) if test_events else ()
+
+    last = trend.iloc[-1]
+    flat_sigma = sigma_weights is not None and sigma_weights["sigma"][-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9)
+    warn = _fit_warnings(sigma is None and sig == 0.0, flat_sigma, int(table["outlier"].sum()), outlier_z, unit, last)
+    ref = layout.ref
+    # The latest share's interval by the one rule (R svyciprop's "logit", normal quantiles): the
+    # same formula as the band on every day (bands.share_band), which the tests check agree.
+    return TrendResult.from_estimate(
+        float(last["share"]), float(last["se"]), scale="share", df=None, level=level, ci="logit",
+        n=int(table["n"].sum()), where=f"the smoothed share on {last['date'].date()}",
+        method="trend-kalman", variable="trend",
+        details={
+            "sigma": sig, "loglik": gls_fit.loglik, "unit": unit, "base": base,
+            "constraint": f"relative to {layout.houses[ref]}" if ref is not None else "sum to zero",
+            "reference": layout.houses[ref] if ref is not None else None,
+            "n_polls": len(table), "n_houses": len(layout.houses), "first": str(table["start"].min().date()),
+            "last": str(table["end"].max().date()), "last_grid_date": str(last["date"].date()),
+            "poll_date": "midpoint of fieldwork", "bands": bands if sigma is None else "plugin",
+            "sigma_weights": sigma_weights,
+            "band": "logit-transformed (delta method) inside [0, 1]; house effects and shifts inside [-1, 1]",
+        },
+        warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each poll sits: its grid unit and house, and the design the filter runs on."""
+
+    design: _Design
+    house: np.ndarray      # house label of each poll (table order)
+    houses: list[str]      # sorted house labels
+    hidx: np.ndarray       # house index of each poll
+    counts: np.ndarray     # polls per house
+    ref: int | None        # the reference house, or None (sum to zero)
+    t_all: np.ndarray      # grid unit of each poll (table order)
+    poll_date: pd.Series   # midpoint of fieldwork, to the day
+    origin: pd.Timestamp
+    step: int
+
+
+def _layout(table: pd.DataFrame, y: np.ndarray, r: np.ndarray, step: int, reference: str | None) -> _Layout:
+    """Grid units, houses and their identification, and the diffuse-effect design (sorted by day)."""
+    n = len(table)
     house = _house_labels(table)
     pollster = table["pollster"].to_numpy(object)
-    mid = table["start"] + (table["end"] - table["start"]) / 2
-    poll_date = mid.dt.floor("D")
-    step = UNITS[unit]
+    poll_date = (table["start"] + (table["end"] - table["start"]) / 2).dt.floor("D")
     origin = poll_date.min()
     t_all = ((poll_date - origin).dt.days // step).to_numpy(int)
     houses = sorted(set(house.tolist()))
     hidx = np.searchsorted(houses, house)
     counts = np.bincount(hidx, minlength=len(houses))
     ref = _resolve_reference(reference, houses, house, pollster)
-    constraint = f"relative to {houses[ref]}" if ref is not None else "sum to zero"
     for h, c in zip(houses, counts, strict=True):
         if c == 1 and len(houses) > 1 and (ref is None or houses[ref] != h):
             raise DesignError(
@@ -285,102 +356,75 @@ def fit_trend(
     else:
         contrast = np.vstack([np.eye(H - 1), -np.ones((1, H - 1))])
     order = np.lexsort((r, y, hidx, t_all))
-    x = contrast[hidx[order]]
-    d = _Design(t_all[order], y[order], r[order], np.column_stack([np.ones(n), x]), contrast, order,
+    d = _Design(t_all[order], y[order], r[order], np.column_stack([np.ones(n), contrast[hidx[order]]]), contrast, order,
                 int(t_all.max()) + 1)
+    return _Layout(d, house, houses, hidx, counts, ref, t_all, poll_date, origin, step)
 
-    evs = parse_events(events)
-    check_event_range(evs, table["start"].min(), table["end"].max())
 
-    lik = _Likelihood(*d.steps())
-    if sigma is None:
-        sig = _fit_sigma(lik)
-    else:
-        if sigma < 0:
-            raise InputError(f"sigma = {sigma} must be >= 0")
-        sig = float(sigma)
-    out, gls_fit = lik.at(sig)
-    s2 = sig * sig
+def _with_sigma_uncertainty(d: _Design, lik: _Likelihood, sig: float, gls_fit: GLSFit, share: np.ndarray,
+                            delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Variances of the trend and the house effects mixed over sigma (Hamilton 1986): the
+    uncertainty of sigma_hat is added, the point estimates stay at the ML fit."""
+    sig_k, w_k = _sigma_weights(lik, sig, gls_fit.loglik)
+    var_mix, dvar_mix = np.zeros_like(share), np.zeros_like(delta)
+    for s_k, w in zip(sig_k, w_k, strict=True):
+        out_k, fit_k = lik.at(s_k)
+        _, _, share_k, var_k = _smooth(d, out_k, float(s_k) ** 2, fit_k)
+        var_mix += w * (var_k + (share_k - share) ** 2)
+        delta_k = d.contrast @ fit_k.b[1:]
+        dvar_mix += w * (np.diag(d.contrast @ fit_k.cov_b[1:, 1:] @ d.contrast.T) + (delta_k - delta) ** 2)
+    return var_mix, dvar_mix, {"sigma": sig_k, "weight": w_k}
 
-    # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
-    ms, ps, share, var = _smooth(d, out, s2, gls_fit)
-    b, cov_b = gls_fit.b, gls_fit.cov_b
-    delta = contrast @ b[1:]
-    dvar = np.diag(contrast @ cov_b[1:, 1:] @ contrast.T)
-    sigma_weights = None
-    flat_sigma = False
-    if sigma is None and bands == "sigma":
-        # Add the uncertainty of sigma_hat (Hamilton 1986): mix over sigma, centred on the ML fit.
-        sig_k, w_k = _sigma_weights(lik, sig, gls_fit.loglik)
-        var_mix, dvar_mix = np.zeros_like(var), np.zeros_like(dvar)
-        for s_k, w in zip(sig_k, w_k, strict=True):
-            out_k, fit_k = lik.at(s_k)
-            _, _, share_k, var_k = _smooth(d, out_k, float(s_k) ** 2, fit_k)
-            var_mix += w * (var_k + (share_k - share) ** 2)
-            delta_k = contrast @ fit_k.b[1:]
-            dvar_mix += w * (np.diag(contrast @ fit_k.cov_b[1:, 1:] @ contrast.T) + (delta_k - delta) ** 2)
-        var, dvar = var_mix, dvar_mix
-        sigma_weights = {"sigma": sig_k, "weight": w_k}
-        if sig_k[-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9):
-            flat_sigma = True
-    se = np.sqrt(np.maximum(var, 0.0))
-    zq = float(special.ndtri(0.5 + level / 2))
-    dates = origin + pd.to_timedelta(np.arange(d.n_days) * step, unit="D")
-    n_on_day = np.bincount(t_all, minlength=d.n_days)
-    trend = pd.DataFrame({"date": dates, "share": share, "se": se, "low": share - zq * se,
-                          "high": share + zq * se, "polls": n_on_day})
 
-    # House effects delta = C b[1:].
-    dse = np.sqrt(np.maximum(dvar, 0.0))
-    first_poll = np.unique(hidx, return_index=True)[1]  # the first row of each house
-    house_df = pd.DataFrame({
-        "house": houses,
-        "pollster": pollster[first_poll],
+def _trend_table(layout: _Layout, share: np.ndarray, se: np.ndarray, zq: float) -> pd.DataFrame:
+    """One row per grid day: the smoothed share, its SE and its band inside [0, 1] (see bands.py)."""
+    n_days = layout.design.n_days
+    dates = layout.origin + pd.to_timedelta(np.arange(n_days) * layout.step, unit="D")
+    low, high, off = share_band(share, se, zq)
+    return pd.DataFrame({"date": dates, "share": share, "se": se, "low": low, "high": high,
+                         "polls": np.bincount(layout.t_all, minlength=n_days), "out_of_range": off})
+
+
+def _house_table(layout: _Layout, table: pd.DataFrame, delta: np.ndarray, dse: np.ndarray, zq: float) -> pd.DataFrame:
+    """House effects delta = C b[1:] with intervals inside [-1, 1]."""
+    first_poll = np.unique(layout.hidx, return_index=True)[1]  # the first row of each house
+    low, high = difference_interval(delta, dse, zq)
+    return pd.DataFrame({
+        "house": layout.houses,
+        "pollster": table["pollster"].to_numpy(object)[first_poll],
         "wording": table["wording"].to_numpy(object)[first_poll],
-        "polls": counts, "effect": delta, "se": dse, "low": delta - zq * dse, "high": delta + zq * dse,
-        "reference": [ref is not None and i == ref for i in range(H)],
+        "polls": layout.counts, "effect": delta, "se": dse, "low": low, "high": high,
+        "reference": [layout.ref is not None and i == layout.ref for i in range(len(layout.houses))],
     })
 
-    # Poll residuals standardized by their own variance r_i - Var(signal_i | y) (auxiliary
-    # residuals, de Jong & Penzer 1998, JASA 93(442)).
-    rows = np.empty(n, dtype=int)
-    rows[order] = np.arange(n)
-    ti = np.searchsorted(d.t, t_all, side="right") - 1  # the last step on each poll's day
-    wi = d.w[rows]
-    gi = wi - ms[ti, 1:]
-    fitted = ms[ti, 0] + gi @ b
-    v_sig = ps[ti] + np.einsum("ij,jk,ik->i", gi, cov_b, gi)
-    resid = y - fitted
-    v_res = np.maximum(r - v_sig, 1e-12 * r)
-    z = resid / np.sqrt(v_res)
-    table = table.assign(house=house, y=y, se=np.sqrt(r), n_eff=neff, date=poll_date, fitted=fitted,
-                         residual=resid, z=z, outlier=np.abs(z) > outlier_z)
 
-    tests = tuple(_level_shift(d, ev, origin, step, sigma, zq, bands) for ev in evs) if test_events else ()
+def _poll_residuals(layout: _Layout, table: pd.DataFrame, y: np.ndarray, r: np.ndarray, neff: np.ndarray, ms: np.ndarray,
+                    ps: np.ndarray, fit: GLSFit, outlier_z: float) -> pd.DataFrame:
+    """Poll residuals standardized by their own variance r_i - Var(signal_i | y) (auxiliary
+    residuals, de Jong & Penzer 1998, JASA 93(442)), added to the poll table once."""
+    d = layout.design
+    rows = np.empty(len(table), dtype=int)
+    rows[d.order] = np.arange(len(table))
+    ti = np.searchsorted(d.t, layout.t_all, side="right") - 1  # the last step on each poll's day
+    gi = d.w[rows] - ms[ti, 1:]
+    fitted = ms[ti, 0] + gi @ fit.b
+    v_sig = ps[ti] + np.einsum("ij,jk,ik->i", gi, fit.cov_b, gi)
+    resid = y - fitted
+    z = resid / np.sqrt(np.maximum(r - v_sig, 1e-12 * r))
+    return table.assign(house=layout.house, y=y, se=np.sqrt(r), n_eff=neff, date=layout.poll_date, fitted=fitted,
+                        residual=resid, z=z, outlier=np.abs(z) > outlier_z)
+
+
+def _fit_warnings(sigma_zero: bool, flat_sigma: bool, n_out: int, outlier_z: float, unit: str, last: pd.Series) -> list[str]:
     warn = []
-    if sigma is None and sig == 0.0:
+    if sigma_zero:
         warn.append("the random-walk variance is estimated at 0: the polls are consistent with a constant share")
     if flat_sigma:
         warn.append(f"the polls hardly determine the random-walk sd (its likelihood is still high at {100 * SIGMA_BOUNDS[1]:g} points "
                     f"per {unit}), so the bands are very wide; add polls, use --unit week, or fix --sigma")
-    n_out = int(table["outlier"].sum())
     if n_out:
         warn.append(f"{n_out} poll(s) with |z| > {outlier_z:g} (listed as outliers)")
-    last_i = d.n_days - 1
-    return TrendResult(
-        estimate=float(share[last_i]), se=float(se[last_i]),
-        ci=(float(share[last_i] - zq * se[last_i]), float(share[last_i] + zq * se[last_i])),
-        n=int(table["n"].sum()), method="trend-kalman", level_ci=level, variable="trend",
-        details={
-            "is_share": True, "sigma": sig, "loglik": gls_fit.loglik, "unit": unit, "base": base,
-            "constraint": constraint, "reference": houses[ref] if ref is not None else None,
-            "n_polls": n, "n_houses": H, "first": str(table["start"].min().date()),
-            "last": str(table["end"].max().date()), "last_grid_date": str(dates[-1].date()),
-            "poll_date": "midpoint of fieldwork", "bands": bands if sigma is None else "plugin",
-            "sigma_weights": sigma_weights,
-        },
-        warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
-    )
+    return warn  # a last day outside 0-100% is flagged and explained by Result.from_estimate
 
 
 def _resolve_reference(reference: str | None, houses: list[str], house: np.ndarray, pollster: np.ndarray) -> int | None:
@@ -420,6 +464,7 @@ def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: 
         var = float(sum(w * (f.cov_b[-1, -1] + (f.b[-1] - est) ** 2) for w, f in zip(w_k, fits, strict=True)))
     se = math.sqrt(var)
     z = est / se
-    return {"event": ev.label, "date": str(ev.date.date()), "shift": est, "se": se, "low": est - zq * se,
-            "high": est + zq * se, "z": z, "p_value": float(2 * stats.norm.sf(abs(z))), "sigma": sig,
+    low, high = difference_interval(est, se, zq)
+    return {"event": ev.label, "date": str(ev.date.date()), "shift": est, "se": se, "low": float(low),
+            "high": float(high), "z": z, "p_value": float(2 * stats.norm.sf(abs(z))), "sigma": sig,
             "test": "Wald test of a step at the event (sigma re-estimated by ML with the step; its uncertainty included unless bands=plugin)"}

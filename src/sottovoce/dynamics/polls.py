@@ -44,7 +44,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["POLL_COLUMNS", "Wave", "read_polls", "validate_polls", "wave_to_poll", "poll_observations"]
+__all__ = ["POLL_COLUMNS", "Wave", "read_polls", "read_waves_file", "validate_polls", "wave_to_poll", "poll_observations"]
 
 POLL_COLUMNS = ("pollster", "start", "end", "n", "yes", "no", "hard_to_say", "refused", "wording",
                 "mode", "deff", "source")
@@ -283,13 +283,12 @@ def poll_observations(polls: pd.DataFrame, base: str = "all") -> tuple[np.ndarra
 
 # -- reading files ------------------------------------------------------------------------------
 def read_polls(paths: str | Path | Sequence[str | Path] | pd.DataFrame, waves: Iterable[Wave] = ()) -> pd.DataFrame:
-    """Read and validate polls from CSV/TSV/XLSX tables, TOML files and microdata waves.
+    """Read and validate polls from CSV/TSV/XLSX tables, waves files and microdata waves.
 
-    TOML files may be: a list of waves (``[[wave]]`` tables with the fields of :class:`Wave`,
-    ``data`` relative to the file), a study file (``[study]``: one poll per direct question,
-    fieldwork from ``study.fieldwork``), or a published-poll audit file as read by
-    ``sottovoce audit`` (pollster, ``fieldwork = "start/end"``, ``sample_size``, ``[shares]``,
-    optional ``wording`` and ``design_effect``).
+    A TOML file here is a list of waves (``[[wave]]`` tables with the fields of :class:`Wave`,
+    ``data`` relative to the file). Study files and published-poll audit files are other
+    formats, read at the edge by :func:`sottovoce.trend_sources.read_poll_files` (which
+    ``sottovoce trend`` and the ``[trend]`` step of ``analyze`` use) and handed in as a poll table.
     """
     frames: list[pd.DataFrame] = []
     if isinstance(paths, pd.DataFrame):
@@ -302,7 +301,7 @@ def read_polls(paths: str | Path | Sequence[str | Path] | pd.DataFrame, waves: I
         if not path.exists():
             raise InputError(f"{path}: file not found")
         if path.suffix.lower() == ".toml":
-            frames.append(validate_polls(pd.DataFrame(_toml_polls(path)), str(path)))
+            frames.append(validate_polls(pd.DataFrame(read_waves_file(path)), str(path)))
         else:
             from ..io import read_table
 
@@ -315,19 +314,16 @@ def read_polls(paths: str | Path | Sequence[str | Path] | pd.DataFrame, waves: I
     return pd.concat(frames, ignore_index=True)
 
 
-def _toml_polls(path: Path) -> list[dict[str, Any]]:
+def read_waves_file(path: Path) -> list[dict[str, Any]]:
+    """The poll rows of a waves file (``[[wave]]`` tables), one per wave."""
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
-    if "wave" in doc:
-        return [wave_to_poll(_wave_from_toml(path, i, w)) for i, w in enumerate(doc["wave"])]
-    if "study" in doc:
-        return _study_polls(path)
-    if "shares" in doc or "sample_size" in doc:
-        return [_audit_poll(path)]
-    raise InputError(f"{path}: neither a waves file ([[wave]]), a study file ([study]) nor a published-poll file "
-                     "(pollster, fieldwork, sample_size and [shares], as in examples/published-polls)")
+    if "wave" not in doc:
+        raise InputError(f"{path}: not a waves file ([[wave]] tables); a study file or a published-poll file is read with "
+                         "sottovoce.trend_sources.read_poll_files (as `sottovoce trend` does) and passed to fit_trend as a poll table")
+    return [wave_to_poll(_wave_from_toml(path, i, w)) for i, w in enumerate(doc["wave"])]
 
 
 _WAVE_KEYS = {"data", "question", "yes", "start", "end", "pollster", "wording", "weights", "strata",
@@ -360,52 +356,3 @@ def _wave_from_toml(path: Path, i: int, w: Mapping[str, Any]) -> Wave:
 def _relative(path: Path, name: str) -> Path:
     p = Path(name)
     return p if p.is_absolute() else path.parent / p
-
-
-def _study_polls(path: Path) -> list[dict[str, Any]]:
-    from ..study import DirectQuestion, load_study
-
-    study = load_study(path)
-    if study.data is None:
-        raise InputError(f"{path}: the study has no [data] section; the trend needs its microdata")
-    if len(study.fieldwork) < 1:
-        raise InputError(f"{path}: [study] fieldwork is missing; add fieldwork = [\"start\", \"end\"] so the wave can be dated")
-    start, end = study.fieldwork[0], study.fieldwork[-1]
-    title = study.title.get("en") or next(iter(study.title.values()), study.id) if isinstance(study.title, Mapping) else str(study.title)
-    rows = []
-    for q in study.questions:
-        if not isinstance(q, DirectQuestion):
-            continue
-        rows.append(wave_to_poll(Wave(
-            data=study.data.path, question=q.column, yes=tuple(q.yes), start=start, end=end, pollster=study.id,
-            wording=q.id, weights=study.data.weights, strata=study.data.strata, psu=study.data.psu,
-            hard_to_say=tuple(q.hard_to_say), refused=tuple(q.refused), source=f"{title} ({path.name})",
-            margins=study.weighting.margins, trim=study.weighting.trim,
-        )))
-    if not rows:
-        raise InputError(f"{path}: the study has no direct question; the trend needs one (type = \"direct\")")
-    return rows
-
-
-def _audit_poll(path: Path) -> dict[str, Any]:
-    """A published-poll audit file (``sottovoce audit`` format): one poll with cited toplines."""
-    from ..audit import load_poll
-
-    spec = load_poll(path)
-    fieldwork = spec.get("fieldwork")
-    if not fieldwork:
-        raise InputError(f"{path}: 'fieldwork' is missing; the trend needs the fieldwork dates "
-                         "(fieldwork = \"2022-04-21/2022-04-27\"), or leave this poll out")
-    start, _, end = str(fieldwork).partition("/")
-    shares = spec["shares"]
-    sources = spec.get("sources", {})
-    sid = shares.get("shares_source", shares.get("source", spec.get("source")))
-    cite = sources.get(sid, {}) if isinstance(sid, str) else {}
-    source = "; ".join(str(cite[k]) for k in ("publisher", "title", "url") if cite.get(k)) or str(path)
-    return {
-        "pollster": spec.get("pollster", ""), "start": start.strip(), "end": (end or start).strip(),
-        "n": spec.get("sample_size"), "yes": shares.get("yes"), "no": shares.get("no", np.nan),
-        "hard_to_say": shares.get("hard_to_say", np.nan), "refused": shares.get("refused", np.nan),
-        "wording": str(spec.get("wording", "")), "mode": spec.get("mode", ""),
-        "deff": spec.get("design_effect", np.nan), "source": source,
-    }

@@ -27,6 +27,7 @@ from scipy.special import expit
 from .._results import Result
 from ..errors import InputError
 from ..intervals import DegreesOfFreedom, design_df
+from ..marginal import index_model_of
 from ..subgroups import Level, estimate_by
 from ..survey import Survey
 from ..validate import check_bool, check_column, check_int, check_level
@@ -292,7 +293,10 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         details={**base, **extra, "constrained": constrained, "covariates": covariates or "1",
                  "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
         warnings=tuple(warnings),
-        model={"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates},
+        model={"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates,
+               "index": index_model_of(frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, X=d.X, survey=d.survey,
+                                       link="identity" if method == "lm" else "logit", rows=sel, weights=np.where(sel, d.w, 0.0),
+                                       influence=U_sens if se == "design" else None)},
     )
     if by:
         groups, notes = estimate_by(d.survey, by, lambda dom, lev: _reg_predict(d, method, beta_s, V_s, np.where(sel, dom.weights, 0.0), dom, level), min_n=1)
@@ -386,7 +390,10 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
             variable=d.count, code=arm, label=d.arm_label(arm),
             coefficients={"sensitive": coef(part), "control": coef("control")},
             details={"J": d.J, "arm": arm, "se_type": se},
-            model={"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates},
+            model={"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates,
+                   "index": index_model_of(frame=d.frame, covariates=covariates, beta=par[part], vcov=Vs, X=d.X, survey=d.survey,
+                                           link="logit", rows=d.w > 0, weights=d.w,
+                                           influence=U[:, blocks[part]] if (U is not None and se == "design") else None)},
         )
         if by:
             groups, notes = estimate_by(d.survey, by, _predictor(d, par[part], Vs, level))

@@ -30,6 +30,7 @@ from scipy.special import expit
 from .._results import Result
 from ..errors import ConvergenceError, InputError
 from ..intervals import NORMAL, design_df
+from ..marginal import attach_index_model
 from ..survey import Survey, as_survey
 from ..validate import check_column, check_level
 from .designs import RRDesign, make_design
@@ -146,7 +147,7 @@ def rr_regression(
     u_rows = np.flatnonzero(rows)
     return rr_logit(
         X, y_all[rows], dsg, names=names, weights=svy.weights[rows], survey=svy if has_design else None,
-        survey_rows=u_rows, level=level, variable=response, formula=f"{response} ~ {covariates}",
+        survey_rows=u_rows, level=level, variable=response, formula=f"{response} ~ {covariates}", frame=df,
     )
 
 
@@ -162,11 +163,13 @@ def rr_logit(
     level: float = 0.95,
     variable: str | None = None,
     formula: str | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> Result:
     """The regression on a ready model matrix ``X`` (n×k) and 0/1 answers ``y`` (no missing).
 
     ``survey`` (with ``survey_rows``, the rows of the survey's data that ``X`` holds) switches to
-    design-based standard errors; without it the standard errors are rrreg's.
+    design-based standard errors; without it the standard errors are rrreg's. ``frame`` (the data
+    whose rows ``survey_rows`` count, with ``formula``) enables :mod:`sottovoce.marginal`.
     """
     names = names or [f"x{j}" for j in range(X.shape[1])]
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
@@ -206,7 +209,7 @@ def rr_logit(
     coefs = {"sensitive": {nm: {"coef": float(b_), "se": float(s_)} for nm, b_, s_ in zip(names, beta, se, strict=True)}}
     # the average prediction is a share: t on the design's df (normal without a design)
     dof = design_df(survey) if survey is not None else NORMAL
-    return Result.from_estimate(
+    result = Result.from_estimate(
         pred,
         pred_se,
         scale="share",
@@ -229,3 +232,8 @@ def rr_logit(
             "se_method": se_method,
         },
     )
+    if frame is not None and formula is not None:  # predictive margins (sottovoce.marginal)
+        attach_index_model(result, frame=frame, covariates=formula, beta=beta, vcov=vcov, link="logit",
+                           rows=np.arange(len(y)) if survey_rows is None else survey_rows, weights=w,
+                           survey=survey, influence=u if survey is not None else None)
+    return result
