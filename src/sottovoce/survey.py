@@ -42,7 +42,7 @@ from .linearization import PostStep as _PostStep
 from .linearization import RakeStep as _RakeStep
 from .modelframe import one_variable
 from .multistage import later_stages
-from .subgroups import Level, clean_code, estimate_by
+from .subgroups import Level, _sorted_codes, clean_code, estimate_by
 
 __all__ = ["Survey", "as_survey"]
 
@@ -655,7 +655,7 @@ class Survey:
         value: np.ndarray | None
         any_missing = bool(missing.any())
         if categorical:
-            codes, levels = pd.factorize(s, sort=True)
+            codes, levels = _sorted_codes(s)  # integer codes by counting, others as pandas.factorize(sort=True)
             if len(levels) == 0:
                 raise InputError(f"column '{var}' has no non-missing values")
             cat = np.asarray(codes, dtype=np.int64)
