@@ -22,6 +22,13 @@ RTOL = 1e-6
 
 
 def _design(name: str) -> Survey:
+    """The design ``name`` with R's degrees of freedom (df="design": PSUs − strata for every
+    interval; sottovoce's default uses fewer, Satterthwaite's, where the variance rests on a few
+    PSUs — issue 17)."""
+    return _designs(name).with_df("design")
+
+
+def _designs(name: str) -> Survey:
     d = DATA
     return {
         "weights": lambda: Survey(d, "w"),

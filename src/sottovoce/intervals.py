@@ -5,9 +5,10 @@ total, a coefficient, a test statistic) and its *degrees of freedom* (chosen by
 :func:`design_df` from the design). :func:`interval` turns ``estimate``, ``se``, scale and df into
 the interval; nothing else in the package computes one.
 
-Quantiles are Student-t with the design's degrees of freedom (PSUs minus strata, R's ``degf``;
-``df=None`` or ``inf`` gives the normal quantile), as R's ``confint(..., df = degf(design))`` and
-``svyciprop`` do.
+Quantiles are Student-t with the degrees of freedom :func:`design_df` chooses: by default the
+estimate's Satterthwaite effective df where they are fewer than the design's (PSUs minus strata,
+R's ``degf``), or — with ``df="design"`` — the design df, as R's ``confint(..., df = degf(design))``
+and ``svyciprop`` do. ``df=None`` or ``inf`` gives the normal quantile.
 
 Shares and differences of shares never get an interval outside their range:
 
@@ -53,15 +54,19 @@ from .errors import InputError
 from .validate import check_level as _check_level
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .survey import Survey
 
 __all__ = [
     "CI_METHODS",
     "SCALES",
     "SCALE_RANGE",
+    "DF_RULES",
     "DegreesOfFreedom",
     "Interval",
     "design_df",
+    "satterthwaite_df",
     "interval",
     "proportion_interval",
     "mean_interval",
@@ -98,21 +103,66 @@ class DegreesOfFreedom:
 NORMAL = DegreesOfFreedom(math.inf, "normal")
 
 
-def design_df(survey: Survey, influence: Any = None) -> DegreesOfFreedom:
-    """The degrees of freedom of an estimate from ``survey`` (a design or a domain of one).
+#: how :func:`design_df` chooses the degrees of freedom (``Survey(df=...)``, or ``df=`` of an estimate)
+DF_RULES = ("effective", "design")
+#: below this many (effective) degrees of freedom an interval is flagged as resting on few PSUs
+SMALL_DF = 20.0
 
-    Today this is the design's df for every estimate: PSUs minus strata among respondents with
-    a positive weight (R's ``degf``), or the rank of the replicate weights minus one.
-    ``influence`` (the estimate's linearization values) is accepted so that an effective df per
-    estimate (Satterthwaite) can replace the rule here without touching the estimators.
+
+def design_df(survey: Survey, influence: Any = None, *, base: float | None = None,
+              effective: float | None = None, rule: str | None = None) -> DegreesOfFreedom:
+    """The degrees of freedom of an estimate from ``survey`` (a design or a domain of one): the
+    one place where sottovoce chooses them.
+
+    The design df are PSUs minus strata among respondents with a positive weight (R's
+    ``degf``; ``base`` when the caller already has the count, as for a domain estimated together
+    with others), or the rank of the replicate weights minus one.
+
+    Rule ``"effective"`` (the default, ``Survey(df="effective")``): when the estimate's variance
+    comes from a few strata, its effective degrees of freedom are fewer than the design's, and t
+    on the design df gives intervals that cover too little (issue 17: 0.91–0.94 at 95% with 45
+    PSUs in 4 strata). The Satterthwaite (1946) approximation over strata,
+
+        ν = (Σ_h V_h)² / Σ_h V_h² / (n_h − 1),
+
+    with ``V_h`` stratum h's contribution to the estimate's linearization variance (Korn &
+    Graubard 1999, *Analysis of Health Surveys*, §5.2; Valliant & Rust 2010, *J. Off. Stat.*
+    26:585), is used when it is smaller than the design df. It comes from ``influence`` (the
+    estimate's linearization values, as given to :meth:`Survey.cov_total`; several columns: the
+    smallest) or ``effective`` when the caller has computed it (:func:`satterthwaite_df`).
+    Without either, the design df are used. Rule ``"design"`` always uses the design df, as R's
+    ``survey`` does (``confint(..., df = degf(design))``, ``svyciprop``): results then equal R's.
+    ``rule`` overrides the design's rule for one estimate.
     """
-    del influence  # reserved for an effective-df rule
-    value = survey.df
     if survey.replicates:
-        return DegreesOfFreedom(value, "design: rank of replicate weights − 1")
-    if survey.psu_column is None and survey.strata_column is None:
-        return DegreesOfFreedom(value, "design: respondents − 1")
-    return DegreesOfFreedom(value, "design: PSUs − strata")
+        return DegreesOfFreedom(survey.df, "design: rank of replicate weights − 1")
+    value = survey.df if base is None else float(base)
+    srs = survey.psu_column is None and survey.strata_column is None
+    design = DegreesOfFreedom(value, "design: respondents − 1" if srs else "design: PSUs − strata")
+    rule = survey.df_rule if rule is None else rule
+    if rule not in DF_RULES:
+        raise InputError(f"df='{rule}' is not a degrees-of-freedom rule; use 'effective' (Satterthwaite) or 'design' (as R)")
+    if rule == "design" or srs or not value >= 1:
+        return design
+    if effective is None and influence is not None:
+        effective = float(satterthwaite_df(survey.variance_by_stratum(influence)).min())
+    if effective is None or not effective < value:
+        return design
+    return DegreesOfFreedom(max(effective, 1.0), f"effective: Satterthwaite over strata (design: {value:g} PSUs − strata)")
+
+
+def satterthwaite_df(parts: Any) -> np.ndarray:
+    """Satterthwaite's effective df of each of k estimates from their strata's variance
+    contributions (a :class:`sottovoce.linearization.StratumVariance`: ``parts`` (H, k) and
+    ``n_h`` (H,)); inf where the variance is zero. A stratum with one PSU counts one df."""
+    import numpy as np
+
+    v = np.asarray(parts.parts, dtype=float)
+    d = np.maximum(np.asarray(parts.n_h, dtype=float) - 1.0, 1.0)[:, None]
+    num = v.sum(axis=0) ** 2
+    den = (v * v / d).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
 
 
 @dataclass(frozen=True)

@@ -36,20 +36,33 @@ class Stage:
     scale: np.ndarray  # (n_parents,) π_g (1 − f_g) n_g/(n_g − 1), zero where nothing to add
     centre: np.ndarray  # (n_parents,) bool: subtract the parent's mean (False for lone "adjust")
 
+    @property
+    def n_units(self) -> int:
+        return len(self.parent_of_unit)
+
     def cov(self, x: np.ndarray) -> np.ndarray:
         """This stage's contribution to the covariance of the totals of the columns of ``x``."""
-        n_units = len(self.parent_of_unit)
-        n_par = len(self.n_parent)
         k = x.shape[1]
-        z = np.empty((n_units, k))
+        z = np.empty((self.n_units, k))
         for j in range(k):
-            z[:, j] = np.bincount(self.unit, weights=x[:, j], minlength=n_units)
+            z[:, j] = np.bincount(self.unit, weights=x[:, j], minlength=self.n_units)
+        out = self.from_totals(z, full=True)
+        assert out is not None
+        return out
+
+    def from_totals(self, z: np.ndarray, full: bool) -> np.ndarray:
+        """The same from the (n_units, k) totals ``z`` of the stage's units: the covariance
+        matrix when ``full``, else the k variances."""
+        n_par = len(self.n_parent)
+        k = z.shape[1]
         sums = np.empty((n_par, k))
         for j in range(k):
             sums[:, j] = np.bincount(self.parent_of_unit, weights=z[:, j], minlength=n_par)
         mean = np.where(self.centre[:, None], sums / np.maximum(self.n_parent, 1)[:, None], 0.0)
         dev = z - mean[self.parent_of_unit]
         s = self.scale[self.parent_of_unit]
+        if not full:
+            return (dev * dev * s[:, None]).sum(axis=0)
         return (dev * s[:, None]).T @ dev
 
 

@@ -409,7 +409,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     for q in questions:
         if isinstance(q, DirectQuestion):
             derived[q.id] = f"__sv_yes_{q.id}"
-    extra: dict[str, pd.Series] = {}
+    extra: dict[str, Any] = {}
     for q in questions:
         if isinstance(q, DirectQuestion):
             extra.update(_direct_columns(df, q))
@@ -419,7 +419,13 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if q.id in answered:
             for c in _answer_columns(q):
                 extra[c] = df[c].where(answered[q.id], 0)
-    work = df.assign(**extra)
+    work = df.copy(deep=False)
+    with warnings.catch_warnings():
+        # a column per derived variable: pandas warns of a fragmented frame, but consolidating
+        # (a 2-d copy of every column) would cost more than the estimates read from it
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        for name, values in extra.items():
+            work[name] = values
     work.attrs = dict(df.attrs)
 
     steps.step("weighting")
@@ -428,13 +434,14 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     out_q: list[dict[str, Any]] = []
     comparisons: list[dict[str, Any]] = []
     subgroups = list(study.report.subgroups)
+    levels: dict[str, Any] = {}  # the levels of each subgroup column, found once for all questions
     definitions = {d.id: d.to_dict() for d in study.derived}
     for q in questions:
         if isinstance(q, ChoiceQuestion | NumericQuestion):
             continue  # profile questions: subgroups and margins, not estimates
         steps.step(f"estimating {q.id}")
         qsvy = svy.domain(answered[q.id].to_numpy()) if q.id in answered else svy
-        entry = _question(study, q, qsvy, work, derived, subgroups, lang, skipped)
+        entry = _question(study, q, qsvy, work, derived, subgroups, lang, skipped, levels)
         if q.id in definitions:
             entry["derived"] = definitions[q.id]
         if getattr(q, "decline", None) is not None:
@@ -511,7 +518,8 @@ def _declines(study: Study, df: pd.DataFrame) -> dict[str, pd.Series]:
         if code is None:
             continue
         for c in _answer_columns(q):
-            out[c] = _yes_indicator(df[c], (code,)).fillna(0.0).astype(bool)
+            codes, (hit,) = _answer_codes(df[c], (code,))
+            out[c] = pd.Series(hit[codes], index=df.index)
     return out
 
 
@@ -608,28 +616,35 @@ def _with_composites(study: Study, df: pd.DataFrame) -> tuple[pd.DataFrame, list
     return out, qs
 
 
-def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, pd.Series]:
+def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, np.ndarray]:
     """0/1 columns of a direct question: ``yes`` among answers (NaN if missing), and ``yes`` and a
     substantive other answer among everyone interviewed (for the nonresponse bounds)."""
     col = df[q.column]
-    yes = _yes_indicator(col, q.yes)
-    silent = _yes_indicator(col, (*q.hard_to_say, *q.refused)).fillna(1.0)
+    codes, hits = _answer_codes(col, q.yes, (*q.hard_to_say, *q.refused))
+    missing = codes < 0
+    is_yes = hits[0][codes]  # code -1 (missing) picks the appended False
+    yes = is_yes.astype(float)
+    yes[missing] = np.nan
+    silent = hits[1][codes] | missing
     return {
         f"__sv_yes_{q.id}": yes,
-        f"__sv_y_{q.id}": yes.fillna(0.0),
-        f"__sv_n_{q.id}": ((yes == 0) & (silent == 0)).astype(float),
+        f"__sv_y_{q.id}": is_yes.astype(float),
+        f"__sv_n_{q.id}": (~is_yes & ~silent & ~missing).astype(float),
     }
 
 
-def _yes_indicator(s: pd.Series, yes: tuple[Any, ...]) -> pd.Series:
-    """1.0 for a ``yes`` code, 0.0 for any other answer, NaN for a missing one (codes matched
-    as in the margins: ``1`` matches ``1.0`` and ``"1"``)."""
-    keys = {_key(c) for c in yes}
-    uniq = pd.unique(s.dropna())
-    hit = {u for u in uniq if _key(u) in keys}
-    out = s.isin(list(hit)).astype(float)
-    out[s.isna()] = np.nan
-    return out
+def _answer_codes(s: pd.Series, *code_sets: tuple[Any, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The answers of ``s`` as codes (−1 for a missing answer; one hashing pass) and, for each
+    set of study codes, which codes belong to it (codes matched as in the margins: ``1`` matches
+    ``1.0`` and ``"1"``). Each table has a trailing False, so ``table[codes]`` is False where
+    the answer is missing."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    keys = [_key(u) for u in uniques]
+    tables = []
+    for code_set in code_sets:
+        wanted = {_key(c) for c in code_set}
+        tables.append(np.array([k in wanted for k in keys] + [False], dtype=bool))
+    return np.asarray(codes, dtype=np.intp), tables
 
 
 def _design(study: Study, df: pd.DataFrame, margins: Any, weighting: Any, skipped: list[dict[str, str]]) -> tuple[Any, dict[str, Any]]:
@@ -681,10 +696,11 @@ def _with_groups(fit: Callable[[Any, str | None], Result], svy: Any, subgroups: 
     return overall.with_(groups=tuple(groups))
 
 
-def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
+def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str,
+              skipped: list[dict[str, str]], levels: dict[str, Any] | None = None) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        entry = _estimate_question(study, q, svy, df, derived, subgroups, lang, skipped)
+        entry = _estimate_question(study, q, svy, df, derived, subgroups, lang, skipped, levels)
     for w in caught:  # the estimators' warnings, with their fixes spelled as study-file keys
         text = study_hint(str(w.message))
         if " not estimated: " in text:
@@ -693,7 +709,8 @@ def _question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[st
     return entry
 
 
-def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
+def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived: dict[str, str], subgroups: list[str], lang: str,
+                       skipped: list[dict[str, str]], levels: dict[str, Any] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": q.id, "type": q.type, "measures": q.measures, "wording": _wording(q)}
     try:
         if isinstance(q, DirectQuestion):
@@ -703,7 +720,8 @@ def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived
                 {"en": str(lab)} for code, lab in value_labels(df, q.column).items() if _key(code) in yes_keys
             ]  # without options in the study file, the data's own value labels
             col = derived[q.id]
-            res = _with_groups(lambda d, by: d.mean(col, by=by, ci=q.ci), svy, subgroups)
+            # as _with_groups, with the overall mean once and each subgroup's levels found once
+            res = svy._mean_each_by(col, subgroups, levels=levels, ci=q.ci)
             entry["result"] = res.with_(variable=q.column, method="direct").to_dict()
             entry["item_nonresponse"] = _item_nonresponse(df[q.column], svy.weights, q)
         elif isinstance(q, ListQuestion):
@@ -805,11 +823,12 @@ def _rr_params(q: RRQuestion | CrosswiseQuestion) -> tuple[str, dict[str, float]
 def _item_nonresponse(s: pd.Series, w: np.ndarray, q: DirectQuestion) -> dict[str, float]:
     """Weighted shares of "hard to say", refusals and missing answers (descriptive)."""
     total = float(w.sum())
-    out = {}
-    for name, codes in (("hard_to_say", q.hard_to_say), ("refused", q.refused)):
-        hit = _yes_indicator(s, codes).fillna(0.0).to_numpy() if codes else np.zeros(len(s))
-        out[name] = float(w @ hit / total)
-    out["missing"] = float(w[s.isna().to_numpy()].sum() / total)
+    codes, hits = _answer_codes(s, q.hard_to_say, q.refused)
+    # the weight of each answer code (the last entry: missing answers), in one pass
+    per_code = np.bincount(codes + 1, weights=w, minlength=len(hits[0]))
+    missing = float(per_code[0])
+    out = {name: float(per_code[1:] @ table[:-1]) / total for name, table in (("hard_to_say", hits[0]), ("refused", hits[1]))}
+    out["missing"] = missing / total
     return out
 
 

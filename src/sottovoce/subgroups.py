@@ -17,8 +17,9 @@ variance keeps the whole design; Lumley 2010, §2.3). Every estimator in sottovo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,21 +32,30 @@ from .io import require_columns, value_labels
 if TYPE_CHECKING:
     from .survey import Survey
 
-__all__ = ["Level", "by_levels", "estimate_by"]
+__all__ = ["Level", "by_codes", "by_levels", "estimate_by"]
 
 
 @dataclass(frozen=True)
 class Level:
-    """One subgroup: its code (as in the data), its label, its rows and its respondents."""
+    """One subgroup: its code (as in the data), its label, its respondents and its rows
+    (``mask``, computed on first use from the level's position ``index`` in ``codes``)."""
 
     code: Any
     label: str
-    mask: np.ndarray
     n: int
+    index: int = -1
+    codes: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """The level's rows (a boolean array over the design's rows)."""
+        assert self.codes is not None
+        return self.codes == self.index
 
 
-def by_levels(svy: Survey, by: str) -> tuple[list[Level], list[str]]:
-    """The levels of ``by`` among the design's respondents and notes about dropped levels."""
+def by_codes(svy: Survey, by: str) -> tuple[np.ndarray, list[Level], list[str]]:
+    """The levels of ``by`` among the design's respondents, the level of each row (an index into
+    the returned levels; −1 for none or a dropped level) and notes about dropped levels."""
     df = svy.data
     require_columns(df, [by])
     col = df[by]
@@ -55,14 +65,12 @@ def by_levels(svy: Survey, by: str) -> tuple[list[Level], list[str]]:
     miss = col.isna().to_numpy()
     if (miss & pos).any():
         notes.append(f"{int((miss & pos).sum())} respondents with no value of '{by}' belong to no subgroup")
-    try:
-        codes, uniques = pd.factorize(col, sort=True)
-    except TypeError:  # mixed types that do not sort
-        codes, uniques = pd.factorize(col, sort=False)
+    codes, uniques = _sorted_codes(col)
     labels = value_labels(df, by)
-    out: list[Level] = []
-    counts = np.bincount(codes[(codes >= 0) & pos], minlength=len(uniques))
-    rows = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    valid = codes >= 0
+    counts = np.bincount(codes[valid & pos], minlength=len(uniques))
+    rows = np.bincount(codes[valid], minlength=len(uniques))
+    kept: list[tuple[int, Any, str, int]] = []
     for j, raw in enumerate(uniques):
         code = clean_code(raw)
         label = labels.get(code)
@@ -70,24 +78,60 @@ def by_levels(svy: Survey, by: str) -> tuple[list[Level], list[str]]:
         if counts[j] == 0:
             notes.append(f"{shown}: all {int(rows[j])} respondents have zero weight; level dropped")
             continue
-        out.append(Level(code, str(label) if label is not None else str(code), codes == j, int(counts[j])))
+        kept.append((j, code, str(label) if label is not None else str(code), int(counts[j])))
+    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    for i, (j, *_) in enumerate(kept):
+        remap[j] = i
+    index = remap[np.asarray(codes, dtype=np.int64)]  # a code of -1 picks the last entry, -1
+    out = [Level(code, label, n, i, index) for i, (_, code, label, n) in enumerate(kept)]
     if isinstance(col.dtype, pd.CategoricalDtype):
         present = {clean_code(u) for u in uniques}
         for cat in col.cat.categories:
             if clean_code(cat) not in present:
                 notes.append(f"{by}={clean_code(cat)}: no respondents; level dropped")
-    return out, notes
+    return index, out, notes
+
+
+def _sorted_codes(col: pd.Series) -> tuple[np.ndarray, Any]:
+    """Codes of the sorted distinct values of ``col`` (−1 for a missing value), as
+    ``pandas.factorize(sort=True)``; integer columns with a small range by counting, without
+    hashing or sorting the rows."""
+    if col.dtype.kind in "iu" and len(col):
+        x = col.to_numpy()
+        lo, hi = int(x.min()), int(x.max())
+        if hi - lo <= 4 * len(x) + 1024:
+            shifted = x - lo
+            present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            rank = np.cumsum(present) - 1
+            return rank[shifted].astype(np.intp), pd.Index(np.flatnonzero(present) + lo, dtype=x.dtype)
+    try:
+        return pd.factorize(col, sort=True)
+    except TypeError:  # mixed types that do not sort
+        return pd.factorize(col, sort=False)
+
+
+def by_levels(svy: Survey, by: str) -> tuple[list[Level], list[str]]:
+    """The levels of ``by`` among the design's respondents and notes about dropped levels."""
+    _, levels, notes = by_codes(svy, by)
+    return levels, notes
 
 
 def estimate_by(
     svy: Survey,
     by: str,
-    fit: Callable[[Survey, Level], Result],
+    fit: Callable[[Survey, Level], Result] | None = None,
     *,
     min_n: int = 1,
     failure: Callable[[Level, str], Result] | None = None,
+    fit_all: Callable[[np.ndarray, list[Level]], Sequence[Result | SottovoceError]] | None = None,
+    known: tuple[np.ndarray, list[Level], list[str]] | None = None,
 ) -> tuple[tuple[Result, ...], tuple[str, ...]]:
     """One result per level of ``by``: ``fit(domain, level)`` on each level's domain.
+
+    An estimator that can estimate every level in one pass gives ``fit_all(index, levels)``
+    instead (``index``: the level of each row, −1 for none), returning one result — or the
+    error that made the level fail — per level. ``known``: what :func:`by_codes` returned for
+    this design and column, when the caller estimates many variables by the same column.
 
     Returns the group results (labelled with ``by``, ``level`` and ``label``; failed levels
     with ``failed`` set) and the notes to show with the overall result: dropped levels and each
@@ -95,7 +139,14 @@ def estimate_by(
     """
     if not isinstance(by, str):
         raise InputError(f"by={by!r} must be the name of a column, not a {type(by).__name__}")
-    levels, notes = by_levels(svy, by)
+    if (fit is None) == (fit_all is None):
+        raise TypeError("estimate_by needs exactly one of fit and fit_all")
+    index, levels, found = by_codes(svy, by) if known is None else known
+    notes = list(found)
+    fitted_by_index: dict[int, Result | SottovoceError] = {}
+    if fit_all is not None:
+        eligible = [lev for lev in levels if lev.n >= min_n]
+        fitted_by_index = dict(zip((lev.index for lev in eligible), fit_all(index, eligible), strict=True))
     groups: list[Result] = []
     for lev in levels:
         where = f"{by}={lev.code}" + (f" ({lev.label})" if lev.label != str(lev.code) else "")
@@ -103,7 +154,14 @@ def estimate_by(
         res: Result | None = None
         if lev.n < min_n:
             reason = f"too few respondents ({lev.n}; at least {min_n} needed)"
+        elif fit_all is not None:
+            got = fitted_by_index[lev.index]
+            if isinstance(got, SottovoceError):
+                reason = str(got)
+            else:
+                res = got
         else:
+            assert fit is not None
             try:
                 res = fit(svy.domain(lev.mask), lev)
             except (SottovoceError, np.linalg.LinAlgError) as exc:

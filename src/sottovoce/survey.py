@@ -25,14 +25,24 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ._results import Result
-from .errors import DesignError, InputError, SottovoceWarning
-from .intervals import CI_METHODS, DegreesOfFreedom, design_df
+from .errors import DesignError, InputError, SottovoceError, SottovoceWarning
+from .intervals import CI_METHODS, DF_RULES, SMALL_DF, DegreesOfFreedom, design_df, satterthwaite_df
 from .io import as_frame, require_columns, value_labels
+from .linearization import (
+    CalibrationPlan,
+    Coded,
+    StratumVariance,
+    aggregate_dense,
+    stratum_variance,
+)
+from .linearization import PostStep as _PostStep
+from .linearization import RakeStep as _RakeStep
 from .modelframe import one_variable
 from .multistage import later_stages
-from .subgroups import clean_code, estimate_by
+from .subgroups import Level, _sorted_codes, clean_code, estimate_by
 
 __all__ = ["Survey", "as_survey"]
 
@@ -63,21 +73,20 @@ class _Replicates:
 
 
 @dataclass(frozen=True)
-class _PostStep:
-    """One post-stratification: cell of each row, weights before and after."""
+class _Spec:
+    """What one call of mean/proportion/total estimates (shared by all its domains)."""
 
-    cells: np.ndarray
-    old: np.ndarray
-    new: np.ndarray
-
-
-@dataclass(frozen=True)
-class _RakeStep:
-    """One raking: the category codes of each margin and the raked weights."""
-
-    margins: tuple[np.ndarray, ...]
-    new: np.ndarray
-    sweeps: int | None  # None = iterate the projection to convergence
+    var: str
+    cat: np.ndarray  # (n,) category code of each row (0 for a row without an answer)
+    answered: np.ndarray | None  # (n,) rows with an answer; None = every row
+    k: int
+    value: np.ndarray | None  # (n,) numeric values (None: category indicators)
+    levels: Any
+    kind: str
+    is_share: bool
+    ci: str
+    level: float
+    df: float | str | None  # a number, a rule of design_df ("effective", "design") or None (the design's rule)
 
 
 def as_survey(
@@ -97,7 +106,8 @@ def as_survey(
     design twice — a Survey *and* weights/strata/psu — is an error, not a silent choice.
     """
     given = {k: v for k, v in (("weights", weights), ("strata", strata), ("psu", psu), ("fpc", fpc), *design.items())
-             if v is not None and not (k == "lonely_psu" and v == "adjust") and not (k == "mse" and v is False)}
+             if v is not None and not (k == "lonely_psu" and v == "adjust") and not (k == "mse" and v is False)
+             and not (k == "df" and v == "effective")}
     if isinstance(data, Survey):
         if given:
             names = ", ".join(f"{k}=" for k in given)
@@ -181,6 +191,10 @@ class Survey:
     lonely_psu : a stratum with a single PSU: ``"adjust"`` (deviation from the population
         mean of zero, R's ``"adjust"``), ``"remove"``/``"certainty"`` (contributes nothing) or
         ``"fail"`` (an error).
+    df : the degrees of freedom of t intervals (:func:`sottovoce.intervals.design_df`):
+        ``"effective"`` (default) uses each estimate's Satterthwaite effective df where they are
+        fewer than PSUs − strata (few PSUs carrying the variance: intervals that cover), and
+        ``"design"`` always PSUs − strata, as R's ``survey`` (results equal R's).
     """
 
     def __init__(
@@ -196,37 +210,41 @@ class Survey:
         rscales: Sequence[float] | None = None,
         mse: bool = False,
         lonely_psu: Literal["adjust", "remove", "certainty", "fail"] = "adjust",
+        df: Literal["effective", "design"] = "effective",
     ) -> None:
         if isinstance(data, Survey):
             raise InputError("data is already a Survey; use it as it is (or its .data to build another design)")
-        df = as_frame(data)
-        source = df.attrs.get("source", "data")
-        if len(df) == 0:
+        frame = as_frame(data)
+        source = frame.attrs.get("source", "data")
+        if len(frame) == 0:
             raise InputError(f"{source}: no rows")
         if isinstance(replicate_weights, str):
             replicate_weights = [replicate_weights]
         # Several PSU columns are the stages of a multistage design (R's ids = ~psu + ssu).
-        psu, stage_cols = _first_stage(psu, df)
-        fpc, stage_fpcs = _first_stage(fpc, df)
-        df, (weights, strata, psu, fpc) = design_columns(df, weights=weights, strata=strata, psu=psu, fpc=fpc)
-        require_columns(df, [weights, strata, psu, fpc, *stage_cols, *stage_fpcs, *(replicate_weights or [])])
+        psu, stage_cols = _first_stage(psu, frame)
+        fpc, stage_fpcs = _first_stage(fpc, frame)
+        frame, (weights, strata, psu, fpc) = design_columns(frame, weights=weights, strata=strata, psu=psu, fpc=fpc)
+        require_columns(frame, [weights, strata, psu, fpc, *stage_cols, *stage_fpcs, *(replicate_weights or [])])
         if lonely_psu not in LONELY_PSU:
             raise InputError(f"lonely_psu='{lonely_psu}' is not one of {', '.join(LONELY_PSU)}")
-        self.data = df
+        if df not in DF_RULES:
+            raise InputError(f"df={df!r} is not a degrees-of-freedom rule; use 'effective' (Satterthwaite, the default) or 'design' (as R)")
+        self.df_rule: str = df
+        self.data = frame
         self.weights_column = weights
         self.strata_column = strata
         self.psu_column = psu
         self.fpc_column = fpc
         self.lonely_psu = lonely_psu
-        n = len(df)
-        self._w = np.ones(n) if weights is None else _weight_column(df, weights)
+        n = len(frame)
+        self._w = np.ones(n) if weights is None else _weight_column(frame, weights)
         if not (self._w > 0).any():
             raise InputError(f"weight column '{weights}' is zero for every respondent")
-        self._strata = _codes(df, strata, "stratum")
+        self._strata = _codes(frame, strata, "stratum")
         if psu is None:
             self._psu = np.arange(n, dtype=np.int64)
         else:
-            psu_codes = _codes(df, psu, "PSU")
+            psu_codes = _codes(frame, psu, "PSU")
             # PSUs are nested in strata: one id per (stratum, psu) pair.
             self._psu = _dense_codes(self._strata * (int(psu_codes.max()) + 1) + psu_codes)
         self._n_psu = int(self._psu.max()) + 1
@@ -239,13 +257,15 @@ class Survey:
             raise DesignError(f"stratum {self._stratum_name(h)} of '{strata}' has a single PSU; "
                               "merge it with a neighbouring stratum or use lonely_psu='adjust'")
         self._mask: np.ndarray | None = None
+        # what the design fixes, computed once and shared with its domains (see _fresh)
+        self._cache: dict[str, Any] = {}
         self._cal: tuple[_PostStep | _RakeStep, ...] = ()
         self._trimmed = False
-        self._stages = later_stages(df, self._psu, (1.0 - self._f_h)[self._psu_stratum], stage_cols,
+        self._stages = later_stages(frame, self._psu, (1.0 - self._f_h)[self._psu_stratum], stage_cols,
                                     [*stage_fpcs, *[None] * (len(stage_cols) - len(stage_fpcs))], lonely_psu)
         self._rep: _Replicates | None = None
         if replicate_weights:
-            self._rep = _read_replicates(df, list(replicate_weights), replicate_type, scale, rscales, mse)
+            self._rep = _read_replicates(frame, list(replicate_weights), replicate_type, scale, rscales, mse)
         elif replicate_type is not None:
             raise InputError("replicate_type given without replicate_weights columns")
 
@@ -276,13 +296,26 @@ class Survey:
         (R's ``degf``); for replicate designs the rank of the replicate weights of those
         respondents minus one (R's ``degf`` of a subset of a replicate design, whose rows are
         dropped: a domain in fewer PSUs has fewer degrees of freedom)."""
-        w = self.weights
-        pos = w > 0
+        pos = self.weights > 0
         if self._rep is not None:
-            return float(self._rep_rank(pos) - 1)
+            if self._mask is not None:
+                return float(self._rep_rank(pos) - 1)
+            if "rank" not in self._cache:
+                self._cache["rank"] = self._rep_rank(pos)
+            return float(self._cache["rank"] - 1)
+        if self._mask is None and "df" in self._cache:
+            return float(self._cache["df"])
         n_psu = int((np.bincount(self._psu[pos], minlength=self._n_psu) > 0).sum())
         n_str = int((np.bincount(self._strata[pos]) > 0).sum())
+        if self._mask is None:
+            self._cache["df"] = n_psu - n_str
         return float(n_psu - n_str)
+
+    def _fresh(self) -> Survey:
+        """A copy whose weights, calibration or replicates will change: nothing cached is shared."""
+        new = copy.copy(self)
+        new._cache = {}
+        return new
 
     def __len__(self) -> int:
         return len(self.data)
@@ -318,47 +351,65 @@ class Survey:
             t_full = self._w @ u
             t_rep = self._rep_totals(u)
             return self._rep_cov(t_rep, t_full)
-        return self._linear_cov(u)
-
-    def _linear_cov(self, u: np.ndarray) -> np.ndarray:
-        x = self._w[:, None] * u
-        x = self._residualize(x)
-        k = x.shape[1]
-        zt = np.empty((self._n_psu, k))
-        for j in range(k):
-            zt[:, j] = np.bincount(self._psu, weights=x[:, j], minlength=self._n_psu)
-        n_h = self._n_h
-        sums = np.empty((len(n_h), k))
-        for j in range(k):
-            sums[:, j] = np.bincount(self._psu_stratum, weights=zt[:, j], minlength=len(n_h))
-        lonely = n_h == 1
-        centre = sums / np.maximum(n_h, 1)[:, None]
-        if self.lonely_psu == "adjust":
-            centre[lonely] = 0.0  # R's "adjust": deviation from the population mean, zero
-        dev = zt - centre[self._psu_stratum]
-        scale_h = self._f_h * np.where(lonely, 1.0, n_h / np.maximum(n_h - 1, 1))
-        if self.lonely_psu in ("remove", "certainty"):
-            scale_h = np.where(lonely, 0.0, scale_h)
-        scale = scale_h[self._psu_stratum]
-        cov = (dev * scale[:, None]).T @ dev
-        for stage in self._stages:  # later stages of a multistage design with fpc
-            cov += stage.cov(x)
+        cov, _ = self._variance(aggregate_dense(u), full=True)
+        assert cov is not None
         return cov
 
-    def _residualize(self, x: np.ndarray) -> np.ndarray:
-        """Replace weighted influence values by calibration residuals, step by step (svyrecvar)."""
-        for step in self._cal:
-            if isinstance(step, _PostStep):
-                psw = np.where((step.new == 0) & (step.old == 0), 1.0, step.new)
-                r = _safe_div(x, psw[:, None]) * step.old[:, None]
-                n_cells = int(step.cells.max()) + 1
-                denom = np.bincount(step.cells, weights=step.old, minlength=n_cells)
-                for j in range(x.shape[1]):
-                    m = _safe_div(np.bincount(step.cells, weights=r[:, j], minlength=n_cells), denom)
-                    x[:, j] = x[:, j] - m[step.cells] * psw
+    def with_df(self, rule: Literal["effective", "design"]) -> Survey:
+        """The same design with another degrees-of-freedom rule (see ``df`` of :class:`Survey`)."""
+        if rule not in DF_RULES:
+            raise InputError(f"df={rule!r} is not a degrees-of-freedom rule; use 'effective' or 'design'")
+        new = copy.copy(self)
+        new.df_rule = rule
+        return new
+
+    def variance_by_stratum(self, u: np.ndarray) -> StratumVariance:
+        """Each stratum's contribution to the linearization variances of the totals ``sum_i w_i
+        u_ik`` (they sum to the diagonal of :meth:`cov_total`): what a Satterthwaite effective
+        df needs. Not defined for replicate designs."""
+        if self._rep is not None:
+            raise DesignError("a replicate design has no strata contributions; its df are the replicates' rank − 1")
+        u = np.asarray(u, dtype=float)
+        if u.ndim == 1:
+            u = u[:, None]
+        if u.shape[0] != len(self.data):
+            raise InputError(f"influence values have {u.shape[0]} rows, the design has {len(self.data)}")
+        if self._mask is not None:
+            u = u * self._mask[:, None]
+        return self._variance(aggregate_dense(u), full=False)[1]
+
+    def _variance(self, agg: Any, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
+        """The design variance of the totals of the (calibration residuals of the) weighted
+        influence values that ``agg`` aggregates: the k×k covariance when ``full``, and each
+        stratum's part. PSU totals take one pass over the rows, plus one per calibration step;
+        the later stages of a multistage design add theirs (:mod:`sottovoce.multistage`; not
+        split by stratum)."""
+        units = [(st.unit, st.n_units) for st in self._stages]
+        plan = self._calibration_plan()
+        if plan is None:
+            z = agg(self._psu, self._n_psu, self._w)
+            z_units = [agg(u, n_u, self._w) for u, n_u in units]
+        else:
+            z, z_units = plan.psu_totals(agg, self._psu, self._n_psu, units)
+        cov, parts = stratum_variance(z, self._psu_stratum, self._n_h, self._f_h, self.lonely_psu, full)
+        if self._stages:
+            extra = [st.from_totals(zu, full) for st, zu in zip(self._stages, z_units, strict=True)]
+            if full:
+                assert cov is not None
+                cov = cov + sum(extra)
+                parts = StratumVariance(np.diag(cov).copy(), parts.parts, parts.n_h)
             else:
-                x = _rake_residuals(x, step)
-        return x
+                parts = StratumVariance(parts.var + sum(extra), parts.parts, parts.n_h)
+        return cov, parts
+
+    def _calibration_plan(self) -> CalibrationPlan | None:
+        """The calibration steps in cell space, built once per design (see linearization.py)."""
+        if not self._cal:
+            return None
+        plan = self._cache.get("calibration")
+        if plan is None:
+            plan = self._cache["calibration"] = CalibrationPlan(self._cal, self._w, self._psu, self._n_psu)
+        return plan
 
     # -- domains ------------------------------------------------------------------------------
     def domain(self, mask: Any) -> Survey:
@@ -428,7 +479,7 @@ class Survey:
             rep = _Replicates("bootstrap", float(nbar / ((nbar - 1) * (n - 1))), np.ones(n), False, multipliers=mult)
         else:
             raise InputError(f"unknown replicate kind '{kind}'; use jk1, jkn or bootstrap")
-        new = copy.copy(self)
+        new = self._fresh()
         new._rep = rep
         return new
 
@@ -523,7 +574,7 @@ class Survey:
         if self._mask is not None:
             raise DesignError("trim the full sample, then take the domain")
         new_w = _as_weights(weighting.trim(self.data, upper, lower, weights=self._w, margins=margins, **kwargs), self.data)
-        new = copy.copy(self)
+        new = self._fresh()
         new._w = new_w
         new._trimmed = True
         if margins is not None:
@@ -533,7 +584,7 @@ class Survey:
         return new
 
     def _calibrated(self, new_w: np.ndarray, step: _PostStep | _RakeStep) -> Survey:
-        new = copy.copy(self)
+        new = self._fresh()
         new._w = new_w
         new._cal = (*self._cal, step)
         return new
@@ -544,7 +595,7 @@ class Survey:
         assert self._rep is not None
         reps = self.replicate_weights()
         cols = np.column_stack([_as_weights(calibrate(reps[:, r]), self.data) for r in range(reps.shape[1])])
-        new = copy.copy(self)
+        new = self._fresh()
         new._w = new_w
         new._rep = _Replicates(self._rep.kind, self._rep.scale, self._rep.rscales, self._rep.mse, columns=cols)
         return new
@@ -554,15 +605,17 @@ class Survey:
             raise DesignError(f"{what} the full sample, then take the domain")
 
     # -- estimation ---------------------------------------------------------------------------
-    def mean(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+    def mean(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | str | None = None) -> Result:
         """Weighted mean of a numeric column with its linearization (or replicate) SE.
 
         A 0/1 column is a share and gets a proportion interval (``ci``); other means get
         ``mean ± t·se``. ``by`` adds one result per level in ``groups`` (domain estimation).
+        ``df``: the interval's degrees of freedom — a number, or a rule for this estimate
+        (``"effective"``, ``"design"``; default: the design's, see :class:`Survey`).
         """
         return self._estimate(var, "mean", by, ci, level, df)
 
-    def total(self, var: str, by: str | None = None, level: float = 0.95, df: float | None = None,
+    def total(self, var: str, by: str | None = None, level: float = 0.95, df: float | str | None = None,
               categorical: bool | None = None) -> Result:
         """Weighted total of a numeric column (R's ``svytotal``); a categorical column (value
         labels or text, or ``categorical=True``) gives one total per category."""
@@ -570,12 +623,12 @@ class Survey:
             categorical = self._kind(var) == "proportion"
         return self._estimate(var, "category-total" if categorical else "total", by, "wald", level, df)
 
-    def proportion(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+    def proportion(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | str | None = None) -> Result:
         """Share of each category of ``var``: one child result per category in ``categories``
         with its ``code`` and value ``label``; intervals by ``ci`` (wilson, logit, beta, wald)."""
         return self._estimate(var, "proportion", by, ci, level, df)
 
-    def estimate(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | None = None) -> Result:
+    def estimate(self, var: str, by: str | None = None, ci: str = "wilson", level: float = 0.95, df: float | str | None = None) -> Result:
         """Proportions for a categorical column (value labels or text), a share for a 0/1
         column, otherwise a mean."""
         return self._estimate(var, self._kind(var), by, ci, level, df)
@@ -588,94 +641,219 @@ class Survey:
             return "proportion"
         return "mean"
 
-    def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | None) -> Result:
+    def _estimate(self, var: str, kind: str, by: str | None, ci: str, level: float, df: float | str | None) -> Result:
         var, by = one_variable(var), one_variable(by)  # R's "~support" as well as "support"
         require_columns(self.data, [var, by])
+        spec, top = self._spec_and_top(var, kind, ci, level, df)
+        return _warned(top if by is None else self._by(spec, top, by))
+
+    def _spec_and_top(self, var: str, kind: str, ci: str, level: float, df: float | str | None) -> tuple[_Spec, Result]:
+        """What an estimate of ``var`` needs, and its estimate among all respondents."""
+        if isinstance(df, str) and df not in DF_RULES:
+            raise InputError(f"df='{df}' is not a degrees-of-freedom rule; use a number, 'effective' (Satterthwaite) or 'design' (as R)")
         if ci not in CI_METHODS:
             raise InputError(f"ci='{ci}' is not an interval method for shares; use one of {', '.join(CI_METHODS)}")
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
             raise InputError(f"level={level!r}: the confidence level must be a number between 0 and 1 (e.g. 0.95)")
         s = self.data[var]
         missing = s.isna().to_numpy()
-        w = self.weights
-        base = w > 0
         categorical = kind in ("proportion", "category-total")
         if kind == "category-total":
             kind = "total"
+        value: np.ndarray | None
+        any_missing = bool(missing.any())
         if categorical:
-            codes, levels = pd.factorize(s, sort=True)
+            codes, levels = _sorted_codes(s)  # integer codes by counting, others as pandas.factorize(sort=True)
             if len(levels) == 0:
                 raise InputError(f"column '{var}' has no non-missing values")
-            y = np.zeros((len(s), len(levels)))
-            ok = codes >= 0
-            y[np.nonzero(ok)[0], codes[ok]] = 1.0
+            cat = np.asarray(codes, dtype=np.int64)
+            if any_missing:
+                cat = np.where(missing, 0, cat)
+            k, value = len(levels), None
         else:
             if not pd.api.types.is_numeric_dtype(s):
                 raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
-            y = np.nan_to_num(s.to_numpy(dtype=float))[:, None]
-            levels = None
-        is_share = kind == "proportion" or (kind == "mean" and bool(np.isin(s.dropna().unique(), [0, 1]).all()))
-        details = {
-            "weighted_base": float(w[base & ~missing].sum()),
-            "n_missing": int((base & missing).sum()),
-            "n_zero_weight": int(((self._w == 0) & (True if self._mask is None else self._mask)).sum()),
-        }
+            value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
+            if any_missing:
+                value[missing] = 0.0
+            cat = np.zeros(len(s), dtype=np.int64)
+            k, levels = 1, None
+        is_share = kind == "proportion" or (value is not None and kind == "mean" and bool(((value == 0) | (value == 1)).all()))
+        rows = self._row_cache()
+        n_missing = (int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))) if any_missing else 0
+        if self._mask is None:
+            if "n_zero_weight" not in self._cache:
+                self._cache["n_zero_weight"] = int((self._w == 0).sum())
+            n_zero = self._cache["n_zero_weight"]
+        else:
+            n_zero = int(((self._w == 0) & self._mask).sum())
         warns: list[str] = []
-        if details["n_missing"]:
-            warns.append(f"{details['n_missing']} respondents with no answer to '{var}' are left out (a domain)")
-        top = self._block(var, y, levels, ~missing, kind, is_share, ci, level, df)
-        top = top.with_(details={**top.details, **details}, warnings=tuple(warns) + top.warnings)
-        if by is None:
-            return _warned(top)
+        if n_missing:
+            warns.append(f"{n_missing} respondents with no answer to '{var}' are left out (a domain)")
+        spec = _Spec(var, cat, ~missing if any_missing else None, k, value, levels, kind, is_share, ci, level, df)
+        got = self._domains(spec, None, [])[0]
+        if isinstance(got, SottovoceError):
+            raise got
+        details = {"weighted_base": float(got.details["weighted_n"]), "n_missing": n_missing, "n_zero_weight": n_zero}
+        top = got.with_(details={**got.details, **details}, warnings=tuple(warns) + got.warnings)
+        return spec, top
+
+    def _by(self, spec: _Spec, top: Result, by: str, levels: Any = None) -> Result:
+        """``top`` with the estimates of ``spec`` in every level of ``by`` (one pass)."""
+        kind, is_share = spec.kind, spec.is_share
         groups, notes = estimate_by(
-            self, by, lambda dom, lev: dom._block(var, y, levels, ~missing, kind, is_share, ci, level, df),
-            failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=var, level_ci=level,
+            self, by, fit_all=lambda index, levs: self._domains(spec, index, levs), known=levels,
+            failure=lambda lev, why: Result.failure(why, method=kind, n=lev.n, variable=spec.var, level_ci=spec.level,
                                                     scale="share" if is_share else kind),
         )
-        top = top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
-        return _warned(top)
+        return top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
 
-    def _block(self, var: str, y: np.ndarray, levels: Any, d: np.ndarray, kind: str, is_share: bool,
-               ci: str, level: float, df: float | None) -> Result:
-        """Estimates of the columns of ``y`` in the domain ``d`` (within the current design)."""
-        dom = self.domain(d)
-        w = dom.weights
-        n = int((w > 0).sum())
-        W = float(w.sum())
-        k = y.shape[1]
-        if n == 0 or W <= 0:
-            raise DesignError(f"no respondents with a positive weight and an answer to '{var}'")
-        total_kind = kind == "total"
-        est_tot = w @ y
-        est = est_tot if total_kind else est_tot / W
-        if self._rep is not None:
-            yd = y * d[:, None] * (1.0 if self._mask is None else self._mask[:, None])
-            num = self._rep_totals(yd)
-            if total_kind:
-                cov = self._rep_cov(num, est)
-            else:
-                den = self._rep_totals((d * (1.0 if self._mask is None else self._mask))[:, None])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cov = self._rep_cov(num / den, est)
+    def _mean_each_by(self, var: str, bys: Sequence[str], levels: dict[str, Any] | None = None, ci: str = "wilson") -> Result:
+        """``mean(var)`` with the groups of ``mean(var, by=b)`` for every ``b`` in ``bys`` appended
+        (as ``analyze`` reports a question), estimating the overall mean once. ``levels`` keeps
+        the levels of each ``by`` column between calls (the caller promises the data do not
+        change in between)."""
+        from .subgroups import by_codes
+
+        require_columns(self.data, [var, *bys])
+        spec, top = self._spec_and_top(var, "mean", ci, 0.95, None)
+        groups: list[Result] = []
+        for b in bys:
+            if levels is not None and b not in levels:
+                levels[b] = by_codes(self, b)
+            groups.extend(_warned(self._by(spec, top, b, None if levels is None else levels[b])).groups)
+        return _warned(top).with_(groups=tuple(groups))
+
+    def _domains(self, spec: _Spec, index: np.ndarray | None, levs: list[Level]) -> list[Result | SottovoceError]:
+        """Estimates of ``spec`` in every domain at once: the answered rows (``index`` None) or
+        each level of ``levs`` (``index``: the level of each row). One pass over (domain × PSU ×
+        category) gives every estimate and variance; no n × k matrix is built."""
+        w, k = self._w, spec.k
+        rows = self._row_cache()
+        # the domain of each row: 0..n_dom-1, or n_dom for rows outside every domain (None: all rows in 0)
+        sel = spec.answered if self._mask is None else (self._mask if spec.answered is None else spec.answered & self._mask)
+        dcode: np.ndarray | None
+        if index is None:
+            n_dom = 1
+            dcode = None if sel is None else (~sel).astype(np.int64)
         else:
-            u = y if total_kind else (y - est) / W
-            cov = dom.cov_total(u)
-        var_ = np.clip(np.diag(cov), 0.0, None)
-        undefined = not np.isfinite(var_).all()
-        se = np.sqrt(var_)
-        dof = design_df(dom) if df is None else DegreesOfFreedom(float(df), "given (df=)")
+            n_dom = len(levs)
+            remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
+            remap[[lev.index for lev in levs]] = np.arange(n_dom)
+            dcode = remap[index]  # index -1 picks the last entry: outside
+            if sel is not None:
+                dcode[~sel] = n_dom
+        K = n_dom * k
+        total_kind = spec.kind == "total"
+        if dcode is None:
+            n_g = np.array([rows["n_pos"]])
+            W_g = np.array([rows["W"]])
+            w2_g = np.array([rows["w2_sum"]])
+            rows_g = np.array([len(w)])
+            col = spec.cat  # complete: every row answered, one domain
+        else:
+            rows_g = np.bincount(dcode, minlength=n_dom + 1)[:n_dom]
+            n_g = rows_g if rows["all_pos"] else np.bincount(dcode[rows["pos_bool"]], minlength=n_dom + 1)[:n_dom]
+            W_g = np.bincount(dcode, weights=w, minlength=n_dom + 1)[:n_dom]
+            w2_g = np.bincount(dcode, weights=rows["w2"], minlength=n_dom + 1)[:n_dom]
+            if k == 1:
+                col = dcode
+            else:
+                col = dcode * k
+                col += spec.cat
+                col[dcode == n_dom] = K
+        complete = dcode is None
+        wy = w if spec.value is None else w * spec.value
+        est_tot = np.bincount(col, weights=wy, minlength=K + 1)[:K].reshape(n_dom, k)
+        W_safe = np.where(W_g > 0, W_g, 1.0)
+        mean_y = est_tot / W_safe[:, None]
+        est = est_tot if total_kind else mean_y
+        coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K) if total_kind else mean_y.ravel(),
+                      np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value,
+                      complete=complete, record=self._psu)
+        eff_all = None
+        if self._rep is None:
+            _, parts = self._variance(coded.aggregate, full=False)
+            var_all = parts.var.reshape(n_dom, k)
+            eff_all = satterthwaite_df(parts).reshape(n_dom, k)
+        else:
+            var_all = self._rep_domain_var(coded, dcode, n_dom, est, total_kind)
+        # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
+        given_df = spec.df is not None and not isinstance(spec.df, str)
+        if given_df or self._rep is not None:
+            base_df = np.full(n_dom, np.nan)
+        elif dcode is None:
+            base_df = np.array([self.df])
+        else:
+            # a PSU holds the domain when its weights in the domain sum to more than zero: the
+            # domain totals per PSU were made by the variance pass (weights are never negative)
+            psu_in = (coded.recorded() > 0).T
+            n_str = len(self._n_h)
+            str_in = np.zeros((n_dom, n_str))
+            np.add.at(str_in.T, self._psu_stratum, psu_in.T.astype(float))
+            base_df = (psu_in.sum(axis=1) - (str_in > 0).sum(axis=1)).astype(float)
+        # R's deff: the SRS variance from the domain's weighted variance of y
+        if spec.value is None or spec.is_share:
+            s2_all = mean_y * (1.0 - mean_y)
+        else:
+            wyy = np.bincount(dcode, weights=wy * spec.value, minlength=n_dom + 1)[:n_dom] if dcode is not None else np.array([wy @ spec.value])
+            s2_all = (wyy / W_safe - mean_y[:, 0] ** 2)[:, None]
+            if (s2_all <= 1e-8 * mean_y**2).any():  # cancellation: the two-pass sum
+                d2 = spec.value - mean_y[np.minimum(dcode, n_dom - 1), 0] if dcode is not None else spec.value - mean_y[0, 0]
+                d2 = w * d2 * d2
+                s2_all = ((np.bincount(dcode, weights=d2, minlength=n_dom + 1)[:n_dom] if dcode is not None else np.array([d2.sum()])) / W_safe)[:, None]
         # Korn-Graubard's t_{n-1} uses the rows of the design as R's svyciprop: the domain's rows,
         # but all rows for a calibrated design (R keeps them when taking a domain).
-        n_rows = len(self.data) if self._cal else int((d & (True if self._mask is None else self._mask)).sum())
+        if self._cal:
+            rows_g = np.full(n_dom, len(w))
+        labels = value_labels(self.data, spec.var)
+        out: list[Result | SottovoceError] = []
+        for g in range(n_dom):
+            n, W = int(n_g[g]), float(W_g[g])
+            if n == 0 or W <= 0:
+                out.append(DesignError(f"no respondents with a positive weight and an answer to '{spec.var}'"))
+                continue
+            rule = spec.df if isinstance(spec.df, str) else None
+            dofs = [DegreesOfFreedom(float(spec.df), "given (df=)") if given_df  # type: ignore[arg-type]
+                    else design_df(self, base=float(base_df[g]), rule=rule,
+                                   effective=None if eff_all is None else float(eff_all[g, j]))
+                    for j in range(k)]
+            out.append(self._domain_result(spec, est[g], var_all[g], s2_all[g], n, W, n * float(w2_g[g]) / W**2,
+                                           int(rows_g[g]), dofs, labels))
+        return out
+
+    def _row_cache(self) -> dict[str, Any]:
+        """Per-row quantities of the design's weights (in its domain), computed once."""
+        key = "rows" if self._mask is None else None
+        got = self._cache.get("rows") if key else None
+        if got is None:
+            w = self.weights
+            pos = w > 0
+            w2 = w * w
+            n_pos = int(np.count_nonzero(pos))
+            got = {"pos_bool": pos, "all_pos": n_pos == len(w), "w2": w2, "n_pos": n_pos, "W": float(w.sum()),
+                   "w2_sum": float(w2.sum())}
+            if key:
+                self._cache[key] = got
+        return got
+
+    def _domain_result(self, spec: _Spec, est: np.ndarray, var_raw: np.ndarray, s2: np.ndarray, n: int, W: float,
+                       deff_kish: float, n_rows: int, dofs: list[DegreesOfFreedom], labels: Any) -> Result:
+        """The result of one domain (per category for a categorical variable)."""
+        var, levels, kind, is_share, level = spec.var, spec.levels, spec.kind, spec.is_share, spec.level
+        total_kind = kind == "total"
+        var_ = np.clip(var_raw, 0.0, None)
+        undefined = not np.isfinite(var_).all()
+        se = np.sqrt(var_)
         warns: list[str] = []
-        if dof.value < 1:
+        if any(d.value < 1 for d in dofs):
             warns.append("only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
-            dof = DegreesOfFreedom(math.inf, "normal: a single PSU")
-        # Design effects: Kish's from the weights, and R's variance ratio (deff=TRUE).
-        wp = w[w > 0]
-        deff_kish = float(len(wp) * (wp**2).sum() / wp.sum() ** 2)
-        mean_y = (w @ y) / W
-        s2 = (w @ (y - mean_y) ** 2) / W * (n / (n - 1) if n > 1 else math.nan)
+            dofs = [DegreesOfFreedom(math.inf, "normal: a single PSU") if d.value < 1 else d for d in dofs]
+        small = [d.value for d in dofs if d.name.startswith("effective") and d.value < SMALL_DF]
+        if small:
+            warns.append(f"{var}: few effective degrees of freedom ({min(small):.1f}, Satterthwaite): the variance rests "
+                         "on a few PSUs, and the interval is wide for that reason")
+        s2 = s2 * (n / (n - 1) if n > 1 else math.nan)
         # R's deff=TRUE compares with SRS without replacement from a population of W; that is
         # meaningless when the weights are scaled to the sample size (W ≈ n), so there the
         # with-replacement SRS variance is used (R's deff="replace").
@@ -686,12 +864,12 @@ class Survey:
         with np.errstate(divide="ignore", invalid="ignore"):
             deff = np.where(srs_var > 0, var_ / srs_var, np.nan)
         children = []
-        labels = value_labels(self.data, var)
         if undefined:  # as R: a replicate without any respondent of the domain has no estimate
             warns.append(f"{var}: some replicates have no respondent in this group, so the replicate SE is undefined; "
                          "use a linearization design")
         scale = "share" if is_share else kind
-        for j in range(k):
+        design = self._describe()
+        for j in range(spec.k):
             code = clean_code(levels[j]) if levels is not None else None
             common: dict[str, Any] = dict(
                 n=n, method=kind, code=code, variable=var,
@@ -699,24 +877,46 @@ class Survey:
                 details={"deff": float(deff[j]), "deff_kish": deff_kish,
                          "deff_srs": "without replacement" if srs_fpc else "with replacement", "weighted_n": W},
             )
+            dof = dofs[j]
             if undefined:
                 child = Result(estimate=float(est[j]), se=float(se[j]), level_ci=level, scale=scale,
                                df=dof.finite, df_name=dof.name, **common)
             else:
                 child = Result.from_estimate(float(est[j]), float(se[j]), scale=scale, df=dof, level=level,
-                                             ci=ci if is_share else "t", n_rows=n_rows, **common)
+                                             ci=spec.ci if is_share else "t", n_rows=n_rows, **common)
                 fallback = child.details.get("ci_fallback")
                 if fallback:
                     what = "estimate is 0 or 1" if fallback == "boundary" else "estimated variance is zero"
                     warns.append(f"{var}{'=' + str(code) if levels is not None else ''}: {what}; "
                                  f"{child.ci_method} interval from the {n} respondents")
             children.append(child)
-        common_top = {"weighted_n": W, "deff_kish": deff_kish, "design": self._describe()}
         if levels is None:
             r = children[0]
-            return r.with_(warnings=tuple(warns), details={**r.details, "design": self._describe()})
+            return r.with_(warnings=tuple(warns), details={**r.details, "design": design})
+        common_top = {"weighted_n": W, "deff_kish": deff_kish, "design": design}
         return Result(n=n, method=kind, level_ci=level, variable=var, scale=scale, categories=tuple(children),
                       details=common_top, warnings=tuple(warns))
+
+    def _rep_domain_var(self, coded: Coded, dcode: np.ndarray | None, n_dom: int, est: np.ndarray, total_kind: bool) -> np.ndarray:
+        """Replicate variances of the domain estimates (ratios re-estimated in every replicate)."""
+        rep = self._rep
+        assert rep is not None
+        if rep.multipliers is not None:
+            a1, b = coded.raw(self._psu, self._n_psu, self._w)
+            num, den = rep.multipliers.T @ a1, rep.multipliers.T @ b
+        else:
+            assert rep.columns is not None
+            rows = np.flatnonzero(coded.code < coded.k)
+            ones = np.ones(len(rows))
+            vals = ones if coded.value is None else coded.value[rows]
+            num = np.asarray(sparse.csr_matrix((vals, (coded.code[rows], rows)), shape=(coded.k, len(self._w))) @ rep.columns).T
+            dom_of = np.zeros(len(rows), dtype=np.int64) if dcode is None else dcode[rows]
+            den = np.asarray(sparse.csr_matrix((ones, (dom_of, rows)), shape=(n_dom, len(self._w))) @ rep.columns).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est_rep = num if total_kind else num / den[:, coded.group_of]
+        centre = est.ravel() if rep.mse else est_rep.mean(axis=0)
+        dev = est_rep - centre
+        return (rep.scale * (rep.rscales[:, None] * dev * dev).sum(axis=0)).reshape(est.shape)
 
     def _describe(self) -> str:
         if self._rep is not None:
@@ -992,31 +1192,6 @@ def _warned(result: Result) -> Result:
     for w in result.warnings:
         warnings.warn(w, SottovoceWarning, stacklevel=4)
     return result
-
-
-def _rake_residuals(x: np.ndarray, step: _RakeStep) -> np.ndarray:
-    """Backfit weighted influence values off the raking margins (svyrecvar's raking branch).
-
-    Each sweep subtracts, margin by margin, ``w_i`` times the (unweighted) mean of ``x/w`` in the
-    row's category. R does 10 sweeps; ``sweeps=None`` iterates to convergence.
-    """
-    w = step.new
-    pos = w > 0
-    r = _safe_div(x, w[:, None])
-    r[~pos] = 0.0
-    counts = [np.bincount(c[pos], minlength=int(c.max()) + 1).astype(float) for c in step.margins]
-    max_sweeps = step.sweeps if step.sweeps is not None else 10_000
-    scale = max(float(np.abs(r).max()), 1e-300)
-    for _ in range(max_sweeps):
-        change = 0.0
-        for c, cnt in zip(step.margins, counts, strict=True):
-            for j in range(r.shape[1]):
-                m = _safe_div(np.bincount(c[pos], weights=r[pos, j], minlength=len(cnt)), cnt)
-                r[pos, j] -= m[c[pos]]
-                change = max(change, float(np.abs(m).max()))
-        if step.sweeps is None and change <= 1e-13 * scale:
-            break
-    return r * w[:, None]
 
 
 def _read_replicates(df: pd.DataFrame, cols: list[str], kind: str | None, scale: float | None,

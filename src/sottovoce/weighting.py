@@ -70,6 +70,20 @@ class _IntView:
         return np.arange(self.base, self.base + self.size)
 
 
+def _categorical_view(s: pd.Series, codes: Sequence[Any]) -> tuple[_IntView, list[int]] | None:
+    """A pandas categorical as an integer-coded column: its category codes, and the position
+    among the categories of each margin category (``codes``, values of the column). ``None``
+    when a value is missing (the general path reports it)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype) or len(s) == 0:
+        return None
+    rel = s.array.codes  # the Categorical's own codes (s.cat.codes copies them)
+    lo, hi = int(rel.min()), int(rel.max())
+    positions = s.cat.categories.get_indexer(pd.Index(list(codes), dtype=s.cat.categories.dtype))
+    if lo < 0 or (positions < 0).any():
+        return None
+    return _IntView(rel, 0, len(s.cat.categories), lo, hi), [int(i) for i in positions]
+
+
 def _int_view(s: pd.Series) -> _IntView | None:
     """An integer-valued column (SPSS/Stata codes) with a short range; ``None`` when it is not one.
 
@@ -121,6 +135,21 @@ def _match(df: pd.DataFrame, column: str, keys: Sequence[Any], where: str, view:
     checked afterwards on the cells (:func:`_check_present`). Any name that resolves to nothing
     goes to ``match_categories`` on the values actually present, which reports it.
     """
+    s = df[column]
+    if view is None and isinstance(s.dtype, pd.CategoricalDtype):
+        # as for integer codes: names resolved against the categories without touching the rows;
+        # whether a matched category occurs is checked on the cells (_check_present). A name
+        # that matches no category goes to match_categories on the categories present, which
+        # reports it.
+        cat_labels = {column: df.attrs.get("value_labels", {}).get(column, {})}
+        every = pd.DataFrame({column: s.cat.categories})
+        every.attrs["value_labels"] = cat_labels
+        got = match_categories(every, column, keys, where=where, strict=False)
+        if len(got) == len(list(keys)):
+            return got
+        present = pd.DataFrame({column: pd.unique(s.dropna())})
+        present.attrs["value_labels"] = cat_labels
+        return match_categories(present, column, keys, where=where)
     if view is None:
         return match_categories(df, column, keys, where=where)
     if isinstance(view, _CatView):  # the categories that occur, without hashing a million rows
@@ -479,7 +508,13 @@ def _prepare(data: Any, margins: Any, excluded: np.ndarray | None = None) -> _Pr
         views.append(view)
         series_.append(series)
     ks = [len(k) for k in keys]
-    cells = _fast_cells(views, codes, ks)
+    # categoricals count as integer codes: their category codes, the margins' categories mapped to them
+    fast_views, fast_codes = list(views), list(codes)
+    for j, series in enumerate(series_):
+        got = _categorical_view(series, codes[j]) if views[j] is None else None
+        if got is not None:
+            fast_views[j], fast_codes[j] = got
+    cells = _fast_cells(fast_views, fast_codes, ks)
     if cells is None:  # text or categorical columns, missing or unknown values: the general path
         idx = [
             _category_index(df, col, codes[j], where, m.source, excluded, v if isinstance(v := views[j], _IntView) else None, series_[j])

@@ -77,7 +77,7 @@ def _gap(y: np.ndarray, d: np.ndarray, svy: Survey, dsg: RRDesign, response: str
     var_rr, var_d, cov_rd = cov[0, 0], cov[1, 1], cov[0, 1]
     se = float(np.sqrt(max(var_rr + var_d - 2 * cov_rd, 0.0)))
     return Result.from_estimate(
-        float(pi - dhat), se, scale="share-difference", df=design_df(svy), level=level,
+        float(pi - dhat), se, scale="share-difference", df=design_df(svy, u_rr - u_d), level=level,
         n=int(max(n_rr, n_d)), method=f"rr-{dsg.name}-gap", variable=response,
         details={
             "indirect": float(pi),
