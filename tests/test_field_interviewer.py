@@ -9,6 +9,8 @@ is anywhere in the database files in clear. One Chromium run does a case end to 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import random
 import re
@@ -25,7 +27,15 @@ from sottovoce.field.interviewer import load_assignment
 from sottovoce.field.questionnaire import Questionnaire
 from sottovoce.field.storage import open_store
 from sottovoce.fielding.plan import field_plan
-from test_field_support import COLUMNS, Server, answers, form_body, invite_store, make_keys, write_study
+from test_field_support import (
+    COLUMNS,
+    Server,
+    answers,
+    form_body,
+    invite_store,
+    make_keys,
+    write_study,
+)
 
 INTERVIEWER = "I07-zx"
 
@@ -99,8 +109,6 @@ def test_case_pages_carry_assigned_arms_and_answers_decrypt_with_case_and_interv
         assert {c: row[c] for c in COLUMNS} == entered[row["case_id"]]
     # every sealed plaintext has one length
     sk = load_private_key(priv)
-    import base64
-    import json
     lines = [json.loads(x) for x in (tmp / "e.jsonl").read_text().splitlines()[1:]]
     assert len({len(unseal(sk, base64.b64decode(x["ciphertext"]))) for x in lines}) == 1
 

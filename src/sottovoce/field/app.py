@@ -37,7 +37,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InputError
 from .crypto import seal
-from .interviewer import CASE_COLUMN, INTERVIEWER_COLUMN, INTERVIEWER_MAX, INTERVIEWER_PATTERN, Assignment, check_arms
+from .interviewer import (
+    CASE_COLUMN,
+    INTERVIEWER_COLUMN,
+    INTERVIEWER_MAX,
+    INTERVIEWER_PATTERN,
+    Assignment,
+    check_arms,
+)
 from .interviewer import TEXTS as INTERVIEWER_TEXTS
 from .openapi import IDEM_PATTERN, openapi_spec
 from .questionnaire import MESSAGES, UI, AnswerError, Questionnaire

@@ -222,7 +222,7 @@ def run_server(
         if assignment is None or invites is not None:
             raise InputError("--mode interviewer needs --assignment (assignment.csv from `sottovoce field-plan`) and "
                              "--invite-key, and takes no --invites: the case ids are the one-time codes")
-        plan = load_assignment(assignment, questionnaire)
+        plan = load_assignment(Path(assignment), questionnaire)
     elif assignment is not None:
         raise InputError("--assignment is for --mode interviewer")
     cap = _connection_cap(max_connections)
