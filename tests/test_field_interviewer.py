@@ -26,6 +26,7 @@ from sottovoce.field.export import decrypt_jsonl, export_jsonl
 from sottovoce.field.interviewer import load_assignment
 from sottovoce.field.questionnaire import Questionnaire
 from sottovoce.field.storage import open_store
+from sottovoce.fielding.check import field_check
 from sottovoce.fielding.plan import field_plan
 from test_field_support import (
     COLUMNS,
@@ -79,11 +80,12 @@ def _decrypt(db: str, priv: Path, tmp: Path):
 def test_case_pages_carry_assigned_arms_and_answers_decrypt_with_case_and_interviewer(setup):
     app, q, assignment, db, priv, tmp = setup
     rng = random.Random(3)
-    entered = {}
+    entered, who = {}, {}
 
     async def go(c):
         sizes = set()
-        for case, values in assignment.cases.values():
+        for i, (case, values) in enumerate(assignment.cases.values()):
+            who[case] = INTERVIEWER if i % 2 else "I08"
             for lang in ("en", "ru"):
                 r = await c.get("/case", params={"case": case, "interviewer": INTERVIEWER, "lang": lang})
                 assert r.status_code == 200 and case in r.text and "set-cookie" not in r.headers
@@ -95,7 +97,7 @@ def test_case_pages_carry_assigned_arms_and_answers_decrypt_with_case_and_interv
             given = answers(treat=values["list_treat"], dl_treat=values["dl_treat"], q_support=rng.choice([1, 2, 99]),
                             list_count=rng.randint(0, 3 + values["list_treat"]), cw=rng.randint(0, 1))
             entered[case] = given
-            body = {**form_body(q, given, key=f"key-{case}-{'x' * 16}", lang="ru"), "_case": case, "_interviewer": INTERVIEWER}
+            body = {**form_body(q, given, key=f"key-{case}-{'x' * 16}", lang="ru"), "_case": case, "_interviewer": who[case]}
             r = await c.post("/submit", data=body)
             assert r.status_code == 303, r.text
         assert len(sizes) == 1  # one page length whatever the case, its arms and the language
@@ -105,8 +107,14 @@ def test_case_pages_carry_assigned_arms_and_answers_decrypt_with_case_and_interv
     assert not res.bad and len(res.table) == len(assignment.cases)
     assert list(res.table.columns) == ["case_id", "interviewer", *COLUMNS]
     for row in res.table.to_dict("records"):
-        assert row["interviewer"] == INTERVIEWER
+        assert row["interviewer"] == who[row["case_id"]]
         assert {c: row[c] for c in COLUMNS} == entered[row["case_id"]]
+    # the decrypted file is what field-check reads: every case got its assigned arms, interviewers seen
+    res.table.to_csv(tmp / "decrypted.csv", index=False)
+    checked = {c.id: c for c in field_check(tmp / "study.toml", tmp / "decrypted.csv", assignment=assignment.source).checks}
+    assert checked["assignment"].status == "ok" and sum(r["mismatches"] for r in checked["assignment"].rows) == 0
+    assert len(checked["assignment"].rows) == 2
+    assert checked["interviewer"].status != "skipped" and {r["interviewers"] for r in checked["interviewer"].rows} == {2}
     # every sealed plaintext has one length
     sk = load_private_key(priv)
     lines = [json.loads(x) for x in (tmp / "e.jsonl").read_text().splitlines()[1:]]
