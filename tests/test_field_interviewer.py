@@ -17,8 +17,10 @@ import re
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
+from design_support import DESIGN_COLUMNS, page_draws, respondent, write_design_study
 from sottovoce.errors import InputError
 from sottovoce.field.app import create_app
 from sottovoce.field.crypto import load_private_key, load_public_key, unseal
@@ -246,3 +248,35 @@ def test_chromium_interviewer_records_a_case(tmp_path):
     assert len(res.table) == 2
     for row in res.table.to_dict("records"):
         assert row["interviewer"] == INTERVIEWER and {c: row[c] for c in COLUMNS} == given[row["case_id"]]
+
+
+def test_split_wording_and_block_order_come_from_the_assignment(tmp_path):
+    """A study with a split ballot, a block order and a list: each case's page and sealed row carry its plan."""
+    study = write_design_study(tmp_path)
+    pub, priv = make_keys(tmp_path)
+    plan = field_plan(study, 12, tmp_path / "plan", seed=4)
+    q = Questionnaire.from_file(study)
+    assignment = load_assignment(plan.assignment, q)
+    assert set(assignment.columns) == {"ballot", "block_order", "list_treat"}
+    db = f"sqlite:///{tmp_path}/a.db"
+    store = invite_store(db, [c for c, _ in assignment.cases.values()], tmp_path / "invite.key")
+    app = create_app(q, load_public_key(pub), store, assignment=assignment)
+    rng, entered = random.Random(9), {}
+
+    async def go(c):
+        for case, values in assignment.cases.values():
+            r = await c.get("/case", params={"case": case, "interviewer": INTERVIEWER, "lang": "ru"})
+            hidden = page_draws(r.text)
+            shown = {col: q.column_values()[col][int(hidden[col])] for col in ("ballot", "block_order", "list_treat")}
+            assert shown == values
+            a = respondent(values, rng)
+            entered[case] = a
+            body = {**form_body(q, a, key=f"k-{case}-{'y' * 16}"), "_consent": "1", "_case": case, "_interviewer": INTERVIEWER}
+            assert (await c.post("/submit", data=body)).status_code == 303
+
+    run_app(app, go)
+    res = _decrypt(db, priv, tmp_path)
+    assert len(res.table) == 12
+    for row in res.table.to_dict("records"):
+        want = entered[row["case_id"]]
+        assert all((pd.isna(row[c]) and want[c] is None) or row[c] == want[c] for c in DESIGN_COLUMNS)
