@@ -238,6 +238,7 @@ def test_chromium_interviewer_records_a_case(tmp_path):
                     page.check(f"input[name={name}][value='{q.form_value(name, a[name])}']")
                 page.click("button.submit")
                 page.wait_for_url("**/thanks**")
+                assert page.locator("#next-case").count() == 1
                 given[case] = a
                 page.goto(f"{server.url}/case?case={case}&interviewer={INTERVIEWER}")  # now used
                 assert page.locator("p.error").count() == 1

@@ -225,7 +225,9 @@ async def survey(request: Request) -> Response:
 
 async def thanks(request: Request) -> Response:
     st = request.app.state
-    return _page(st, "thanks.html", _lang_of(st, request.query_params.get("lang")), "/thanks")
+    lang = _lang_of(st, request.query_params.get("lang"))
+    nxt = INTERVIEWER_TEXTS[lang]["next"] if st.assignment is not None else None
+    return _page(st, "thanks.html", lang, "/thanks", next_case=nxt)
 
 
 # -- submissions ------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ TEXTS: dict[str, dict[str, str]] = {
                   "For a die or coin question, the respondent keeps the result to themselves. The arms of this case "
                   "are already set from the assignment: do not change anything on the page.",
         "submit": "Record the interview",
+        "next": "Open the next case",
         "bad_case": "This case id is not in the assignment or has already been recorded.",
         "bad_interviewer": "Give your interviewer code: 1–32 letters, digits, “.”, “_” or “-”.",
         "mismatch": "The arms sent do not match this case's assignment; open the case again.",
@@ -68,6 +69,7 @@ TEXTS: dict[str, dict[str, str]] = {
                   "них подходит, но не какие. В вопросе с кубиком или монетой респондент оставляет результат при себе. "
                   "Условия этой анкеты уже заданы по плану выборки: ничего на странице не меняйте.",
         "submit": "Записать интервью",
+        "next": "Открыть следующую анкету",
         "bad_case": "Этой анкеты нет в плане выборки, или она уже записана.",
         "bad_interviewer": "Укажите код интервьюера: 1–32 латинские буквы, цифры, «.», «_» или «-».",
         "mismatch": "Условия в форме не совпадают с планом для этой анкеты; откройте анкету заново.",
