@@ -11,6 +11,8 @@ fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 Rscript -e 'library(survey); library(jsonlite)' >/dev/null 2>&1 || need+=(r-base-core r-cran-survey r-cran-jsonlite)
 # foreign reads the SPSS files, so R checks our .sav reader too (the Rao-Scott test on wave 1).
 Rscript -e 'library(foreign)' >/dev/null 2>&1 || need+=(r-cran-foreign)
+# VGAM's beta-binomial (the family ictreg's overdispersed model uses) in the list-experiment reference.
+Rscript -e 'library(VGAM)' >/dev/null 2>&1 || need+=(r-cran-vgam)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

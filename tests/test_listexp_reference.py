@@ -36,10 +36,17 @@ def simulate(n: int = 1200, seed: int = 11) -> pd.DataFrame:
     t3 = rng.integers(0, 3, n)
     z2 = rng.random(n) < 1 / (1 + np.exp(-(X @ [0.3, -0.5, 0.2])))
     y3 = ys + (t3 == 1) * z + (t3 == 2) * z2
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "y": ys + t * z, "t": t, "age": age, "male": male, "w": rng.uniform(0.4, 2.5, n),
         "stratum": stratum, "t3": t3, "y3": y3, "psu": stratum * 100 + rng.integers(0, 15, n), "D": (z & (rng.random(n) < 0.5)).astype(int),
     })
+    # overdispersed control counts (beta-binomial, ρ = 0.25) for ictreg's overdispersed model; drawn
+    # after everything above, so the other columns are unchanged
+    mu = 1 / (1 + np.exp(-(X @ [0.2, -0.3, 0.5])))
+    phi = 0.25 / 0.75
+    zb = rng.random(n) < 1 / (1 + np.exp(-(X @ [-0.4, 0.5, 0.3])))
+    out["ybb"] = rng.binomial(3, rng.beta(mu / phi, (1 - mu) / phi)) + t * zb
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +126,19 @@ def test_joint_multi_item_ml_matches_r_optim(ref):
     assert res.details["loglik"] >= r["multi_ll"] - 1e-6
     np.testing.assert_allclose(coef, r["multi_coef"], atol=1e-4)
     np.testing.assert_allclose(se, r["multi_se"], rtol=1e-3)
+
+
+def test_overdispersed_ml_matches_r_optim(ref):
+    # ictreg(y ~ age + male, J = 3, method = "ml", overdispersed = TRUE): beta-binomial control
+    # count with logit(ρ) reported as "overdispersion"; R's order is (control, overdispersion, treat)
+    df, r = ref
+    res = sv.list_experiment(df, "ybb", "t", 3, method="ml", covariates="age + male", weights="w", overdispersed=True)
+    coef, se = _vec(res, ["control", "overdispersion", "sensitive"])
+    assert list(res.coefficients["overdispersion"]) == ["overdispersion"]
+    assert res.details["loglik"] == pytest.approx(r["bb_ll"], abs=1e-6)
+    np.testing.assert_allclose(coef, r["bb_coef"], atol=1e-4)
+    np.testing.assert_allclose(se, r["bb_se"], rtol=1e-4)
+    assert res.details["rho"] == pytest.approx(1 / (1 + np.exp(-r["bb_coef"][3])), abs=1e-5)
+    assert res.hypothesis_tests["control_fit"]["p_value"] > 0.05  # the beta-binomial is the true law here
+    if "bb_dbb_vs_vgam" in r:  # the R likelihood then used VGAM::dbetabinom, which equals gamlss's dBB
+        assert r["bb_dbb_vs_vgam"] < 1e-8  # (1e-10: lbeta cancellation near ρ = 0)

@@ -1,4 +1,4 @@
-"""Every README command that uses the Chronicles files runs from a fresh clone, without ../shared.
+"""Every README command that uses the Chronicles files or the cited poll corpus runs from a fresh clone, without ../shared.
 
 The commands are taken from the README's ``sh`` blocks and run in a copy of the files a clone has
 (README, examples/, the bundled data) in a folder with no ``shared`` beside it."""
@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 README = ROOT / "README.md"
-USES_CHRONICLES = re.compile(r"chronicles|sottovoce/datasets")
+USES_CHRONICLES = re.compile(r"chronicles|sottovoce/datasets|examples/polls/")
 
 
 def readme_commands(text: str) -> list[str]:

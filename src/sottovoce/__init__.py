@@ -28,7 +28,7 @@ _LAZY: dict[str, str] = {
     "Margins": ".margins", "load_margins": ".margins",
     "rake": ".weighting", "poststratify": ".weighting", "trim": ".weighting", "kish_deff": ".weighting",
     "effective_n": ".weighting", "diagnostics": ".weighting", "weight_report": ".weighting", "WeightReport": ".weighting",
-    "ListFit": ".listexp", "list_experiment": ".listexp", "list_design_test": ".listexp", "double_list": ".listexp",
+    "ListFit": ".listexp", "list_experiment": ".listexp", "fit_list_model": ".listexp", "list_design_test": ".listexp", "double_list": ".listexp",
     "list_direct": ".listexp", "placebo_list": ".listexp", "split_ballot": ".listexp",
     "RRDesign": ".rr", "Warner": ".rr", "ForcedResponse": ".rr", "UnrelatedQuestion": ".rr", "Mirrored": ".rr",
     "Disguised": ".rr", "Crosswise": ".rr", "RR_DESIGNS": ".rr", "rr_design": ".rr", "rr_prevalence": ".rr",
@@ -45,7 +45,7 @@ _LAZY: dict[str, str] = {
     "AuditResult": ".audit", "load_poll": ".audit", "audit_poll": ".audit",
     "fit_trend": ".dynamics", "TrendResult": ".dynamics", "plot_trend": ".dynamics", "Event": ".dynamics",
     "parse_events": ".dynamics", "Wave": ".dynamics", "read_polls": ".dynamics", "check_corpus": ".dynamics",
-    "validate_corpus": ".dynamics",
+    "validate_corpus": ".dynamics", "analyze_corpus": ".corpus_analysis", "read_events": ".corpus_analysis",
     "Study": ".study", "DirectQuestion": ".study", "ListQuestion": ".study", "DoubleListQuestion": ".study",
     "RRQuestion": ".study", "CrosswiseQuestion": ".study", "TrendSpec": ".study", "load_study": ".study",
     "analyze": ".pipeline", "StudyResults": ".pipeline", "load_results": ".pipeline",
@@ -57,12 +57,13 @@ _LAZY: dict[str, str] = {
     "domain_means": ".contrast", "contrast": ".contrast", "Estimates": ".estimates",
     "IndexModel": ".marginal", "predictive_margins": ".marginal", "average_marginal_effects": ".marginal",
     "margins_difference": ".marginal",
+    "field_plan": ".fielding", "field_check": ".fielding",
 }
 # submodules reachable as attributes (sv.io, sv.listexp, ...)
 _SUBMODULES = frozenset({
     "audit", "codebook", "datasets", "demo", "display", "dynamics", "errors", "intervals", "io", "listexp", "margins", "nonresponse",
     "pipeline", "planning", "report", "rr", "study", "subgroups", "survey", "validate", "weighting",
-    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage",
+    "glm", "quantile", "ratio", "contrast", "marginal", "estimates", "modelframe", "multistage", "fielding",
 })
 
 __all__ = [
@@ -100,6 +101,7 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         load_labels,
     )
     from .contrast import contrast, domain_means
+    from .corpus_analysis import analyze_corpus, read_events
     from .demo import demo_truth, make_demo
     from .dynamics import (
         Event,
@@ -113,11 +115,13 @@ if TYPE_CHECKING:  # the same names, imported for type checkers and IDEs
         validate_corpus,
     )
     from .estimates import Estimates
+    from .fielding import field_check, field_plan
     from .glm import FAMILIES, GLMResult, svyglm
     from .io import read_table, write_table
     from .listexp import (
         ListFit,
         double_list,
+        fit_list_model,
         list_design_test,
         list_direct,
         list_experiment,

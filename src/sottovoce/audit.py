@@ -71,7 +71,27 @@ class AuditResult(Result):
         p = self.poll
         when = p.get("fieldwork") or p.get("published") or "date not published"
         return Display(title=f"{p.get('pollster', '')}: {p.get('title', '')} ({when})",
-                       lines=[f"- {s}" for s in self.sentences], warnings=list(self.warnings))
+                       lines=[*(f"- {s}" for s in self.sentences), *self.sensitivity_lines()], warnings=list(self.warnings))
+
+    def sensitivity_lines(self) -> list[str]:
+        """The sensitivity curves as lines (``0%→74%, 10%→75%, …``), item nonresponse kept apart
+        from unit and item nonresponse; each curve's point "like those who answered" is marked."""
+        sens, cc = self.sensitivity, self.bounds.get("complete_case")
+        if not sens or not sens.get("curve"):
+            return []
+        out = []
+        if sens["scope"] == "item nonresponse only":
+            if sens.get("answered_share", 0.0) < 0.995:  # else everyone interviewed answered yes or no
+                out.append("sensitivity to item nonresponse (assumed yes-share among respondents without a yes-or-no answer -> "
+                           "share among respondents): " + curve_text(sens["curve"], cc))
+        else:
+            out.append("sensitivity (assumed yes-share among everyone not counted: no interview or no yes-or-no answer -> "
+                       f"share among all eligible, at the {100 * sens['response_rate']:.1f}% response rate): " + curve_text(sens["curve"], cc))
+        if sens.get("scenarios"):
+            out.append("sensitivity to unit and item nonresponse (assumed yes-share among everyone not counted: no interview or "
+                       "no yes-or-no answer -> share among all eligible), at hypothetical response rates:")
+            out.extend(f"  {100 * sc['assumed_response_rate']:.0f}%: " + curve_text(sc["curve"], cc) for sc in sens["scenarios"])
+        return out
 
 
 def _pct(x: float, digits: int = 0) -> str:

@@ -74,8 +74,10 @@ def publishable(data: Mapping[str, Any]) -> dict[str, Any]:
             q.update(message=None, message_withheld=True)
         if q.get("result"):
             q["result"] = _result(q["result"], min_cell)
-        if q.get("item_nonresponse") and is_small(q.get("result"), min_cell):
-            q["item_nonresponse"] = None
+        if is_small(q.get("result"), min_cell):  # figures derived from the same few answers go too
+            for key in ("item_nonresponse", "design_test"):
+                if q.get(key):
+                    q[key] = None
     out["comparisons"] = [_result(c, min_cell) for c in out.get("comparisons", [])]
     nr = out.get("nonresponse")
     if isinstance(nr, dict) and whole_sample_small:

@@ -252,6 +252,10 @@ def as_frame(data: Any) -> pd.DataFrame:
     to_pandas = getattr(data, "to_pandas", None)
     if callable(to_pandas):
         return to_pandas()
+    if isinstance(data, (str, os.PathLike)):
+        raise InputError(f"data={str(data)!r} is a file name, not a table: read it first, e.g. sv.read_table({str(data)!r})")
+    if data is None or isinstance(data, (int, float)):
+        raise InputError(f"data={data!r}: give a table (a pandas or polars DataFrame) or a Survey")
     try:
         return pd.DataFrame(data)
     except Exception as exc:

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import warnings
@@ -454,6 +455,9 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         steps.step("pooling polls into a trend")
         extra_steps["trend"] = _trend(study)
 
+    # the derived 0/1 columns are the pipeline's own: results name the data column and the question
+    columns = {col: study.question(qid).column for qid, col in derived.items()}  # type: ignore[union-attr]
+    out_q, comparisons = _named(out_q, columns), _named(comparisons, columns)
     s = study
     assert s.data is not None
     return jsonable({
@@ -566,6 +570,17 @@ def _profile_labels(study: Study, df: pd.DataFrame) -> dict[str, dict[str, str]]
     return out
 
 
+def _named(obj: Any, columns: Mapping[str, str]) -> Any:
+    """``obj`` with each derived column named by its data column (as a value) or its question (in text)."""
+    if isinstance(obj, str):
+        return columns.get(obj) or (_DERIVED.sub(r"\1", obj) if "__sv_" in obj else obj)
+    if isinstance(obj, Mapping):
+        return {k: _named(v, columns) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_named(v, columns) for v in obj]
+    return obj
+
+
 def _direct_columns(df: pd.DataFrame, q: DirectQuestion) -> dict[str, pd.Series]:
     """0/1 columns of a direct question: ``yes`` among answers (NaN if missing), and ``yes`` and a
     substantive other answer among everyone interviewed (for the nonresponse bounds)."""
@@ -667,11 +682,14 @@ def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived
         elif isinstance(q, ListQuestion):
             entry["method"] = q.method
             lx = _module("listexp")
-            fn = _fn(lx, "list_experiment")
+            fn = _fn(lx, "fit_list_model")
             if fn is None:
                 return {**entry, "status": "skipped", "reason": "not_available"}
             # The calibrated design itself: list-experiment SEs include the calibration residuals.
-            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, method=q.method, covariates=q.covariates, by=by), svy, subgroups)
+            # fit_list_model tests an ML/NLS control model and falls back to the difference in means
+            # (saying so in the result's notes) when the control arm rejects it (issue 17).
+            res = _with_groups(lambda d, by: fn(d, q.count, q.treat, q.items, method=q.method, list_model=q.list_model,
+                                                covariates=q.covariates, by=by), svy, subgroups)
             entry["result"] = res.to_dict()
             entry["se_weights"] = "calibrated"
             test = _fn(lx, "list_design_test")
@@ -709,7 +727,9 @@ def _estimate_question(study: Study, q: Any, svy: Any, df: pd.DataFrame, derived
 # Estimator options named as the command line or Python spell them, and as a study file does.
 _TRUNCATE = "set truncate = true for this question in the study file to report it truncated"
 _HINTS = (("pass --truncate to report it truncated", _TRUNCATE), ("pass truncate=True to report it truncated", _TRUNCATE),
-          ("--truncate", "truncate = true (study file)"), ("truncate=True", "truncate = true (study file)"))
+          ("--truncate", "truncate = true (study file)"), ("truncate=True", "truncate = true (study file)"),
+          ("overdispersed=True", 'list_model = "betabinomial"'), ("method='types'", 'method = "types"'),
+          ("method='dim'", 'method = "dim"'))
 
 
 def study_hint(message: str) -> str:
@@ -717,7 +737,10 @@ def study_hint(message: str) -> str:
     writes a study file, not a command line)."""
     for cli, toml in _HINTS:
         message = message.replace(cli, toml)
-    return message
+    return _DERIVED.sub(r"\1", message)  # the derived 0/1 column is named by its question id
+
+
+_DERIVED = re.compile(r"__sv_(?:yes|y|n)_([A-Za-z0-9_-]+)")
 
 
 def _weighted_frame(svy: Any, study: Study) -> tuple[pd.DataFrame, dict[str, str | None]]:
@@ -780,7 +803,10 @@ def _flip(r: Result) -> dict[str, Any]:
 def _list_gap(res: Result) -> dict[str, Any]:
     """The ``direct − list`` category of :func:`sottovoce.listexp.list_direct`, overall and by group."""
     def one(r: Result) -> dict[str, Any]:
-        g = next(c for c in r.categories if c.label == "gap")
+        g = next((c for c in r.categories if c.label == "gap"), None)
+        if g is None:  # a group list_direct could not estimate (e.g. an empty arm): failed, with why
+            return r.to_dict() if r.failed else Result.failure("no direct − list gap could be estimated", n=r.n, method=r.method,
+                                                                by=r.by, level=r.level, label=r.label).to_dict()
         d = g.to_dict()
         for k in ("by", "level", "label"):
             if getattr(r, k) is not None:

@@ -51,7 +51,8 @@ __all__ = [
 
 LANGUAGES = ("en", "ru")
 RR_DESIGNS = ("warner", "forced", "unrelated", "mirrored", "disguised")
-LIST_METHODS = ("dim", "lm", "nls", "ml")
+LIST_METHODS = ("dim", "lm", "nls", "ml", "types")
+LIST_MODELS = ("auto", "binomial", "betabinomial", "types")  # sottovoce.listexp.LIST_MODELS
 CI_METHODS = ("wilson", "logit", "beta", "wald")  # as sottovoce.intervals.CI_METHODS (not imported: scipy)
 
 Text = dict[str, str]  # language -> text
@@ -111,6 +112,7 @@ class ListQuestion(_QuestionBase):
     items: int = 0
     method: str = "dim"
     covariates: str | None = None
+    list_model: str = "auto"
     control_items: Mapping[str, list[str]] = field(default_factory=dict)
     sensitive_item: Text = field(default_factory=dict)
     lead: Text = field(default_factory=dict)
@@ -312,7 +314,7 @@ _QUESTION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "direct": ({"id", "column", "yes"}, {"text", "options", "hard_to_say", "refused", "measures", "ci"}),
     "list": (
         {"id", "count", "treat", "items"},
-        {"method", "covariates", "measures", "control_items", "sensitive_item", "lead", "placebo", "text"},
+        {"method", "list_model", "covariates", "measures", "control_items", "sensitive_item", "lead", "placebo", "text"},
     ),
     "double_list": (
         {"id", "count_a", "count_b", "treat", "items_a", "items_b"},
@@ -590,10 +592,13 @@ def _typed_question(ctx: _Ctx, key: str, qtype: str, q: dict[str, Any]) -> Quest
         method = q.get("method", "dim")
         if method not in LIST_METHODS:
             raise ctx.fail(f"{key}.method", f"unknown list-experiment method '{method}'", f"use one of {', '.join(LIST_METHODS)}")
+        list_model = q.get("list_model", "auto")
+        if list_model not in LIST_MODELS:
+            raise ctx.fail(f"{key}.list_model", f"unknown list model '{list_model}'", f"use one of {', '.join(LIST_MODELS)}")
         return ListQuestion(
             id=qid, measures=measures, count=_str(ctx, f"{key}.count", q["count"]),
             treat=_str(ctx, f"{key}.treat", q["treat"]), items=_items(ctx, f"{key}.items", q["items"]),
-            method=method, covariates=_opt_str(ctx, f"{key}.covariates", q.get("covariates")),
+            method=method, covariates=_opt_str(ctx, f"{key}.covariates", q.get("covariates")), list_model=list_model,
             control_items=_text_lists(ctx, f"{key}.control_items", q.get("control_items", {})),
             sensitive_item=_text(ctx, f"{key}.sensitive_item", q.get("sensitive_item", "")),
             lead=_text(ctx, f"{key}.lead", q.get("lead", "")),

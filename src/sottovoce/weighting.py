@@ -26,6 +26,7 @@ from .errors import ConvergenceError, InputError
 from .io import _key as _io_key  # the same code normalisation as match_categories
 from .io import as_frame, category_label, match_categories, require_columns
 from .margins import Margins, load_margins, normalise_table
+from .validate import check_number
 
 if TYPE_CHECKING:
     from .display import Display
@@ -782,10 +783,12 @@ def trim(
     if redistribute not in ("proportional", "equal"):
         raise InputError(f"trim: redistribute must be 'proportional' or 'equal' (got {redistribute!r})")
     cap = _cap if redistribute == "proportional" else _cap_equal
-    if not (upper is not None and upper >= 1):
-        raise InputError(f"trim: the cap must be at least 1 × the mean weight (got {upper}); use e.g. --trim 5")
+    upper = float(check_number(upper, "upper") or 0.0)
+    lower = check_number(lower, "lower", allow_none=True)
+    if not upper >= 1:
+        raise InputError(f"trim: upper={upper:g}: the cap must be at least 1 × the mean weight; use e.g. upper=5")
     if lower is not None and not (0 <= lower <= 1):
-        raise InputError(f"trim: the floor must be between 0 and 1 × the mean weight (got {lower})")
+        raise InputError(f"trim: lower={lower:g}: the floor must be between 0 and 1 × the mean weight")
     if isinstance(data_or_weights, pd.DataFrame) or hasattr(data_or_weights, "to_pandas") and not isinstance(data_or_weights, pd.Series):
         df = as_frame(data_or_weights)
         if margins is not None:
@@ -835,7 +838,10 @@ def trim(
 # Diagnostics
 # ------------------------------------------------------------------------------------------------
 def _positive(w: Any) -> np.ndarray:
-    a = np.asarray(w, dtype=float).ravel()
+    try:
+        a = np.asarray(w, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InputError(f"weights must be numbers (an array or Series of weights), not {type(w).__name__} {str(w)[:40]!r}") from None
     if not np.isfinite(a).all() or (a < 0).any():
         raise InputError("weights must be finite and >= 0")
     a = a[a > 0]

@@ -62,6 +62,39 @@ o <- optim(rep(0, 3*k), llik3, method = "BFGS", control = list(fnscale = -1, rel
 o <- optim(o$par, llik3, method = "BFGS", control = list(fnscale = -1, reltol = 1e-15, maxit = 10000))
 out$multi_coef <- o$par; out$multi_se <- sqrt(diag(solve(-optimHess(o$par, llik3)))); out$multi_ll <- o$value
 
+# beta-binomial control count (ictreg's overdispersed = TRUE, constrained): gamlss.dist's
+# dBB(y, mu, sigma = rho / (1 - rho), bd = J), written from its definition with lbeta;
+# par = (control coefficients, logit(rho), sensitive coefficients), ictreg's order
+# When VGAM is installed (Debian r-cran-vgam; ictreg's EM M-step is VGAM's betabinomial family),
+# the likelihood uses VGAM::dbetabinom(prob = mu, rho = sigma / (1 + sigma)) instead, after
+# checking that both definitions agree: an implementation that is not ours, in ictreg's own terms.
+ybb <- d$ybb
+dbb <- function(v, mu, sigma) {
+  ok <- v >= 0 & v <= J; vv <- pmin(pmax(v, 0), J)
+  ifelse(ok, choose(J, vv) * exp(lbeta(vv + mu / sigma, J - vv + (1 - mu) / sigma) - lbeta(mu / sigma, (1 - mu) / sigma)), 0)
+}
+if (requireNamespace("VGAM", quietly = TRUE)) {
+  grid <- expand.grid(v = -1:(J + 1), mu = c(0.03, 0.3, 0.5, 0.8, 0.99), sigma = c(1e-6, 0.05, 1 / 3, 4))
+  dbb_vgam <- function(v, mu, sigma) {
+    ok <- v >= 0 & v <= J
+    ifelse(ok, VGAM::dbetabinom(pmin(pmax(v, 0), J), size = J, prob = mu, rho = sigma / (1 + sigma)), 0)
+  }
+  out$bb_dbb_vs_vgam <- max(abs(dbb(grid$v, grid$mu, grid$sigma) - dbb_vgam(grid$v, grid$mu, grid$sigma)))
+  dbb <- dbb_vgam
+}
+llik_bb <- function(par) {
+  h <- lg(X %*% par[1:k]); rho <- lg(par[k + 1]); g <- lg(X %*% par[(k + 2):(2 * k + 1)])
+  s <- rho / (1 - rho)
+  L <- ifelse(tr == 0, g * dbb(ybb, h, s) + (1 - g) * dbb(ybb, h, s), g * dbb(ybb - 1, h, s) + (1 - g) * dbb(ybb, h, s))
+  sum(w * log(L))
+}
+o <- optim(c(rep(0, k), 0.5, rep(0, k)), llik_bb, method = "BFGS", control = list(fnscale = -1, reltol = 1e-15, maxit = 10000))
+o <- optim(o$par, llik_bb, method = "BFGS", control = list(fnscale = -1, reltol = 1e-15, maxit = 10000))
+par <- o$par
+for (i in 1:3) par <- par - solve(numDeriv::hessian(llik_bb, par), numDeriv::grad(llik_bb, par))  # Newton polish
+Hbb <- numDeriv::hessian(llik_bb, par)
+out$bb_coef <- par; out$bb_se <- sqrt(diag(solve(-Hbb))); out$bb_ll <- llik_bb(par)
+
 # NLS two-step point estimates
 c0 <- tr == 0; t1 <- tr == 1
 Xc <- X[c0, ]; yc <- y[c0]; wc <- w[c0]

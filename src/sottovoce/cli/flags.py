@@ -37,6 +37,7 @@ FLAGS: dict[str, str] = {
     "fpc": "--fpc",
     "items": "--items",
     "level": "--level",
+    "list_model": "--model",
     "lonely_psu": "--lonely-psu",
     "margins": "--margins",
     "max_iter": "--max-iter",
@@ -61,12 +62,16 @@ FLAGS: dict[str, str] = {
     "treat": "--treat",
     "truncate": "--truncate",
     "unit": "--unit",
+    "upper": "--trim",
     "var": "--var",
     "variable": "--var",
     "weights": "--weights",
+    "window": "--window",
 }
 # flags that negate a Python default
-_NEGATED = {"constrained=False": "--unconstrained", "method='dim'": "--method dim", "counts=:": "--counts:"}
+_NEGATED = {"constrained=False": "--unconstrained", "method='dim'": "--method dim", "counts=:": "--counts:",
+            "method='types'": "--method types", "method='ml'": "--method ml", "method='nls'": "--method nls",
+            "overdispersed=True": "--model betabinomial", "overdispersed=False": "--model binomial"}
 
 _PARAM = re.compile(r"(?<![\w\-.'\"])(" + "|".join(sorted(map(re.escape, FLAGS), key=len, reverse=True)) + r")=(True\b|False\b)?")
 _ARMS = re.compile(r"arms=\{([^{}]*)\}")

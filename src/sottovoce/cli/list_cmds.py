@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
         count: str = typer.Option(..., "--count", help="Column with the item count."),
         treat: str = typer.Option(..., "--treat", help="Column with the arm: 0 control, 1 treatment (1..K for K sensitive items)."),
         items: int | None = typer.Option(None, "--items", help="J, the number of control items."),
-        method: str = typer.Option("dim", "--method", help="dim, lm, nls or ml."),
+        method: str = typer.Option("dim", "--method", help="dim, lm, nls, ml or types (ML over respondent types: no law for the control count)."),
+        model: str = typer.Option("auto", "--model", help="ml/nls control model: auto (tested against the control arm; the difference in means if rejected), binomial, betabinomial (ictreg's overdispersed=TRUE) or types."),
         covariates: str | None = typer.Option(None, "--covariates", help="Regression covariates, e.g. \"age + male + C(region)\"."),
         weights: str | None = WEIGHTS_OPTION,
         strata: str | None = STRATA_OPTION,
@@ -90,9 +91,10 @@ def register(app: typer.Typer) -> None:
             res = listexp.placebo_list(df, count, treat, items, placebo_arm=placebo_arm, placebo_prevalence=placebo_prevalence,
                                        weights=weights, strata=strata, psu=psu, level=level)
         else:
-            res = listexp.list_experiment(df, count, treat, items, method=method, covariates=covariates, weights=weights, strata=strata,
-                                          psu=psu, by=by, constrained=not unconstrained, ceiling=ceiling, floor=floor, se=se, level=level,
-                                          max_iter=max_iter, arms=named, control=_control_value(control, df, treat))
+            res = listexp.fit_list_model(df, count, treat, items, method=method, list_model=model, covariates=covariates, weights=weights,
+                                         strata=strata, psu=psu, by=by, se=se, level=level, arms=named,
+                                         control=_control_value(control, df, treat), constrained=not unconstrained, ceiling=ceiling,
+                                         floor=floor, max_iter=max_iter)
         emit(res, as_json)
 
     @app.command("list-test")

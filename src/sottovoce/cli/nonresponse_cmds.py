@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from ._common import JSON_OPTION, console, emit, emit_json, err_console, load_data
+from ._common import JSON_OPTION, emit, load_data
 
 
 def register(app: typer.Typer) -> None:
@@ -41,28 +41,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Audit a published poll: honest margin of error, worst-case bounds, sensitivity, tipping point."""
-        from ..audit import audit_poll, curve_text
+        from ..audit import audit_poll
 
         if not 0 < level < 1:
             raise InputError(f"--level {level} must be between 0 and 1")
-        res = audit_poll(poll, level=level)
-        if as_json:
-            emit_json(res)
-            return
-        console.print(res.summary(), markup=False)
-        sens, cc = res.sensitivity, res.bounds.get("complete_case")
-        if sens["scope"] == "item nonresponse only" and sens["answered_share"] >= 0.995:
-            pass  # everyone interviewed answered yes or no: no item nonresponse to be sensitive to
-        elif sens["scope"] == "item nonresponse only":
-            console.print("sensitivity to item nonresponse (assumed yes-share among respondents without a yes-or-no answer -> "
-                          "share among respondents): " + curve_text(sens["curve"], cc), markup=False)
-        else:
-            console.print(f"sensitivity (assumed yes-share among everyone not counted: no interview or no yes-or-no answer -> "
-                          f"share among all eligible, at the {100 * sens['response_rate']:.1f}% response rate): " + curve_text(sens["curve"], cc), markup=False)
-        if sens.get("scenarios"):
-            console.print("sensitivity to unit and item nonresponse (assumed yes-share among everyone not counted: no interview or "
-                          "no yes-or-no answer -> share among all eligible), at hypothetical response rates:", markup=False)
-        for sc in sens.get("scenarios", []):
-            console.print(f"  {100 * sc['assumed_response_rate']:.0f}%: " + curve_text(sc["curve"], cc), markup=False)
-        for w in res.warnings:
-            err_console.print(f"warning: {w}")
+        emit(audit_poll(poll, level=level), as_json)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from ._common import JSON_OPTION, emit_json
+from ._common import JSON_OPTION, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -46,10 +46,8 @@ def register(app: typer.Typer) -> None:
             result.tidy().to_csv(csv, index=False)
         if chart is not None:
             plot_trend(result, chart)
-        if as_json:
-            emit_json(result)
-            return
-        typer.echo(result.summary())
-        for out in (csv, chart):
-            if out is not None:
-                print(f"wrote {out}", file=sys.stderr)
+        emit(result, as_json)  # the display (house effects as a table) or one JSON object; warnings on stderr
+        if not as_json:
+            for out in (csv, chart):
+                if out is not None:
+                    print(f"wrote {out}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,18 @@ _MARGIN = 0.05                    # data margin on each side, like matplotlib's 
 _RADIUS_STEP = 0.25               # marker radii are drawn to a quarter point (invisible at 100 dpi)
 
 
-def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) -> Path:
-    """Draw the trend to ``path`` (``.png`` or ``.svg``) and return the path."""
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def plot_trend(result: TrendResult, path: str | Path, title: str | None = None, *,
+               labels: Mapping[str, Any] | None = None, house_names: Mapping[str, str] | None = None) -> Path:
+    """Draw the trend to ``path`` (``.png`` or ``.svg``) and return the path.
+
+    ``labels`` translates the chart's words (keys ``ylabel``, ``band`` (with ``{level}``), ``trend``,
+    ``outlier``, ``months`` (12 month abbreviations), ``title``, ``events`` (event label -> shown
+    label)); ``house_names`` maps a house label
+    to the name shown in the legend. Defaults: English, the house labels as they are.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
@@ -42,7 +53,7 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
 
         agg = RendererAgg(int(_SIZE_IN[0] * _DPI), int(_SIZE_IN[1] * _DPI), _DPI)
         png = _PngCanvas(agg, _DPI)
-        _draw(png, result, title)
+        _draw(png, result, title, labels or {}, house_names or {})
         rgba = np.asarray(agg.buffer_rgba())
         png.draw_texts(rgba)
         path.write_bytes(_png(rgba, _DPI))
@@ -52,7 +63,7 @@ def plot_trend(result: TrendResult, path: str | Path, title: str | None = None) 
         with open(path, "w", encoding="utf-8") as fh:
             svg = RendererSVG(_SIZE_IN[0] * 72, _SIZE_IN[1] * 72, fh, image_dpi=_DPI)
             cv = _Canvas(svg, 72)
-            _draw(cv, result, title)
+            _draw(cv, result, title, labels or {}, house_names or {})
             cv.draw_texts(None)
             svg.finalize()
     return path
@@ -229,7 +240,8 @@ def _blend(image: np.ndarray, alpha: np.ndarray, px: int, py: int, ink: np.ndarr
     region[...] = (region * (255 - a) + ink * a + 127) // 255
 
 
-def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
+def _draw(cv: _Canvas, result: TrendResult, title: str | None, labels: Mapping[str, Any],
+          house_names: Mapping[str, str]) -> None:
     import matplotlib
     import matplotlib.dates as mdates
     from matplotlib.path import Path as MPath
@@ -262,10 +274,14 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
                        IdentityTransform(), (1, 1, 1, 1))
     white.restore()
     locator = mdates.AutoDateLocator(maxticks=7)
+    # Yearly steps of months too: without 12, a span of 3-5 years fits no monthly step within 7
+    # ticks and matplotlib warns and falls back to every 6 months (too many labels).
+    locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]
     xt = np.asarray(locator.tick_values(mdates.num2date(xlo), mdates.num2date(xhi)))
     xt = xt[(xt >= xlo) & (xt <= xhi)]
     formatter = mdates.ConciseDateFormatter(locator)
-    xlabels = formatter.format_ticks(xt)
+    months = labels.get("months")
+    xlabels = [_months(s, months) for s in formatter.format_ticks(xt)]
     yt = np.asarray(MaxNLocator(6).tick_values(ylo, yhi), float)
     yt = yt[(yt >= ylo - 1e-9) & (yt <= yhi + 1e-9)]
     grid = (0.69, 0.69, 0.69)
@@ -309,7 +325,7 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
         gc.restore()
     for e, v in zip(result.events, to_x(ev_day), strict=True):
         cv.line([[v, y0], [v, y1]], "firebrick", lw=1.0, dashes=(3.7, 1.6), clip=box)
-        cv.text(v - cv.pt(2), y1 - cv.pt(3), e.label, size=8, ha="right", va="bottom", color="firebrick",
+        cv.text(v - cv.pt(2), y1 - cv.pt(3), dict(labels.get("events", {})).get(e.label, e.label), size=8, ha="right", va="bottom", color="firebrick",
                 rotation=90)
 
     # Frame, ticks and labels.
@@ -318,7 +334,7 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
     for v, s in zip(to_x(xt), xlabels, strict=True):
         cv.line([[v, y0], [v, y0 - tick]], "black", lw=0.8)
         cv.text(v, y0 - tick - cv.pt(3.5), s, ha="center", va="top")
-    offset = formatter.get_offset()
+    offset = _months(formatter.get_offset(), months)
     if offset:
         cv.text(x1, y0 - tick - cv.pt(18), offset, ha="right", va="top")
     ylabels = [f"{v:g}" for v in yt]
@@ -328,18 +344,28 @@ def _draw(cv: _Canvas, result: TrendResult, title: str | None) -> None:
         cv.text(x0 - tick - cv.pt(3.5), v, s, ha="right", va="center")
         widest = max(widest, cv.extent(s, 10.0)[0])
     base = "all respondents" if result.details.get("base") == "all" else "respondents with an opinion"
-    cv.text(x0 - tick - cv.pt(3.5) - widest - cv.pt(4), (y0 + y1) / 2, f"share, % of {base}", ha="center",
-            va="bottom", rotation=90)
-    cv.text((x0 + x1) / 2, y1 + cv.pt(6), title or "Pooled trend with house effects (Kalman smoother)", size=12,
-            ha="center", va="baseline")
+    cv.text(x0 - tick - cv.pt(3.5) - widest - cv.pt(4), (y0 + y1) / 2, labels.get("ylabel", f"share, % of {base}"),
+            ha="center", va="bottom", rotation=90)
+    cv.text((x0 + x1) / 2, y1 + cv.pt(6), title or labels.get("title", "Pooled trend with house effects (Kalman smoother)"),
+            size=12, ha="center", va="baseline")
 
     # Legend to the right of the axes.
     level = int(round(result.level_ci * 100))
-    entries: list[tuple[str, Any]] = [(f"trend, {level}% band", "band"), ("trend", "line")]
+    entries: list[tuple[str, Any]] = [(str(labels.get("band", "trend, {level}% band")).format(level=level), "band"),
+                                      (str(labels.get("trend", "trend")), "line")]
     if out.any():
-        entries.append(("outlier (|z| > 3)", "ring"))
-    entries += [(h, colours(i % colours.N)) for h, i in house_index.items()]
+        entries.append((str(labels.get("outlier", "outlier (|z| > 3)")), "ring"))
+    entries += [(house_names.get(h, h), colours(i % colours.N)) for h, i in house_index.items()]
     _legend(cv, entries, x1 + 0.01 * cv.w, y1)
+
+
+def _months(text: str, names: Any) -> str:
+    """A tick label with the English month abbreviations of matplotlib's formatter replaced."""
+    if not names or not text:
+        return text
+    for en, other in zip(_MONTHS_EN, names, strict=True):
+        text = text.replace(en, other)
+    return text
 
 
 def _legend(cv: _Canvas, entries: list[tuple[str, Any]], left: float, top: float) -> None:

@@ -34,7 +34,7 @@ __all__ = ["CORPUS_COLUMNS", "PENDING_COLUMNS", "WORDING_COLUMNS", "ANSWER_OPTIO
 CORPUS_COLUMNS: dict[str, bool] = {
     "id": True, "pollster": True, "wording": True, "start": True, "end": True, "mode": True, "n": True,
     "yes": True, "support_definitely": False, "support_rather": False, "no": False, "hard_to_say": False,
-    "refused": False, "hard_to_say_or_refused": False, "deff": False, "moe": False,
+    "refused": False, "hard_to_say_or_refused": False, "deff": False, "moe": False, "response_rate": False,
     "citation_url": True, "citation_title": True, "citation_date": False, "citation_kind": True,
     "dates_url": False, "note": False,
 }
@@ -317,7 +317,8 @@ def _check_rows(file: str, df: pd.DataFrame, wordings: dict[str, pd.Series], tod
         if vals["yes"] is None and not r["yes"]:
             bad("yes", "empty; every row needs the published support share (definitely + rather when split)")
         _check_share_sums(vals, w, bad)
-        for col, lo, hi, unit in (("deff", 0.0, 20.0, "a design effect"), ("moe", 0.0, 15.0, "percentage points (at most 15)")):
+        for col, lo, hi, unit in (("deff", 0.0, 20.0, "a design effect"), ("moe", 0.0, 15.0, "percentage points (at most 15)"),
+                                  ("response_rate", 0.0, 100.0, "a response rate in percent (0-100)")):
             try:
                 v = _number(r[col]) if col in r.index else None
             except ValueError:
@@ -373,7 +374,8 @@ def _check_share_sums(vals: dict[str, float | None], w: pd.Series | None, bad) -
 
 def _check_wording_use(file: str, wdf: pd.DataFrame, df: pd.DataFrame, pdf: pd.DataFrame | None,
                        out: list[Problem]) -> None:
-    both = df if pdf is None else pd.concat([df[list(CORPUS_COLUMNS)], pdf[list(CORPUS_COLUMNS)]], ignore_index=True)
+    keep = ["wording", "start"]  # optional columns may be absent from either file
+    both = df if pdf is None else pd.concat([df[keep], pdf[keep]], ignore_index=True)
     starts = pd.to_datetime(both["start"], errors="coerce", format="%Y-%m-%d")
     for i, r in wdf.iterrows():
         line = int(i) + 2  # type: ignore[call-overload]

@@ -34,7 +34,7 @@ from .polls import Wave, poll_observations, read_polls
 if TYPE_CHECKING:
     from ..display import Display
 
-__all__ = ["TrendResult", "fit_trend", "SIGMA_BOUNDS"]
+__all__ = ["TrendResult", "fit_trend", "holm", "SIGMA_BOUNDS"]
 
 UNITS = {"day": 1, "week": 7}
 # Search range for sigma (per unit, share scale): 0.001 to 10 percentage points a day.
@@ -53,10 +53,11 @@ class TrendResult(Result):
     polls: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
     events: tuple[Event, ...] = ()
     tests: tuple[Mapping[str, Any], ...] = ()
+    house_cov: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
 
     json_fields: ClassVar[Mapping[str, str]] = {
         "trend": "trend_records", "houses": "house_records", "polls": "poll_records", "events": "event_records",
-        "tests": "test_records",
+        "tests": "test_records", "house_differences": "difference_records",
     }
 
     @property
@@ -78,6 +79,58 @@ class TrendResult(Result):
     @property
     def test_records(self) -> list[Any]:
         return jsonable(list(self.tests))  # type: ignore[no-any-return]
+
+    @property
+    def difference_records(self) -> list[dict[str, Any]]:
+        return _records(self.house_differences())
+
+    def house_contrast(self, weights: Mapping[str, float], level: float | None = None) -> dict[str, float]:
+        """A linear combination ``Σ w_h effect(h)`` of house effects (e.g. the mean of the houses
+        offering "don't want to answer" minus the mean of the others) with its SE from the joint
+        covariance, a normal interval inside [−1, 1], z and p. Weights that sum to zero make it
+        independent of the identification constraint."""
+        lev = self.level_ci if level is None else level
+        if not 0 < lev < 1:
+            raise InputError(f"level {lev} must be between 0 and 1")
+        names = self.houses["house"].astype(str).tolist()
+        unknown = [h for h in weights if h not in names]
+        if unknown:
+            raise InputError(f"house(s) {', '.join(unknown)} not in the trend; choose from {', '.join(names)}")
+        c = np.array([float(weights.get(h, 0.0)) for h in names])
+        est = float(c @ self.houses["effect"].to_numpy(float))
+        se = float(np.sqrt(max(float(c @ self.house_cov @ c), 0.0)))
+        low, high = difference_interval(est, se, float(special.ndtri(0.5 + lev / 2)))
+        z = est / se if se > 0 else float("nan")
+        return {"estimate": est, "se": se, "low": float(low), "high": float(high), "z": z,
+                "p_value": float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")}
+
+    def house_differences(self, level: float | None = None) -> pd.DataFrame:
+        """Every pair of houses: ``effect(a) − effect(b)`` with its SE, interval, z and p-value.
+
+        The difference of two house effects does not depend on the identification constraint
+        (sum to zero or a reference house): it is what the two pollsters × wordings disagree by,
+        after the common trend. Its variance ``c' V c`` uses the joint covariance ``V`` of the
+        effects (mixed over sigma like the effects themselves, Hamilton 1986), so it equals the
+        SE of ``a``'s effect in a fit with ``b`` as the reference. Intervals are inside [−1, 1].
+        """
+        lev = self.level_ci if level is None else level
+        if not 0 < lev < 1:
+            raise InputError(f"level {lev} must be between 0 and 1")
+        names = self.houses["house"].astype(str).tolist()
+        eff = self.houses["effect"].to_numpy(float)
+        cols = ["house_a", "house_b", "difference", "se", "low", "high", "z", "p_value"]
+        if len(names) < 2 or self.house_cov.shape != (len(names), len(names)):
+            return pd.DataFrame(columns=cols)
+        a, b = np.triu_indices(len(names), k=1)
+        v = self.house_cov
+        diff = eff[a] - eff[b]
+        se = np.sqrt(np.maximum(v[a, a] + v[b, b] - 2 * v[a, b], 0.0))
+        low, high = difference_interval(diff, se, float(special.ndtri(0.5 + lev / 2)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, diff / se, np.nan)
+        return pd.DataFrame({"house_a": np.asarray(names, object)[a], "house_b": np.asarray(names, object)[b],
+                             "difference": diff, "se": se, "low": low, "high": high, "z": z,
+                             "p_value": 2 * stats.norm.sf(np.abs(z))})
 
     def tidy(self) -> pd.DataFrame:
         """One long table: trend rows, house-effect rows and poll rows, told apart by ``kind``."""
@@ -107,7 +160,10 @@ class TrendResult(Result):
         lines += [f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})"
                   for _, p in self.polls[self.polls["outlier"]].iterrows()]
         lines += [f"level shift at {t['event']} ({t['date']}): {100 * t['shift']:+.1f} points "
-                  f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}" for t in self.tests]
+                  f"[{100 * t['low']:+.1f}, {100 * t['high']:+.1f}], z = {t['z']:.2f}, p = {t['p_value']:.3g}"
+                  + (f" (Holm-adjusted over {t['tests_in_family']} events: {t['p_holm']:.3g})" if t.get("tests_in_family", 1) > 1 else "")
+                  if not t.get("failed") else f"level shift at {t['event']} ({t['date']}) not tested: {t['failed']}"
+                  for t in self.tests]
         title = f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)\n{latest}"
         return Display(title=title, tables=[Table("house effects, points", ["house", "polls", "effect", "ci low", "ci high"], rows)],
                        lines=lines, warnings=list(self.warnings))
@@ -234,6 +290,7 @@ def fit_trend(
     base: str = "all",
     events: Iterable[Any] | Mapping[Any, str] | None = None,
     test_events: bool = True,
+    event_errors: str = "raise",
     sigma: float | None = None,
     bands: str = "sigma",
     level: float = 0.95,
@@ -250,7 +307,12 @@ def fit_trend(
         ``None`` makes the house effects sum to zero.
     base : ``"all"`` (share of all respondents) or ``"opinion"`` (share among yes + no).
     events : dated events ``"YYYY-MM-DD=Label"``; each is drawn and, with ``test_events``,
-        tested for a level shift.
+        tested for a level shift (Wald test; ``p_holm`` adjusts the p-values over the events
+        tested, Holm 1979).
+    event_errors : ``"raise"`` (default): an event outside the polls' range or one whose shift
+        cannot be told apart from the house effects is an error. ``"report"``: that event is
+        left off the chart and its test carries ``failed`` (why) instead of numbers, so a fixed
+        list of events can be used on any corpus.
     sigma : fix the random-walk sd per unit instead of estimating it (0 = a constant share).
     bands : ``"sigma"`` (default) widens the bands and house-effect intervals for the uncertainty
         of the ML sigma (Hamilton 1986); ``"plugin"`` treats sigma_hat as known, as most
@@ -268,8 +330,19 @@ def fit_trend(
         raise InputError("a trend needs at least two polls")
     layout = _layout(table, y, r, UNITS[unit], reference)
     d = layout.design
+    if event_errors not in ("raise", "report"):
+        raise InputError(f"event_errors '{event_errors}' is unknown; use raise or report")
     evs = parse_events(events)
-    check_event_range(evs, table["start"].min(), table["end"].max())
+    out_of_range: list[dict[str, Any]] = []
+    if event_errors == "raise":
+        check_event_range(evs, table["start"].min(), table["end"].max())
+    else:
+        first_day, last_day = table["start"].min(), table["end"].max()
+        for e in evs:
+            if e.date < first_day or e.date > last_day:
+                out_of_range.append({"event": e.label, "date": str(e.date.date()), "reason": "outside_range",
+                                     "failed": f"outside the polls' date range {first_day.date()} to {last_day.date()}"})
+        evs = [e for e in evs if first_day <= e.date <= last_day]
 
     lik = _Likelihood(*d.steps())
     if sigma is not None and sigma < 0:
@@ -280,15 +353,17 @@ def fit_trend(
     # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
     ms, ps, share, var = _smooth(d, out, sig * sig, gls_fit)
     delta = d.contrast @ gls_fit.b[1:]
-    dvar = np.diag(d.contrast @ gls_fit.cov_b[1:, 1:] @ d.contrast.T)
+    dcov = d.contrast @ gls_fit.cov_b[1:, 1:] @ d.contrast.T
     sigma_weights = None
     if sigma is None and bands == "sigma":
-        var, dvar, sigma_weights = _with_sigma_uncertainty(d, lik, sig, gls_fit, share, delta)
+        var, dcov, sigma_weights = _with_sigma_uncertainty(d, lik, sig, gls_fit, share, delta)
+    dvar = np.diag(dcov)
     zq = float(special.ndtri(0.5 + level / 2))
     trend = _trend_table(layout, share, np.sqrt(np.maximum(var, 0.0)), zq)
     house_df = _house_table(layout, table, delta, np.sqrt(np.maximum(dvar, 0.0)), zq)
     table = _poll_residuals(layout, table, y, r, neff, ms, ps, gls_fit, outlier_z)
-    tests = tuple(_level_shift(d, ev, layout.origin, layout.step, sigma, zq, bands) for ev in evs) if test_events else ()
+    tests = (tuple(sorted(_event_tests(d, evs, layout, sigma, zq, bands, event_errors) + tuple(out_of_range), key=lambda x: x["date"]))
+             if test_events else ())
 
     last = trend.iloc[-1]
     flat_sigma = sigma_weights is not None and sigma_weights["sigma"][-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9)
@@ -311,6 +386,7 @@ def fit_trend(
             "band": "logit-transformed (delta method) inside [0, 1]; house effects and shifts inside [-1, 1]",
         },
         warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,
+        house_cov=dcov,
     )
 
 
@@ -363,17 +439,17 @@ def _layout(table: pd.DataFrame, y: np.ndarray, r: np.ndarray, step: int, refere
 
 def _with_sigma_uncertainty(d: _Design, lik: _Likelihood, sig: float, gls_fit: GLSFit, share: np.ndarray,
                             delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Variances of the trend and the house effects mixed over sigma (Hamilton 1986): the
-    uncertainty of sigma_hat is added, the point estimates stay at the ML fit."""
+    """Variances of the trend and the covariance of the house effects mixed over sigma (Hamilton
+    1986): the uncertainty of sigma_hat is added, the point estimates stay at the ML fit."""
     sig_k, w_k = _sigma_weights(lik, sig, gls_fit.loglik)
-    var_mix, dvar_mix = np.zeros_like(share), np.zeros_like(delta)
+    var_mix, dcov_mix = np.zeros_like(share), np.zeros((len(delta), len(delta)))
     for s_k, w in zip(sig_k, w_k, strict=True):
         out_k, fit_k = lik.at(s_k)
         _, _, share_k, var_k = _smooth(d, out_k, float(s_k) ** 2, fit_k)
         var_mix += w * (var_k + (share_k - share) ** 2)
-        delta_k = d.contrast @ fit_k.b[1:]
-        dvar_mix += w * (np.diag(d.contrast @ fit_k.cov_b[1:, 1:] @ d.contrast.T) + (delta_k - delta) ** 2)
-    return var_mix, dvar_mix, {"sigma": sig_k, "weight": w_k}
+        dd = d.contrast @ fit_k.b[1:] - delta
+        dcov_mix += w * (d.contrast @ fit_k.cov_b[1:, 1:] @ d.contrast.T + np.outer(dd, dd))
+    return var_mix, dcov_mix, {"sigma": sig_k, "weight": w_k}
 
 
 def _trend_table(layout: _Layout, share: np.ndarray, se: np.ndarray, zq: float) -> pd.DataFrame:
@@ -438,6 +514,39 @@ def _resolve_reference(reference: str | None, houses: list[str], house: np.ndarr
     if own:
         raise InputError(f"reference '{reference}' has several wordings ({', '.join(own)}); name one of them")
     raise InputError(f"reference pollster '{reference}' is not in the polls; choose one of: {', '.join(houses)}")
+
+
+def _event_tests(d: _Design, evs: list[Event], layout: _Layout, sigma: float | None, zq: float, bands: str,
+                 event_errors: str) -> tuple[dict[str, Any], ...]:
+    """One level-shift test per event, with Holm-adjusted p-values over the events tested."""
+    out: list[dict[str, Any]] = []
+    for ev in evs:
+        try:
+            out.append(_level_shift(d, ev, layout.origin, layout.step, sigma, zq, bands))
+        except DesignError as exc:
+            if event_errors == "raise":
+                raise
+            out.append({"event": ev.label, "date": str(ev.date.date()), "reason": "not_identified",
+                        "failed": str(exc).split(": ", 1)[-1]})
+    done = [k for k, t in enumerate(out) if not t.get("failed")]
+    adj = holm([out[k]["p_value"] for k in done])
+    for k, p in zip(done, adj, strict=True):
+        out[k]["p_holm"] = float(p)
+        out[k]["tests_in_family"] = len(done)
+    return tuple(out)
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values, in the order given (family-wise error rate)."""
+    pv = np.asarray(p, dtype=float)
+    m = len(pv)
+    if m == 0:
+        return pv
+    order = np.argsort(pv, kind="stable")
+    stepped = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * pv[order]))
+    out = np.empty(m)
+    out[order] = stepped
+    return out
 
 
 def _level_shift(d: _Design, ev: Event, origin: pd.Timestamp, step: int, sigma: float | None, zq: float,

@@ -137,7 +137,9 @@ def treatment_codes(
 def _numeric_arms(df: pd.DataFrame, treat: str, multi: bool, values: np.ndarray, numeric: bool) -> tuple[np.ndarray, dict[int, str]]:
     shown = ", ".join(map(str, values[:8]))
     if not numeric:
-        hint = f"control={values[0]!r}" if len(values) else "control="
+        # suggest the value that looks like the control arm (R's factors often name it so)
+        likely = next((v for v in values if str(v).strip().lower() in ("control", "ctrl", "0", "контроль")), values[0] if len(values) else None)
+        hint = f"control={likely!r}" if likely is not None else "control="
         raise InputError(
             f"treatment column '{treat}' has text values ({shown}); say which is the control arm with {hint} "
             f"(the other values are the sensitive items), or name every arm with arms="

@@ -32,12 +32,13 @@ from ..subgroups import Level, estimate_by
 from ..survey import Survey
 from ..validate import check_bool, check_column, check_int, check_level
 from . import _data
+from . import fit_test as _ft
 from . import ml as _ml
 from .dim import dim_influence
 
 __all__ = ["list_experiment", "ListFit"]
 
-METHODS = ("dim", "lm", "nls", "ml")
+METHODS = ("dim", "lm", "nls", "ml", "types")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def list_experiment(
     joint: bool = True,
     arms: Mapping[Any, str] | None = None,
     control: Any = None,
+    overdispersed: bool = False,
 ) -> ListFit:
     """Estimate the prevalence of the sensitive item(s) of a list experiment.
 
@@ -114,7 +116,8 @@ def list_experiment(
         (the arm named "control" is the control) or ``control="control"`` (the control value;
         the other values are the items, named by their text, as R's factor ``control/affirm/race``).
     items : J, the number of control items.
-    method : ``dim``, ``lm``, ``nls`` or ``ml``.
+    method : ``dim``, ``lm``, ``nls``, ``ml`` or ``types`` (maximum likelihood over Blair & Imai's
+        respondent types: no law assumed for the control count; no covariates).
     covariates : formulaic right-hand side, e.g. ``"age + male + C(region)"`` (regressions).
     weights, strata, psu : survey design columns or Series (see :func:`sottovoce.survey.as_survey`);
         or pass a :class:`sottovoce.Survey` as ``data``.
@@ -128,6 +131,12 @@ def list_experiment(
         model shared by all arms, one sensitive model per item; Blair & Imai 2012, sec. 4).
         ``False`` fits each item with the control group separately (also used for the
         unconstrained and ceiling/floor models, and for dim, lm and nls, where both coincide).
+    overdispersed : ML only: a beta-binomial control count, as ``ictreg(..., overdispersed =
+        TRUE)`` (constrained model; its ``logit(ρ)`` is the coefficient ``overdispersion``).
+
+    ML and NLS fits carry a test of their control model against the control arm
+    (``hypothesis_tests["control_fit"]``; :mod:`sottovoce.listexp.fit_test`) and a warning when
+    it fails; :func:`sottovoce.listexp.fit_list_model` acts on it.
     """
     if method not in METHODS:
         raise InputError(f"method={method!r} is not a list-experiment estimator; use one of {', '.join(METHODS)}")
@@ -137,23 +146,34 @@ def list_experiment(
     check_column(by, "by")
     if covariates is not None and not isinstance(covariates, str):
         raise InputError(f"covariates={covariates!r} must be a formula right-hand side (a str), e.g. \"age + male\"")
-    constrained, ceiling, floor, joint = (check_bool(v, k) for k, v in
-                                          (("constrained", constrained), ("ceiling", ceiling), ("floor", floor), ("joint", joint)))
+    constrained, ceiling, floor, joint, overdispersed = (check_bool(v, k) for k, v in
+                                                         (("constrained", constrained), ("ceiling", ceiling), ("floor", floor),
+                                                          ("joint", joint), ("overdispersed", overdispersed)))
     check_int(max_iter, "max_iter", minimum=1)
     if (strata is not None or psu is not None) and se == "observed":
         se = "design"
-    if method != "ml" and (ceiling or floor or not constrained):
-        raise InputError("ceiling=True, floor=True and constrained=False apply to method='ml' only")
+    if method != "ml" and (ceiling or floor or not constrained or overdispersed):
+        raise InputError("ceiling=True, floor=True, constrained=False and overdispersed=True apply to method='ml' only")
+    if overdispersed and (ceiling or floor or not constrained):
+        raise InputError("overdispersed=True is the constrained beta-binomial model without ceiling/floor liars (as ictreg's); "
+                         "drop constrained=False, ceiling=True and floor=True")
+    if method == "types":
+        if covariates is not None and str(covariates).strip() not in ("", "1"):
+            raise InputError("method='types' has no covariates (it models the joint law of control count and sensitive item "
+                             "in the whole sample); drop covariates=, or use method='ml' or 'nls'")
+        if se == "sandwich":
+            raise InputError("method='types' has se='observed' or se='design'")
     extra = [by] if by else []
-    d = _data.load(data, count, treat, items, covariates if method != "dim" else None, weights, strata, psu, extra=extra,
+    d = _data.load(data, count, treat, items, covariates if method not in ("dim", "types") else None, weights, strata, psu, extra=extra,
                    arms=arms, control=control)
     if method != "dim" and d.X.shape[1] > 1 and covariates:
         _check_rank(d)
     treated_arms = [a for a in d.arms if a != 0]
-    if method == "ml" and len(treated_arms) > 1 and joint and constrained and not (ceiling or floor):
+    if method == "ml" and len(treated_arms) > 1 and joint and constrained and not (ceiling or floor or overdispersed):
         out = _ml_joint(d, treated_arms, covariates, se, level, tol, max_iter, by)
     else:
-        results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by)
+        results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by,
+                            overdispersed)
                    for a in treated_arms]
         if len(results) == 1:
             out = results[0]
@@ -163,6 +183,8 @@ def list_experiment(
                 categories=tuple(r.with_(code=a, label=d.arm_label(a)) for a, r in zip(treated_arms, results, strict=False)),
                 details={"J": d.J, "items": len(treated_arms)}, stats={"n_arms": d.arm_counts()},
                 warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
+                hypothesis_tests={f"{k}[{d.arm_label(a)}]": v for a, r in zip(treated_arms, results, strict=True)
+                                  for k, v in r.hypothesis_tests.items()},
             )
     if d.warnings:
         out = out.with_(warnings=tuple(dict.fromkeys((*d.warnings, *out.warnings))))
@@ -180,13 +202,20 @@ def _check_rank(d: _data.ListData) -> None:
             raise InputError(f"covariate '{which}' is constant or collinear within the {arm}; drop it or merge its categories")
 
 
-def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, by) -> ListFit:
+def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, by,
+             overdispersed=False) -> ListFit:
     sel = (d.t == 0) | (d.t == arm)
     w = np.where(sel, d.w, 0.0)
     n = int((w > 0).sum())
     warnings: list[str] = []
     base: dict[str, Any] = {"J": d.J, "arm": arm, "se_type": se if method != "dim" else "design"}
     n_arms = {d.arm_label(0): int(((d.t == 0) & (w > 0)).sum()), d.arm_label(arm): int(((d.t == arm) & (w > 0)).sum())}
+    if method == "types":
+        res = _types_fit(d, arm, d.survey, level, se)
+        if by:
+            groups, notes = estimate_by(d.survey, by, lambda dom, lev: _types_fit(d, arm, dom, level, se), min_n=2)
+            res = res.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*res.warnings, *notes))))
+        return res.with_(details={**res.details, **base}, stats={**res.stats, "n_arms": n_arms})
     if method == "dim":
         res = _dim_fit(d, arm, d.survey, level)
         if by:
@@ -198,6 +227,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     ws = d.w[sel]
     k = X.shape[1]
     U_sens = None  # per-respondent influence of the sensitive coefficients (design SEs)
+    fit_tests: dict[str, Any] = {}
     if method == "lm":
         from . import regression as _reg  # scipy.optimize: only for lm and nls
 
@@ -218,6 +248,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         from . import regression as _reg
 
         delta, psi, V = _reg.fit_nls(y, t, X, ws, d.J)
+        fit_tests = {"control_fit": _ft.nls_mean_test(d.survey, d.y, (d.t == 0) & sel, d.X, psi, d.J)}
         parts = {"sensitive": (delta, V[:k, :k]), "control": (psi, V[k:, k:])}
         beta_s, V_s, extra = delta, V[:k, :k], {}
         vc_terms = [("sensitive", term) for term in d.terms] + [("control", term) for term in d.terms]
@@ -242,38 +273,58 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         wc = np.bincount(inv, weights=ws, minlength=len(cells))
         k0 = X.shape[1]
         kc = Xc.shape[1] if Xc is not None else 0
-        model = _ml.MLModel(y=cells[:, k0], t=cells[:, k0 + 1].astype(np.int64), X=cells[:, :k0], terms=d.terms, J=d.J, wt=wc,
-                            constrained=constrained, ceiling=ceiling, floor=floor,
-                            X_ceiling=cells[:, k0 + 2:k0 + 2 + kc] if Xc is not None else None, terms_ceiling=tc,
-                            X_floor=cells[:, k0 + 2 + kc:] if Xf is not None else None, terms_floor=tf)
-        fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
+        model: Any
+        if overdispersed:
+            from . import betabinomial as _bb
+
+            model = _bb.BBModel(y=cells[:, k0], t=cells[:, k0 + 1].astype(np.int64), X=cells[:, :k0], terms=d.terms, J=d.J, wt=wc)
+            fit: Any = _bb.fit_bb(model, max_iter=min(max_iter, 500))
+            em_iterations = 0
+        else:
+            model = _ml.MLModel(y=cells[:, k0], t=cells[:, k0 + 1].astype(np.int64), X=cells[:, :k0], terms=d.terms, J=d.J, wt=wc,
+                                constrained=constrained, ceiling=ceiling, floor=floor,
+                                X_ceiling=cells[:, k0 + 2:k0 + 2 + kc] if Xc is not None else None, terms_ceiling=tc,
+                                X_floor=cells[:, k0 + 2 + kc:] if Xf is not None else None, terms_floor=tf)
+            fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
+            em_iterations = fit.iterations
+        S = fit.model.score_rows(fit.theta)[inv]  # per respondent
+        Hinv = np.linalg.inv(-fit.hessian)
+        U = np.zeros((len(d.y), len(fit.theta)))
+        U[sel] = S @ Hinv  # θ̂ − θ ≈ Σ w_i U_i
         if se == "observed":
             V_full = fit.vcov
+        elif se == "design":
+            V_full = d.survey.cov_total(U)
+            U_sens = U[:, :k]
         else:
-            S = fit.model.score_rows(fit.theta)[inv]  # per respondent
-            Hinv = np.linalg.inv(-fit.hessian)
-            if se == "design":
-                U = np.zeros((len(d.y), len(fit.theta)))
-                U[sel] = S @ Hinv
-                V_full = d.survey.cov_total(U)
-                U_sens = U[:, :k]
-            else:
-                V_full = Hinv @ ((S * (ws ** 2)[:, None]).T @ S) @ Hinv
+            V_full = Hinv @ ((S * (ws ** 2)[:, None]).T @ S) @ Hinv
+        fit_tests = {"control_fit": _control_law_test(d, sel, model, inv, fit.theta, U, overdispersed, constrained)}
         par = model.split(fit.theta)
         parts = {}
         for i, b in enumerate(model.blocks):
             lo, hi = model.offsets[i], model.offsets[i + 1]
             parts[b.part] = (par[b.part], V_full[lo:hi, lo:hi])
+        block_terms = {b.part: b.terms for b in model.blocks}
         beta_s, V_s = par["sensitive"], V_full[:k, :k]
         vc_terms = [(b.part, term) for b in model.blocks for term in b.terms]
-        extra = {"loglik": fit.loglik, "em_iterations": fit.iterations, "iterations": len(fit.trace) - 1, "cells": len(cells),
+        extra = {"loglik": fit.loglik, "em_iterations": em_iterations, "iterations": len(fit.trace) - 1, "cells": len(cells),
                  "loglik_trace": fit.trace[-50:] if len(fit.trace) > 50 else fit.trace}
+        if overdispersed:
+            rho = float(expit(par["overdispersion"][0]))
+            extra.update({"overdispersed": True, "rho": rho, "variance_inflation": 1 + (d.J - 1) * rho})
         if ceiling or floor:
             extra.update(_liar_shares(model, fit.theta, wc))
         if weights_used(d) and se == "observed":
             warnings.append("observed-information SEs treat the weights as frequency weights (as ictreg does); use se='design' for survey weights")
-    coefs = {part: {term: {"coef": float(b[j]), "se": float(np.sqrt(max(Vb[j, j], 0.0)))} for j, term in enumerate(d.terms if part in ("sensitive", "control", "control.psi0", "control.psi1") else _terms_for(part, tc if method == "ml" and ceiling else None, tf if method == "ml" and floor else None))}
+    if method != "ml":
+        block_terms = {part: d.terms for part in parts}
+    coefs = {part: {term: {"coef": float(b[j]), "se": float(np.sqrt(max(Vb[j, j], 0.0)))} for j, term in enumerate(block_terms[part])}
              for part, (b, Vb) in parts.items()}
+    if method != "lm":
+        for entry in fit_tests.values():
+            msg = _ft.failure_warning(entry, method)
+            if msg:
+                warnings.append(msg)
     p, grad = _prevalence(method, d.X, beta_s, np.where(sel, d.w, 0.0))
     Wsel = w.sum()
     est = float(w @ p / Wsel)
@@ -292,7 +343,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         coefficients=coefs, stats=stats,
         details={**base, **extra, "constrained": constrained, "covariates": covariates or "1",
                  "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), hypothesis_tests=fit_tests if method != "lm" else {},
         model={"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates,
                "index": index_model_of(frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, X=d.X, survey=d.survey,
                                        link="identity" if method == "lm" else "logit", rows=sel, weights=np.where(sel, d.w, 0.0),
@@ -328,6 +379,51 @@ def _dim_fit(d: _data.ListData, arm: int, svy: Survey, level: float) -> ListFit:
                                  method="list-dim", variable=d.count, notes=notes)
 
 
+def _types_fit(d: _data.ListData, arm: int, svy: Survey, level: float, se: str) -> ListFit:
+    """The respondent-types ML of one arm against the control in ``svy`` (the design or a domain)."""
+    from .types import fit_types
+
+    w = np.where((d.t == 0) | (d.t == arm), svy.weights, 0.0)
+    T, C = (d.t == arm) & (w > 0), (d.t == 0) & (w > 0)
+    f = fit_types(d.y, T, C, w, d.J)
+    u = None
+    s = f.se
+    if se == "design":
+        u = f.influence
+        s = float(np.sqrt(svy.cov_total(u)[0, 0]))
+    table = [{"y": y, "sensitive": z, "estimate": float(f.pi[z, y]), "se": float(f.pi_se[z, y]), "at_zero": bool(f.active[z, y])}
+             for z in (1, 0) for y in range(d.J + 1)]
+    zero = [f"π(y={r['y']}, sensitive={'yes' if r['sensitive'] else 'no'})" for r in table if r["at_zero"]]
+    if f.moment_feasible:
+        notes: tuple[str, ...] = ("every respondent type has a non-negative estimated share, so the types model's estimate "
+                                  "is the difference in means",)
+    else:
+        dim = float(np.average(d.y[T], weights=w[T]) - np.average(d.y[C], weights=w[C]))
+        notes = (f"the difference in means ({100 * dim:.1f}%) implies negative shares of some respondent types; the types model "
+                 f"holds {', '.join(zero)} at zero (no design effect and no liars assumed — check list_design_test)",)
+    return ListFit.from_estimate(
+        f.prevalence, s, scale="share", df=design_df(svy, u), level=level, n=int((w > 0).sum()), method="list-types",
+        variable=d.count, notes=notes,
+        details={"pi": table, "types_at_zero": zero, "moment_feasible": f.moment_feasible, "loglik": f.loglik,
+                 "se_type": se},
+        stats={"loglik": f.loglik, "se_type": _SE_WORDS.get(se, se)},
+    )
+
+
+def _control_law_test(d: _data.ListData, sel: np.ndarray, model: Any, inv: np.ndarray, theta: np.ndarray, U: np.ndarray,
+                      overdispersed: bool, constrained: bool) -> dict[str, Any]:
+    """The control-count test of an ML fit on cells (``inv`` maps respondents of ``sel`` to cells)."""
+    J = d.J
+
+    def pmf(th: np.ndarray) -> np.ndarray:
+        P = np.zeros((len(d.y), J + 1))
+        P[sel] = model.control_pmf(th)[inv]
+        return P
+
+    name = "beta-binomial" if overdispersed else ("binomial" if constrained else "binomial mixture (unconstrained)")
+    return _ft.count_law_test(d.survey, d.y, (d.t == 0) & sel, pmf, theta, U, J, name)
+
+
 def _reg_predict(d: _data.ListData, method: str, beta: np.ndarray, V: np.ndarray, w: np.ndarray, svy: Survey, level: float) -> Result:
     """A subgroup's prevalence predicted by the overall model: the weighted mean of the
     individual predictions over the subgroup (``predict.ictreg(newdata = subgroup, avg = TRUE)``)."""
@@ -347,8 +443,19 @@ def _cells(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows and each respondent's row index; identity when nearly all rows differ."""
     probe = stacked[:: max(1, len(stacked) // 1000)]
     if len(np.unique(probe, axis=0)) < 0.5 * len(probe):
-        cells, inv = np.unique(stacked, axis=0, return_inverse=True)
-        return cells, inv.ravel()
+        # one integer key per row (column codes in mixed radix, first column most significant):
+        # sorting it orders the rows as np.unique(axis=0) does, several times faster
+        key = np.zeros(len(stacked), dtype=np.int64)
+        size = 1
+        for col in stacked.T:
+            u, code = np.unique(col, return_inverse=True)
+            size *= len(u)
+            if size >= 2 ** 62:
+                cells, inv = np.unique(stacked, axis=0, return_inverse=True)
+                return cells, inv.ravel()
+            key = key * len(u) + code.ravel()
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        return stacked[first], inv.ravel()
     return stacked, np.arange(len(stacked))
 
 
@@ -413,12 +520,6 @@ def weights_used(d: _data.ListData) -> bool:
     """Whether the respondents carry unequal weights (a weight column or a calibrated Survey)."""
     pos = d.w[d.w > 0]
     return d.survey.weights_column is not None or bool(pos.size and np.ptp(pos) > 0)
-
-
-def _terms_for(part: str, tc: list[str] | None, tf: list[str] | None) -> list[str]:
-    if part == "ceiling":
-        return tc or ["(Intercept)"]
-    return tf or ["(Intercept)"]
 
 
 def _liar_shares(model: _ml.MLModel, theta: np.ndarray, w: np.ndarray) -> dict[str, float]:

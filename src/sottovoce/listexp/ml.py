@@ -185,6 +185,23 @@ class MLModel:
                 parts.append((m, mass, (y == J).astype(float)))
         return ll, parts
 
+    def control_pmf(self, theta: np.ndarray) -> np.ndarray:
+        """Model probability of each control count 0..J for every row: what a control respondent
+        with these covariates answers (binomial; a mixture of two binomials when unconstrained)."""
+        par = self.split(theta)
+        J = self.J
+        counts = np.arange(J + 1)
+        lc = _lchoose(J, counts)
+
+        def binom(eta: np.ndarray) -> np.ndarray:
+            lp, l1p = _logit.log_both(eta)
+            return np.exp(lc + counts * lp[:, None] + (J - counts) * l1p[:, None])
+
+        if self.constrained:
+            return binom(self.X @ par["control"])
+        g = expit(self.X @ par["sensitive"])[:, None]
+        return g * binom(self.X @ par["control.psi1"]) + (1 - g) * binom(self.X @ par["control.psi0"])
+
     def _idx(self, part: str) -> int:
         return [b.part for b in self.blocks].index(part)
 

@@ -96,6 +96,13 @@ def point(label: str, kind: str, r: Mapping[str, Any] | None, min_cell: int) -> 
     return charts.Point(label, kind, r["estimate"], lo, hi)
 
 
+def _list_model(q: Mapping[str, Any]) -> str:
+    """The list model whose estimate is shown: the requested method, unless the pipeline's model
+    check (``fit_list_model``) replaced it by the beta-binomial or the difference in means."""
+    chosen = (q.get("result") or {}).get("list_model")
+    return {"dim": "dim", "betabinomial": "ml_bb", "types": "types"}.get(chosen or "", q.get("method", "dim"))
+
+
 def group_key(g: Mapping[str, Any]) -> tuple[str, str]:
     return str(g.get("by")), str(g.get("label") if g.get("label") is not None else g.get("level"))
 
@@ -163,6 +170,10 @@ def _compare_section(results: Mapping[str, Any], qs_sorted: list[Mapping[str, An
         pval = (q.get("design_test") or {}).get("p_value")
         if pval is not None and pval < 0.05:
             caveats.append(t(lang, "c_design_test", q=q["id"], p=dec(f"{pval:.3f}", lang)))
+        res = r or {}
+        if q["type"] == "list" and res.get("rejected_model"):  # fit_list_model replaced the requested model
+            caveats.append(t(lang, "c_list_model", q=q["id"], model=S.get(f"list_{q.get('method', 'ml')}", q.get("method", "")),
+                             shown=S.get(f"list_{_list_model(q)}", res.get("list_model", "")), est=pct(res.get("rejected_estimate"))))
     byid = questions(results)
     gap_rows = []
     for c in results.get("comparisons", []):
@@ -355,7 +366,7 @@ def _methods(qs_sorted: list[Mapping[str, Any]], weighting: Mapping[str, Any], n
         if q["type"] == "direct":
             m = S["m_direct"]
         elif q["type"] == "list":
-            m = t(lang, "m_list", method=S.get(f"list_{q.get('method', 'dim')}", q.get("method", "dim")))
+            m = t(lang, "m_list", method=S.get(f"list_{_list_model(q)}", q.get("method", "dim")))
         elif q["type"] == "rr":
             m = t(lang, "m_rr", design=S.get(f"design_{q.get('design')}", q.get("design")))
         else:
