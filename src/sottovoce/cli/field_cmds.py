@@ -108,6 +108,8 @@ def serve(
     max_connections: int = typer.Option(500, "--max-connections", help="Open connections at most; more are closed at once."),
     request_timeout: float = typer.Option(15.0, "--request-timeout", help="Seconds a client has to send a request's head, and again its body."),
     scrub_interval: float = typer.Option(300.0, "--scrub-interval", help="Seconds between scrubs that erase arrival order from the database files (0: only at start and stop)."),
+    mode: str = typer.Option("web", "--mode", help="web (respondents answer themselves) or interviewer (a call centre: one page per case of --assignment)."),
+    assignment: Path | None = typer.Option(None, "--assignment", help="Interviewer mode: assignment.csv from `sottovoce field-plan` (case id -> arms)."),
 ) -> None:
     """Serve the survey: answers are sealed to the public key on arrival."""
     from ..field.server import run_server
@@ -115,7 +117,8 @@ def serve(
     if max_connections < 1 or request_timeout <= 0 or scrub_interval < 0:
         raise InputError("--max-connections must be at least 1, --request-timeout above 0 and --scrub-interval 0 or more")
     run_server(study, public_key, db, host=host, port=port, invites=invites, invite_key=invite_key, max_body=max_body,
-               max_connections=max_connections, request_timeout=request_timeout, scrub_interval=scrub_interval)
+               max_connections=max_connections, request_timeout=request_timeout, scrub_interval=scrub_interval,
+               mode=mode, assignment=assignment)
 
 
 def export(

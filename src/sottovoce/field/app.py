@@ -37,6 +37,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InputError
 from .crypto import seal
+from .interviewer import (
+    CASE_COLUMN,
+    INTERVIEWER_COLUMN,
+    INTERVIEWER_MAX,
+    INTERVIEWER_PATTERN,
+    Assignment,
+    check_arms,
+)
+from .interviewer import TEXTS as INTERVIEWER_TEXTS
 from .openapi import IDEM_PATTERN, openapi_spec
 from .questionnaire import MESSAGES, UI, AnswerError, Questionnaire
 from .storage import GroupCommitter, Pending, Store, open_store, today
@@ -166,10 +175,18 @@ def _page(st: State, name: str, lang: str, path: str, status: int = 200, **ctx: 
     return HTMLResponse(_html(st, name, lang, path, **ctx), status_code=status)
 
 
-def _survey_html(st: State, lang: str, arms: dict[str, int] | None = None) -> bytes:
+def _survey_html(st: State, lang: str, arms: dict[str, int] | None = None, case: dict[str, str] | None = None) -> bytes:
+    """The survey page; ``case`` (interviewer mode: id, interviewer) turns it into that case's interview page."""
     blocks = st.questionnaire.render(lang, arms=arms)
     design = st.questionnaire.design
-    return _html(st, "survey.html", lang, "/", blocks=blocks, key=secrets.token_urlsafe(24), invites=st.invites,
+    extra: dict[str, Any] = {}
+    if case is not None:
+        t = INTERVIEWER_TEXTS[lang]
+        extra = {"path": "/case", "query": f"case={case['id']}&interviewer={case['interviewer']}",
+                 "case": {**case, "title": t["case_title"].format(case=case["id"], interviewer=case["interviewer"]),
+                          "script": t["script"], "submit": t["submit"]}}
+    return _html(st, "survey.html", lang, extra.pop("path", "/"), blocks=blocks, key=secrets.token_urlsafe(24),
+                 invites=st.invites and case is None, case=extra.pop("case", None), **extra,
                  intro=st.questionnaire.study.text(design.intro, lang), consent=st.questionnaire.study.text(design.consent, lang))
 
 
@@ -180,10 +197,13 @@ def _longest_survey(st: State) -> int:
     position of a list's sensitive item move text around without changing its length.
     """
     choices = st.questionnaire.arm_choices()
+    case = None  # interviewer mode: the longest case id and interviewer code (both ASCII, never escaped)
+    if st.assignment is not None:
+        case = {"id": "X" * st.assignment.case_width, "interviewer": "X" * INTERVIEWER_MAX}
     longest = 0
     for lang in UI:
         for combo in itertools.product(*choices.values()):
-            longest = max(longest, len(_survey_html(st, lang, dict(zip(choices, combo, strict=True)))))
+            longest = max(longest, len(_survey_html(st, lang, dict(zip(choices, combo, strict=True)), case)))
     return longest + len(_PAD_OPEN) + len(_PAD_CLOSE)
 
 
@@ -205,7 +225,9 @@ async def survey(request: Request) -> Response:
 
 async def thanks(request: Request) -> Response:
     st = request.app.state
-    return _page(st, "thanks.html", _lang_of(st, request.query_params.get("lang")), "/thanks")
+    lang = _lang_of(st, request.query_params.get("lang"))
+    nxt = INTERVIEWER_TEXTS[lang]["next"] if st.assignment is not None else None
+    return _page(st, "thanks.html", lang, "/thanks", next_case=nxt)
 
 
 # -- submissions ------------------------------------------------------------------------------------
@@ -228,7 +250,7 @@ def _invite_tag(st: State, invite: str, idem_hash: str) -> bytes | None:
 
 async def _store_sealed(st: State, answers: dict[str, Any], idem_hash: str, tag: bytes | None) -> str:
     """Seal (with the day and the server token inside), queue for the next group commit; the status once durable."""
-    payload = st.questionnaire.encode(answers, day=today(), server=st.store.server_secret)
+    payload = st.questionnaire.encode(answers, day=today(), server=st.store.server_secret, size=st.payload_size)
     outcome = await asyncio.wrap_future(st.committer.submit(Pending(idem_hash, seal(st.public_key, payload), tag)))
     if outcome.status == "stored" and tag is not None:
         st.recent_invited[idem_hash] = None
@@ -342,6 +364,82 @@ async def submit_api(request: Request) -> Response:
     return JSONResponse({"status": status}, status_code=201 if status == "stored" else 200)
 
 
+# -- interviewer mode ---------------------------------------------------------------------------------
+
+async def interviewer_start(request: Request) -> Response:
+    st = request.app.state
+    lang = _lang_of(st, request.query_params.get("lang"))
+    return _page(st, "interviewer.html", lang, "/", t=INTERVIEWER_TEXTS[lang])
+
+
+def _open_case(st: State, case: str) -> tuple[str, dict[str, int]] | None:
+    """The case (id as written, assigned columns) if it is in the assignment and not yet recorded; else None."""
+    found = st.assignment.find(case)
+    if found is None or not st.store.invite_may_be_valid(st.store.tag(found[0])):
+        return None
+    return found
+
+
+async def interviewer_case(request: Request) -> Response:
+    """One case's interview page, its arms set from the assignment (padded like every survey page)."""
+    st = request.app.state
+    lang = _lang_of(st, request.query_params.get("lang"))
+    t = INTERVIEWER_TEXTS[lang]
+    interviewer = request.query_params.get("interviewer", "").strip()
+    if not INTERVIEWER_PATTERN.fullmatch(interviewer):
+        return _page(st, "error.html", lang, "/", 400, message=t["bad_interviewer"])
+    found = _open_case(st, request.query_params.get("case", "").strip())
+    if found is None:
+        return _page(st, "error.html", lang, "/", 404, message=t["bad_case"])
+    case, values = found
+    arms = st.assignment.page_arms(st.questionnaire, values)
+    return HTMLResponse(_padded(st, _survey_html(st, lang, arms, {"id": case, "interviewer": interviewer})))
+
+
+async def interviewer_submit(request: Request) -> Response:
+    """The interview form: checked like the web form, plus the case (one-time, like an invitation) and its arms."""
+    st = request.app.state
+    lang = _lang_of(st, None)
+    if _ctype(request) != "application/x-www-form-urlencoded":
+        return _page(st, "error.html", lang, "/", 415, message=MESSAGES["form_type"][lang])
+    raw = await _body(request)
+    if isinstance(raw, tuple):
+        return _page(st, "error.html", lang, "/", raw[0], message=MESSAGES["too_large" if raw[0] == 413 else "too_slow"][lang])
+    form = _read_form(raw)
+    if isinstance(form, str):
+        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["malformed"][lang].format(why=form))
+    lang = _lang_of(st, form.get("_lang"))
+    t = INTERVIEWER_TEXTS[lang]
+    key = form.get("_key", "")
+    if not _IDEM.match(key):
+        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["form_key"][lang])
+    interviewer = form.get("_interviewer", "")
+    if not INTERVIEWER_PATTERN.fullmatch(interviewer):
+        return _page(st, "error.html", lang, "/", 400, message=t["bad_interviewer"])
+    if st.questionnaire.design.consent and form.get("_consent") != "1":
+        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["consent"][lang])
+    try:
+        answers = st.questionnaire.answers_from_form(form)
+    except AnswerError as exc:
+        return _page(st, "error.html", lang, "/", 400, message=exc.text(lang))
+    idem = st.store.hash(key)
+    found = st.assignment.find(form.get("_case", ""))
+    tag = _invite_tag(st, found[0], idem) if found is not None else None
+    if found is None or tag is None:
+        return _page(st, "error.html", lang, "/", 403, message=t["bad_case"])
+    if not check_arms(found[1], answers):
+        return _page(st, "error.html", lang, "/", 400, message=t["mismatch"])
+    row = {CASE_COLUMN: found[0], INTERVIEWER_COLUMN: interviewer, **answers}
+    try:
+        status = await _store_sealed(st, row, idem, tag)
+    except Exception:
+        log.exception("storage failed")
+        return _page(st, "error.html", lang, "/", 503, message=MESSAGES["storage"][lang])
+    if status == "bad_invite":
+        return _page(st, "error.html", lang, "/", 403, message=t["bad_case"])
+    return RedirectResponse(f"/thanks?lang={lang}", status_code=303)
+
+
 def _ctype(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
@@ -377,6 +475,14 @@ ROUTES = [
     Route("/api/submissions", submit_api, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/static/{name:str}", static_file, methods=["GET"]),
+]
+INTERVIEWER_ROUTES = [  # no JSON API: the interview page is the instrument
+    Route("/", interviewer_start, methods=["GET"]),
+    Route("/case", interviewer_case, methods=["GET"]),
+    Route("/thanks", thanks, methods=["GET"]),
+    Route("/submit", interviewer_submit, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
     Route("/static/{name:str}", static_file, methods=["GET"]),
 ]
 
@@ -428,19 +534,24 @@ def create_app(
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     scrub_interval: float = DEFAULT_SCRUB_INTERVAL,
     scrub_on_stop: bool = False,
+    assignment: Assignment | None = None,
 ) -> Guard:
     """Build the ASGI app for one study. ``db`` is a URL (see :func:`open_store`) or an open store.
 
     The app holds only the *public* key: it can seal answers but never read them back. An
     invitation-only store must have been given its invitation key (:meth:`Store.unlock_invites`).
     With ``scrub_on_stop`` the app scrubs and closes the store when its lifespan ends (``serve``).
+    With an ``assignment`` (from ``field-plan``) it is the interviewer mode (:mod:`sottovoce.field.interviewer`):
+    the store must hold the case ids as its invitation codes.
     """
     store = open_store(db) if isinstance(db, str) else db
     store.bind_study(questionnaire.id)
     invites = store.invites_enabled()
     if invites and not store.invites_unlocked:
         raise InputError("this study is invitation-only: give --invite-key, the key file made when the codes were imported")
-    app = Starlette(routes=ROUTES, exception_handlers={404: refused, 405: refused}, lifespan=_lifespan)
+    if assignment is not None and not invites:
+        raise InputError("the interviewer mode needs the case ids imported as one-time codes: give --invite-key")
+    app = Starlette(routes=ROUTES if assignment is None else INTERVIEWER_ROUTES, exception_handlers={404: refused, 405: refused}, lifespan=_lifespan)
     app.router.redirect_slashes = False  # a redirect would be built from the Host header
     st = app.state
     st.questionnaire, st.public_key, st.store, st.invites = questionnaire, public_key, store, invites
@@ -454,6 +565,9 @@ def create_app(
     st.static = {name: (resources.files("sottovoce.field").joinpath("static", name).read_bytes(), ctype)
                  for name, ctype in _STATIC}
     st.spec, st.max_body = openapi_spec(questionnaire, max_body), max_body
+    st.assignment = assignment
+    st.payload_size = None if assignment is None else questionnaire.payload_size_with(
+        {CASE_COLUMN: "X" * assignment.case_width, INTERVIEWER_COLUMN: "X" * INTERVIEWER_MAX})
     st.page_size = _longest_survey(st)
     guard = Guard(app, max_body, request_timeout)
     guard.state = st  # type: ignore[attr-defined]  # for the CLI and tests

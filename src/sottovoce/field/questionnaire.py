@@ -603,10 +603,16 @@ class Questionnaire:
         longest = {col: max(values, key=lambda v: len(_json(v))) for col, values in self._values.items()}
         return len(_encode(self.id, longest, "0000-00-00", bytes(32)))
 
-    def encode(self, answers: Mapping[str, Any], *, day: str, server: bytes) -> bytes:
-        """The plaintext to seal: answers, the day and the server token, padded to :meth:`payload_size`."""
+    def payload_size_with(self, extra: Mapping[str, str]) -> int:
+        """The one plaintext length when string columns ``extra`` (their longest values) go first in the answers."""
+        longest = {col: max(values, key=lambda v: len(_json(v))) for col, values in self._values.items()}
+        return len(_encode(self.id, {**extra, **longest}, "0000-00-00", bytes(32)))
+
+    def encode(self, answers: Mapping[str, Any], *, day: str, server: bytes, size: int | None = None) -> bytes:
+        """The plaintext to seal: answers, the day and the server token, padded to :meth:`payload_size`
+        (or to ``size``, the interviewer mode's, whose answers carry the case and interviewer too)."""
         raw = _encode(self.id, answers, day, server)
-        size = self.payload_size()
+        size = self.payload_size() if size is None else size
         if len(raw) > size:  # validated answers never are; anything else must not leak through its length
             raise AnswerError("too_long")
         return raw + b" " * (size - len(raw))

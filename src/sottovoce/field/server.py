@@ -23,10 +23,11 @@ from typing import Any
 from ..errors import InputError
 from .app import DEFAULT_MAX_BODY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_INTERVAL, create_app
 from .crypto import load_public_key
+from .interviewer import Assignment, load_assignment
 from .questionnaire import Questionnaire
 from .storage import Store, _redact, open_store, read_invite_key, sqlite_path
 
-__all__ = ["run_server", "setup_invitations", "guarded_protocol", "OneLineRateLimit", "DEFAULT_MAX_CONNECTIONS"]
+__all__ = ["run_server", "setup_invitations", "setup_cases", "guarded_protocol", "OneLineRateLimit", "DEFAULT_MAX_CONNECTIONS"]
 
 DEFAULT_MAX_CONNECTIONS = 500
 _FD_RESERVE = 64  # descriptors kept free for the database, the log and the listening socket
@@ -174,6 +175,20 @@ def setup_invitations(store: Store, invites: Path | None, invite_key: Path | Non
           "who answered.", file=sys.stderr)
 
 
+def setup_cases(store: Store, plan: Assignment, invite_key: Path | None, db: str) -> None:
+    """Interviewer mode: unlock the key and, on the first start, import the case ids as one-time codes."""
+    if invite_key is None:
+        raise InputError("--mode interviewer needs --invite-key FILE: the key that makes the stored case tags "
+                         "unlinkable to the case ids. Keep it off this disk; it is made on the first start")
+    first = not store.invites_enabled()
+    store.unlock_invites(read_invite_key(invite_key, create=first))
+    _key_file_warnings(invite_key, db)
+    if first:
+        n = store.import_invites([case for case, _ in plan.cases.values()], plan.source)
+        print(f"imported {n} case ids from {plan.source} as one-time codes. Keep {invite_key} off this disk "
+              "and give it at every start.", file=sys.stderr)
+
+
 def run_server(
     study: str | os.PathLike[str],
     public_key: str | os.PathLike[str],
@@ -187,21 +202,40 @@ def run_server(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     scrub_interval: float = DEFAULT_SCRUB_INTERVAL,
+    mode: str = "web",
+    assignment: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Check everything, scrub, run uvicorn (no access log); the app scrubs again on a clean stop."""
+    """Check everything, scrub, run uvicorn (no access log); the app scrubs again on a clean stop.
+
+    ``mode="interviewer"`` serves one page per case of ``assignment`` (``field-plan``'s file) to a
+    call centre's interviewers; the case ids become the one-time codes (imported on the first start).
+    """
     import uvicorn
 
     os.umask(0o077)  # the database, its WAL and anything else we create: owner only
     questionnaire = Questionnaire.from_file(Path(study))
     key = load_public_key(public_key)
+    plan = None
+    if mode not in ("web", "interviewer"):
+        raise InputError(f"--mode {mode}: give web (respondents answer themselves) or interviewer (a call centre)")
+    if mode == "interviewer":
+        if assignment is None or invites is not None:
+            raise InputError("--mode interviewer needs --assignment (assignment.csv from `sottovoce field-plan`) and "
+                             "--invite-key, and takes no --invites: the case ids are the one-time codes")
+        plan = load_assignment(Path(assignment), questionnaire)
+    elif assignment is not None:
+        raise InputError("--assignment is for --mode interviewer")
     cap = _connection_cap(max_connections)
     if invites is not None and not Path(invites).is_file():  # before the database is created
         raise InputError(f"--invites {invites}: file not found; give a text file with one code per line")
     store = open_store(db)
     try:
-        setup_invitations(store, Path(invites) if invites else None, Path(invite_key) if invite_key else None, db)
+        if plan is not None:
+            setup_cases(store, plan, Path(invite_key) if invite_key else None, db)
+        else:
+            setup_invitations(store, Path(invites) if invites else None, Path(invite_key) if invite_key else None, db)
         app = create_app(questionnaire, key, store, max_body=max_body, request_timeout=request_timeout,
-                         scrub_interval=scrub_interval, scrub_on_stop=True)
+                         scrub_interval=scrub_interval, scrub_on_stop=True, assignment=plan)
         store.scrub()  # whatever the last stop was, start from files without order or pairing
         _configure_logging()
         print(f"serving study '{questionnaire.id}' on http://{host}:{port}/ (database {_redact(db)}, "
