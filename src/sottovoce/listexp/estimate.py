@@ -71,6 +71,22 @@ class ListFit(Result):
                                     method=f"list-{model['method']}-predict")
 
 
+    def display(self) -> Any:
+        """The contract's display plus, for a regression fitted ``by`` a column, each group's own
+        sensitive-item coefficients (the model refitted in the group), named by the group."""
+        d = super().display()
+        for owner in (self, *self.categories):
+            for g in owner.groups:
+                if g.failed is not None or not g.coefficients:
+                    continue
+                item = f"{owner.label}, " if owner is not self and owner.label else ""
+                for t in g.display().tables:
+                    if t.title.startswith("coefficients: sensitive"):
+                        t.title = f"{t.title} — {item}{g.by}={g.label} ({g.n:,} respondents)"
+                        d.tables.append(t)
+        return d
+
+
 def _prevalence(method: str, X: np.ndarray, beta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Individual prevalence and the gradient of its weighted mean with respect to ``beta``."""
     W = w.sum()
@@ -236,7 +252,7 @@ def _group_fit(d: _data.ListData, arms: list[int], dom: Survey, fit: Callable[[S
         if n_a < _data.SMALL_ARM:
             small.append(f"the {name} has only {n_a} respondents in this group: the group's fit is very uncertain")
     if k > 1:
-        _check_rank(d, inside, arms, " of this group")
+        _check_rank(d, inside, arms, " (in this group)")
     res = fit(dom)
     return res.with_(warnings=tuple(w for w in dict.fromkeys((*small, *res.warnings)) if w not in stated))
 
@@ -246,10 +262,11 @@ def _with_by(res: ListFit, by: str, by_model: str, groups: tuple[Result, ...], n
     if by_model == "overall":
         note = (f"by {by}: each group's prevalence is predicted from the overall model (covariates: {covariates or '1'}) fitted to all "
                 f"respondents, not refitted in the group, so it misses any difference between the groups that the covariates do "
-                f"not carry; by_model='refit' fits the model in each group")
+                f"not carry (the default refits the model in each group)")
     else:
-        note = (f"by {by}: the model is refitted in each group (the group's respondents; standard errors on the full design, "
-                "as R's svyby with svyglm), so each group has its own coefficients")
+        ses = ("design-based standard errors on the full design, as R's svyby with svyglm" if res.details.get("se_type") == "design"
+               else "standard errors of the group's fit")
+        note = f"by {by}: the model is refitted in each group (the group's respondents; {ses}), so each group has its own coefficients"
     return res.with_(by=by, groups=groups, notes=(*res.notes, note), details={**res.details, "by_model": by_model},
                      warnings=tuple(dict.fromkeys((*res.warnings, *notes))))
 
