@@ -1,4 +1,4 @@
-"""List-experiment regressions by group (issue 14): the model is refitted in each group's domain.
+"""List-experiment and RR regressions by group (issue 14): the model is refitted in each group's domain.
 
 Before, ``by=`` predicted every group's prevalence from the one overall model, so a difference
 between the groups that the covariates do not carry vanished (38% vs 58% came out as 46% vs 47%).
@@ -223,3 +223,60 @@ def test_group_intervals_cover_under_a_stratified_cluster_design():
             hits[g.level] += g.ci[0] <= TRUTH[g.level] <= g.ci[1]
     cover = hits / reps
     assert np.all((cover >= 0.925) & (cover <= 0.975)), cover
+
+
+# -- randomized-response regressions get the same by= -------------------------------------------
+def rr_simulate(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """Forced-response answers (p = 2/3 answer truthfully, 1/6 forced yes) of the same trait."""
+    df = simulate(n, seed)
+    rng = np.random.default_rng(seed + 500)
+    z = rng.random(n) < expit(np.where(df.sex == 1, _intercept(TRUTH[1]), _intercept(TRUTH[0])) + 0.8 * df.age)
+    u = rng.random(n)
+    df["rr"] = np.where(u < 2 / 3, z, u < 2 / 3 + 1 / 6).astype(int)
+    return df
+
+
+def test_rr_regression_refits_in_each_group():
+    df = rr_simulate()
+    res = sv.rr_regression(df, "rr", "age", "forced", p=2 / 3, p1=1 / 6, by="sex")
+    assert [g.level for g in res.groups] == [0, 1]
+    for g in res.groups:
+        assert g.ci[0] <= TRUTH[g.level] <= g.ci[1], (g.level, g.estimate, g.ci)
+        sub = sv.rr_regression(df[df.sex == g.level], "rr", "age", "forced", p=2 / 3, p1=1 / 6)
+        np.testing.assert_allclose(_coefs(g), _coefs(sub), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(_coefs(g, "se"), _coefs(sub, "se"), rtol=1e-8)
+        assert (g.estimate, g.se) == pytest.approx((sub.estimate, sub.se), rel=1e-8)
+    assert res.groups[1].estimate - res.groups[0].estimate > 0.1
+    assert any(n.startswith("by sex: the regression is refitted in each group") for n in res.notes)
+    # the overall fit keeps its margins model (by= copies the result)
+    assert [c.label for c in sv.predictive_margins(res, by="sex").categories] == ["sex=0", "sex=1"]
+
+
+def test_rr_regression_by_with_a_design_and_a_small_group():
+    df = rr_simulate(3000, seed=2)
+    df.loc[df.psu % 20 < 3, "sex"] = 1
+    df.loc[df.index[:2], "sex"] = 2  # two respondents: too few for two coefficients
+    svy = sv.Survey(df, weights="w", strata="stratum", psu="psu")
+    res = sv.rr_regression(svy, "rr", "age", "forced", p=2 / 3, p1=1 / 6, by="sex")
+    g0, g1, g2 = res.groups
+    for g in (g0, g1):
+        dom = sv.rr_regression(svy.domain(df.sex == g.level), "rr", "age", "forced", p=2 / 3, p1=1 / 6)
+        np.testing.assert_allclose(_coefs(g), _coefs(dom), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(_coefs(g, "se"), _coefs(dom, "se"), rtol=1e-10)
+        assert (g.estimate, g.se, g.df) == pytest.approx((dom.estimate, dom.se, dom.df), rel=1e-10)
+    assert g2.failed is not None and "2 complete rows for 2 coefficients" in g2.failed
+    assert any(w.startswith("sex=2: not estimated") for w in res.warnings)
+
+
+def test_cli_rr_covariates_by(cli, tmp_path):
+    df = rr_simulate(3000, seed=3)
+    path = tmp_path / "rr.csv"
+    df.to_csv(path, index=False)
+    out = cli("rr", path, "--response", "rr", "--design", "forced", "--p", "0.6666666666666666", "--p1", "0.16666666666666666",
+              "--covariates", "age", "--by", "sex", "--json")
+    assert out.code == 0, out.err
+    groups = out.json()["groups"]
+    assert [g["level"] for g in groups] == [0, 1] and all("sensitive" in g["coefficients"] for g in groups)
+    text = cli("rr", path, "--response", "rr", "--design", "forced", "--p", "0.6666666666666666", "--p1", "0.16666666666666666",
+               "--covariates", "age", "--by", "sex")
+    assert "sex=0" in text.out and "sex=1" in text.out and "refitted in each group" in text.out
