@@ -135,6 +135,9 @@ def test_joint_multi_item_ml_refits_in_each_group():
     item_a = {g.level: g.estimate for g in res.categories[0].groups}
     item_b = {g.level: g.estimate for g in res.categories[1].groups}
     assert item_a[1] - item_a[0] > 0.15 and item_b[0] - item_b[1] > 0.15
+    over = sv.list_experiment(df, "y3", "t3", J, method="ml", covariates="age", arms=arms, by="sex", by_model="overall")
+    assert all(g.method == "list-ml-overall-model" for c in over.categories for g in c.groups)
+    assert any("predicted from the overall model" in n for n in over.notes)
 
 
 # -- small groups and failed fits ----------------------------------------------------------------

@@ -413,7 +413,7 @@ def test_cli_table_output(cli, data_csv):
 @pytest.mark.parametrize(
     ("flags", "match"),
     [
-        (["--design", "warner", "--p", "0.7", "--covariates", "x", "--by", "g"], "cannot be combined"),
+        (["--design", "warner", "--p", "0.7", "--covariates", "x", "--direct", "d"], "cannot be combined"),
         (["--design", "warner", "--p", "0.5"], "not identifiable"),
         (["--design", "warner", "--p", "0.7", "--covariates", "x + I(2*x)"], "collinear"),
         (["--design", "forced", "--p", "0.1", "--p1", "0.5", "--p0", "0.5"], "p1 + p0"),

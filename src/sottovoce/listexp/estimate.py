@@ -572,12 +572,17 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
             raise got
         return got.categories[m].with_(warnings=got.warnings)
 
-    cats = []
-    for m, cat in enumerate(out.categories):
+    items = [c for c in out.categories if isinstance(c, ListFit)]  # all of them: a joint fit's items are ListFits
+
+    def item(m: int) -> Callable[[Survey, Level], Result]:
+        model = items[m].model
         if by_model == "overall":
-            groups, notes = estimate_by(d.survey, by, lambda dom, lev, model=cat.model: _reg_predict(d, model, dom.weights, level))
-        else:
-            groups, notes = estimate_by(d.survey, by, lambda dom, lev, m=m: group(dom, lev, m))
+            return lambda dom, lev: _reg_predict(d, model, dom.weights, level)
+        return lambda dom, lev: group(dom, lev, m)
+
+    cats = []
+    for m, cat in enumerate(items):
+        groups, notes = estimate_by(d.survey, by, item(m))
         cats.append(_with_by(cat, by, by_model, groups, notes, covariates))
     return out.with_(categories=tuple(cats), notes=(*out.notes, cats[0].notes[-1]), details={**out.details, "by_model": by_model},
                      warnings=tuple(dict.fromkeys((*out.warnings, *(w for c in cats for w in c.warnings)))))
