@@ -67,6 +67,7 @@ __all__ = [
     "Interval",
     "design_df",
     "design_dfs",
+    "small_df_warning",
     "satterthwaite_df",
     "interval",
     "proportion_interval",
@@ -150,6 +151,16 @@ def design_df(survey: Survey, influence: Any = None, *, base: float | None = Non
     if effective is None or not effective < value:
         return design
     return DegreesOfFreedom(max(effective, 1.0), f"effective: Satterthwaite over strata (design: {value:g} PSUs − strata)")
+
+
+def small_df_warning(dof: DegreesOfFreedom | None, what: str) -> str | None:
+    """The caveat of an interval on fewer than :data:`SMALL_DF` effective degrees of freedom
+    (None otherwise): its variance rests on a few PSUs, so the t quantile is large and the
+    interval wide, and the variance estimate itself is unstable."""
+    if dof is None or not dof.name.startswith("effective") or not dof.value < SMALL_DF:
+        return None
+    return (f"{what}: few effective degrees of freedom ({dof.value:.1f}, Satterthwaite): the variance rests on a few PSUs, "
+            "and the interval is wide for that reason")
 
 
 def design_dfs(survey: Survey, influence: Any) -> list[DegreesOfFreedom]:
