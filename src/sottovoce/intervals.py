@@ -135,6 +135,18 @@ def design_df(survey: Survey, influence: Any = None, *, base: float | None = Non
     Without either, the design df are used. Rule ``"design"`` always uses the design df, as R's
     ``survey`` does (``confint(..., df = degf(design))``, ``svyciprop``): results then equal R's.
     ``rule`` overrides the design's rule for one estimate.
+
+    In a domain, a stratum's ``n_h`` counts only its PSUs that hold the domain (see
+    :func:`satterthwaite_df`), as the design df count only the PSUs and strata that hold it.
+
+    Multistage designs (``psu=[psu, ssu]`` with a finite population correction at each stage):
+    the design df are the first stage's, as R's ``degf`` (``length(unique(cluster[, 1])) −
+    length(unique(strata[, 1]))``), and so are the strata contributions ``V_h``. The later stages
+    add variance only through the first-stage sampling fractions, estimated from many more units
+    (hence with many df); leaving that term out of ν leaves ν no larger than with it as long as
+    those df exceed ν, i.e. the rule errs on the wide side — and when the first-stage fractions are
+    small (the usual case) the term is negligible. Without a finite population correction the
+    later stages add nothing (the ultimate-cluster variance) and ν is exact in this sense.
     """
     if survey.replicates:
         return DegreesOfFreedom(survey.df, "design: rank of replicate weights − 1")
