@@ -366,8 +366,8 @@ class Survey:
     def variance_by_stratum(self, u: np.ndarray) -> StratumVariance:
         """Each stratum's contribution to the linearization variances of the totals ``sum_i w_i
         u_ik`` (they sum to the diagonal of :meth:`cov_total`): what a Satterthwaite effective
-        df needs; in a domain, ``n_h`` counts the stratum's PSUs that hold it. Not defined for
-        replicate designs."""
+        df needs; ``n_h`` counts the stratum's PSUs with a positive weight (in the domain, for a
+        domain). Not defined for replicate designs."""
         if self._rep is not None:
             raise DesignError("a replicate design has no strata contributions; its df are the replicates' rank − 1")
         u = np.asarray(u, dtype=float)
@@ -378,11 +378,20 @@ class Survey:
         if self._mask is not None:
             u = u * self._mask[:, None]
         parts = self._variance(aggregate_dense(u), full=False)[1]
+        return StratumVariance(parts.var, parts.parts, self._psus_held())
+
+    def _psus_held(self) -> np.ndarray:
+        """The PSUs of each stratum with a positive weight (in the domain, for a domain): the
+        others' totals are zero whatever was sampled, so they add no degrees of freedom (as
+        in R's ``degf``). ``n_h`` when every weight is positive."""
+        if self._mask is None and "psus_held" in self._cache:
+            return self._cache["psus_held"]
+        w = self.weights
+        held = np.bincount(self._psu[w > 0], minlength=self._n_psu) > 0
+        out = self._n_h if held.all() else np.bincount(self._psu_stratum, weights=held, minlength=len(self._n_h))
         if self._mask is None:
-            return parts
-        # in a domain, n_h counts the PSUs that hold it: the others' totals are zero whatever was sampled
-        held = np.bincount(self._psu[self.weights > 0], minlength=self._n_psu) > 0
-        return StratumVariance(parts.var, parts.parts, np.bincount(self._psu_stratum, weights=held, minlength=len(self._n_h)))
+            self._cache["psus_held"] = out
+        return out
 
     def _variance(self, agg: Any, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
         """The design variance of the totals of the (calibration residuals of the) weighted
@@ -781,7 +790,7 @@ class Survey:
         if self._rep is None:
             _, parts = self._variance(coded.aggregate, full=False)
             var_all = parts.var.reshape(n_dom, k)
-            eff_all = satterthwaite_df(parts).reshape(n_dom, k)
+            eff_all = satterthwaite_df(parts, self._psus_held() if dcode is None else None).reshape(n_dom, k)
         else:
             var_all = self._rep_domain_var(coded, dcode, n_dom, est, total_kind)
         # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
