@@ -27,7 +27,7 @@ Shares and differences of shares never get an interval outside their range:
   of respondents, and ``wald``/``logit`` fall back to Korn–Graubard (``Interval.fallback``).
 
 - **Moment estimators** of a share (list-experiment differences in means, randomized response,
-  crosswise, regression predictions) and differences of shares use ``t`` on the design df,
+  crosswise, regression predictions) and differences of shares use ``t`` on their df (:func:`design_df`),
   truncated to the scale's range (``"t-truncated"``): the valid part of the t interval. Cutting
   never removes a value of the range from the interval, so the coverage of every possible true
   value is that of the t interval itself, while logit or Wilson intervals (built for a binomial
