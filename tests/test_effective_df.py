@@ -164,6 +164,50 @@ def test_multistage_designs_take_the_df_of_the_first_stage_as_r_degf():
     assert two.mean("z", df="design").df == two.df
 
 
+def test_every_list_and_rr_estimator_uses_its_own_effective_df():
+    """Issue 17: list + direct, double and placebo lists, split ballots and the model predictions
+    of list and RR regressions take the Satterthwaite df of their own influence, not PSUs − strata
+    (or 1.96); where two estimators share an influence they share the df."""
+    rng = np.random.default_rng(12)
+    s = _sample(rng)
+    n = len(s)
+    z = s["z"].to_numpy()
+    s["count_b"] = sum((rng.random(n) < p).astype(int) for p in (0.3, 0.5, 0.7)) + (1 - s["treat"]) * z
+    s["arm3"] = rng.integers(0, 3, n)
+    s["count3"] = sum((rng.random(n) < p).astype(int) for p in (0.2, 0.45, 0.6, 0.75)) + (s["arm3"] == 1) * z
+    s["ballot"] = rng.integers(0, 2, n)
+    svy = Survey(s, "w", "stratum", "psu").rake(MARGINS)
+    design = svy.with_df("design")
+    with pytest.warns(sv.SottovoceWarning, match="few effective degrees of freedom"):
+        direct_share = svy.mean("direct")
+    lst = sv.list_experiment(svy, "count", "treat", items=4)
+    ld = sv.list_direct(svy, "count", "treat", 4, "direct")
+    dl = sv.double_list(svy, "count", "count_b", "treat", 4, 3)
+    pl = sv.placebo_list(svy, "count3", "arm3", 4, placebo_arm=2, sensitive_arm=1)
+    sb = sv.split_ballot(svy, "direct", "ballot")
+    results = {
+        "list-direct": [ld, *ld.categories],
+        "double": [dl, *dl.categories],
+        "placebo": [pl, *pl.categories],
+        "split": [c for g in sb.groups for c in g.categories] + list(sb.categories),
+        "list-ml-by": list(sv.list_experiment(svy, "count", "treat", items=4, method="ml", covariates="C(sex)", se="design",
+                                              by="age").groups),
+        "rr-regression": [sv.rr_regression(svy, "rr", "C(sex)", "forced", p=0.7, p1=0.15, p0=0.15)],
+    }
+    for name, rs in results.items():
+        for r in rs:
+            assert r.df_name.startswith("effective"), (name, r.label, r.df_name)
+            assert 1 <= r.df < svy.df, (name, r.label, r.df)
+            assert any("few effective degrees of freedom" in w for w in r.warnings) == (r.df < 20)
+    # the same influence, the same df: the list part of list + direct is the difference in means,
+    # its direct part the direct share
+    assert ld.categories[1].df == pytest.approx(lst.df, rel=1e-12)
+    assert ld.categories[0].df == pytest.approx(direct_share.df, rel=1e-12)
+    # R's rule for all of them
+    assert sv.list_direct(design, "count", "treat", 4, "direct").df == svy.df
+    assert {c.df for c in sv.placebo_list(design, "count3", "arm3", 4, placebo_arm=2, sensitive_arm=1).categories} == {svy.df}
+
+
 # -- Monte Carlo coverage -------------------------------------------------------------------------
 def _truths() -> dict[str, float]:
     z = POP["z"]
