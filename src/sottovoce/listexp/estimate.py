@@ -52,7 +52,9 @@ class ListFit(Result):
         """Predicted probability of holding the sensitive trait for each respondent of ``data``
         (default: the estimation data), or with ``avg=True`` their (weighted) mean as a Result
         with a delta-method standard error and a ``t_{n}`` interval, as ``predict.ictreg(avg =
-        TRUE, interval = "confidence")`` (which simulates the same standard error), kept in [0, 1]."""
+        TRUE, interval = "confidence")`` (which simulates the same standard error), kept in [0, 1].
+        This is the model of the result it is called on: for a fit ``by`` a column, each of
+        ``groups`` carries its own model (refitted in the group) and predicts from it."""
         model = self.model
         if model is None:
             raise InputError("predict() needs a regression fit (method lm, nls or ml)")
