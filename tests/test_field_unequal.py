@@ -169,3 +169,71 @@ def test_random_module_generators_work_too(tmp_path):
     rng = random.Random(3)
     counts = Counter(s.draw(rng) for _ in range(5000))
     assert stats.chisquare([counts[a] for a in (1, 2, 3)], 5000 * np.array(PLACEMENT)).pvalue > 1e-4
+
+
+# -- the real wave 2 design: подвыборка, arms 724 / 212 / 875 --------------------------------------
+
+WAVE2_STUDY = Path(__file__).resolve().parents[1] / "examples" / "chronicles-wave2" / "study.toml"
+
+
+def test_wave2_three_unequal_arms_checked_by_field_check(tmp_path):
+    """The example declares подвыборка (wording × placement) with probabilities 0.4/0.12/0.48:
+    field-check expects 724.4/217.3/869.3 cases and finds the arms balanced on sex, age group and
+    settlement; declared as equal arms, the same file is flagged."""
+    import sottovoce as sv
+
+    data = sv.datasets.path("chronicles-02")
+    res = field_check(WAVE2_STUDY, data)
+    assert res.problems() == [], [(c.id, c.findings) for c in res.problems()]
+    rows = {r["column"]: r for r in res.check("shares").rows}
+    assert rows["подвыборка"]["counts"] == {"1": 724, "2": 212, "3": 875}
+    assert rows["подвыборка"]["expected"] == pytest.approx({"1": 724.4, "2": 217.32, "3": 869.28})
+    assert rows["подвыборка_2"]["counts"] == {"1": 936, "2": 875}
+    balance = {r["variable"]: r for r in res.check("balance").rows if r["arm"] == "подвыборка"}
+    assert set(balance) == {"GENDER", "AGE_GR", "TNP"} and min(r["p_value"] for r in balance.values()) > 0.05
+    equal = tmp_path / "equal.toml"
+    equal.write_text(WAVE2_STUDY.read_text(encoding="utf-8").replace("probabilities = [0.4, 0.12, 0.48]\n", "")
+                     .replace('path = "../../src/', f'path = "{WAVE2_STUDY.parents[2]}/src/'), encoding="utf-8")
+    flagged = field_check(equal, data).check("shares")
+    assert flagged.status == "problem" and "подвыборка:" in flagged.findings[0]["en"]
+    assert "2: 212 (604)" in flagged.findings[0]["en"]
+
+
+def test_wave2_split_by_three_unequal_arms_matches_r_and_the_published_figures(tmp_path):
+    """split_ballot by подвыборка (arms of 716/212/862 weighted respondents): every arm's shares,
+    standard errors and differences from arm 1 equal R survey's (svyby + svycontrast); pooling the
+    two old-wording arms by their weighted bases gives the published 70% (base 922) against 63%
+    (base 868) for the new wording (half-year report, table 2.1.1)."""
+    import shutil
+    import subprocess
+
+    import sottovoce as sv
+    from sottovoce.io import read_table
+
+    df = read_table(sv.datasets.path("chronicles-02"))
+    r = sv.split_ballot(df, "Q11", "подвыборка", weights="wes_age_gender_tnp")
+    groups = {int(g.level): g for g in r.groups}
+    base = {a: g.details["weight_total"] for a, g in groups.items()}
+    yes = {a: next(c.estimate for c in g.categories if c.code == 1) for a, g in groups.items()}
+    old = (yes[1] * base[1] + yes[2] * base[2]) / (base[1] + base[2])
+    assert round(100 * old) == 70 and round(base[1] + base[2]) == 922
+    assert round(100 * yes[3]) == 63 and round(base[3]) == 868
+    assert round(100 * yes[1]) == 72 and round(100 * yes[2]) == 61  # placement moved the old wording's answers
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript not installed")
+    frame = df[["Q11", "подвыборка", "wes_age_gender_tnp"]].set_axis(["y", "arm", "w"], axis=1)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    script = Path(__file__).parent / "reference" / "split_ballot_reference.R"
+    subprocess.run(["Rscript", str(script), str(tmp_path / "d.csv"), str(tmp_path / "o.json")], check=True,
+                   capture_output=True, timeout=300)
+    ref = json.loads((tmp_path / "o.json").read_text())
+    for a in ref["arms"]:
+        got = {c.code: c for c in groups[a].categories}
+        for k, code in enumerate(ref["codes"]):
+            assert got[code].estimate == pytest.approx(ref["shares"][str(a)][k], abs=1e-10)
+            assert got[code].se == pytest.approx(ref["se"][str(a)][k], rel=1e-8, abs=1e-12)
+    diffs = {(c.details["ballot"], c.code): c for c in r.categories}
+    for a in ref["arms"][1:]:
+        for k, code in enumerate(ref["codes"]):
+            assert diffs[(a, code)].estimate == pytest.approx(ref["diff"][str(a)][k], abs=1e-10)
+            assert diffs[(a, code)].se == pytest.approx(ref["diff_se"][str(a)][k], rel=1e-8, abs=1e-12)
