@@ -396,12 +396,20 @@ def _interviewers(study: Study, df: pd.DataFrame, interviewer: str, alpha: float
     return c
 
 
+def _names(who: pd.Series) -> pd.Series:
+    """Interviewer ids as written by the call centre: a numeric id read from SPSS as 4.0 is "4"."""
+    def name(v: Any) -> str:
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+    return who.map({v: name(v) for v in who.dropna().unique()})  # per distinct id, not per interview
+
+
 def _concentration(flag: pd.Series, who: pd.Series | None, alpha: float) -> list[dict[str, Any]]:
     """Interviewers whose share of flagged interviews is far above everyone's (binomial, Bonferroni)."""
     if who is None:
         return []
     base = float(flag.mean())
-    groups = list(flag.groupby(who.astype(str)))
+    groups = list(flag.groupby(_names(who)))
     out = []
     for name, f in groups:
         p = float(stats.binomtest(int(f.sum()), len(f), base, alternative="greater").pvalue) if 0 < base < 1 else 1.0
