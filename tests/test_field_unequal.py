@@ -237,3 +237,55 @@ def test_wave2_split_by_three_unequal_arms_matches_r_and_the_published_figures(t
         for k, code in enumerate(ref["codes"]):
             assert diffs[(a, code)].estimate == pytest.approx(ref["diff"][str(a)][k], abs=1e-10)
             assert diffs[(a, code)].se == pytest.approx(ref["diff_se"][str(a)][k], rel=1e-8, abs=1e-12)
+
+
+def test_unequal_arms_through_the_server_are_sealed_and_fit_the_probabilities(tmp_path, cli):
+    """800 respondents through the HTTP app (the page the server draws, the form they post): the
+    decrypted rows carry the placement arm drawn for each page, and the arms fit 0.4/0.12/0.48."""
+    import asyncio
+    from urllib.parse import urlencode
+
+    import httpx
+
+    from design_support import page_draws, respondent
+    from sottovoce.field.app import create_app
+    from sottovoce.field.crypto import load_public_key
+    from test_field_support import make_keys
+
+    study = unequal_study(tmp_path)
+    q = Questionnaire.from_file(study)
+    pub, priv = make_keys(tmp_path)
+    db = f"sqlite:///{tmp_path}/a.db"
+    app = create_app(q, load_public_key(pub), db)
+    rng = random.Random(8)
+    drawn: Counter = Counter()
+    n = 800
+
+    async def one(c: httpx.AsyncClient) -> None:
+        hidden = page_draws((await c.get("/")).text)
+        draws = {col: q.column_values()[col][int(hidden[col])] for col in ("ballot", "block_order", "list_treat", "placement")}
+        drawn[(draws["ballot"], draws["placement"])] += 1
+        a = q.validate({**respondent(draws, rng), "placement": draws["placement"]})
+        body = {"_key": hidden["_key"], "_lang": "en", "_consent": "1", **{col: q.form_value(col, a[col]) for col in q.columns()}}
+        r = await c.post("/submit", content=urlencode(body), headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 303, r.text
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            for start in range(0, n, 50):
+                await asyncio.gather(*(one(c) for _ in range(start, start + 50)))
+
+    try:
+        asyncio.run(go())
+    finally:
+        app.committer.close()
+    assert cli("export", "--db", db, "--out", tmp_path / "e.jsonl").code == 0
+    r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "answers.csv")
+    assert r.code == 0, r.err
+    df = pd.read_csv(tmp_path / "answers.csv")
+    assert Counter(zip(df["ballot"], df["placement"], strict=True)) == drawn  # what each page drew is what was sealed
+    counts = df["placement"].value_counts().reindex([1, 2, 3], fill_value=0).to_numpy()
+    assert stats.chisquare(counts, n * np.array(PLACEMENT)).pvalue > 1e-4, counts
+    assert stats.chisquare(counts).pvalue < 1e-6, counts
+    ballot = df["ballot"].value_counts().reindex([1, 2], fill_value=0).to_numpy()
+    assert stats.chisquare(ballot, n * np.array([0.3, 0.7])).pvalue > 1e-4, ballot
