@@ -77,7 +77,7 @@ class _Spec:
     """What one call of mean/proportion/total estimates (shared by all its domains)."""
 
     var: str
-    cat: np.ndarray  # (n,) category code of each row (0 for a row without an answer)
+    cat: np.ndarray | None  # (n,) category code of each row (0 for a row without an answer); None for a value
     answered: np.ndarray | None  # (n,) rows with an answer; None = every row
     k: int
     value: np.ndarray | None  # (n,) numeric values (None: category indicators)
@@ -243,13 +243,16 @@ class Survey:
         self._strata = _codes(frame, strata, "stratum")
         if psu is None:
             self._psu = np.arange(n, dtype=np.int64)
+            self._psu_stratum = self._strata
         else:
             psu_codes = _codes(frame, psu, "PSU")
-            # PSUs are nested in strata: one id per (stratum, psu) pair.
-            self._psu = _dense_codes(self._strata * (int(psu_codes.max()) + 1) + psu_codes)
-        self._n_psu = int(self._psu.max()) + 1
-        self._psu_stratum = np.zeros(self._n_psu, dtype=np.int64)
-        self._psu_stratum[self._psu] = self._strata
+            # PSUs are nested in strata: one id per (stratum, psu) pair, whose stratum is the pair's
+            n_ids = int(psu_codes.max()) + 1
+            pair = self._strata * n_ids
+            pair += psu_codes
+            self._psu, pairs = _dense(pair)
+            self._psu_stratum = pairs // n_ids
+        self._n_psu = len(self._psu_stratum)
         self._n_h = np.bincount(self._psu_stratum)
         self._f_h = self._finite_factor(fpc)
         if lonely_psu == "fail" and (self._n_h == 1).any():
@@ -296,17 +299,21 @@ class Survey:
         (R's ``degf``); for replicate designs the rank of the replicate weights of those
         respondents minus one (R's ``degf`` of a subset of a replicate design, whose rows are
         dropped: a domain in fewer PSUs has fewer degrees of freedom)."""
-        pos = self.weights > 0
-        if self._rep is not None:
-            if self._mask is not None:
-                return float(self._rep_rank(pos) - 1)
-            if "rank" not in self._cache:
-                self._cache["rank"] = self._rep_rank(pos)
-            return float(self._cache["rank"] - 1)
         if self._mask is None and "df" in self._cache:
             return float(self._cache["df"])
-        n_psu = int((np.bincount(self._psu[pos], minlength=self._n_psu) > 0).sum())
-        n_str = int((np.bincount(self._strata[pos]) > 0).sum())
+        if self._rep is not None:
+            if self._mask is not None:
+                return float(self._rep_rank(self.weights > 0) - 1)
+            if "rank" not in self._cache:
+                self._cache["rank"] = self._rep_rank(self.weights > 0)
+            return float(self._cache["rank"] - 1)
+        pos = self._design_rows()["pos"] if self._mask is None else (self.weights > 0).astype(float)
+        if pos is None:  # every row counts, and every PSU code has rows
+            psu_in = np.ones(self._n_psu, dtype=bool)
+        else:
+            psu_in = np.bincount(self._psu, weights=pos, minlength=self._n_psu) > 0
+        n_psu = int(np.count_nonzero(psu_in))
+        n_str = int(np.count_nonzero(np.bincount(self._psu_stratum[psu_in], minlength=len(self._n_h))))
         if self._mask is None:
             self._cache["df"] = n_psu - n_str
         return float(n_psu - n_str)
@@ -656,12 +663,16 @@ class Survey:
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
             raise InputError(f"level={level!r}: the confidence level must be a number between 0 and 1 (e.g. 0.95)")
         s = self.data[var]
-        missing = s.isna().to_numpy()
+        # numpy integers and booleans cannot be missing: no pass over the rows to find out
+        plain_int = isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu"
+        missing = None if plain_int or s.dtype == np.bool_ else s.isna().to_numpy()
         categorical = kind in ("proportion", "category-total")
         if kind == "category-total":
             kind = "total"
         value: np.ndarray | None
-        any_missing = bool(missing.any())
+        cat: np.ndarray | None
+        is_share = kind == "proportion"
+        any_missing = missing is not None and bool(missing.any())
         if categorical:
             codes, levels = _sorted_codes(s)  # integer codes by counting, others as pandas.factorize(sort=True)
             if len(levels) == 0:
@@ -673,24 +684,24 @@ class Survey:
         else:
             if not pd.api.types.is_numeric_dtype(s):
                 raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
-            value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
-            if any_missing:
-                value[missing] = 0.0
-            cat = np.zeros(len(s), dtype=np.int64)
-            k, levels = 1, None
-        is_share = kind == "proportion" or (value is not None and kind == "mean" and bool(((value == 0) | (value == 1)).all()))
+            if plain_int:  # integers enter the products as they are (no float copy)
+                value = s.to_numpy()
+                is_share = kind == "mean" and int(value.min()) >= 0 and int(value.max()) <= 1
+            else:
+                value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
+                if any_missing:
+                    assert missing is not None
+                    value[missing] = 0.0
+                is_share = kind == "mean" and bool(((value == 0) | (value == 1)).all())
+            cat, k, levels = None, 1, None
         rows = self._row_cache()
         n_missing = (int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))) if any_missing else 0
-        if self._mask is None:
-            if "n_zero_weight" not in self._cache:
-                self._cache["n_zero_weight"] = int((self._w == 0).sum())
-            n_zero = self._cache["n_zero_weight"]
-        else:
-            n_zero = int(((self._w == 0) & self._mask).sum())
+        # weights are never negative: the zero weights are the rows that are not positive
+        n_zero = (len(self._w) if self._mask is None else int(np.count_nonzero(self._mask))) - rows["n_pos"]
         warns: list[str] = []
         if n_missing:
             warns.append(f"{n_missing} respondents with no answer to '{var}' are left out (a domain)")
-        spec = _Spec(var, cat, ~missing if any_missing else None, k, value, levels, kind, is_share, ci, level, df)
+        spec = _Spec(var, cat, ~missing if any_missing and missing is not None else None, k, value, levels, kind, is_share, ci, level, df)
         got = self._domains(spec, None, [])[0]
         if isinstance(got, SottovoceError):
             raise got
@@ -729,48 +740,53 @@ class Survey:
         each level of ``levs`` (``index``: the level of each row). One pass over (domain × PSU ×
         category) gives every estimate and variance; no n × k matrix is built."""
         w, k = self._w, spec.k
-        rows = self._row_cache()
+        design_rows = self._design_rows()
         # the domain of each row: 0..n_dom-1, or n_dom for rows outside every domain (None: all rows in 0)
         sel = spec.answered if self._mask is None else (self._mask if spec.answered is None else spec.answered & self._mask)
         dcode: np.ndarray | None
+        # a mean among the answered rows of the whole design: the unanswered rows' values are
+        # zero, so only the weight totals need the domain (the design's minus those rows')
+        answered_mean = index is None and sel is not None and spec.cat is None and self._mask is None and self._rep is None
         if index is None:
-            n_dom = 1
-            dcode = None if sel is None else (~sel).astype(np.int64)
+            n_dom, g_all, key = 1, None, None
+            dcode = None if sel is None or answered_mean else (~sel).astype(np.int64)
         else:
             n_dom = len(levs)
             remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
             remap[[lev.index for lev in levs]] = np.arange(n_dom)
-            dcode = remap[index]  # index -1 picks the last entry: outside
-            if sel is not None:
-                dcode[~sel] = n_dom
+            g_all = remap[index]  # index -1 picks the last entry: outside
+            key = (index, tuple(lev.index for lev in levs))
+            dcode = g_all if sel is None else np.where(sel, g_all, n_dom)
+        groups = _GroupTotals(self._cache, len(w), g_all, n_dom, key, sel, dcode)
         K = n_dom * k
         total_kind = spec.kind == "total"
-        if dcode is None:
-            n_g = np.array([rows["n_pos"]])
-            W_g = np.array([rows["W"]])
-            w2_g = np.array([rows["w2_sum"]])
-            rows_g = np.array([len(w)])
-            col = spec.cat  # complete: every row answered, one domain
+        rows_g = groups.totals(None, 1, None)[0]
+        n_g = rows_g if design_rows["pos"] is None else groups.totals(None, 1, design_rows["pos"])[0]
+        w2_g = groups.totals(None, 1, design_rows["w2"])[0]
+        complete = dcode is None and not answered_mean
+        col: np.ndarray
+        if complete:
+            col = design_rows["zeros"] if spec.cat is None else spec.cat
+        elif answered_mean:
+            col, complete = design_rows["zeros"], True
+        elif k == 1:
+            col = dcode
         else:
-            rows_g = np.bincount(dcode, minlength=n_dom + 1)[:n_dom]
-            n_g = rows_g if rows["all_pos"] else np.bincount(dcode[rows["pos_bool"]], minlength=n_dom + 1)[:n_dom]
-            W_g = np.bincount(dcode, weights=w, minlength=n_dom + 1)[:n_dom]
-            w2_g = np.bincount(dcode, weights=rows["w2"], minlength=n_dom + 1)[:n_dom]
-            if k == 1:
-                col = dcode
-            else:
-                col = dcode * k
-                col += spec.cat
-                col[dcode == n_dom] = K
-        complete = dcode is None
-        wy = w if spec.value is None else w * spec.value
-        est_tot = np.bincount(col, weights=wy, minlength=K + 1)[:K].reshape(n_dom, k)
+            assert spec.cat is not None
+            col = dcode * k
+            col += spec.cat
+            col[dcode == n_dom] = K
+        coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K), np.ones(K), spec.value,
+                      complete=complete, record=self._psu, base=groups.totals)
+        # the estimates from the PSU table that the variance pass uses (one pass over the rows)
+        a1, b_psu = coded.raw(self._psu, self._n_psu, w)
+        est_tot = a1.sum(axis=0).reshape(n_dom, k)
+        W_g = b_psu.sum(axis=0)
         W_safe = np.where(W_g > 0, W_g, 1.0)
         mean_y = est_tot / W_safe[:, None]
         est = est_tot if total_kind else mean_y
-        coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K) if total_kind else mean_y.ravel(),
-                      np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value,
-                      complete=complete, record=self._psu)
+        if not total_kind:
+            coded = coded.centred(mean_y.ravel(), np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k))
         eff_all = None
         if self._rep is None:
             _, parts = self._variance(coded.aggregate, full=False)
@@ -782,7 +798,7 @@ class Survey:
         given_df = spec.df is not None and not isinstance(spec.df, str)
         if given_df or self._rep is not None:
             base_df = np.full(n_dom, np.nan)
-        elif dcode is None:
+        elif sel is None and index is None:
             base_df = np.array([self.df])
         else:
             # a PSU holds the domain when its weights in the domain sum to more than zero: the
@@ -796,6 +812,9 @@ class Survey:
         if spec.value is None or spec.is_share:
             s2_all = mean_y * (1.0 - mean_y)
         else:
+            if dcode is None and sel is not None:  # the unanswered rows' zeros are not values here
+                dcode = (~sel).astype(np.int64)
+            wy = w * spec.value
             wyy = np.bincount(dcode, weights=wy * spec.value, minlength=n_dom + 1)[:n_dom] if dcode is not None else np.array([wy @ spec.value])
             s2_all = (wyy / W_safe - mean_y[:, 0] ** 2)[:, None]
             if (s2_all <= 1e-8 * mean_y**2).any():  # cancellation: the two-pass sum
@@ -822,6 +841,18 @@ class Survey:
                                            int(rows_g[g]), dofs, labels))
         return out
 
+    def _design_rows(self) -> dict[str, Any]:
+        """Per-row arrays of the design's weights (not of its domain), computed once: the squared
+        weights, the rows with a positive weight as 0/1 (None when every weight is positive) and
+        a column of zeros (the code of a single column)."""
+        got = self._cache.get("design_rows")
+        if got is None:
+            w = self._w
+            pos = w > 0
+            got = self._cache["design_rows"] = {"w2": w * w, "pos": None if pos.all() else pos.astype(float),
+                                                "zeros": np.zeros(len(w), dtype=np.int64)}
+        return got
+
     def _row_cache(self) -> dict[str, Any]:
         """Per-row quantities of the design's weights (in its domain), computed once."""
         key = "rows" if self._mask is None else None
@@ -829,7 +860,7 @@ class Survey:
         if got is None:
             w = self.weights
             pos = w > 0
-            w2 = w * w
+            w2 = self._design_rows()["w2"] if self._mask is None else w * w
             n_pos = int(np.count_nonzero(pos))
             got = {"pos_bool": pos, "all_pos": n_pos == len(w), "w2": w2, "n_pos": n_pos, "W": float(w.sum()),
                    "w2_sum": float(w2.sum())}
@@ -1166,6 +1197,75 @@ class Survey:
 _BY_STATISTICS = ("mean", "total", "proportion", "estimate", "glm", "quantile", "ratio", "means", "chisq")
 
 
+class _GroupTotals:
+    """Totals over the domains of one estimate, for any partition of the rows and row weights.
+
+    The domains are the groups ``g_all`` (None: one group holding every row; ``n_groups`` for a
+    row in none) cut to the rows ``sel`` (answered, in the design's domain; None: all). Totals
+    over ``g_all`` depend on the design and the grouping only, so they are kept in the design's
+    cache (``key``: the grouping's level index and its levels; None for the single group) and
+    only the rows that ``sel`` drops are aggregated per estimate and subtracted — bitwise exact
+    for a cell whose rows are all dropped, since both sums add the same values in row order.
+    When ``sel`` drops many rows the totals are taken over the kept rows (``dcode``) directly.
+    """
+
+    def __init__(self, cache: dict[str, Any], n_rows: int, g_all: np.ndarray | None, n_groups: int, key: Any,
+                 sel: np.ndarray | None, dcode: np.ndarray | None) -> None:
+        self.n_rows, self.g_all, self.n_groups, self.sel = n_rows, g_all, n_groups, sel
+        # the domain of each kept row (n_groups: none) for direct totals
+        self.dcode = dcode if dcode is not None or sel is None or g_all is not None else (~sel).astype(np.int64)
+        self.drop: np.ndarray | None = None
+        self.direct = False
+        if sel is not None:
+            dropped = ~sel if g_all is None else (~sel & (g_all < n_groups))
+            n_drop = int(np.count_nonzero(dropped))
+            if 4 * n_drop <= len(sel):
+                self.drop = np.flatnonzero(dropped)
+            else:
+                self.direct = True
+        store: dict[Any, Any] = cache.setdefault("group_totals", {})
+        if key is None:
+            self.memo: dict[Any, Any] = store.setdefault(None, {})
+        else:
+            index, levels = key
+            entry = store.get((id(index), levels))
+            if entry is None or entry[0] is not index:
+                entry = store[(id(index), levels)] = (index, {})
+                for old in [k for k in store if k is not None][:-4]:  # the last few groupings only
+                    del store[old]
+            self.memo = entry[1]
+
+    def totals(self, part: np.ndarray | None, n_part: int, v: np.ndarray | None) -> np.ndarray:
+        """(n_part, n_groups) totals of ``v`` (None: counts) over each part's rows in each domain;
+        ``part`` None: one part of every row."""
+        if self.direct:
+            assert self.dcode is not None
+            return self._sum(part, n_part, v, self.dcode, self.n_groups, self.n_rows)
+        key = (id(part), id(v))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is part and hit[1] is v:
+            full = hit[2]
+        else:
+            full = self._sum(part, n_part, v, self.g_all, self.n_groups, self.n_rows)
+            self.memo[key] = (part, v, full)
+        if self.drop is None or not len(self.drop):
+            return full  # type: ignore[no-any-return]
+        d = self.drop
+        return full - self._sum(None if part is None else part[d], n_part, None if v is None else v[d],
+                                None if self.g_all is None else self.g_all[d], self.n_groups, len(d))
+
+    @staticmethod
+    def _sum(part: np.ndarray | None, n_part: int, v: np.ndarray | None, g: np.ndarray | None, n_groups: int,
+             n: int) -> np.ndarray:
+        if g is None:
+            if part is None:
+                return np.array([[float(n if v is None else v.sum())]])
+            return np.bincount(part, weights=v, minlength=n_part).astype(float, copy=False).reshape(n_part, 1)
+        idx = g if part is None else part * (n_groups + 1) + g
+        size = n_part * (n_groups + 1)
+        return np.bincount(idx, weights=v, minlength=size).astype(float, copy=False).reshape(n_part, n_groups + 1)[:, :n_groups]
+
+
 def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:
     """The first-stage column and the later stages' columns of ``psu=``/``fpc=``: a list of
     column names is the stages of a multistage design; anything else is one design column."""
@@ -1225,6 +1325,8 @@ def _read_replicates(df: pd.DataFrame, cols: list[str], kind: str | None, scale:
 
 def _weight_column(df: pd.DataFrame, name: str) -> np.ndarray:
     w = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+    if len(w) and float(w.min()) >= 0 and math.isfinite(float(w.max())):  # two reductions for valid weights
+        return w
     bad = ~np.isfinite(w)
     if bad.any():
         raise InputError(f"weight column '{name}' has {int(bad.sum())} missing or non-numeric values (first at row {int(np.argmax(bad)) + 1})")
@@ -1261,13 +1363,22 @@ def _codes(df: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
 
 def _dense_codes(x: np.ndarray) -> np.ndarray:
     """Codes 0..k-1 in sorted order of the integer values (one O(n) pass when their range is small)."""
+    return _dense(x)[0]
+
+
+def _dense(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dense_codes` and the sorted distinct values (the value of each code)."""
     lo, hi = int(x.min()), int(x.max())
     if hi - lo > 4 * len(x) + 1024:
-        return pd.factorize(x, sort=True)[0].astype(np.int64)
-    shifted = x - lo
+        codes, uniques = pd.factorize(x, sort=True)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=np.int64)
+    shifted = (x - lo).astype(np.int64, copy=False)
     present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+    keys = np.flatnonzero(present)
+    if len(keys) == hi - lo + 1:  # every value in the range occurs: the shifted values are the codes
+        return shifted, keys + lo
     rank = np.cumsum(present) - 1
-    return rank[shifted].astype(np.int64)
+    return rank[shifted], keys + lo
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
