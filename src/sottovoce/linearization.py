@@ -51,9 +51,10 @@ class Coded:
     category indicators). ``complete``: no row is coded ``k`` (saves index arithmetic).
     ``record``: a partition (the design's PSUs) whose group totals of ``v`` are kept when it is
     aggregated (:meth:`recorded`), so the caller learns which PSUs hold each group for free.
-    ``base``: ``base(part, n_part, v)`` gives the (n_part, groups) totals of ``v`` over the rows
-    of each group when the caller knows them cheaply (a design's PSU totals of its weights,
-    computed once), or None; used for numeric values, where they would cost a pass.
+    ``base``: ``base(part, n_part, v, idx)`` gives the (n_part, groups) totals of ``v`` over the
+    rows of each group when the caller knows them cheaply (a design's PSU totals of its weights,
+    computed once), or None; used for numeric values, where they would cost a pass. ``idx`` is
+    the (part, column) index of every row, ``part * (k or k + 1) + code``, for it to reuse.
 
     The totals over a partition are computed once per (partition, weights) and kept: the
     estimate itself is read from the PSU table before the variance uses the same table
@@ -68,7 +69,8 @@ class Coded:
     value: np.ndarray | None = None
     complete: bool = False
     record: np.ndarray | None = field(default=None, repr=False, compare=False)
-    base: Callable[[np.ndarray, int, np.ndarray | None], np.ndarray | None] | None = field(default=None, repr=False, compare=False)
+    base: Callable[[np.ndarray, int, np.ndarray | None, np.ndarray], np.ndarray | None] | None = field(
+        default=None, repr=False, compare=False)
     _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False)
     _col_group: np.ndarray = field(init=False, repr=False)
@@ -101,7 +103,7 @@ class Coded:
         size = n_part * k1
         b = None
         if self.value is not None and self.base is not None:
-            b = self.base(part, n_part, v)
+            b = self.base(part, n_part, v, idx)
         if b is None or self.value is None:
             a0 = np.bincount(idx, weights=v, minlength=size).reshape(n_part, k1)[:, : self.k]
             # one column per group: B is A0
@@ -355,10 +357,8 @@ def stratum_variance(z: np.ndarray, psu_stratum: np.ndarray, n_h: np.ndarray, f_
     approximation, R's ``svyrecvar``): the k×k covariance when ``full`` (else None) and the
     per-stratum variances."""
     n_str = len(n_h)
-    k = z.shape[1]
-    sums = np.empty((n_str, k))
-    for j in range(k):
-        sums[:, j] = np.bincount(psu_stratum, weights=z[:, j], minlength=n_str)
+    by_stratum = _stratum_summer(psu_stratum, n_str)
+    sums = by_stratum(z)
     lonely = n_h == 1
     centre = sums / np.maximum(n_h, 1)[:, None]
     if lonely_psu == "adjust":
@@ -369,8 +369,28 @@ def stratum_variance(z: np.ndarray, psu_stratum: np.ndarray, n_h: np.ndarray, f_
         scale_h = np.where(lonely, 0.0, scale_h)
     scale = scale_h[psu_stratum]
     sq = dev * dev * scale[:, None]
-    parts = np.empty((n_str, k))
-    for j in range(k):
-        parts[:, j] = np.bincount(psu_stratum, weights=sq[:, j], minlength=n_str)
+    parts = by_stratum(sq)
     cov = (dev * scale[:, None]).T @ dev if full else None
     return cov, StratumVariance(parts.sum(axis=0), parts, n_h)
+
+
+def _stratum_summer(psu_stratum: np.ndarray, n_str: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``f(x)``: the (strata, k) sums of the rows of the (PSUs, k) array ``x`` by stratum. PSUs
+    numbered stratum by stratum (a design's, see :class:`sottovoce.survey.Survey`) are summed
+    in contiguous blocks (one ``reduceat`` for all k columns); otherwise one bincount a column."""
+    if len(psu_stratum) and bool((psu_stratum[1:] >= psu_stratum[:-1]).all()):
+        starts = np.searchsorted(psu_stratum, np.arange(n_str))
+        if len(np.unique(starts)) == n_str:  # every stratum holds a PSU: no empty block
+
+            def blocks(x: np.ndarray) -> np.ndarray:
+                return np.add.reduceat(x, starts, axis=0)
+
+            return blocks
+
+    def columns(x: np.ndarray) -> np.ndarray:
+        out = np.empty((n_str, x.shape[1]))
+        for j in range(x.shape[1]):
+            out[:, j] = np.bincount(psu_stratum, weights=x[:, j], minlength=n_str)
+        return out
+
+    return columns

@@ -752,9 +752,12 @@ class Survey:
             dcode = None if sel is None or answered_mean else (~sel).astype(np.int64)
         else:
             n_dom = len(levs)
-            remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
-            remap[[lev.index for lev in levs]] = np.arange(n_dom)
-            g_all = remap[index]  # index -1 picks the last entry: outside
+            if [lev.index for lev in levs] == list(range(n_dom)) and int(index.min()) >= 0:
+                g_all = index  # every row in a level, every level estimated: the index is the domain
+            else:
+                remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
+                remap[[lev.index for lev in levs]] = np.arange(n_dom)
+                g_all = remap[index]  # index -1 picks the last entry: outside
             key = (index, tuple(lev.index for lev in levs))
             dcode = g_all if sel is None else np.where(sel, g_all, n_dom)
         groups = _GroupTotals(self._cache, len(w), g_all, n_dom, key, sel, dcode)
@@ -900,8 +903,9 @@ class Survey:
                          "use a linearization design")
         scale = "share" if is_share else kind
         design = self._describe()
+        codes = [clean_code(c) for c in levels.tolist()] if levels is not None else [None] * spec.k
         for j in range(spec.k):
-            code = clean_code(levels[j]) if levels is not None else None
+            code = codes[j]
             common: dict[str, Any] = dict(
                 n=n, method=kind, code=code, variable=var,
                 label=(labels.get(code, str(code)) if levels is not None else None),
@@ -1235,9 +1239,10 @@ class _GroupTotals:
                     del store[old]
             self.memo = entry[1]
 
-    def totals(self, part: np.ndarray | None, n_part: int, v: np.ndarray | None) -> np.ndarray:
+    def totals(self, part: np.ndarray | None, n_part: int, v: np.ndarray | None, idx: np.ndarray | None = None) -> np.ndarray:
         """(n_part, n_groups) totals of ``v`` (None: counts) over each part's rows in each domain;
-        ``part`` None: one part of every row."""
+        ``part`` None: one part of every row. ``idx``: an index of (part, code) the caller has
+        made, used when it is the one these totals need (:class:`~.linearization.Coded`)."""
         if self.direct:
             assert self.dcode is not None
             return self._sum(part, n_part, v, self.dcode, self.n_groups, self.n_rows)
@@ -1246,7 +1251,13 @@ class _GroupTotals:
         if hit is not None and hit[0] is part and hit[1] is v:
             full = hit[2]
         else:
-            full = self._sum(part, n_part, v, self.g_all, self.n_groups, self.n_rows)
+            if idx is not None and ((self.g_all is None and len(idx) == self.n_rows and idx is part)
+                                    or (self.g_all is not None and self.sel is None and idx is not part)):
+                # the caller's index is part * (n_groups + 1) + g_all (or the part itself)
+                width = 1 if self.g_all is None else self.n_groups + 1
+                full = np.bincount(idx, weights=v, minlength=n_part * width).reshape(n_part, width)[:, : self.n_groups]
+            else:
+                full = self._sum(part, n_part, v, self.g_all, self.n_groups, self.n_rows)
             self.memo[key] = (part, v, full)
         if self.drop is None or not len(self.drop):
             return full  # type: ignore[no-any-return]
