@@ -240,18 +240,11 @@ class Survey:
         self._w = np.ones(n) if weights is None else _weight_column(frame, weights)
         if not (self._w > 0).any():
             raise InputError(f"weight column '{weights}' is zero for every respondent")
-        self._strata = _codes(frame, strata, "stratum")
         if psu is None:
             self._psu = np.arange(n, dtype=np.int64)
-            self._psu_stratum = self._strata
+            self._psu_stratum = _codes(frame, strata, "stratum")
         else:
-            psu_codes = _codes(frame, psu, "PSU")
-            # PSUs are nested in strata: one id per (stratum, psu) pair, whose stratum is the pair's
-            n_ids = int(psu_codes.max()) + 1
-            pair = self._strata * n_ids
-            pair += psu_codes
-            self._psu, pairs = _dense(pair)
-            self._psu_stratum = pairs // n_ids
+            self._psu, self._psu_stratum = _nested_psus(frame, strata, psu)
         self._n_psu = len(self._psu_stratum)
         self._n_h = np.bincount(self._psu_stratum)
         self._f_h = self._finite_factor(fpc)
@@ -273,6 +266,11 @@ class Survey:
             raise InputError("replicate_type given without replicate_weights columns")
 
     # -- basic properties ---------------------------------------------------------------------
+    @property
+    def _strata(self) -> np.ndarray:
+        """The stratum code of each row."""
+        return self._psu_stratum[self._psu]
+
     @property
     def weights(self) -> np.ndarray:
         """The final weights, one per row (zeros for excluded respondents and outside a domain)."""
@@ -1370,6 +1368,39 @@ def _codes(df: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
     if pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         return _dense_codes(s.to_numpy(dtype=np.int64))
     return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
+def _nested_psus(df: pd.DataFrame, strata: str | None, psu: str) -> tuple[np.ndarray, np.ndarray]:
+    """The PSU code of each row, PSUs nested in strata (one PSU per (stratum, psu) pair, numbered
+    in the order of the pairs' values), and the stratum code of each PSU. Integer columns whose
+    pairs span a small range take one counting pass over the pair values, without coding each
+    column first; others are coded column by column."""
+    s = None if strata is None else df[strata]
+    p = df[psu]
+    plain = all(c is None or (isinstance(c.dtype, np.dtype) and c.dtype.kind in "iu") for c in (s, p))
+    if plain:
+        pv = p.to_numpy()
+        p_lo, p_hi = int(pv.min()), int(pv.max())
+        width = p_hi - p_lo + 1
+        if s is None:
+            s_lo, s_span = 0, 1
+        else:
+            sv = s.to_numpy()
+            s_lo = int(sv.min())
+            s_span = int(sv.max()) - s_lo + 1
+        if s_span * width <= 4 * len(pv) + 1024:
+            pair = pv - p_lo if s is None else (sv - s_lo) * width + (pv - p_lo)
+            psu_codes, keys = _dense(pair.astype(np.int64, copy=False))
+            stratum_of = keys // width  # non-decreasing: the pairs are sorted
+            new = np.r_[False, stratum_of[1:] != stratum_of[:-1]]
+            return psu_codes, np.cumsum(new).astype(np.int64)
+    strata_codes = _codes(df, strata, "stratum")
+    psu_codes = _codes(df, psu, "PSU")
+    n_ids = int(psu_codes.max()) + 1
+    pair = strata_codes * n_ids
+    pair += psu_codes
+    codes, pairs = _dense(pair)
+    return codes, pairs // n_ids
 
 
 def _dense_codes(x: np.ndarray) -> np.ndarray:
