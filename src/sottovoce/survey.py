@@ -850,24 +850,21 @@ class Survey:
         if got is None:
             w = self._w
             pos = w > 0
-            got = self._cache["design_rows"] = {"w2": w * w, "pos": None if pos.all() else pos.astype(float),
-                                                "zeros": np.zeros(len(w), dtype=np.int64)}
+            n_pos = int(np.count_nonzero(pos))
+            all_pos = n_pos == len(w)
+            got = self._cache["design_rows"] = {
+                "w2": w * w, "pos": None if all_pos else pos.astype(float), "zeros": np.zeros(len(w), dtype=np.int64),
+                "pos_bool": pos, "all_pos": all_pos, "n_pos": n_pos}
         return got
 
     def _row_cache(self) -> dict[str, Any]:
-        """Per-row quantities of the design's weights (in its domain), computed once."""
-        key = "rows" if self._mask is None else None
-        got = self._cache.get("rows") if key else None
-        if got is None:
-            w = self.weights
-            pos = w > 0
-            w2 = self._design_rows()["w2"] if self._mask is None else w * w
-            n_pos = int(np.count_nonzero(pos))
-            got = {"pos_bool": pos, "all_pos": n_pos == len(w), "w2": w2, "n_pos": n_pos, "W": float(w.sum()),
-                   "w2_sum": float(w2.sum())}
-            if key:
-                self._cache[key] = got
-        return got
+        """The rows with a positive weight in the design's domain (``pos_bool``), their number
+        (``n_pos``) and whether they are all rows (``all_pos``); computed once for the design."""
+        if self._mask is None:
+            return self._design_rows()
+        pos = self.weights > 0
+        n_pos = int(np.count_nonzero(pos))
+        return {"pos_bool": pos, "all_pos": n_pos == len(pos), "n_pos": n_pos}
 
     def _domain_result(self, spec: _Spec, est: np.ndarray, var_raw: np.ndarray, s2: np.ndarray, n: int, W: float,
                        deff_kish: float, n_rows: int, dofs: list[DegreesOfFreedom], labels: Any) -> Result:
@@ -1333,7 +1330,8 @@ def _read_replicates(df: pd.DataFrame, cols: list[str], kind: str | None, scale:
 
 
 def _weight_column(df: pd.DataFrame, name: str) -> np.ndarray:
-    w = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+    s = df[name]
+    w = s.to_numpy() if s.dtype == np.float64 else pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
     if len(w) and float(w.min()) >= 0 and math.isfinite(float(w.max())):  # two reductions for valid weights
         return w
     bad = ~np.isfinite(w)
@@ -1377,7 +1375,8 @@ def _nested_psus(df: pd.DataFrame, strata: str | None, psu: str) -> tuple[np.nda
     column first; others are coded column by column."""
     s = None if strata is None else df[strata]
     p = df[psu]
-    plain = all(c is None or (isinstance(c.dtype, np.dtype) and c.dtype.kind in "iu") for c in (s, p))
+    plain = all(c is None or (isinstance(c.dtype, np.dtype) and (c.dtype.kind == "i" or (c.dtype.kind == "u" and c.dtype.itemsize < 8)))
+                for c in (s, p))
     if plain:
         pv = p.to_numpy()
         p_lo, p_hi = int(pv.min()), int(pv.max())
@@ -1389,9 +1388,15 @@ def _nested_psus(df: pd.DataFrame, strata: str | None, psu: str) -> tuple[np.nda
             s_lo = int(sv.min())
             s_span = int(sv.max()) - s_lo + 1
         if s_span * width <= 4 * len(pv) + 1024:
-            pair = pv - p_lo if s is None else (sv - s_lo) * width + (pv - p_lo)
-            psu_codes, keys = _dense(pair.astype(np.int64, copy=False))
-            stratum_of = keys // width  # non-decreasing: the pairs are sorted
+            if s is None:
+                pair = pv.astype(np.int64)
+            else:
+                pair = sv.astype(np.int64)
+                pair -= s_lo
+                pair *= width
+                pair += pv
+            psu_codes, keys = _dense(pair, own=True)
+            stratum_of = (keys - p_lo) // width  # non-decreasing: the pairs are sorted
             new = np.r_[False, stratum_of[1:] != stratum_of[:-1]]
             return psu_codes, np.cumsum(new).astype(np.int64)
     strata_codes = _codes(df, strata, "stratum")
@@ -1408,13 +1413,19 @@ def _dense_codes(x: np.ndarray) -> np.ndarray:
     return _dense(x)[0]
 
 
-def _dense(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_dense_codes` and the sorted distinct values (the value of each code)."""
+def _dense(x: np.ndarray, own: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dense_codes` and the sorted distinct values (the value of each code). ``own``:
+    ``x`` is an int64 array of the caller's that may be shifted in place and returned."""
     lo, hi = int(x.min()), int(x.max())
     if hi - lo > 4 * len(x) + 1024:
         codes, uniques = pd.factorize(x, sort=True)
         return codes.astype(np.int64), np.asarray(uniques, dtype=np.int64)
-    shifted = (x - lo).astype(np.int64, copy=False)
+    if own and x.dtype == np.int64:
+        shifted = x
+        if lo:
+            shifted -= lo
+    else:
+        shifted = (x - lo).astype(np.int64, copy=False)
     present = np.bincount(shifted, minlength=hi - lo + 1) > 0
     keys = np.flatnonzero(present)
     if len(keys) == hi - lo + 1:  # every value in the range occurs: the shifted values are the codes
