@@ -663,7 +663,7 @@ class Survey:
         s = self.data[var]
         # numpy integers and booleans cannot be missing: no pass over the rows to find out
         plain_int = isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu"
-        missing = None if plain_int or s.dtype == np.bool_ else s.isna().to_numpy()
+        missing: np.ndarray | None = None if plain_int or s.dtype == np.bool_ else s.isna().to_numpy()
         categorical = kind in ("proportion", "category-total")
         if kind == "category-total":
             kind = "total"
@@ -676,7 +676,7 @@ class Survey:
             if len(levels) == 0:
                 raise InputError(f"column '{var}' has no non-missing values")
             cat = np.asarray(codes, dtype=np.int64)
-            if any_missing:
+            if missing is not None and any_missing:
                 cat = np.where(missing, 0, cat)
             k, value = len(levels), None
         else:
@@ -687,13 +687,14 @@ class Survey:
                 is_share = kind == "mean" and int(value.min()) >= 0 and int(value.max()) <= 1
             else:
                 value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
-                if any_missing:
-                    assert missing is not None
+                if missing is not None and any_missing:
                     value[missing] = 0.0
                 is_share = kind == "mean" and bool(((value == 0) | (value == 1)).all())
             cat, k, levels = None, 1, None
         rows = self._row_cache()
-        n_missing = (int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))) if any_missing else 0
+        n_missing = 0
+        if missing is not None and any_missing:
+            n_missing = int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))
         # weights are never negative: the zero weights are the rows that are not positive
         n_zero = (len(self._w) if self._mask is None else int(np.count_nonzero(self._mask))) - rows["n_pos"]
         warns: list[str] = []
@@ -771,9 +772,10 @@ class Survey:
         elif answered_mean:
             col, complete = design_rows["zeros"], True
         elif k == 1:
+            assert dcode is not None
             col = dcode
         else:
-            assert spec.cat is not None
+            assert spec.cat is not None and dcode is not None
             col = dcode * k
             col += spec.cat
             col[dcode == n_dom] = K
