@@ -44,9 +44,10 @@ analyze, 100 questions × 3             15.2       194       12.7×       1.55
 Peak traced memory of the shares: 24 MiB for 85 categories, 23 MiB for 2. A mean is one
 bincount of ``w·y`` per PSU (its estimate and its influence totals come from the same PSU
 table; the PSU totals of the weights are the design's, kept once), so a second mean costs about
-a pass over the rows; below the floor, which recomputes the weight totals. About half of
-``analyze`` is outside estimation: deriving each question's 0/1 columns and inserting them into
-the table (``pipeline._direct_columns``) and the item-nonresponse shares.
+a pass over the rows; below the floor, which recomputes the weight totals. About two thirds
+of ``analyze`` (profiled) is outside estimation: deriving each question's 0/1 columns and
+inserting them into the table (``pipeline._direct_columns``, ``DataFrame.__setitem__`` copies),
+the item-nonresponse shares and reading the file; the estimates themselves are about a third.
 """
 
 from __future__ import annotations
