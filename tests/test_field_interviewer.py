@@ -200,6 +200,56 @@ def test_cli_refuses_interviewer_mode_without_assignment_or_key(tmp_path, cli):
     assert r.code == 2 and "--mode phone" in r.err
 
 
+def test_a_later_start_with_another_assignment_is_refused(tmp_path, cli):
+    """The first start stores a keyed digest of the assignment; a start with the same plan (even
+    re-saved: rows reordered, CRLF, ids in lower case) goes on, one with an edited arm or an added
+    case is refused naming the file (CLI: one `error:` line, exit 2); a new database starts anew.
+    Only the keyed digest is stored: not the file's plain SHA-256, no case id."""
+    import hashlib
+
+    from sottovoce.field.server import setup_cases
+
+    study = write_study(tmp_path)
+    pub, _ = make_keys(tmp_path)
+    plan = field_plan(study, 8, tmp_path / "plan", seed=11)
+    q = Questionnaire.from_file(study)
+    key = tmp_path / "invite.key"
+    db = f"sqlite:///{tmp_path}/a.db"
+
+    def start(path: Path, url: str = db) -> None:
+        store = open_store(url)
+        try:
+            setup_cases(store, load_assignment(path, q), key, url)
+        finally:
+            store.close()
+
+    start(plan.assignment)
+    table = pd.read_csv(plan.assignment)
+    resaved = tmp_path / "resaved.csv"
+    shuffled = table.sample(frac=1.0, random_state=3).assign(case_id=lambda t: t["case_id"].str.lower())
+    shuffled.to_csv(resaved, index=False, lineterminator="\r\n")
+    start(resaved)  # the same plan
+    edited = table.copy()
+    edited.loc[0, "list_treat"] = 1 - edited.loc[0, "list_treat"]
+    edited.to_csv(tmp_path / "edited.csv", index=False)
+    added = pd.concat([table, table.iloc[[0]].assign(case_id="C99999")])
+    added.to_csv(tmp_path / "added.csv", index=False)
+    for name in ("edited.csv", "added.csv"):
+        with pytest.raises(InputError, match=f"--assignment .*{name}: not the assignment this database was started with"):
+            start(tmp_path / name)
+        r = cli("serve", study, "--public-key", pub, "--db", db, "--mode", "interviewer",
+                "--assignment", tmp_path / name, "--invite-key", key)
+        assert r.code == 2 and r.err.startswith("error:") and name in r.err, r.err  # refused before any warning
+        assert len(r.err.strip().splitlines()) == 1 and "new database" in r.err
+    start(tmp_path / "edited.csv", f"sqlite:///{tmp_path}/new.db")  # starting anew: a new database
+    start(plan.assignment)  # the original still starts
+    raw = (tmp_path / "a.db").read_bytes()
+    canonical = load_assignment(plan.assignment, q).canonical()
+    for secret in (hashlib.sha256(canonical).digest(), hashlib.sha256(plan.assignment.read_bytes()).digest(),
+                   *[c.encode() for c in table["case_id"]]):
+        assert secret not in raw
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 from ._results import Result, jsonable
 from .disclosure import publishable
 from .errors import ConvergenceError, DesignError, InputError
-from .io import _key, read_table, value_labels
+from .io import _key, _norm, read_table, value_labels
 from .study import (
     LANGUAGES,
     ChoiceQuestion,
@@ -397,7 +397,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if weighting is None:
             skipped.append({"step": "weighting", "reason": "not_available"})
         else:
-            margins = weighting.load_margins(study.weighting.margins)
+            margins = _margins_by_option_text(study, df, weighting.load_margins(study.weighting.margins))
     check_against_data(study, df, margins)
 
     # [[derive]] composites become 0/1 columns estimated as direct questions (sottovoce.derive).
@@ -568,6 +568,31 @@ def _split(study: Study, q: Any, svy: Any) -> dict[str, Any]:
     split = study.design.split(q.wording_by) if study.design is not None else None
     labels = {str(i): dict(t) for i, t in enumerate(split.labels, 1)} if split is not None else {}
     return {"status": "done", "ballot": q.wording_by, "yes": list(q.yes), "labels": labels, "result": res}
+
+
+def _margins_by_option_text(study: Study, df: pd.DataFrame, margins: Any) -> Any:
+    """Margins on a profile question's column may name its options by their text (any language of
+    the study file, e.g. ``"Male"`` or ``"Мужской"``) as well as by code: answers that come from the
+    survey server hold only the codes (no value labels), so the text is mapped to the option's code
+    here. A name that is a code of the data, or one of the data's own value labels, is left as it is."""
+    tables = {}
+    for q in study.questions:
+        if not (isinstance(q, ChoiceQuestion) and not q.multiple and q.column in margins):
+            continue
+        own = {_key(c) for c in df[q.column].dropna().unique()} if q.column in df.columns else set()
+        own |= {_norm(v) for v in value_labels(df, q.column).values()}
+        by_text = {_norm(t): o.code for o in q.options for t in o.text.values()}
+        table = margins[q.column]
+        renamed = {(by_text[_norm(k)] if _key(k) not in own and _norm(k) not in own and _norm(k) in by_text else k): v
+                   for k, v in table.items()}
+        if len(renamed) != len(table):
+            raise InputError(f"{margins.source}: column '{q.column}': two categories name the same option of question "
+                             f"'{q.id}' (a code and its text); give each option once")
+        if renamed != table:
+            tables[q.column] = renamed
+    if not tables:
+        return margins
+    return type(margins)({**margins, **tables}, source=margins.source, counts=margins.counts)
 
 
 def _profile_labels(study: Study, df: pd.DataFrame) -> dict[str, dict[str, str]]:

@@ -4,7 +4,8 @@ The file is first mapped back to the study: every question's columns must be the
 vendor's value labels say a code means another option than in the study (codes swapped or
 renumbered), the column is recoded by label and the change reported. Then:
 
-* arm sizes as assigned (χ² goodness of fit to equal arms) and arms balanced on the demographics
+* arm sizes as assigned (χ² goodness of fit to the design's arm probabilities: equal, or a split's
+  declared ``probabilities``) and arms balanced on the demographics
   (χ² test of independence per arm column × demographic, Holm-adjusted across the tests) — the
   usual randomisation checks of split-sample experiments;
 * the assignment file honoured (each case's recorded arm equals its assigned arm);
@@ -42,7 +43,7 @@ from ..study import (
     Study,
     load_study,
 )
-from .plan import CASE_ID, assigned_columns
+from .plan import CASE_ID, arm_probabilities, assigned_columns
 
 __all__ = ["Check", "FieldCheck", "field_check", "icc_anova"]
 
@@ -159,14 +160,18 @@ def _arm_sizes(study: Study, df: pd.DataFrame, alpha: float) -> Check:
     if not cols:
         c.status = "skipped"
         return c
+    probs = arm_probabilities(study)
     for col, values in cols.items():
         counts = np.array([(df[col] == v).sum() for v in values], dtype=float)
-        p = float(stats.chisquare(counts).pvalue) if counts.sum() > 0 else float("nan")
-        c.rows.append({"column": col, "counts": {str(v): int(n) for v, n in zip(values, counts, strict=True)}, "p_value": p})
+        share = np.asarray(probs[col]) / np.sum(probs[col])
+        expected = counts.sum() * share
+        p = float(stats.chisquare(counts, expected).pvalue) if counts.sum() > 0 else float("nan")
+        c.rows.append({"column": col, "counts": {str(v): int(n) for v, n in zip(values, counts, strict=True)},
+                       "expected": {str(v): float(e) for v, e in zip(values, expected, strict=True)}, "p_value": p})
         if p < alpha:
-            shown = ", ".join(f"{v}: {int(n)}" for v, n in zip(values, counts, strict=True))
-            c.problem(f"{col}: arm sizes {shown} are unequal (χ² p = {p:.2g})",
-                      f"{col}: размеры групп {shown} неравны (χ² p = {p:.2g})")
+            shown = ", ".join(f"{v}: {int(n)} ({e:.0f})" for v, n, e in zip(values, counts, expected, strict=True))
+            c.problem(f"{col}: arm sizes (expected in brackets) {shown} differ from the design's (χ² p = {p:.2g})",
+                      f"{col}: размеры групп (ожидаемые в скобках) {shown} отличаются от заданных дизайном (χ² p = {p:.2g})")
     return c
 
 
@@ -391,12 +396,20 @@ def _interviewers(study: Study, df: pd.DataFrame, interviewer: str, alpha: float
     return c
 
 
+def _names(who: pd.Series) -> pd.Series:
+    """Interviewer ids as written by the call centre: a numeric id read from SPSS as 4.0 is "4"."""
+    def name(v: Any) -> str:
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+    return who.map({v: name(v) for v in who.dropna().unique()})  # per distinct id, not per interview
+
+
 def _concentration(flag: pd.Series, who: pd.Series | None, alpha: float) -> list[dict[str, Any]]:
     """Interviewers whose share of flagged interviews is far above everyone's (binomial, Bonferroni)."""
     if who is None:
         return []
     base = float(flag.mean())
-    groups = list(flag.groupby(who.astype(str)))
+    groups = list(flag.groupby(_names(who)))
     out = []
     for name, f in groups:
         p = float(stats.binomtest(int(f.sum()), len(f), base, alternative="greater").pvalue) if 0 < base < 1 else 1.0
