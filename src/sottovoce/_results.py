@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .errors import InputError
-from .intervals import PERCENT_SCALES, SCALE_RANGE, DegreesOfFreedom, interval, small_df_warning
+from .intervals import (
+    PERCENT_SCALES,
+    SCALE_RANGE,
+    DegreesOfFreedom,
+    interval,
+    rounding_variance,
+    small_df_warning,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,6 +164,8 @@ class Result:
         if df is not None and df.value < 1:  # one PSU (in this domain): no design df to speak of
             df = DegreesOfFreedom(math.inf, "normal: a single PSU")
             warns = (*warns, "only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
+        if df is not None and df.design is not None and rounding_variance(estimate, se, scale):
+            df = DegreesOfFreedom(df.design, "design: PSUs − strata (the variance is zero)")
         dfv = df.value if df is not None else math.inf
         iv = interval(estimate, se, scale, level=level, df=dfv, method=ci, n=n, n_rows=n_rows)
         pair = iv.pair if iv.pair is None or all(math.isfinite(v) for v in iv.pair) else None
