@@ -68,7 +68,9 @@ def signed(share: float, lang: str) -> str:
 def row(label: str, r: Mapping[str, Any] | None, min_cell: int, lang: str, kind: str = "", why: str | None = None) -> dict[str, Any]:
     """One table row: the estimate and its interval, or why it is not shown."""
     S = STRINGS[lang]
-    empty = {"label": label, "kind": kind, "suppressed": True, "estimate": "", "ci": "", "n": "", "flag": ""}
+    # n stays on rows not shown (as in results.json and the terminal tables): a blank reads as "nobody"
+    empty = {"label": label, "kind": kind, "suppressed": True, "estimate": "", "ci": "",
+             "n": "" if r is None or r.get("n") is None else r["n"], "flag": ""}
     if r is not None and (r.get("suppressed") or (r.get("estimate") is not None and not publishable_estimate(r, min_cell))):
         return {**empty, "note": t(lang, "suppressed", fewer=fewer_than(min_cell, lang))}
     if failed(r):
