@@ -549,7 +549,7 @@ def test_tampered_and_foreign_records_are_reported_by_id(tmp_path, keys, cli):
     assert len(res.bad) == 4 and len(res.table) == 2  # the record sealed to another key is bad too
     assert res.problems  # the file as a whole does not match its header either
     r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "a.csv")
-    assert r.code == 2 and lines[0]["id"] in r.err and "4 record(s)" in r.err and len(r.err.splitlines()) == 1
+    assert r.code == 2 and lines[0]["id"] in r.err and "4 records not usable" in r.err and "the 2 good records" in r.err and len(r.err.splitlines()) == 1
     assert not (tmp_path / "a.csv").exists()
     r = cli("decrypt", tmp_path / "t.jsonl", "--key", priv, "--out", tmp_path / "a.csv", "--skip-bad")
     assert r.code == 0 and lines[0]["id"] in r.err and len(pd.read_csv(tmp_path / "a.csv")) == 2

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import InputError, SottovoceWarning
 from .intervals import DegreesOfFreedom, design_df
 from .intervals import quantile as critical
@@ -101,7 +102,8 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
     q_crit = critical(level, dof.finite) if ddf > 0 else math.nan
     warns: list[str] = []
     if not present.all():
-        warns.append(f"{int((~present & (survey.weights > 0)).sum())} respondents with no answer to '{name}' are left out (a domain)")
+        k = int((~present & (survey.weights > 0)).sum())
+        warns.append(f"{count_en(k, 'respondent')} with no answer to '{name}' {en_form(k, 'is', 'are')} left out (a domain)")
     if not ddf > 0:
         warns.append("the design has no degrees of freedom: no interval")
     children = []

@@ -21,7 +21,7 @@ from typing import Any
 from .disclosure import is_small
 from .errors import InputError
 from .report.shares import failed, has_interval, shown_ci
-from .report.text import pick
+from .report.text import fewer_than, pick
 
 __all__ = ["tidy_rows", "text_tables", "render_series", "write_series", "CSV_COLUMNS"]
 
@@ -35,7 +35,7 @@ S = {
            "questions": "Tracked questions", "by": "By", "trend": "Pooled trend", "latest": "Latest smoothed share",
            "harmonisation": "Harmonisation", "column": "Column", "codes": "Codes", "definition": "Definition",
            "chart_x": "Fieldwork (midpoint)", "chart_y": "Share of respondents, %", "band": "Pooled trend (95% band)",
-           "suppressed": "fewer than {k} respondents", "not_estimated": "not estimated", "published": "Published figures checked",
+           "suppressed": "fewer than {fewer}", "not_estimated": "not estimated", "published": "Published figures checked",
            "source": "Source", "published_value": "Published, %", "ours": "This report, %", "arm": "split ballot, arm",
            "contents": "Contents", "methods": "Methods",
            "methods_text": "Shares are weighted; intervals are design-based (Taylor linearization on each wave's design; "
@@ -50,7 +50,7 @@ S = {
            "questions": "Отслеживаемые вопросы", "by": "По группам", "trend": "Сводный тренд", "latest": "Последнее сглаженное значение",
            "harmonisation": "Сопоставление волн", "column": "Столбец", "codes": "Коды", "definition": "Определение",
            "chart_x": "Полевой период (середина)", "chart_y": "Доля респондентов, %", "band": "Сводный тренд (95% полоса)",
-           "suppressed": "меньше {k} респондентов", "not_estimated": "не оценено", "published": "Сверка с опубликованными цифрами",
+           "suppressed": "меньше {fewer}", "not_estimated": "не оценено", "published": "Сверка с опубликованными цифрами",
            "source": "Источник", "published_value": "Опубликовано, %", "ours": "Этот отчёт, %", "arm": "расщеплённая выборка, вариант",
            "contents": "Содержание", "methods": "Методы",
            "methods_text": "Доли взвешены; интервалы учитывают дизайн выборки (линеаризация Тейлора по дизайну каждой волны; "
@@ -248,7 +248,7 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
 
     def fmt(r: Mapping[str, Any]) -> dict[str, str]:
         if r["suppressed"]:
-            return {"est": "–", "ci": s["suppressed"].format(k=min_cell), "cls": "suppressed"}
+            return {"est": "–", "ci": s["suppressed"].format(fewer=fewer_than(min_cell, lang)), "cls": "suppressed"}
         if r["status"] == "failed" or r["estimate"] is None:
             return {"est": "–", "ci": s["not_estimated"], "cls": "suppressed"}
         ci = "–" if r["ci_low"] is None else f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .._words import count_en, count_ru, plural_ru
+
 __all__ = ["STRINGS", "t", "round_half_up", "pct", "points", "plural_ru", "count_phrase", "pick", "times", "fewer_than", "groups_in"]
 
 
@@ -30,22 +32,12 @@ def points(share: float | None) -> int:
     return int(round_half_up(100 * (share or 0.0)))
 
 
-def plural_ru(n: int, one: str, few: str, many: str) -> str:
-    """Russian plural form for a count: 1 пункт, 2 пункта, 5 пунктов, 11 пунктов, 21 пункт."""
-    n = abs(int(n))
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
-
-
 def fewer_than(k: int, lang: str) -> str:
     """The object of "fewer than": ``"30 respondents"`` / ``"30 респондентов"`` (genitive after
     «меньше»: 21 респондента, 30 респондентов)."""
     if lang == "ru":
-        return f"{k} " + ("респондента" if k % 10 == 1 and k % 100 != 11 else "респондентов")
-    return f"{k} respondent" + ("" if k == 1 else "s")
+        return count_ru(k, "респондента", "респондентов", "респондентов")
+    return count_en(k, "respondent")
 
 
 def groups_in(n: int, lang: str) -> str:
@@ -62,9 +54,7 @@ def count_phrase(n: int, lang: str, noun: str) -> str:
         "group": ("group", "groups", ("группа", "группы", "групп")),
         "point": ("percentage point", "percentage points", ("процентный пункт", "процентных пункта", "процентных пунктов")),
     }[noun]
-    if lang == "ru":
-        return f"{n} {plural_ru(n, *forms[2])}"
-    return f"{n} {forms[0] if abs(n) == 1 else forms[1]}"
+    return count_ru(n, *forms[2]) if lang == "ru" else count_en(n, forms[0], forms[1])
 
 
 def times(x: float, lang: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._words import count_en, count_ru
 from ..disclosure import publishable
 from . import charts
 from .headline import answer, headline, method_name, questions, truth_sentences
@@ -24,7 +25,7 @@ from .shares import (
     publishable_estimate,
     shown_ci,
 )
-from .text import STRINGS, fewer_than, groups_in, pct, pick, plural_ru, round_half_up, t, times
+from .text import STRINGS, fewer_than, groups_in, pct, pick, round_half_up, t, times
 
 __all__ = ["build_view", "failures"]
 
@@ -334,11 +335,9 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
     constraint = t(lang, "trend_relative_to", house=ref) if ref else S["trend_sum_to_zero"]
     n_polls, n_houses = int(tr.get("n_polls") or 0), int(tr.get("n_houses") or 0)
     if lang == "ru":  # «10 опросов из 3 источников»: genitive after «из»
-        polls = f"{n_polls} " + plural_ru(n_polls, "опрос", "опроса", "опросов")
-        houses = f"{n_houses} " + ("источника" if n_houses % 10 == 1 and n_houses % 100 != 11 else "источников")
+        polls, houses = count_ru(n_polls, "опрос", "опроса", "опросов"), count_ru(n_houses, "источника", "источников", "источников")
     else:
-        polls = f"{n_polls} poll" + ("" if n_polls == 1 else "s")
-        houses = f"{n_houses} house" + ("" if n_houses == 1 else "s")
+        polls, houses = count_en(n_polls, "poll"), count_en(n_houses, "house")
     view["summary"] = t(lang, "trend_summary", polls=polls, houses=houses, first=tr.get("first", ""),
                         last=tr.get("last", ""), base=S[f"trend_base_{tr.get('base', 'all')}"], constraint=constraint)
     for h in tr.get("houses") or []:
