@@ -253,6 +253,21 @@ def test_cli_prints_per_wave_tables_with_labels(cli, tmp_path):
     assert r.code == 0 and _json.loads(r.out)["format"] == "sottovoce-series/1"
 
 
+def test_cli_warnings_and_file_lines_follow_lang_ru(cli, tmp_path):
+    """With --lang ru the estimators' warnings and the closing lines were English."""
+    df = _frame(np.random.default_rng(5), 80)
+    df["a"] = df["a"].replace(9, 2)  # nobody says "hard to say": a share of 0, which the estimator warns about
+    path = tmp_path / "s.toml"
+    path.write_text(_toml(_doc(tmp_path, {"w1": df})), encoding="utf-8")
+    r = cli("series", path, "--lang", "ru", "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+    warned = [x for x in r.err.splitlines() if x.startswith("warning: ")]
+    assert warned and all(x.startswith("warning: волна «w1»: ") and "оценка равна 0 или 1; интервал Уилсона по" in x for x in warned), warned
+    assert "отчёт: " in r.out and "результаты: " in r.out and "report: " not in r.out
+    en = cli("series", path, "--out", tmp_path / "out-en")
+    assert "estimate is 0 or 1" in en.err and "report: " in en.out
+
+
 def _toml(doc: dict) -> str:
     """A minimal TOML writer for the test documents (tables, arrays of tables, inline values)."""
     import json as _json

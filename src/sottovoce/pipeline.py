@@ -35,6 +35,7 @@ from ._results import Result, jsonable
 from .disclosure import publishable
 from .errors import ConvergenceError, DesignError, InputError
 from .io import _key, read_table, value_labels
+from .report.text import t
 from .study import (
     LANGUAGES,
     ChoiceQuestion,
@@ -335,7 +336,7 @@ def analyze(
         full = _run(study, lang, steps)
         res = StudyResults(publishable(full), study, internal=full)
         if out_dir is not None:
-            steps.step("writing the report")
+            steps.step(t(lang, "step_writing"))
             res.save(out_dir, lang)
     return res
 
@@ -386,7 +387,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     assert study.path is None or study.path.exists()
     if study.data is None:
         raise InputError(f"{study.path or 'study'}: data: missing section; add [data] with path = \"respondents.csv\" to analyze a study")
-    steps.step("reading the data")
+    steps.step(t(lang, "step_reading"))
     df = read_table(study.data.path)
     if len(df) == 0:
         raise InputError(f"{study.data.path}: the data file has no rows")
@@ -428,7 +429,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
             work[name] = values
     work.attrs = dict(df.attrs)
 
-    steps.step("weighting")
+    steps.step(t(lang, "step_weighting"))
     svy, wrec = _design(study, work, margins, weighting, skipped)
 
     out_q: list[dict[str, Any]] = []
@@ -439,7 +440,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     for q in questions:
         if isinstance(q, ChoiceQuestion | NumericQuestion):
             continue  # profile questions: subgroups and margins, not estimates
-        steps.step(f"estimating {q.id}")
+        steps.step(t(lang, "step_estimating", q=q.id))
         qsvy = svy.domain(answered[q.id].to_numpy()) if q.id in answered else svy
         entry = _question(study, q, qsvy, work, derived, subgroups, lang, skipped, levels)
         if q.id in definitions:
@@ -462,11 +463,11 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if comp is not None:
             comparisons.append(comp)
 
-    steps.step("auditing nonresponse")
+    steps.step(t(lang, "step_nonresponse"))
     nonresponse = _nonresponse(study, work, svy, by_id, derived, skipped)
     extra_steps: dict[str, Any] = {}
     if study.trend is not None:
-        steps.step("pooling polls into a trend")
+        steps.step(t(lang, "step_trend"))
         extra_steps["trend"] = _trend(study)
 
     # the derived 0/1 columns are the pipeline's own: results name the data column and the question
