@@ -131,6 +131,24 @@ def test_small_groups_are_suppressed(tmp_path):
     assert grp and all(r["suppressed"] and r["estimate"] is None for r in grp)
 
 
+def test_a_subgroup_question_is_not_broken_down_by_itself(tmp_path):
+    """Sex by sex gave shares of exactly 0 and 1 and a warning per cell (157 lines on the Chronicles
+    series); other questions are still broken down by it, and it by the other subgroups."""
+    df = _frame(np.random.default_rng(4), 200)
+    df["age"] = np.where(np.arange(200) % 2 == 0, "young", "old")
+    doc = _doc(tmp_path, {"w1": df})
+    doc["questions"].append({"id": "age", "categories": [{"id": "young"}, {"id": "old"}],
+                             "waves": {"w1": {"column": "age", "codes": {"young": ["young"], "old": ["old"]}}}})
+    doc["report"]["subgroups"] = ["g", "age"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = series(doc).rows()
+    by = {(r["question"], r["group"]) for r in rows if r["group"]}
+    assert ("g", "g") not in by and ("age", "age") not in by
+    assert {("q", "g"), ("q", "age"), ("g", "age"), ("age", "g")} <= by
+    assert not [w for w in caught if "estimate is 0 or 1" in str(w.message)]
+
+
 # -- the Chronicles example ------------------------------------------------------------------------
 
 
@@ -256,7 +274,7 @@ def test_cli_prints_per_wave_tables_with_labels(cli, tmp_path):
 def test_cli_warnings_and_file_lines_follow_lang_ru(cli, tmp_path):
     """With --lang ru the estimators' warnings and the closing lines were English."""
     df = _frame(np.random.default_rng(5), 80)
-    df["a"] = df["a"].replace(9, 2)  # nobody says "hard to say": a share of 0, which the estimator warns about
+    df.loc[df["sex"] == "F", "a"] = 1  # every woman says yes: a share of 1, which the estimator warns about
     path = tmp_path / "s.toml"
     path.write_text(_toml(_doc(tmp_path, {"w1": df})), encoding="utf-8")
     r = cli("series", path, "--lang", "ru", "--out", tmp_path / "out")

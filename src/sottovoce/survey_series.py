@@ -359,11 +359,15 @@ def _order(result: dict[str, Any], cat_ids: list[str]) -> dict[str, Any]:
 
 
 def _estimate(svy: Any, col: str, kind: str, subgroups: list[str]) -> dict[str, Any]:
-    """Overall and per-subgroup estimates (one Result; subgroups through ``estimate_by``)."""
+    """Overall and per-subgroup estimates (one Result; subgroups through ``estimate_by``).
+
+    A subgroup question is not broken down by itself: within "sex = female" the share of women
+    is 1 by definition, a table of 0s and 1s and a warning for every cell of every wave.
+    """
     fit = (lambda by: svy.proportion(col, by=by)) if kind == "proportion" else (lambda by: svy.mean(col, by=by))
     overall = fit(None)
     groups = []
-    for by in subgroups:
+    for by in (s for s in subgroups if s != col):
         groups.extend(fit(by).groups)
     return dict(overall.with_(groups=tuple(groups)).to_dict())
 
