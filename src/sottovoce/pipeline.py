@@ -468,7 +468,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     extra_steps: dict[str, Any] = {}
     if study.trend is not None:
         steps.step(t(lang, "step_trend"))
-        extra_steps["trend"] = _trend(study)
+        extra_steps["trend"] = _trend(study, lang)
 
     # the derived 0/1 columns are the pipeline's own: results name the data column and the question
     # (a [[derive]] composite has no data column: it is named by its id)
@@ -952,11 +952,12 @@ def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, A
     return out
 
 
-def _trend(study: Study) -> dict[str, Any]:
+def _trend(study: Study, lang: str) -> dict[str, Any]:
     """The ``[trend]`` step: pool the polls (Jackman 2005) and draw the chart as SVG text.
 
-    The SVG is kept in ``results.json`` (``chart_svg``) so that ``sottovoce report`` re-renders
-    the section without refitting; ``charts/trend.svg`` is the same drawing as a file. A model
+    The chart is drawn in every report language and kept in ``results.json`` (``chart_svgs``,
+    language -> SVG) so that ``sottovoce report --lang`` re-renders the section in any of them
+    without refitting; ``chart_svg`` and ``charts/trend.svg`` are the drawing in ``lang``. A model
     that cannot be fitted (too few polls, an unidentifiable house effect, a bad poll row) is
     recorded as ``failed`` with its message and shown as a caveat, like a failed question.
     """
@@ -976,9 +977,13 @@ def _trend(study: Study) -> dict[str, Any]:
     except (InputError, DesignError, ConvergenceError) as exc:
         return {"status": "failed", "reason": "error", "message": str(exc)}
     out: dict[str, Any] = {"status": "done", **res.to_dict(), "files": [p.name for p in spec.polls]}
+    from .report.view import trend_chart_labels
+
     with tempfile.TemporaryDirectory() as tmp:
-        svg_path = dyn.plot_trend(res, Path(tmp) / "trend.svg")
-        out["chart_svg"] = svg_path.read_text(encoding="utf-8")
+        out["chart_svgs"] = {
+            code: dyn.plot_trend(res, Path(tmp) / f"trend-{code}.svg", labels=trend_chart_labels(code, spec.base)).read_text(encoding="utf-8")
+            for code in LANGUAGES}
+    out["chart_svg"] = out["chart_svgs"][lang]
     return out
 
 

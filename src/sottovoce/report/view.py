@@ -313,6 +313,17 @@ def _bounded(r: Mapping[str, Any], lo_key: str, hi_key: str, bounds: tuple[float
     return shown_ci({"ci": (r[lo_key], r[hi_key])}, bounds)
 
 
+def trend_chart_labels(lang: str, base: str = "all") -> dict[str, Any]:
+    """The words of the ``[trend]`` chart in ``lang`` (see :func:`sottovoce.dynamics.plot_trend`);
+    pollster names and event labels are data and stay as given, as in the section's table."""
+    from .corpus_text import MONTHS
+
+    S = STRINGS[lang]
+    return {"title": S["trend_chart_title"], "ylabel": t(lang, "trend_chart_ylabel", base=S[f"trend_base_{base}"]),
+            "band": S["trend_chart_band"], "trend": S["trend_chart_line"], "outlier": S["trend_chart_outlier"],
+            "months": MONTHS[lang]}
+
+
 def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None:
     """The "Trend across polls" section, or ``None`` when the study has no ``[trend]`` table."""
     if not tr:
@@ -326,7 +337,8 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
     if tr.get("status") == "skipped":
         view["failed"] = S["why_not_available"]
         return view
-    view["chart"] = _svg_inline(tr.get("chart_svg") or "")
+    # the chart drawn in this language; results.json from before charts were drawn per language has one
+    view["chart"] = _svg_inline((tr.get("chart_svgs") or {}).get(lang) or tr.get("chart_svg") or "")
     if tr.get("estimate") is not None and has_interval(tr):
         lo, hi = shown_ci(tr)
         key = "trend_latest_impossible" if out_of_range(tr) else "trend_latest"
