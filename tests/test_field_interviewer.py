@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import os
 import random
@@ -25,6 +26,7 @@ from sottovoce.errors import InputError
 from sottovoce.field.app import create_app
 from sottovoce.field.crypto import load_private_key, load_public_key, unseal
 from sottovoce.field.export import decrypt_jsonl, export_jsonl
+from sottovoce.field.interviewer import TEXTS as INTERVIEWER_TEXTS
 from sottovoce.field.interviewer import load_assignment
 from sottovoce.field.questionnaire import Questionnaire
 from sottovoce.field.storage import open_store
@@ -148,6 +150,34 @@ def test_used_unknown_and_tampered_cases_are_refused(setup):
 
     run_app(app, go)
     assert len(_decrypt(db, priv, tmp).table) == 1
+
+
+def test_both_forms_refuse_a_bad_post_alike(setup):
+    """The web form and the interview form share their checks (_posted_form): the same bad post gets
+    the same status and message from both; the interviewer code is checked only by the interview form."""
+    app, q, _, _, _, tmp = setup
+    web = create_app(q, app.state.public_key, open_store(f"sqlite:///{tmp}/web.db"))
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    key = "k" * 20
+    posts = [
+        (b"a=1", {"content-type": "text/plain"}, 415),
+        (b"\xff\xfe=1", form, 400),
+        (b"_key=" + key.encode() + b"&_key=" + key.encode(), form, 400),
+        (b"_key=short&_lang=ru", form, 400),
+        (f"_key={key}&_interviewer={INTERVIEWER}&q_support=9".encode(), form, 400),
+    ]
+
+    async def replies(c):
+        return [await c.post("/submit", content=body, headers=h) for body, h, _ in posts]
+
+    posts.append((f"_key={key}&_interviewer=".encode(), form, 0))  # no interviewer code, nothing else wrong
+    got = {name: run_app(a, replies) for name, a in (("web", web), ("interviewer", app))}
+    for (body, _, code), w, i in zip(posts[:-1], got["web"], got["interviewer"], strict=False):
+        assert w.status_code == i.status_code == code, body
+        message = re.search(r'<p class="error">(.*?)</p>', w.text, re.S)
+        assert message and message.group(1) in i.text, (body, w.text[:300])
+    bad_interviewer = html.escape(INTERVIEWER_TEXTS["en"]["bad_interviewer"], quote=False)
+    assert bad_interviewer in got["interviewer"][-1].text and bad_interviewer not in got["web"][-1].text
 
 
 def test_interviewer_code_and_case_id_never_in_the_database_in_clear(setup):
