@@ -12,7 +12,6 @@ import asyncio
 import base64
 import html
 import json
-import os
 import random
 import re
 from pathlib import Path
@@ -34,11 +33,11 @@ from sottovoce.fielding.check import field_check
 from sottovoce.fielding.plan import field_plan
 from test_field_support import (
     COLUMNS,
-    Server,
     answers,
     form_body,
     invite_store,
     make_keys,
+    start_server,
     write_study,
 )
 
@@ -230,49 +229,36 @@ def test_cli_refuses_interviewer_mode_without_assignment_or_key(tmp_path, cli):
     assert r.code == 2 and "--mode phone" in r.err
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.mark.browser
 @pytest.mark.xdist_group("field-server")
-def test_chromium_interviewer_records_a_case(tmp_path):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian chromium not installed (scripts/setup-system.sh installs it)")
-    pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
-
+def test_chromium_interviewer_records_a_case(tmp_path, browser_for_one_test):
+    browser = browser_for_one_test
     study = write_study(tmp_path)
-    pub, priv = make_keys(tmp_path)
     plan = field_plan(study, 4, tmp_path / "plan", seed=5)
     q = Questionnaire.from_file(study)
     cases = list(load_assignment(plan.assignment, q).cases.values())
-    db = f"sqlite:///{tmp_path}/a.db"
-    server = Server(study, pub, db, tmp_path / "server.log",
-                    extra=["--mode", "interviewer", "--assignment", str(plan.assignment),
-                           "--invite-key", str(tmp_path / "invite.key")]).start()
+    server, db, priv = start_server(tmp_path, study, extra=["--mode", "interviewer", "--assignment", str(plan.assignment),
+                                                           "--invite-key", str(tmp_path / "invite.key")])
     given = {}
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-            for (case, values), js, lang in zip(cases[:2], (True, False), ("en", "ru"), strict=True):
-                page = b.new_context(java_script_enabled=js).new_page()
-                page.goto(f"{server.url}/?lang={lang}")
-                page.fill("#case", case.lower())  # case ids are dictated: case does not matter
-                page.fill("#interviewer", INTERVIEWER)
-                page.click("button.submit")
-                assert case in page.locator("#case-title").inner_text()
-                assert page.locator("#q-support_list .items li").count() == 3 + values["list_treat"]
-                assert page.locator("#q-support_double .sublist").nth(0).locator("li").count() == 2 + values["dl_treat"]
-                a = answers(treat=values["list_treat"], dl_treat=values["dl_treat"], list_count=1, q_support=99)
-                for name in ("q_support", "list_count", "dl_a", "dl_b", "rr_die", "rr_browser", "cw"):
-                    page.check(f"input[name={name}][value='{q.form_value(name, a[name])}']")
-                page.click("button.submit")
-                page.wait_for_url("**/thanks**")
-                assert page.locator("#next-case").count() == 1
-                given[case] = a
-                page.goto(f"{server.url}/case?case={case}&interviewer={INTERVIEWER}")  # now used
-                assert page.locator("p.error").count() == 1
-            b.close()
+        for (case, values), js, lang in zip(cases[:2], (True, False), ("en", "ru"), strict=True):
+            page = browser.new_context(java_script_enabled=js).new_page()
+            page.goto(f"{server.url}/?lang={lang}")
+            page.fill("#case", case.lower())  # case ids are dictated: case does not matter
+            page.fill("#interviewer", INTERVIEWER)
+            page.click("button.submit")
+            assert case in page.locator("#case-title").inner_text()
+            assert page.locator("#q-support_list .items li").count() == 3 + values["list_treat"]
+            assert page.locator("#q-support_double .sublist").nth(0).locator("li").count() == 2 + values["dl_treat"]
+            a = answers(treat=values["list_treat"], dl_treat=values["dl_treat"], list_count=1, q_support=99)
+            for name in ("q_support", "list_count", "dl_a", "dl_b", "rr_die", "rr_browser", "cw"):
+                page.check(f"input[name={name}][value='{q.form_value(name, a[name])}']")
+            page.click("button.submit")
+            page.wait_for_url("**/thanks**")
+            assert page.locator("#next-case").count() == 1
+            given[case] = a
+            page.goto(f"{server.url}/case?case={case}&interviewer={INTERVIEWER}")  # now used
+            assert page.locator("p.error").count() == 1
     finally:
         server.stop()
     res = _decrypt(db, priv, tmp_path)
