@@ -10,7 +10,6 @@ import secrets
 import stat
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -27,6 +26,7 @@ from test_field_support import (
     invite_store,
     make_keys,
     postgres_url,
+    run_app,
     write_study,
 )
 
@@ -41,17 +41,6 @@ def study(tmp_path: Path) -> Path:
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
     return make_keys(tmp_path)
-
-
-def run_app(app, coro_fn):
-    async def main():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-            return await coro_fn(c)
-
-    try:
-        return asyncio.run(main())
-    finally:
-        app.committer.close()
 
 
 def make_app(study: Path, pub: Path, db: str, **kw):

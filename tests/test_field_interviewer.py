@@ -8,7 +8,6 @@ is anywhere in the database files in clear. One Chromium run does a case end to 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import json
@@ -16,7 +15,6 @@ import random
 import re
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -37,6 +35,7 @@ from test_field_support import (
     form_body,
     invite_store,
     make_keys,
+    run_app,
     start_server,
     write_study,
 )
@@ -56,17 +55,6 @@ def setup(tmp_path: Path):
     store = invite_store(db, cases, tmp_path / "invite.key")
     app = create_app(q, load_public_key(pub), store, assignment=assignment)
     return app, q, assignment, db, priv, tmp_path
-
-
-def run_app(app, coro_fn):
-    async def main():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-            return await coro_fn(c)
-
-    try:
-        return asyncio.run(main())
-    finally:
-        app.committer.close()
 
 
 def _hidden(q: Questionnaire, html: str, col: str) -> int:

@@ -121,6 +121,22 @@ def answers(treat: int = 1, dl_treat: int = 0, **kw: int) -> dict[str, int]:
     return a
 
 
+def run_app(app, coro_fn):  # noqa: ANN001, ANN201
+    """Run ``coro_fn(client)`` against the ASGI app in-process (httpx), then close its committer."""
+    import asyncio
+
+    import httpx
+
+    async def main():  # noqa: ANN202
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            return await coro_fn(c)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        app.committer.close()
+
+
 def start_server(tmp: Path, study: Path, extra: list[str] | None = None) -> tuple[Server, str, Path]:
     """A running survey server for ``study`` with fresh keys and a SQLite database in ``tmp``:
     (server, database URL, private key). The server knows its questionnaire; stop it afterwards."""
