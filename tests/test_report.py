@@ -280,6 +280,23 @@ def test_caveats_are_generated_from_the_results():
     assert "не прошёл тест на дизайн-эффект (p = 0,012)" in cav_ru
 
 
+def test_few_effective_degrees_of_freedom_get_a_caveat_in_both_languages():
+    """Issue 17: an interval on fewer than 20 effective (Satterthwaite) df is named with its df;
+    design df, or effective df of 20 and more, give no caveat."""
+    r = _results()
+    assert "effective degrees of freedom" not in visible(render_report(r)).text("caveats")
+    r["questions"][0]["result"].update(df=41.0, df_name="design: PSUs − strata")
+    r["questions"][1]["result"].update(df=25.0, df_name="effective: Satterthwaite over strata (design: 41 PSUs − strata)")
+    assert "effective degrees of freedom" not in visible(render_report(r)).text("caveats")
+    r["questions"][1]["result"]["df"] = 12.34
+    r["questions"][0]["result"]["groups"] = [{"by": "region", "level": "N", "estimate": 0.6, "ci": [0.5, 0.7], "n": 300,
+                                               "df": 6.04, "df_name": "effective: Satterthwaite over strata"}]
+    cav = visible(render_report(r)).text("caveats")
+    assert "The intervals of d, l rest on few effective degrees of freedom (as few as 6.0)" in cav
+    cav_ru = visible(render_report(r, "ru")).text("caveats")
+    assert "Интервалы для d, l опираются на малое число эффективных степеней свободы (вплоть до 6,0)" in cav_ru
+
+
 def test_ratios_in_words():
     from sottovoce.report.text import times
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .errors import InputError
-from .intervals import PERCENT_SCALES, SCALE_RANGE, DegreesOfFreedom, interval
+from .intervals import PERCENT_SCALES, SCALE_RANGE, DegreesOfFreedom, interval, small_df_warning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,7 +150,8 @@ class Result:
         ``ci`` is ``"t"`` (t on ``df``, truncated to the range of a share or a difference of
         shares) or, for a direct share, a proportion method (``wilson``, ``logit``, ``beta``,
         ``wald``). An estimate outside its range, or an empty interval, adds a warning naming
-        ``where`` (default: the variable and subgroup).
+        ``where`` (default: the variable and subgroup), as does an interval on fewer than 20
+        effective degrees of freedom (:func:`sottovoce.intervals.small_df_warning`, issue 17).
         """
         warns = tuple(values.pop("warnings", ()))
         if df is not None and df.value < 1:  # one PSU (in this domain): no design df to speak of
@@ -167,6 +168,9 @@ class Result:
         extra = res._range_warning(iv.empty, where)
         if extra:
             warns = (*warns, extra)
+        few = small_df_warning(df, where or res._where()) if pair is not None else None
+        if few and few not in warns:
+            warns = (*warns, few)
         if not math.isnan(iv.n_eff):  # a proportion method: its effective sample size and fallback
             res = res.with_(details={**res.details, "n_eff": iv.n_eff, **({"ci_fallback": iv.fallback} if iv.fallback else {})})
         return res.with_(warnings=warns) if warns else res

@@ -634,7 +634,7 @@ def _check_separation(fam: Family, mf: ModelFrame, X: np.ndarray, y: np.ndarray,
     hit = int((np.abs(X @ d) > 1e-7).sum())
     what = "fitted probabilities of 0 or 1" if fam.kind == "binomial" else "fitted means of 0"
     raise DesignError(
-        f"formula '{formula}': perfect separation — '{mf.response}' is predicted exactly for {hit} respondents "
+        f"formula '{formula}': perfect separation — '{mf.response}' is predicted exactly for at least {hit} respondents "
         f"({what}), through '{mf.names[j]}'; its maximum-likelihood coefficient is infinite. Drop that term, "
         "merge its categories, or fit the model where the outcome varies"
     )

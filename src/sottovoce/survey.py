@@ -366,7 +366,8 @@ class Survey:
     def variance_by_stratum(self, u: np.ndarray) -> StratumVariance:
         """Each stratum's contribution to the linearization variances of the totals ``sum_i w_i
         u_ik`` (they sum to the diagonal of :meth:`cov_total`): what a Satterthwaite effective
-        df needs. Not defined for replicate designs."""
+        df needs; ``n_h`` counts the stratum's PSUs with a positive weight (in the domain, for a
+        domain). Not defined for replicate designs."""
         if self._rep is not None:
             raise DesignError("a replicate design has no strata contributions; its df are the replicates' rank − 1")
         u = np.asarray(u, dtype=float)
@@ -376,7 +377,21 @@ class Survey:
             raise InputError(f"influence values have {u.shape[0]} rows, the design has {len(self.data)}")
         if self._mask is not None:
             u = u * self._mask[:, None]
-        return self._variance(aggregate_dense(u), full=False)[1]
+        parts = self._variance(aggregate_dense(u), full=False)[1]
+        return StratumVariance(parts.var, parts.parts, self._psus_held())
+
+    def _psus_held(self) -> np.ndarray:
+        """The PSUs of each stratum with a positive weight (in the domain, for a domain): the
+        others' totals are zero whatever was sampled, so they add no degrees of freedom (as
+        in R's ``degf``). ``n_h`` when every weight is positive."""
+        if self._mask is None and "psus_held" in self._cache:
+            return self._cache["psus_held"]
+        w = self.weights
+        held = np.bincount(self._psu[w > 0], minlength=self._n_psu) > 0
+        out = self._n_h if held.all() else np.bincount(self._psu_stratum, weights=held, minlength=len(self._n_h))
+        if self._mask is None:
+            self._cache["psus_held"] = out
+        return out
 
     def _variance(self, agg: Any, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
         """The design variance of the totals of the (calibration residuals of the) weighted
@@ -775,7 +790,7 @@ class Survey:
         if self._rep is None:
             _, parts = self._variance(coded.aggregate, full=False)
             var_all = parts.var.reshape(n_dom, k)
-            eff_all = satterthwaite_df(parts).reshape(n_dom, k)
+            eff_all = satterthwaite_df(parts, self._psus_held() if dcode is None else None).reshape(n_dom, k)
         else:
             var_all = self._rep_domain_var(coded, dcode, n_dom, est, total_kind)
         # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
@@ -792,6 +807,8 @@ class Survey:
             str_in = np.zeros((n_dom, n_str))
             np.add.at(str_in.T, self._psu_stratum, psu_in.T.astype(float))
             base_df = (psu_in.sum(axis=1) - (str_in > 0).sum(axis=1)).astype(float)
+            if eff_all is not None:  # each domain's effective df count the PSUs that hold it (issue 17)
+                eff_all = satterthwaite_df(parts, np.repeat(str_in.T, k, axis=1)).reshape(n_dom, k)
         # R's deff: the SRS variance from the domain's weighted variance of y
         if spec.value is None or spec.is_share:
             s2_all = mean_y * (1.0 - mean_y)

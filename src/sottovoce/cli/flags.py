@@ -33,6 +33,7 @@ FLAGS: dict[str, str] = {
     "design": "--design",
     "direct": "--direct",
     "e": "--e",
+    "family": "--family",
     "floor": "--floor",
     "fpc": "--fpc",
     "items": "--items",

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._words import count_en, count_ru
 from ..disclosure import publishable
+from ..intervals import SMALL_DF
 from . import charts
 from .headline import answer, headline, method_name, questions, truth_sentences
 from .shares import (
@@ -191,6 +192,19 @@ def _compare_section(results: Mapping[str, Any], qs_sorted: list[Mapping[str, An
         "compare_chart": charts.interval_chart(pts, S["chart_compare_alt"], S["estimate"]) if pts else "",
         "wordings": [{"method": method_name(q, lang), "id": q["id"], "text": pick(q.get("wording"), lang)} for q in qs_sorted if q.get("wording")],
     }
+
+
+def _few_df(qs_sorted: list[Mapping[str, Any]]) -> dict[str, float]:
+    """The questions with an interval on fewer than 20 effective (Satterthwaite) degrees of
+    freedom — overall, per answer or per subgroup — and the fewest df of each (issue 17)."""
+    out: dict[str, float] = {}
+    for q in qs_sorted:
+        r = q.get("result") or {}
+        for e in (r, *(r.get("categories") or []), *(r.get("groups") or [])):
+            df, name = e.get("df"), str(e.get("df_name") or "")
+            if df is not None and name.startswith("effective") and df < SMALL_DF and e.get("ci") is not None:
+                out[q["id"]] = min(out.get(q["id"], df), float(df))
+    return out
 
 
 def _group_sections(results: Mapping[str, Any], qs_sorted: list[Mapping[str, Any]], lang: str, min_cell: int, caveats: list[str]) -> list[dict[str, Any]]:
@@ -411,6 +425,9 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     caveats: list[str] = [S["c_simulated"]] if study.get("simulated") else []
 
     compare = _compare_section(results, qs_sorted, lang, min_cell, caveats)
+    few = _few_df(qs_sorted)
+    if few:
+        caveats.append(t(lang, "c_few_df", qs=", ".join(few), df=num(min(few.values()), 1, lang)))
     caveats.extend(failures(results, lang))
     groups = _group_sections(results, qs_sorted, lang, min_cell, caveats)
     weighting = _weighting_section(results, lang, caveats)
