@@ -286,6 +286,20 @@ def test_cli_warnings_and_file_lines_follow_lang_ru(cli, tmp_path):
     assert "estimate is 0 or 1" in en.err and "report: " in en.out
 
 
+def test_russian_series_numbers_use_a_decimal_comma(tmp_path):
+    """The series tables wrote 59.3 in Russian where the study report writes 59,3."""
+    from sottovoce.survey_series_report import build_series_view, text_tables
+
+    rng = np.random.default_rng(3)
+    res = series(_doc(tmp_path, {"w1": _frame(rng, 120)}))
+    share = next(r["estimate"] for r in res.rows() if not r["group"] and r["question"] == "q")
+    en, ru = f"{100 * share:.1f}", f"{100 * share:.1f}".replace(".", ",")
+    assert ru in text_tables(res.data, "ru") and en not in text_tables(res.data, "ru")
+    assert en in text_tables(res.data, "en")
+    cells = [c["est"] + c["ci"] for sec in build_series_view(res.data, "ru")["questions"] for row in sec["table"] for c in row["cells"]]
+    assert cells and all("." not in c for c in cells) and any("," in c for c in cells), cells
+
+
 def _toml(doc: dict) -> str:
     """A minimal TOML writer for the test documents (tables, arrays of tables, inline values)."""
     import json as _json
