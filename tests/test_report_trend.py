@@ -75,7 +75,7 @@ def test_results_json_has_the_fitted_trend_and_the_chart(run):
     assert effects["FOM"] < -0.03 and effects["VCIOM"] > 0.03 and abs(sum(effects.values())) < 1e-9  # sum-to-zero
     assert [t["event"] for t in tr["tests"]] == ["mobilization"]
     svg = (out / "charts" / "trend.svg").read_text(encoding="utf-8")
-    assert svg == tr["chart_svg"] and "<svg" in svg
+    assert svg == tr["chart_svgs"]["en"] and "<svg" in svg and set(tr["chart_svgs"]) == {"en", "ru"}
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -142,6 +142,8 @@ def test_the_trend_chart_is_drawn_in_the_report_language(run, tmp_path, cli):
         latin = {w for x in ru for w in re.findall(r"[A-Za-z]+", x)} - houses - events - {"z"}
         assert not latin, sorted(latin)
         assert any(re.search(r"[а-я]", x) for x in ru if x not in STRINGS["ru"].values())  # month ticks too
+    res.save(tmp_path / "ru-out", "ru")  # the chart file follows the report's language too
+    assert (tmp_path / "ru-out" / "charts" / "trend.svg").read_text(encoding="utf-8") == data["trend"]["chart_svgs"]["ru"]
 
 
 def _rerendered(cli, out: Path, tmp_path: Path) -> str:

@@ -221,6 +221,7 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang: str | None = None) -> Path:
     """Write all output files atomically into ``out_dir`` (see :meth:`StudyResults.save`)."""
     from .report import build_view, render_report
+    from .report.view import trend_chart_svg
 
     data = publishable(data)  # idempotent: whatever the caller passes, only publishable figures are written
     out = Path(out_dir)
@@ -238,8 +239,8 @@ def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang
             (charts_dir / "compare.svg").write_text(_standalone(view["compare_chart"]), encoding="utf-8")
         for g in (g for g in view["groups"] if g["chart"]):
             (charts_dir / f"by-{_safe(g['column'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
-        if (data.get("trend") or {}).get("chart_svg"):
-            (charts_dir / "trend.svg").write_text(data["trend"]["chart_svg"], encoding="utf-8")
+        if view["trend"] and view["trend"]["chart"]:
+            (charts_dir / "trend.svg").write_text(trend_chart_svg(data["trend"], view["lang"]), encoding="utf-8")
         if view["nonresponse"].get("sens_chart"):
             (charts_dir / "nonresponse-sensitivity.svg").write_text(_standalone(view["nonresponse"]["sens_chart"]), encoding="utf-8")
         (tmp / "report.html").write_text(render_report(data, lang), encoding="utf-8")
@@ -468,7 +469,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     extra_steps: dict[str, Any] = {}
     if study.trend is not None:
         steps.step(t(lang, "step_trend"))
-        extra_steps["trend"] = _trend(study, lang)
+        extra_steps["trend"] = _trend(study)
 
     # the derived 0/1 columns are the pipeline's own: results name the data column and the question
     # (a [[derive]] composite has no data column: it is named by its id)
@@ -952,12 +953,12 @@ def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, A
     return out
 
 
-def _trend(study: Study, lang: str) -> dict[str, Any]:
+def _trend(study: Study) -> dict[str, Any]:
     """The ``[trend]`` step: pool the polls (Jackman 2005) and draw the chart as SVG text.
 
     The chart is drawn in every report language and kept in ``results.json`` (``chart_svgs``,
     language -> SVG) so that ``sottovoce report --lang`` re-renders the section in any of them
-    without refitting; ``chart_svg`` and ``charts/trend.svg`` are the drawing in ``lang``. A model
+    without refitting; ``charts/trend.svg`` is the drawing in the report's language. A model
     that cannot be fitted (too few polls, an unidentifiable house effect, a bad poll row) is
     recorded as ``failed`` with its message and shown as a caveat, like a failed question.
     """
@@ -983,7 +984,6 @@ def _trend(study: Study, lang: str) -> dict[str, Any]:
         out["chart_svgs"] = {
             code: dyn.plot_trend(res, Path(tmp) / f"trend-{code}.svg", labels=trend_chart_labels(code, spec.base)).read_text(encoding="utf-8")
             for code in LANGUAGES}
-    out["chart_svg"] = out["chart_svgs"][lang]
     return out
 
 

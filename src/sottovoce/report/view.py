@@ -338,6 +338,12 @@ def trend_chart_labels(lang: str, base: str = "all") -> dict[str, Any]:
             "months": MONTHS[lang]}
 
 
+def trend_chart_svg(tr: Mapping[str, Any], lang: str) -> str:
+    """The ``[trend]`` chart as drawn in ``lang`` (a results.json from before charts were drawn per
+    language has one, ``chart_svg``)."""
+    return str((tr.get("chart_svgs") or {}).get(lang) or tr.get("chart_svg") or "")
+
+
 def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None:
     """The "Trend across polls" section, or ``None`` when the study has no ``[trend]`` table."""
     if not tr:
@@ -351,8 +357,7 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
     if tr.get("status") == "skipped":
         view["failed"] = S["why_not_available"]
         return view
-    # the chart drawn in this language; results.json from before charts were drawn per language has one
-    view["chart"] = _svg_inline((tr.get("chart_svgs") or {}).get(lang) or tr.get("chart_svg") or "")
+    view["chart"] = _svg_inline(trend_chart_svg(tr, lang))
     if tr.get("estimate") is not None and has_interval(tr):
         lo, hi = shown_ci(tr)
         key = "trend_latest_impossible" if out_of_range(tr) else "trend_latest"
