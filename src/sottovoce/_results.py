@@ -418,7 +418,9 @@ def _two_sided_p(stat: float, df: float | None) -> float:
 
 
 def _name(r: Result) -> str:
-    if r.label is not None and r.code is not None and str(r.label) != str(r.code):
+    # A coded answer shows its code and label ("1 Yes"); a quantile's label already names its code
+    # ("25th percentile" for 0.25), so the code beside it would only repeat it ("0.25 25%").
+    if r.label is not None and r.code is not None and str(r.label) != str(r.code) and r.method != "quantile":
         return f"{r.code} {r.label}"
     return str(r.label if r.label is not None else r.code)
 
