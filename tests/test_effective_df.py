@@ -278,3 +278,20 @@ def test_intervals_cover_on_a_design_with_few_psus_carrying_the_variance():
     assert all(0.94 - band <= c <= 0.96 + band for k, c in cover.items() if k != "domain_kg"), cover
     assert cover["domain_kg"] >= 0.94 - band, cover
     assert edge["share"] / reps <= 0.005 and edge["domain"] / reps <= 0.005, edge
+
+
+def test_a_zero_variance_keeps_the_design_df_whatever_the_rounding_noise():
+    """A variance that is rounding noise (its size, and its strata's parts, depend on the order
+    of the rows) must not pick a Satterthwaite df: the interval uses the design df, so it does not
+    change when the rows are shuffled (found by the row-order property test)."""
+    from sottovoce._results import Result
+    from sottovoce.intervals import DegreesOfFreedom, rounding_variance
+
+    eff = DegreesOfFreedom(1.3, "effective: Satterthwaite over strata (design: 6 PSUs − strata)", design=6.0)
+    assert rounding_variance(0.8, 2.5e-17, "share") and rounding_variance(0.8, 7e-18, "share")
+    assert not rounding_variance(0.8, 1e-4, "share") and not rounding_variance(12.0, 1e-3, "mean")
+    a = Result.from_estimate(0.8, 2.5e-17, scale="share", df=eff, ci="beta", n=20)
+    b = Result.from_estimate(0.8, 7.3e-18, scale="share", df=eff, ci="beta", n=20)
+    assert a.df == b.df == 6.0 and a.ci == pytest.approx(b.ci, rel=1e-12)
+    real = Result.from_estimate(0.8, 0.05, scale="share", df=eff, ci="beta", n=20)
+    assert real.df == pytest.approx(1.3)

@@ -151,6 +151,18 @@ def test_all_problems_at_once_and_the_report(planned, tmp_path, cli):
     assert html.count('class="status problem"') == 9 and "PROBLEM" in r.out
 
 
+def test_a_single_bad_answer_is_counted_in_the_singular(planned, tmp_path):
+    """One answer out of range read "1 answers in arm 0 are out of range" / "1 ответов"."""
+    study, plan, table = planned
+    df = vendor_file(table, 1)
+    df.loc[df.index[df["list_treat"] == 0][0], "list_count"] = 4
+    write_table(df, tmp_path / "vendor.sav")
+    res = field_check(study, tmp_path / "vendor.sav", assignment=plan.assignment)
+    en, ru = res.check("ranges").findings[0]["en"], res.check("ranges").findings[0]["ru"]
+    assert "1 answer in arm 0 is out of range" in en, en
+    assert "1 ответ в группе 0" in ru, ru
+
+
 def test_icc_matches_the_anova_formula_and_is_zero_without_clusters():
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(40), 25)

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .errors import InputError
-from .intervals import PERCENT_SCALES, SCALE_RANGE, DegreesOfFreedom, interval, small_df_warning
+from .intervals import (
+    PERCENT_SCALES,
+    SCALE_RANGE,
+    DegreesOfFreedom,
+    interval,
+    rounding_variance,
+    small_df_warning,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,6 +164,8 @@ class Result:
         if df is not None and df.value < 1:  # one PSU (in this domain): no design df to speak of
             df = DegreesOfFreedom(math.inf, "normal: a single PSU")
             warns = (*warns, "only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
+        if df is not None and df.design is not None and rounding_variance(estimate, se, scale):
+            df = DegreesOfFreedom(df.design, "design: PSUs − strata (the variance is zero)")
         dfv = df.value if df is not None else math.inf
         iv = interval(estimate, se, scale, level=level, df=dfv, method=ci, n=n, n_rows=n_rows)
         pair = iv.pair if iv.pair is None or all(math.isfinite(v) for v in iv.pair) else None
@@ -409,7 +418,9 @@ def _two_sided_p(stat: float, df: float | None) -> float:
 
 
 def _name(r: Result) -> str:
-    if r.label is not None and r.code is not None and str(r.label) != str(r.code):
+    # A coded answer shows its code and label ("1 Yes"); a quantile's label already names its code
+    # ("25th percentile" for 0.25), so the code beside it would only repeat it ("0.25 25%").
+    if r.label is not None and r.code is not None and str(r.label) != str(r.code) and r.method != "quantile":
         return f"{r.code} {r.label}"
     return str(r.label if r.label is not None else r.code)
 

@@ -95,6 +95,8 @@ class DegreesOfFreedom:
 
     value: float
     name: str
+    #: the design df an effective df was chosen under (None: this is the design df)
+    design: float | None = None
 
     @property
     def finite(self) -> float | None:
@@ -162,7 +164,20 @@ def design_df(survey: Survey, influence: Any = None, *, base: float | None = Non
         effective = float(satterthwaite_df(survey.variance_by_stratum(influence)).min())
     if effective is None or not effective < value:
         return design
-    return DegreesOfFreedom(max(effective, 1.0), f"effective: Satterthwaite over strata (design: {value:g} PSUs − strata)")
+    return DegreesOfFreedom(max(effective, 1.0), f"effective: Satterthwaite over strata (design: {value:g} PSUs − strata)",
+                            design=value)
+
+
+def rounding_variance(estimate: float, se: float, scale: str) -> bool:
+    """Whether ``se`` is rounding noise around a zero variance (as the share intervals decide it):
+    the strata's parts of such a variance are noise too, so a Satterthwaite df from them would
+    be a random number that depends on the order of the rows."""
+    est, v = float(estimate), float(se) ** 2
+    if not math.isfinite(v):
+        return False
+    if scale == "share":
+        return v <= _EPS * max(est * (1.0 - est), _EPS)
+    return v == 0.0 or math.sqrt(v) <= _EPS * abs(est)
 
 
 def small_df_warning(dof: DegreesOfFreedom | None, what: str) -> str | None:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import InputError, SottovoceError
 from .io import require_columns, value_labels
 
@@ -64,7 +65,8 @@ def by_codes(svy: Survey, by: str) -> tuple[np.ndarray, list[Level], list[str]]:
     notes: list[str] = []
     miss = col.isna().to_numpy()
     if (miss & pos).any():
-        notes.append(f"{int((miss & pos).sum())} respondents with no value of '{by}' belong to no subgroup")
+        k = int((miss & pos).sum())
+        notes.append(f"{count_en(k, 'respondent')} with no value of '{by}' {en_form(k, 'belongs', 'belong')} to no subgroup")
     codes, uniques = _sorted_codes(col)
     labels = value_labels(df, by)
     valid = codes >= 0
@@ -78,7 +80,8 @@ def by_codes(svy: Survey, by: str) -> tuple[np.ndarray, list[Level], list[str]]:
         label = labels.get(code)
         shown = f"{by}={code}" + (f" ({label})" if label is not None and str(label) != str(code) else "")
         if counts[j] == 0:
-            notes.append(f"{shown}: all {int(rows[j])} respondents have zero weight; level dropped")
+            everyone = "its one respondent has" if rows[j] == 1 else f"all {int(rows[j])} respondents have"
+            notes.append(f"{shown}: {everyone} zero weight; level dropped")
             continue
         kept.append((j, code, str(label) if label is not None else str(code), int(counts[j])))
     if len(kept) == len(uniques):  # no level dropped: the codes are the levels' positions

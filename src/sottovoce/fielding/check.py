@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._words import count_en, count_ru, en_form, plural_ru
 from ..errors import InputError
 from ..io import _key, _norm, read_table, value_labels
 from ..questionnaire_spec import answer_codes
@@ -240,7 +241,8 @@ def _assignment(study: Study, df: pd.DataFrame, assignment: str | Path | None, c
     merged = df[[case_id, *[x for x in _present(study, df)]]].merge(plan, on=case_id, how="left", suffixes=("", "__plan"), indicator=True)
     unknown = int((merged["_merge"] == "left_only").sum())
     if unknown:
-        c.problem(f"{unknown} cases of the file are not in the assignment file", f"{unknown} номеров из файла нет в распределении")
+        c.problem(f"{count_en(unknown, 'case')} of the file {en_form(unknown, 'is', 'are')} not in the assignment file",
+                  f"{count_ru(unknown, 'номера', 'номеров', 'номеров')} из файла нет в распределении")
     for col in _present(study, df):
         if col not in plan.columns:
             continue
@@ -249,8 +251,8 @@ def _assignment(study: Study, df: pd.DataFrame, assignment: str | Path | None, c
         k = int(bad.sum())
         c.rows.append({"column": col, "mismatches": k, "cases": merged.loc[bad, case_id].astype(str).head(10).tolist()})
         if k:
-            c.problem(f"{col}: {k} cases were not given their assigned arm (e.g. {', '.join(merged.loc[bad, case_id].astype(str).head(5))})",
-                      f"{col}: {k} номеров получили не назначенную группу (например, {', '.join(merged.loc[bad, case_id].astype(str).head(5))})")
+            c.problem(f"{col}: {count_en(k, 'case')} {en_form(k, 'was', 'were')} not given the assigned arm (e.g. {', '.join(merged.loc[bad, case_id].astype(str).head(5))})",
+                      f"{col}: {count_ru(k, 'номер', 'номера', 'номеров')} {plural_ru(k, 'получил', 'получили', 'получили')} не назначенную группу (например, {', '.join(merged.loc[bad, case_id].astype(str).head(5))})")
     return c
 
 
@@ -279,12 +281,13 @@ def _ranges(study: Study, df: pd.DataFrame) -> Check:
                     c.rows.append({"column": col, "arm": arm, "n": int(len(x)), "out_of_range": int(bad.sum())})
                     if bad.any():
                         vals = ", ".join(map(str, sorted(set(x[bad].astype(int)))[:5]))
-                        c.problem(f"{col}: {int(bad.sum())} answers in arm {arm} are out of range ({vals}; allowed {min(_allowed_counts(q, arm, which))}–{q.items + arm if isinstance(q, ListQuestion) else ''})",
-                                  f"{col}: {int(bad.sum())} ответов в группе {arm} вне допустимых пределов ({vals})")
+                        c.problem(f"{col}: {count_en(int(bad.sum()), 'answer')} in arm {arm} {en_form(int(bad.sum()), 'is', 'are')} out of range ({vals}; allowed {min(_allowed_counts(q, arm, which))}–{q.items + arm if isinstance(q, ListQuestion) else ''})",
+                                  f"{col}: {count_ru(int(bad.sum()), 'ответ', 'ответа', 'ответов')} в группе {arm} вне допустимых пределов ({vals})")
             treat = pd.to_numeric(df[q.treat], errors="coerce")
             odd = int((treat.notna() & ~treat.isin([0, 1])).sum())
             if odd:
-                c.problem(f"{q.treat}: {odd} values other than 0/1", f"{q.treat}: {odd} значений, отличных от 0/1")
+                c.problem(f"{q.treat}: {count_en(odd, 'value')} other than 0/1",
+                          f"{q.treat}: {count_ru(odd, 'значение', 'значения', 'значений')}, {plural_ru(odd, 'отличное', 'отличных', 'отличных')} от 0/1")
             continue
         if isinstance(q, RRQuestion | CrosswiseQuestion):
             allowed: set[Any] = {0, 1} | ({q.decline} if q.decline is not None else set())
@@ -299,8 +302,8 @@ def _ranges(study: Study, df: pd.DataFrame) -> Check:
             c.rows.append({"column": col, "n": int(len(x)), "out_of_range": int(bad.sum())})
             if bad.any():
                 vals = ", ".join(map(str, list(dict.fromkeys(x[bad].tolist()))[:5]))
-                c.problem(f"{col}: {int(bad.sum())} answers with codes the study does not have ({vals})",
-                          f"{col}: {int(bad.sum())} ответов с кодами, которых нет в исследовании ({vals})")
+                c.problem(f"{col}: {count_en(int(bad.sum()), 'answer')} with codes the study does not have ({vals})",
+                          f"{col}: {count_ru(int(bad.sum()), 'ответ', 'ответа', 'ответов')} с кодами, которых нет в исследовании ({vals})")
     return c
 
 
@@ -449,7 +452,7 @@ def _short(df: pd.DataFrame, duration: str, interviewer: str, min_duration: floa
     share = float(flag.mean())
     c.rows.append({"threshold_seconds": limit, "short": int(flag.sum()), "n": int(d.notna().sum())})
     if share > 0.05:
-        c.problem(f"{int(flag.sum())} interviews ({share:.1%}) are shorter than {limit:.0f} s",
+        c.problem(f"{count_en(int(flag.sum()), 'interview')} ({share:.1%}) {en_form(int(flag.sum()), 'is', 'are')} shorter than {limit:.0f} s",
                   f"{int(flag.sum())} интервью ({share:.1%}) короче {limit:.0f} с")
     who = df[interviewer] if interviewer in df.columns else None
     for r in _concentration(flag, who, alpha):
