@@ -131,6 +131,20 @@ def test_small_groups_are_suppressed(tmp_path):
     assert grp and all(r["suppressed"] and r["estimate"] is None for r in grp)
 
 
+def test_a_subgroup_question_is_not_broken_down_by_itself(tmp_path):
+    """Sex by sex is 0% and 100% in every cell (one warning each): it is skipped, silently, while
+    the other questions keep their breakdown by sex."""
+    doc = _doc(tmp_path, {"w1": _frame(np.random.default_rng(5), 120), "w2": _frame(np.random.default_rng(6), 120)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = series(doc)
+    assert not [str(c.message) for c in caught if "estimate is 0 or 1" in str(c.message)]
+    rows = res.rows()
+    assert not [r for r in rows if r["question"] == "g" and r["group"]]
+    assert {r["level"] for r in rows if r["question"] == "q" and r["group"] == "g"} == {"m", "f"}
+    assert all(not w["warnings"] for w in res.data["waves"])
+
+
 # -- the Chronicles example ------------------------------------------------------------------------
 
 

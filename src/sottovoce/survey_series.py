@@ -406,9 +406,11 @@ def _wave_results(spec: SeriesSpec, w: WaveSpec, df: pd.DataFrame) -> dict[str, 
             continue
         m = q.waves[w.id]
         cat_ids = [c.id for c in q.categories]
+        # A subgroup question broken down by itself is all 0% and 100% (and one warning per cell): skip it.
+        q_subs = [g for g in subs if g != f"__sv_h_{q.id}"]
         entries = []
         if m.split is None:
-            entries.append({"wording": m.wording, "arm": None, "result": _order(_estimate(dom, f"__sv_h_{q.id}", "proportion", subs), cat_ids)})
+            entries.append({"wording": m.wording, "arm": None, "result": _order(_estimate(dom, f"__sv_h_{q.id}", "proportion", q_subs), cat_ids)})
         else:
             from .io import category_mask
 
@@ -417,7 +419,7 @@ def _wave_results(spec: SeriesSpec, w: WaveSpec, df: pd.DataFrame) -> dict[str, 
                 if not arm.any():
                     raise InputError(f"wave '{w.id}', question '{q.id}': no respondent in arm {m.split} = {code}; check arms")
                 entries.append({"wording": wording, "arm": code,
-                                "result": _order(_estimate(svy.domain(arm), f"__sv_h_{q.id}", "proportion", subs), cat_ids)})
+                                "result": _order(_estimate(svy.domain(arm), f"__sv_h_{q.id}", "proportion", q_subs), cat_ids)})
         out["questions"][q.id] = {"column": m.column, "entries": entries}
     for did, col in composites.items():
         out["composites"][did] = {"entries": [{"wording": "main", "arm": None, "result": _estimate(dom, col, "mean", subs)}]}
