@@ -463,54 +463,31 @@ def _poll_rows(spec: SeriesSpec, waves: list[dict[str, Any]], qid: str, track: s
     return pd.DataFrame(rows)
 
 
-def _trend(spec: SeriesSpec, polls: pd.DataFrame, main_wording: str) -> dict[str, Any]:
-    """Pool the waves (Jackman 2005) with the series defaults: the reference house is the one
-    pollster's main wording (said in ``notes``); a flat likelihood for sigma (the waves hardly
-    determine how fast opinion moves) refits with sigma fixed at ``trend.sigma_cap`` per unit,
-    with a warning, so the bands between waves stay readable and honest about the assumption."""
+def _trend(spec: SeriesSpec, polls: pd.DataFrame) -> dict[str, Any]:
+    """Pool the waves (Jackman 2005) through :func:`sottovoce.dynamics.fit_trend`, whose defaults
+    (:mod:`sottovoce.dynamics.identify`) are the ones ``sottovoce trend`` and a study's ``[trend]``
+    use: with one pollster the reference house is its main wording, a wording asked in one wave
+    only (a split-ballot arm) is left out, and a flat likelihood for sigma bounds it at
+    ``trend.sigma_cap`` per unit, with a note, so the bands between waves stay readable."""
     from .dynamics import fit_trend
+    from .dynamics.identify import identify
 
-    notes: list[dict[str, str]] = []
     if len(polls) == 0:
         return {"status": "skipped", "reason": "no waves"}
-    house = polls["pollster"] + polls["wording"].map(lambda x: f" / {x}" if x else "")
-    counts = house.value_counts()
-    main_house = f"{polls['pollster'].iloc[0]} / {main_wording}"
-    single = [h for h in counts.index if counts[h] < 2 and h != main_house and h != spec.trend.reference]
-    if single:  # a wording asked in one wave only (a split-ballot arm): its house effect is not identified over time
-        polls = polls[~house.isin(single)].reset_index(drop=True)
-        house = house[~house.isin(single)].reset_index(drop=True)
-        notes.append({"en": f"left out of the trend (asked in one wave only; see the split ballot in the table): {', '.join(single)}",
-                      "ru": f"не вошли в тренд (заданы только в одной волне; см. расщеплённую выборку в таблице): {', '.join(single)}"})
-    if len(polls) < 3:
-        return {"status": "skipped", "reason": "fewer than three waves", "notes": notes}
-    reference = spec.trend.reference
-    pollsters = sorted(set(polls["pollster"]))
-    houses = sorted(set(house))
-    if reference is None and len(pollsters) == 1 and len(houses) > 1:
-        reference = main_house if main_house in houses else None
-        if reference:
-            notes.append({"en": f"reference: {reference}, the pollster's main wording; the other wordings are measured relative to it",
-                          "ru": f"база сравнения: {reference}, основная формулировка исследователя; другие формулировки измерены относительно неё"})
-    elif reference is None and len(houses) == 1:
-        reference = houses[0]
+    ident = identify(polls, spec.trend.reference)
+    if int(ident.keep.sum()) < 3:
+        return {"status": "skipped", "reason": "fewer than three waves", "notes": list(ident.notes)}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit_trend(polls, unit=spec.trend.unit, reference=reference, base=spec.trend.base, test_events=False)
-        flat = any("hardly determine" in w for w in res.warnings)
-        sigma = None
-        if flat:
-            sigma = spec.trend.sigma_cap
-            res = fit_trend(polls, unit=spec.trend.unit, reference=reference, base=spec.trend.base, sigma=sigma, test_events=False)
-            unit_ru = {"week": "неделю", "day": "день"}[spec.trend.unit]
-            notes.append({"en": f"the waves hardly determine how fast opinion moves (a flat likelihood for the random-walk sd); it is fixed at "
-                                f"{100 * sigma:g} points per {spec.trend.unit} (trend.sigma_cap), so the bands between waves rest on that assumption",
-                          "ru": f"волны почти не определяют скорость изменения мнений (плоское правдоподобие для sd случайного блуждания); она "
-                                f"зафиксирована на {100 * sigma:g} п.п. в {unit_ru} (trend.sigma_cap), и полосы между волнами опираются на это допущение"})
+        res = fit_trend(polls, unit=spec.trend.unit, reference=spec.trend.reference, base=spec.trend.base,
+                        sigma_cap=spec.trend.sigma_cap, test_events=False)
     d = res.to_dict()
     trend = d.get("trend") or []
-    return {"status": "done", "reference": reference, "unit": spec.trend.unit, "sigma_fixed": sigma, "flat_sigma": flat,
-            "notes": notes, "warnings": [w for w in res.warnings if "hardly determine" not in w] + [str(w.message) for w in caught if "hardly" not in str(w.message)][:3],
+    notes = list(d.get("trend_notes") or [])
+    said = {n["en"] for n in notes}
+    return {"status": "done", "reference": d.get("reference"), "unit": spec.trend.unit, "sigma_fixed": d.get("sigma_cap") and d.get("sigma"),
+            "flat_sigma": bool(d.get("flat_sigma")), "notes": notes,
+            "warnings": [w for w in res.warnings if w not in said] + [str(w.message) for w in caught if str(w.message) not in said][:3],
             "latest": {"estimate": d.get("estimate"), "ci": d.get("ci"), "date": trend[-1]["date"] if trend else None},
             "band": [{"date": t["date"], "share": t["share"], "low": t["low"], "high": t["high"]} for t in trend],
             "houses": d.get("house_effects") or d.get("houses")}
@@ -606,12 +583,12 @@ def series(spec_or_path: SeriesSpec | str | os.PathLike[str] | Mapping[str, Any]
                 counts[m.wording] = counts.get(m.wording, 0) + 1
             main = max(counts, key=lambda k: counts[k]) if counts else "main"  # the wording most waves used
             entry["main_wording"] = main
-            entry["trend"] = _safe_trend(spec, _poll_rows(spec, waves, q.id, q.track, q.opposite, False), main)
+            entry["trend"] = _safe_trend(spec, _poll_rows(spec, waves, q.id, q.track, q.opposite, False))
         questions.append(entry)
     composites = []
     for d in spec.derived:
         composites.append({**d.to_dict(), "note": spec.notes.get(d.id, {}),
-                           "trend": _safe_trend(spec, _poll_rows(spec, waves, d.id, "", None, True), "main")})
+                           "trend": _safe_trend(spec, _poll_rows(spec, waves, d.id, "", None, True))})
     data = jsonable({
         "format": SERIES_FORMAT, "series": {"id": spec.id, "title": spec.title, "file": spec.path.name if spec.path else None},
         "language": lang, "min_cell": spec.min_cell, "subgroups": list(spec.subgroups), "group_labels": _group_labels(spec),
@@ -629,11 +606,11 @@ def _tidy_warning(text: str, wave: str) -> str:
     return text if text.startswith("wave ") else f"wave '{wave}': {text}"
 
 
-def _safe_trend(spec: SeriesSpec, polls: pd.DataFrame, main: str) -> dict[str, Any]:
+def _safe_trend(spec: SeriesSpec, polls: pd.DataFrame) -> dict[str, Any]:
     from .errors import SottovoceError
 
     try:
-        return _trend(spec, polls, main)
+        return _trend(spec, polls)
     except SottovoceError as exc:
         return {"status": "failed", "message": str(exc)}
 
