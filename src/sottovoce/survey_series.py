@@ -421,8 +421,39 @@ def _wave_results(spec: SeriesSpec, w: WaveSpec, df: pd.DataFrame) -> dict[str, 
                 entries.append({"wording": wording, "arm": code,
                                 "result": _order(_estimate(svy.domain(arm), f"__sv_h_{q.id}", "proportion", q_subs), cat_ids)})
         out["questions"][q.id] = {"column": m.column, "entries": entries}
+    out["bases"] = _bases(spec, harm, mask)
     for did, col in composites.items():
         out["composites"][did] = {"entries": [{"wording": "main", "arm": None, "result": _estimate(dom, col, "mean", subs)}]}
+        d = next(x for x in spec.derived if x.id == did)
+        blank = sorted({c.ref for c in d.conditions() if c.kind == "question" and out["bases"].get(c.ref, {}).get("dk_as_blank")})
+        if blank:  # its base is not the one of the other waves: flag it, in the table and for the trend
+            answered = int((work[col].notna().to_numpy() & mask).sum())
+            out["composites"][did]["not_comparable"] = {"questions": blank, "answered": answered, "n": int(mask.sum())}
+    return out
+
+
+# A question's base is said per wave when at least this share of the wave's respondents has a
+# blank (no answer at all) in its column: the shares then rest on those with an answer.
+BLANK_SHARE = 0.05
+
+
+def _bases(spec: SeriesSpec, harm: Mapping[str, pd.Series], mask: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per question of the wave: respondents, those with an answer, and whether the file stores
+    "hard to say" and refusals as blanks — the question has such categories, none of the wave's
+    respondents has one of their codes, and many are blank. No code is guessed: the blanks stay
+    out of the base, and the report says which base the wave's shares have."""
+    out: dict[str, dict[str, Any]] = {}
+    n = int(mask.sum())
+    for q in spec.questions:
+        if q.id not in harm or q.id in spec.subgroups or n == 0:
+            continue
+        h = harm[q.id][mask]
+        answered = int(h.notna().sum())
+        if n - answered < BLANK_SHARE * n:
+            continue
+        nonsub = {c.id for c in q.categories if c.kind != "substantive"}
+        dk_as_blank = bool(nonsub) and not h.isin(list(nonsub)).any()
+        out[q.id] = {"n": n, "answered": answered, "blank": n - answered, "dk_as_blank": dk_as_blank}
     return out
 
 
@@ -438,11 +469,19 @@ def _group_labels(spec: SeriesSpec) -> dict[str, dict[str, Text]]:
 # -- the trend ----------------------------------------------------------------------------------
 
 
+def _comparable(w: Mapping[str, Any], qid: str, composite: bool) -> bool:
+    """False when the wave's file stores hard-to-say and refusals as blanks for this question (or
+    for a question of this composite): its shares rest on another base than the other waves'."""
+    if composite:
+        return not (w["composites"].get(qid) or {}).get("not_comparable")
+    return not (w.get("bases") or {}).get(qid, {}).get("dk_as_blank")
+
+
 def _poll_rows(spec: SeriesSpec, waves: list[dict[str, Any]], qid: str, track: str, opposite: str | None, composite: bool) -> pd.DataFrame:
     rows = []
     for w in waves:
         block = (w["composites"] if composite else w["questions"]).get(qid)
-        if not block:
+        if not block or not _comparable(w, qid, composite):
             continue
         for e in block["entries"]:
             r = e["result"]
@@ -461,6 +500,18 @@ def _poll_rows(spec: SeriesSpec, waves: list[dict[str, Any]], qid: str, track: s
                          "wording": "" if composite else e["wording"], "mode": w.get("mode", ""), "deff": 1.0, "source": w["id"],
                          "se_all": max(float(se_yes), 1e-6), "se_opinion": np.nan})
     return pd.DataFrame(rows)
+
+
+def _base_note(waves: list[dict[str, Any]], qid: str, composite: bool) -> list[dict[str, str]]:
+    """The waves left out of a trend because their base differs (hard-to-say stored as blanks)."""
+    gone = [w["id"] for w in waves if ((w["composites"] if composite else w["questions"]).get(qid)) and not _comparable(w, qid, composite)]
+    if not gone:
+        return []
+    shown = ", ".join(gone)
+    return [{"en": f"left out of the trend: wave {shown} (its file stores hard-to-say and refusals as blanks, so its shares rest on "
+                   "those with an answer and are not comparable with the other waves)",
+             "ru": f"не вошли в тренд: волна {shown} (в её файле «затрудняюсь ответить» и отказы записаны пустыми ячейками, "
+                   "поэтому доли посчитаны среди ответивших и не сопоставимы с другими волнами)"}]
 
 
 def _trend(spec: SeriesSpec, polls: pd.DataFrame) -> dict[str, Any]:
@@ -583,12 +634,13 @@ def series(spec_or_path: SeriesSpec | str | os.PathLike[str] | Mapping[str, Any]
                 counts[m.wording] = counts.get(m.wording, 0) + 1
             main = max(counts, key=lambda k: counts[k]) if counts else "main"  # the wording most waves used
             entry["main_wording"] = main
-            entry["trend"] = _safe_trend(spec, _poll_rows(spec, waves, q.id, q.track, q.opposite, False))
+            entry["trend"] = _with_notes(_safe_trend(spec, _poll_rows(spec, waves, q.id, q.track, q.opposite, False)),
+                                         _base_note(waves, q.id, False))
         questions.append(entry)
     composites = []
     for d in spec.derived:
         composites.append({**d.to_dict(), "note": spec.notes.get(d.id, {}),
-                           "trend": _safe_trend(spec, _poll_rows(spec, waves, d.id, "", None, True))})
+                           "trend": _with_notes(_safe_trend(spec, _poll_rows(spec, waves, d.id, "", None, True)), _base_note(waves, d.id, True))})
     data = jsonable({
         "format": SERIES_FORMAT, "series": {"id": spec.id, "title": spec.title, "file": spec.path.name if spec.path else None},
         "language": lang, "min_cell": spec.min_cell, "subgroups": list(spec.subgroups), "group_labels": _group_labels(spec),
@@ -604,6 +656,12 @@ def _tidy_warning(text: str, wave: str) -> str:
     """An estimator's warning in the series' own names (harmonised columns are internal)."""
     text = text.replace("__sv_h_", "").replace("__sv_d_", "")
     return text if text.startswith("wave ") else f"wave '{wave}': {text}"
+
+
+def _with_notes(trend: dict[str, Any], notes: list[dict[str, str]]) -> dict[str, Any]:
+    if notes:
+        trend["notes"] = [*notes, *(trend.get("notes") or [])]
+    return trend
 
 
 def _safe_trend(spec: SeriesSpec, polls: pd.DataFrame) -> dict[str, Any]:
