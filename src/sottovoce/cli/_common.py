@@ -146,8 +146,10 @@ def labelled_groups(result: Result, df: pd.DataFrame, by: str | None) -> tuple[R
     return result.with_(groups=groups), f"by {by} — {label}"
 
 
-def emit(result: Result, as_json: bool, title: str | None = None) -> None:
-    """Print a result as JSON, or as the tables of its display; its warnings go to stderr either way."""
+def emit(result: Result, as_json: bool, title: str | None = None, subtitle: str = "") -> None:
+    """Print a result as JSON, or as the tables of its display; its warnings go to stderr either way.
+
+    ``subtitle`` is appended to the display's title (e.g. "by AGE_GR — <its label>")."""
     if as_json:
         emit_json(result)
         warn(result.warnings)
@@ -155,6 +157,8 @@ def emit(result: Result, as_json: bool, title: str | None = None) -> None:
     display = result.display()
     if title:
         display.title = title
+    if subtitle:
+        display.title = f"{display.title}; {subtitle}" if display.title else subtitle
     for item in display.rich():
         console.print(item)
     warn(display.warnings)
