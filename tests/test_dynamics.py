@@ -565,7 +565,7 @@ def test_a_cap_the_polls_reject_is_not_used():
     df = pd.DataFrame({"pollster": "P", "start": start, "end": start, "n": 1500, "yes": [40.0, 52.0, 53.0, 52.0]})
     res = fit_trend(df)
     assert res.details["flat_sigma"] and res.details["sigma_cap"] is None and res.details["sigma"] > 0.02 / np.sqrt(7)
-    assert any("rejected by the polls" in w for w in res.warnings)
+    assert any("reject a cap" in w for w in res.warnings) and any("отвергают предел" in n["ru"] for n in res.details["trend_notes"])
 
 
 def test_cli_sigma_cap_option(cli, tmp_path):

@@ -232,7 +232,7 @@ def test_trend_defaults(chronicles):
     capped = [x for x in flat if x["trend"]["sigma_fixed"] is not None]
     assert capped and all(x["trend"]["sigma_fixed"] == 0.02 and any("flat likelihood" in n["en"] for n in x["trend"]["notes"]) for x in capped)
     # a cap the waves reject (awareness of the mobilisation jumped) is not imposed, and the warning says so
-    assert all(any("rejected by the polls" in w for w in x["trend"]["warnings"]) for x in flat if x not in capped)
+    assert all(any("reject a cap" in n["en"] and "отвергают предел" in n["ru"] for n in x["trend"]["notes"]) for x in flat if x not in capped)
     for x in res.data["questions"] + res.data["composites"]:
         for b in (x.get("trend") or {}).get("band") or []:
             assert 0 <= b["low"] <= b["share"] <= b["high"] <= 1

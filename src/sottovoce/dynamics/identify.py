@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["Identification", "identify", "sigma_cap_per_unit", "DEFAULT_SIGMA_CAP_WEEK", "sigma_note"]
+__all__ = ["Identification", "identify", "sigma_cap_per_unit", "DEFAULT_SIGMA_CAP_WEEK", "sigma_note", "cap_rejected_note"]
 
 DEFAULT_SIGMA_CAP_WEEK = 0.02  # 2 points per week (share scale)
 Text = dict[str, str]
@@ -131,3 +131,15 @@ def sigma_note(cap: float, unit: str, bound: float) -> Text:
                   f"случайного блуждания, высокое и при {100 * bound:g} п.п. в {unit_ru}); оно зафиксировано на пределе, "
                   f"{100 * cap:.3g} п.п. в {unit_ru}, поэтому полосы между опросами опираются на это допущение "
                   "(предел можно задать другим или зафиксировать отклонение)"}
+
+
+def cap_rejected_note(cap: float, unit: str) -> Text:
+    """The bilingual note of a flat likelihood whose cap the polls reject (sigma stays at its ML)."""
+    unit_ru = {"week": "неделю", "day": "день"}.get(unit, unit)
+    return {"en": f"the polls hardly determine how fast opinion moves (a flat likelihood for the random-walk sd), but they reject "
+                  f"a cap of {100 * cap:.3g} points per {unit} (likelihood-ratio test at 5%): opinion moved faster than that, so the "
+                  "sd stays at its ML value and the bands between polls are wide",
+            "ru": f"опросы почти не определяют скорость изменения мнений (плоское правдоподобие для стандартного отклонения "
+                  f"случайного блуждания), но отвергают предел {100 * cap:.3g} п.п. в {unit_ru} (тест отношения правдоподобия, 5%): "
+                  "мнения менялись быстрее, поэтому отклонение оставлено на оценке максимального правдоподобия, и полосы между "
+                  "опросами широкие"}

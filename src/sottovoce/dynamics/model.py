@@ -28,8 +28,8 @@ from .._results import Result, jsonable
 from ..errors import DesignError, InputError
 from .bands import difference_interval, share_band
 from .events import Event, check_event_range, parse_events
+from .identify import cap_rejected_note, identify, sigma_cap_per_unit, sigma_note
 from .identify import house_labels as _house_labels
-from .identify import identify, sigma_cap_per_unit, sigma_note
 from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_trend
 from .polls import Wave, poll_observations, read_polls
 
@@ -396,8 +396,8 @@ def fit_trend(
     if capped is not None:
         warn.insert(0, notes[-1]["en"])
     elif flat_sigma and cap is not None:
-        warn.append(f"a cap of {100 * cap:.3g} points per {unit} on the random-walk sd is rejected by the polls (likelihood-ratio "
-                    "test at 5%): opinion moved faster than that, so sigma stays at its ML value")
+        notes.append(cap_rejected_note(cap, unit))
+        warn.append(notes[-1]["en"])
     ref = layout.ref
     # The latest share's interval by the one rule (R svyciprop's "logit", normal quantiles): the
     # same formula as the band on every day (bands.share_band), which the tests check agree.
