@@ -63,3 +63,20 @@ def wave2() -> Path:
 
 def pytest_configure(config):
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian chromium through Playwright, once per module (tests/browser_support.py; skips without it)."""
+    from browser_support import launch
+
+    yield from launch()
+
+
+@pytest.fixture
+def browser_for_one_test():
+    """The same, for one test in a module that is not all browser tests: Playwright keeps an event
+    loop running while a browser is open, which later ``asyncio.run`` calls in the module refuse."""
+    from browser_support import launch
+
+    yield from launch()

@@ -281,7 +281,7 @@ def test_validate_corpus_raises_one_error_naming_the_count(tmp_path):
     with pytest.raises(InputError) as exc:
         validate_corpus(p, w, today=TODAY)
     msg = str(exc.value)
-    assert msg.startswith(f"{len(load(CORPUS))} problem(s) in the poll corpus") and "check-polls" in msg
+    assert msg.startswith(f"{len(load(CORPUS))} problems in the poll corpus") and "check-polls" in msg
 
 
 def test_cli_check_polls(cli, tmp_path):
@@ -290,7 +290,7 @@ def test_cli_check_polls(cli, tmp_path):
     p, w = broken_copy(tmp_path, _set(APRIL, "no", "40"))
     bad = cli("check-polls", p, "--wordings", w)
     assert bad.code == 2 and "add up to 114%" in bad.out
-    assert bad.err.startswith("error: 1 problem(s)") and bad.err.count("\n") == 1
+    assert bad.err.startswith("error: 1 problem in ") and bad.err.count("\n") == 1
     missing = cli("check-polls", tmp_path / "nope.csv")
     assert missing.code == 2 and "not found" in missing.err
 

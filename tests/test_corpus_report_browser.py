@@ -8,25 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from browser_support import ROOT, assert_charts, open_offline, print_pdf, screenshot
 from sottovoce.corpus_analysis import analyze_corpus
 from sottovoce.report.corpus import render_corpus_report
 from sottovoce.report.corpus_text import CORPUS_STRINGS
-from test_report_browser import ARGS, ARTIFACTS, CHROMIUM, ROOT
 
 SECTIONS = ("headline", "corpus", "trend", "series", "wordings", "events", "agreement", "audit", "methods", "caveats")
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +32,9 @@ def pages(tmp_path_factory):
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_corpus_report_renders_offline_in_chromium(browser, pages, lang):
     paths, payload = pages
-    url = paths[lang].resolve().as_uri()
-    requests: list[str] = []
-    errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1100, "height": 1400})
-
-    def route(r):
-        requests.append(r.request.url)
-        if r.request.url == url:
-            r.continue_()
-        else:
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url, wait_until="load")
-    assert requests == [url], requests
-    assert errors == []
+    opened = open_offline(browser, paths[lang])
+    page = opened.page
+    assert opened.loaded_alone(), (opened.requests, opened.errors)
     assert page.evaluate("document.documentElement.lang") == lang
     S = CORPUS_STRINGS[lang]
     for section in SECTIONS:
@@ -69,11 +43,7 @@ def test_corpus_report_renders_offline_in_chromium(browser, pages, lang):
         assert box.inner_text().strip(), section
     assert S["sec_wordings"] in page.locator("#wordings h2").inner_text()
     # the trend, the pollsters' panels and the house effects: inline SVG, named, full width
-    charts = page.locator("svg.chart")
-    assert charts.count() == 3
-    for i in range(charts.count()):
-        assert charts.nth(i).get_attribute("role") == "img" and charts.nth(i).get_attribute("aria-label")
-        assert charts.nth(i).bounding_box()["width"] > 500
+    assert_charts(page, 3, 500, exact=True)
     # one row per pollster × wording, one test result per event, one row per pair of houses
     assert page.locator("#wordings-table tbody tr").count() == len(payload["wordings"])
     assert page.locator("#events .event-result").count() == len(payload["events"])
@@ -81,14 +51,9 @@ def test_corpus_report_renders_offline_in_chromium(browser, pages, lang):
     # the monthly table opens and shows every month
     page.locator("#trend details summary").click()
     assert page.locator("#monthly tbody tr").count() == len(payload["monthly"])
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"corpus-report-{lang}.png"), full_page=True)
-    page.emulate_media(media="print")
-    assert page.locator("nav").is_hidden()
-    pdf = page.pdf(format="A4")
-    assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
-    (ARTIFACTS / f"corpus-report-{lang}.pdf").write_bytes(pdf)
-    assert requests == [url]
+    screenshot(page, f"corpus-report-{lang}")
+    print_pdf(page, f"corpus-report-{lang}")
+    assert opened.loaded_alone(), (opened.requests, opened.errors)
     page.close()
 
 

@@ -7,48 +7,25 @@ gone from history, and no request ever left loopback.
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
-from urllib.parse import urlsplit
 
-import pandas as pd
 import pytest
 
+from browser_support import loopback_context, watch_sizes
 from sottovoce.field.questionnaire import Questionnaire
-from test_field_support import COLUMNS, Server, make_keys, write_study
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from test_field_support import COLUMNS, exported_answers, start_server, write_study
 
 GIVEN: list[tuple[int, ...]] = []  # every answer set submitted to the module's server, in any test
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("field-server")]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian chromium not installed (scripts/setup-system.sh installs it)")
-    pytest.importorskip("playwright")
+def served(tmp_path_factory, browser):  # browser first: it skips without chromium, before a server starts
     tmp = tmp_path_factory.mktemp("browser")
-    study = write_study(tmp)
-    pub, priv = make_keys(tmp)
-    db = f"sqlite:///{tmp}/answers.db"
-    server = Server(study, pub, db, tmp / "server.log").start()
-    server.questionnaire = Questionnaire.from_file(study)
+    server, db, priv = start_server(tmp, write_study(tmp))
     yield server, tmp, db, priv
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _fill(page, q: Questionnaire, rng: random.Random, js: bool) -> dict[str, int]:
@@ -83,29 +60,10 @@ def _fill(page, q: Questionnaire, rng: random.Random, js: bool) -> dict[str, int
 def test_complete_survey_in_every_arm(served, browser, js, cli, tmp_path):
     server, tmp, db, priv = served
     rng = random.Random(7 if js else 8)
-    context = browser.new_context(java_script_enabled=js)
     hosts: list[str] = []
-
-    def guard(route):
-        host = urlsplit(route.request.url).hostname
-        hosts.append(host or "")
-        if host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", guard)
+    context = loopback_context(browser, js, hosts)
     page = context.new_page()
-    sizes: dict[str, set[int]] = {"page": set(), "form": set()}
-
-    def seen(response) -> None:  # what an observer of the encrypted traffic would measure
-        req = response.request
-        if req.method == "POST":
-            sizes["form"].add(len(req.post_data_buffer or b""))
-        elif urlsplit(req.url).path == "/":
-            sizes["page"].add(len(response.body()))
-
-    page.on("response", seen)
+    sizes = watch_sizes(page)  # what an observer of the encrypted traffic would measure
     given: list[dict[str, int]] = []
     for want in [(0, 0), (1, 1), (0, 1), (1, 0)]:  # (list arm, double-list arm)
         for _ in range(60):  # arms are drawn by the server; reload until this combination comes up
@@ -138,11 +96,7 @@ def test_complete_survey_in_every_arm(served, browser, js, cli, tmp_path):
     # issue 11: page and form lengths told the list arm and the answers; now one length each
     assert len(sizes["page"]) == 1 and len(sizes["form"]) == 1, sizes
 
-    out = tmp_path / "e.jsonl"
-    assert cli("export", "--db", db, "--out", out).code == 0
-    r = cli("decrypt", out, "--key", priv, "--out", tmp_path / "answers.csv")
-    assert r.code == 0, r.err
-    df = pd.read_csv(tmp_path / "answers.csv")
+    df = exported_answers(cli, db, priv, tmp_path)
     assert list(df.columns) == COLUMNS
     GIVEN.extend(tuple(g[c] for c in COLUMNS) for g in given)
     stored = Counter(tuple(int(row[c]) for c in COLUMNS) for row in df.to_dict("records"))

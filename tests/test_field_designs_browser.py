@@ -5,48 +5,27 @@ form keep one length whatever was drawn or answered."""
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
-from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
 
+from browser_support import loopback_context, watch_sizes
 from design_support import DESIGN_COLUMNS, write_design_study
 from sottovoce.field.questionnaire import Questionnaire
-from test_field_support import Server, make_keys
+from test_field_support import exported_answers, start_server
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("field-server")]
 GIVEN: list[tuple] = []
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian chromium not installed (scripts/setup-system.sh installs it)")
-    pytest.importorskip("playwright")
+def served(tmp_path_factory, browser):  # browser first: it skips without chromium, before a server starts
     tmp = tmp_path_factory.mktemp("designs")
-    study = write_design_study(tmp)
-    pub, priv = make_keys(tmp)
-    db = f"sqlite:///{tmp}/answers.db"
-    server = Server(study, pub, db, tmp / "server.log").start()
-    server.questionnaire = Questionnaire.from_file(study)
+    server, db, priv = start_server(tmp, write_design_study(tmp))
     yield server, db, priv
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _fill(page, q: Questionnaire, rng: random.Random, js: bool, lang: str, decline: bool) -> dict:
@@ -105,19 +84,9 @@ def test_designs_in_chromium(served, browser, js, lang, cli, tmp_path):
     server, db, priv = served
     q = server.questionnaire
     rng = random.Random(hash((js, lang)) % 1000)
-    context = browser.new_context(java_script_enabled=js)
-    context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1" else route.abort())
+    context = loopback_context(browser, js)
     page = context.new_page()
-    sizes: dict[str, set[int]] = {"page": set(), "form": set()}
-
-    def seen(response) -> None:
-        req = response.request
-        if req.method == "POST":
-            sizes["form"].add(len(req.post_data_buffer or b""))
-        elif urlsplit(req.url).path == "/":
-            sizes["page"].add(len(response.body()))
-
-    page.on("response", seen)
+    sizes = watch_sizes(page)
     # the intro is shown first
     page.goto(f"{server.url}/?lang={lang}")
     assert ("It takes five minutes" if lang == "en" else "Он займёт пять минут") in page.inner_text("body")
@@ -139,11 +108,7 @@ def test_designs_in_chromium(served, browser, js, lang, cli, tmp_path):
     context.close()
     assert len(sizes["page"]) == 1 and len(sizes["form"]) == 1, sizes
 
-    out = tmp_path / "e.jsonl"
-    assert cli("export", "--db", db, "--out", out).code == 0
-    r = cli("decrypt", out, "--key", priv, "--out", tmp_path / "answers.csv")
-    assert r.code == 0, r.err
-    df = pd.read_csv(tmp_path / "answers.csv")
+    df = exported_answers(cli, db, priv, tmp_path)
     assert list(df.columns) == DESIGN_COLUMNS
     GIVEN.extend(tuple(g[c] for c in DESIGN_COLUMNS) for g in given)
     stored = Counter(tuple(None if pd.isna(row[c]) else int(row[c]) for c in DESIGN_COLUMNS) for row in df.to_dict("records"))

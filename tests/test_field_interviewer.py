@@ -8,15 +8,13 @@ is anywhere in the database files in clear. One Chromium run does a case end to 
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import html
 import json
-import os
 import random
 import re
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -25,6 +23,7 @@ from sottovoce.errors import InputError
 from sottovoce.field.app import create_app
 from sottovoce.field.crypto import load_private_key, load_public_key, unseal
 from sottovoce.field.export import decrypt_jsonl, export_jsonl
+from sottovoce.field.interviewer import TEXTS as INTERVIEWER_TEXTS
 from sottovoce.field.interviewer import load_assignment
 from sottovoce.field.questionnaire import Questionnaire
 from sottovoce.field.storage import open_store
@@ -32,11 +31,12 @@ from sottovoce.fielding.check import field_check
 from sottovoce.fielding.plan import field_plan
 from test_field_support import (
     COLUMNS,
-    Server,
     answers,
     form_body,
     invite_store,
     make_keys,
+    run_app,
+    start_server,
     write_study,
 )
 
@@ -55,17 +55,6 @@ def setup(tmp_path: Path):
     store = invite_store(db, cases, tmp_path / "invite.key")
     app = create_app(q, load_public_key(pub), store, assignment=assignment)
     return app, q, assignment, db, priv, tmp_path
-
-
-def run_app(app, coro_fn):
-    async def main():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-            return await coro_fn(c)
-
-    try:
-        return asyncio.run(main())
-    finally:
-        app.committer.close()
 
 
 def _hidden(q: Questionnaire, html: str, col: str) -> int:
@@ -150,6 +139,34 @@ def test_used_unknown_and_tampered_cases_are_refused(setup):
     assert len(_decrypt(db, priv, tmp).table) == 1
 
 
+def test_both_forms_refuse_a_bad_post_alike(setup):
+    """The web form and the interview form share their checks (_posted_form): the same bad post gets
+    the same status and message from both; the interviewer code is checked only by the interview form."""
+    app, q, _, _, _, tmp = setup
+    web = create_app(q, app.state.public_key, open_store(f"sqlite:///{tmp}/web.db"))
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    key = "k" * 20
+    posts = [
+        (b"a=1", {"content-type": "text/plain"}, 415),
+        (b"\xff\xfe=1", form, 400),
+        (b"_key=" + key.encode() + b"&_key=" + key.encode(), form, 400),
+        (b"_key=short&_lang=ru", form, 400),
+        (f"_key={key}&_interviewer={INTERVIEWER}&q_support=9".encode(), form, 400),
+    ]
+
+    async def replies(c):
+        return [await c.post("/submit", content=body, headers=h) for body, h, _ in posts]
+
+    posts.append((f"_key={key}&_interviewer=".encode(), form, 0))  # no interviewer code, nothing else wrong
+    got = {name: run_app(a, replies) for name, a in (("web", web), ("interviewer", app))}
+    for (body, _, code), w, i in zip(posts[:-1], got["web"], got["interviewer"], strict=False):
+        assert w.status_code == i.status_code == code, body
+        message = re.search(r'<p class="error">(.*?)</p>', w.text, re.S)
+        assert message and message.group(1) in i.text, (body, w.text[:300])
+    bad_interviewer = html.escape(INTERVIEWER_TEXTS["en"]["bad_interviewer"], quote=False)
+    assert bad_interviewer in got["interviewer"][-1].text and bad_interviewer not in got["web"][-1].text
+
+
 def test_interviewer_code_and_case_id_never_in_the_database_in_clear(setup):
     app, q, assignment, db, priv, tmp = setup
     case, values = next(iter(assignment.cases.values()))
@@ -200,49 +217,86 @@ def test_cli_refuses_interviewer_mode_without_assignment_or_key(tmp_path, cli):
     assert r.code == 2 and "--mode phone" in r.err
 
 
-CHROMIUM = "/usr/bin/chromium"
+def test_a_later_start_with_another_assignment_is_refused(tmp_path, cli):
+    """The first start stores a keyed digest of the assignment; a start with the same plan (even
+    re-saved: rows reordered, CRLF, ids in lower case) goes on, one with an edited arm or an added
+    case is refused naming the file (CLI: one `error:` line, exit 2); a new database starts anew.
+    Only the keyed digest is stored: not the file's plain SHA-256, no case id."""
+    import hashlib
+
+    from sottovoce.field.server import setup_cases
+
+    study = write_study(tmp_path)
+    pub, _ = make_keys(tmp_path)
+    plan = field_plan(study, 8, tmp_path / "plan", seed=11)
+    q = Questionnaire.from_file(study)
+    key = tmp_path / "invite.key"
+    db = f"sqlite:///{tmp_path}/a.db"
+
+    def start(path: Path, url: str = db) -> None:
+        store = open_store(url)
+        try:
+            setup_cases(store, load_assignment(path, q), key, url)
+        finally:
+            store.close()
+
+    start(plan.assignment)
+    table = pd.read_csv(plan.assignment)
+    resaved = tmp_path / "resaved.csv"
+    shuffled = table.sample(frac=1.0, random_state=3).assign(case_id=lambda t: t["case_id"].str.lower())
+    shuffled.to_csv(resaved, index=False, lineterminator="\r\n")
+    start(resaved)  # the same plan
+    edited = table.copy()
+    edited.loc[0, "list_treat"] = 1 - edited.loc[0, "list_treat"]
+    edited.to_csv(tmp_path / "edited.csv", index=False)
+    added = pd.concat([table, table.iloc[[0]].assign(case_id="C99999")])
+    added.to_csv(tmp_path / "added.csv", index=False)
+    for name in ("edited.csv", "added.csv"):
+        with pytest.raises(InputError, match=f"--assignment .*{name}: not the assignment this database was started with"):
+            start(tmp_path / name)
+        r = cli("serve", study, "--public-key", pub, "--db", db, "--mode", "interviewer",
+                "--assignment", tmp_path / name, "--invite-key", key)
+        assert r.code == 2 and r.err.startswith("error:") and name in r.err, r.err  # refused before any warning
+        assert len(r.err.strip().splitlines()) == 1 and "new database" in r.err
+    start(tmp_path / "edited.csv", f"sqlite:///{tmp_path}/new.db")  # starting anew: a new database
+    start(plan.assignment)  # the original still starts
+    raw = (tmp_path / "a.db").read_bytes()
+    canonical = load_assignment(plan.assignment, q).canonical()
+    for secret in (hashlib.sha256(canonical).digest(), hashlib.sha256(plan.assignment.read_bytes()).digest(),
+                   *[c.encode() for c in table["case_id"]]):
+        assert secret not in raw
 
 
 @pytest.mark.browser
 @pytest.mark.xdist_group("field-server")
-def test_chromium_interviewer_records_a_case(tmp_path):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian chromium not installed (scripts/setup-system.sh installs it)")
-    pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
-
+def test_chromium_interviewer_records_a_case(tmp_path, browser_for_one_test):
+    browser = browser_for_one_test
     study = write_study(tmp_path)
-    pub, priv = make_keys(tmp_path)
     plan = field_plan(study, 4, tmp_path / "plan", seed=5)
     q = Questionnaire.from_file(study)
     cases = list(load_assignment(plan.assignment, q).cases.values())
-    db = f"sqlite:///{tmp_path}/a.db"
-    server = Server(study, pub, db, tmp_path / "server.log",
-                    extra=["--mode", "interviewer", "--assignment", str(plan.assignment),
-                           "--invite-key", str(tmp_path / "invite.key")]).start()
+    server, db, priv = start_server(tmp_path, study, extra=["--mode", "interviewer", "--assignment", str(plan.assignment),
+                                                           "--invite-key", str(tmp_path / "invite.key")])
     given = {}
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-            for (case, values), js, lang in zip(cases[:2], (True, False), ("en", "ru"), strict=True):
-                page = b.new_context(java_script_enabled=js).new_page()
-                page.goto(f"{server.url}/?lang={lang}")
-                page.fill("#case", case.lower())  # case ids are dictated: case does not matter
-                page.fill("#interviewer", INTERVIEWER)
-                page.click("button.submit")
-                assert case in page.locator("#case-title").inner_text()
-                assert page.locator("#q-support_list .items li").count() == 3 + values["list_treat"]
-                assert page.locator("#q-support_double .sublist").nth(0).locator("li").count() == 2 + values["dl_treat"]
-                a = answers(treat=values["list_treat"], dl_treat=values["dl_treat"], list_count=1, q_support=99)
-                for name in ("q_support", "list_count", "dl_a", "dl_b", "rr_die", "rr_browser", "cw"):
-                    page.check(f"input[name={name}][value='{q.form_value(name, a[name])}']")
-                page.click("button.submit")
-                page.wait_for_url("**/thanks**")
-                assert page.locator("#next-case").count() == 1
-                given[case] = a
-                page.goto(f"{server.url}/case?case={case}&interviewer={INTERVIEWER}")  # now used
-                assert page.locator("p.error").count() == 1
-            b.close()
+        for (case, values), js, lang in zip(cases[:2], (True, False), ("en", "ru"), strict=True):
+            page = browser.new_context(java_script_enabled=js).new_page()
+            page.goto(f"{server.url}/?lang={lang}")
+            page.fill("#case", case.lower())  # case ids are dictated: case does not matter
+            page.fill("#interviewer", INTERVIEWER)
+            page.click("button.submit")
+            assert case in page.locator("#case-title").inner_text()
+            assert page.locator("#q-support_list .items li").count() == 3 + values["list_treat"]
+            assert page.locator("#q-support_double .sublist").nth(0).locator("li").count() == 2 + values["dl_treat"]
+            a = answers(treat=values["list_treat"], dl_treat=values["dl_treat"], list_count=1, q_support=99)
+            for name in ("q_support", "list_count", "dl_a", "dl_b", "rr_die", "rr_browser", "cw"):
+                page.check(f"input[name={name}][value='{q.form_value(name, a[name])}']")
+            page.click("button.submit")
+            page.wait_for_url("**/thanks**")
+            assert page.locator("#next-case").count() == 1
+            given[case] = a
+            page.goto(f"{server.url}/case?case={case}&interviewer={INTERVIEWER}")  # now used
+            assert page.locator("p.error").count() == 1
     finally:
         server.stop()
     res = _decrypt(db, priv, tmp_path)

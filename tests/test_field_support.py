@@ -121,6 +121,45 @@ def answers(treat: int = 1, dl_treat: int = 0, **kw: int) -> dict[str, int]:
     return a
 
 
+def run_app(app, coro_fn):  # noqa: ANN001, ANN201
+    """Run ``coro_fn(client)`` against the ASGI app in-process (httpx), then close its committer."""
+    import asyncio
+
+    import httpx
+
+    async def main():  # noqa: ANN202
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            return await coro_fn(c)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        app.committer.close()
+
+
+def start_server(tmp: Path, study: Path, extra: list[str] | None = None) -> tuple[Server, str, Path]:
+    """A running survey server for ``study`` with fresh keys and a SQLite database in ``tmp``:
+    (server, database URL, private key). The server knows its questionnaire; stop it afterwards."""
+    from sottovoce.field.questionnaire import Questionnaire
+
+    pub, priv = make_keys(tmp)
+    db = f"sqlite:///{tmp}/answers.db"
+    server = Server(study, pub, db, tmp / "server.log", extra=extra or []).start()
+    server.questionnaire = Questionnaire.from_file(study)
+    return server, db, priv
+
+
+def exported_answers(cli, db: str, priv: Path, tmp: Path):  # noqa: ANN001, ANN201 (cli fixture; a DataFrame)
+    """Export the database and decrypt it with the CLI, as an analyst would; the answers table."""
+    import pandas as pd
+
+    out = tmp / "e.jsonl"
+    assert cli("export", "--db", db, "--out", out).code == 0
+    r = cli("decrypt", out, "--key", priv, "--out", tmp / "answers.csv")
+    assert r.code == 0, r.err
+    return pd.read_csv(tmp / "answers.csv")
+
+
 
 PG_ROLE = "sv_field_test"
 

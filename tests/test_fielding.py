@@ -17,7 +17,7 @@ from sottovoce.io import write_table
 from sottovoce.study import load_study
 
 N = 1200
-PROBLEMS = ("imbalance", "interviewer", "range", "swapped", "short")
+PROBLEMS = ("imbalance", "interviewer", "range", "swapped", "short", "straightline", "design")
 
 
 def vendor_file(assignment: pd.DataFrame, seed: int, planted: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -52,6 +52,15 @@ def vendor_file(assignment: pd.DataFrame, seed: int, planted: tuple[str, ...] = 
         df.loc[bad, "list_count"] = [4] * 8 + [7] * 4
     if "short" in planted:  # one interviewer rushes through
         df.loc[df["interviewer"] == 7, "duration"] = 150
+    if "straightline" in planted:  # two interviewers fill the news grid with one answer (all no or all yes)
+        lazy = df["interviewer"].isin([4, 5]) & (rng.random(n) < 0.9)
+        same = rng.integers(0, 2, n)
+        for k in (1, 2, 3):
+            df.loc[lazy, f"media_{k}"] = same[lazy.to_numpy()]
+    if "design" in planted:  # a design effect: with the sensitive item on the list, 60% of those with
+        # a control item hide one of them (Blair & Imai 2012: π(0, yes) < 0)
+        hide = (df["list_treat"] == 1) & (controls >= 1) & (rng.random(n) < 0.6)
+        df.loc[hide, "list_count"] -= 1
     labels = {"sex": {1: "Мужской", 2: "Женский"}, "employed": {1: "Да", 2: "Нет"}, "q_support": {1: "Да", 2: "Нет"}}
     if "swapped" in planted:  # the vendor's codebook has yes = 2, no = 1 (labels tell the truth)
         df["q_support"] = df["q_support"].map({1: 2, 2: 1})
@@ -111,7 +120,8 @@ def test_each_planted_problem_is_found(planned, tmp_path, problem):
     res = field_check(study, sav, assignment=plan.assignment)
     found = {c.id for c in res.problems()}
     expected = {"imbalance": {"balance", "assignment", "shares"}, "interviewer": {"interviewer"}, "range": {"ranges"},
-                "swapped": {"mapping"}, "short": {"short"}}[problem]
+                "swapped": {"mapping"}, "short": {"short"}, "straightline": {"straightlining"},
+                "design": {"design_test"}}[problem]
     assert found == expected, [(c.id, c.findings) for c in res.problems()]
     if problem == "swapped":  # mapped back by label: the data hold the study's codes again
         want = vendor_file(table, 1)["q_support"].to_numpy()
@@ -119,6 +129,13 @@ def test_each_planted_problem_is_found(planned, tmp_path, problem):
     if problem == "interviewer":
         row = next(r for r in res.check("interviewer").rows if r["question"] == "support_direct")
         assert row["icc"] > 0.05
+    if problem == "straightline":  # exactly the two planted interviewers are named
+        named = {r["interviewer"] for r in res.check("straightlining").rows if "interviewer" in r}
+        assert named == {"4", "5"}, res.check("straightlining").rows  # as the call centre wrote them, not "4.0"
+        assert "interviewer 4:" in " ".join(f["en"] for f in res.check("straightlining").findings)
+    if problem == "design":
+        row = res.check("design_test").rows[0]
+        assert row["question"] == "support_list" and row["p_value"] < 0.01
 
 
 def test_all_problems_at_once_and_the_report(planned, tmp_path, cli):
@@ -129,9 +146,21 @@ def test_all_problems_at_once_and_the_report(planned, tmp_path, cli):
     assert r.code == 0, r.err
     data = json.loads((tmp_path / "r.json").read_text())
     bad = {c["id"] for c in data["checks"] if c["status"] == "problem"}
-    assert bad == {"balance", "assignment", "shares", "interviewer", "ranges", "mapping", "short"}
+    assert bad == {"balance", "assignment", "shares", "interviewer", "ranges", "mapping", "short", "straightlining", "design_test"}
     html = (tmp_path / "r.html").read_text()
-    assert html.count('class="status problem"') == 7 and "PROBLEM" in r.out
+    assert html.count('class="status problem"') == 9 and "PROBLEM" in r.out
+
+
+def test_a_single_bad_answer_is_counted_in_the_singular(planned, tmp_path):
+    """One answer out of range read "1 answers in arm 0 are out of range" / "1 ответов"."""
+    study, plan, table = planned
+    df = vendor_file(table, 1)
+    df.loc[df.index[df["list_treat"] == 0][0], "list_count"] = 4
+    write_table(df, tmp_path / "vendor.sav")
+    res = field_check(study, tmp_path / "vendor.sav", assignment=plan.assignment)
+    en, ru = res.check("ranges").findings[0]["en"], res.check("ranges").findings[0]["ru"]
+    assert "1 answer in arm 0 is out of range" in en, en
+    assert "1 ответ в группе 0" in ru, ru
 
 
 def test_icc_matches_the_anova_formula_and_is_zero_without_clusters():
@@ -194,3 +223,24 @@ def test_wave2_split_ballot_checked_and_analysed(tmp_path, cli):
     html = (out / "report.html").read_text()
     assert 'id="splits"' in html and "69.6" in html and "63.1" in html
     assert "Old wording" in r.out or "Old wording" in html
+
+
+@pytest.mark.slow
+def test_straightlining_and_design_effect_checks_over_many_vendor_files(planned, tmp_path):
+    """20 clean vendor files and 20 with planted straight-liners (two interviewers) and a planted
+    list design effect: straight-lining is never flagged in a clean file and always in a planted
+    one; the design-effect test (Blair & Imai 2012, nominal 5%) raises at most 3 false alarms in 20
+    clean files (a binomial(20, 0.05) exceeds 3 with probability 0.016) and finds the planted
+    effect (π(0, yes) ≈ −0.09, n = 1,200) in at least 15 of 20."""
+    study, _, table = planned
+    clean = {"straightlining": 0, "design_test": 0}
+    found = {"straightlining": 0, "design_test": 0}
+    for seed in range(100, 120):
+        for planted, tally in (((), clean), (("straightline", "design"), found)):
+            write_table(vendor_file(table, seed, planted), tmp_path / "v.sav")
+            res = field_check(study, tmp_path / "v.sav")
+            for k in tally:
+                tally[k] += res.check(k).status == "problem"
+            assert {c.id for c in res.problems()} <= {"straightlining", "design_test"}
+    assert clean["straightlining"] == 0 and clean["design_test"] <= 3, clean
+    assert found["straightlining"] == 20 and found["design_test"] >= 15, found

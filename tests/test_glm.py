@@ -121,6 +121,22 @@ def test_equal_weight_quantile_is_the_inverse_empirical_distribution():
         assert s.quantile("score", p).estimate == np.quantile(DF.score, p, method="inverted_cdf")
 
 
+def test_a_quantile_row_has_one_name():
+    """Quantile rows read "0.25 25%" (the code and a percentage that looks like a share); now one name."""
+    from sottovoce.quantile import quantile_label
+
+    text = SVY.quantile("score", [0.25, 0.5, 0.975], by="region").summary()
+    rows = [line.split("  ")[0] for line in text.splitlines()[2:] if not line.startswith("95% CI")]
+    assert rows[:3] == ["25th percentile", "median", "97.5th percentile"], text
+    assert "region=Kazan: 25th percentile" in rows and not any("%" in r for r in rows), text
+    assert "Woodruff (1952)" in text
+    assert [quantile_label(p) for p in (0.01, 0.02, 0.03, 0.11, 0.12, 0.21, 0.9)] == [
+        "1st percentile", "2nd percentile", "3rd percentile", "11th percentile", "12th percentile", "21st percentile",
+        "90th percentile"]
+    one = SVY.quantile("score", 0.25)
+    assert one.code == 0.25 and one.label == "25th percentile"  # the code stays for machines
+
+
 def test_domain_means_match_mean_by_and_contrasts_follow():
     means = SVY.means("score", by="region")
     by = SVY.mean("score", by="region")

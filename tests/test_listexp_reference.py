@@ -136,8 +136,9 @@ def test_overdispersed_ml_matches_r_optim(ref):
     coef, se = _vec(res, ["control", "overdispersion", "sensitive"])
     assert list(res.coefficients["overdispersion"]) == ["overdispersion"]
     assert res.details["loglik"] == pytest.approx(r["bb_ll"], abs=1e-6)
-    np.testing.assert_allclose(coef, r["bb_coef"], atol=1e-4)
-    np.testing.assert_allclose(se, r["bb_se"], rtol=1e-4)
+    # issue 17 asks for 1e-4; both maximisers reach the same optimum to about 1e-8
+    np.testing.assert_allclose(coef, r["bb_coef"], atol=1e-6)
+    np.testing.assert_allclose(se, r["bb_se"], rtol=1e-6)
     assert res.details["rho"] == pytest.approx(1 / (1 + np.exp(-r["bb_coef"][3])), abs=1e-5)
     assert res.hypothesis_tests["control_fit"]["p_value"] > 0.05  # the beta-binomial is the true law here
     if "bb_dbb_vs_vgam" in r:  # the R likelihood then used VGAM::dbetabinom, which equals gamlss's dBB

@@ -135,9 +135,18 @@ def _allowed_latin(data: dict) -> set[str]:
     return allowed
 
 
+def chart_text(html: str) -> str:
+    """The words drawn in the page's charts: matplotlib's SVG keeps each text as a comment."""
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    words = [w for svg in svgs for w in re.findall(r"<!-- (.*?) -->", svg)]
+    return " ".join(w.replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&") for w in words)
+
+
 def test_russian_report_has_no_untranslated_english(demo):
+    """Neither in its text nor in the words its charts draw."""
     res, _, html_ru = demo
-    text = visible(html_ru).text()
+    assert chart_text(html_ru)  # the charts' words are there to check
+    text = visible(html_ru).text() + " " + chart_text(html_ru)
     for key, english in STRINGS["en"].items():
         fixed = [p.strip() for p in re.split(r"\{[^}]*\}", english) if len(re.findall(r"[A-Za-z]{2,}", p)) >= 2]
         for piece in fixed:
@@ -232,6 +241,30 @@ def test_small_cells_are_suppressed_in_tables_and_charts():
                                      "No direct question is linked to an indirect one, so there is no comparison to headline."]
 
 
+def test_suppressed_rows_keep_their_n_in_the_terminal_and_the_report():
+    """A suppressed group shows its respondent count (as results.json and results.csv do) in the
+    terminal tables and the report; the n column used to be blank on exactly those rows."""
+    import io
+
+    from rich.console import Console
+
+    from sottovoce.cli._study_tables import print_tables
+
+    groups = [{"by": "region", "level": "North", "label": "North", "estimate": 0.61, "ci": [0.55, 0.67], "se": 0.03, "n": 400},
+              {"by": "region", "level": "Islands", "label": "Islands", "estimate": 0.123456, "ci": [0.01, 0.4], "se": 0.1, "n": 12}]
+    for lang, word in (("en", "suppressed"), ("ru", "скрыто")):
+        buf = io.StringIO()
+        print_tables(Console(file=buf, width=200), _results(groups=groups), lang=lang)
+        line = next(x for x in buf.getvalue().splitlines() if "Islands" in x)
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        assert cells[2] == word and cells[4] == "12", line
+        rows = [r for g in build_view(_results(groups=groups), lang)["groups"] for r in g["rows"] if r["label"] == "Islands"]
+        assert rows and all(r["suppressed"] and r["n"] == 12 for r in rows)
+    html = render_report(_results(groups=groups))
+    row = re.search(r"<tr>(?:(?!</tr>).)*Islands(?:(?!</tr>).)*</tr>", html)
+    assert row and re.search(r'<td class="num">12</td></tr>$', row.group(0)), row
+
+
 def test_caveats_are_generated_from_the_results():
     r = _results()
     r["questions"][1]["design_test"] = {"p_value": 0.012}
@@ -245,6 +278,23 @@ def test_caveats_are_generated_from_the_results():
     assert "The data are simulated" in cav
     cav_ru = visible(render_report(r, "ru")).text("caveats")
     assert "не прошёл тест на дизайн-эффект (p = 0,012)" in cav_ru
+
+
+def test_few_effective_degrees_of_freedom_get_a_caveat_in_both_languages():
+    """Issue 17: an interval on fewer than 20 effective (Satterthwaite) df is named with its df;
+    design df, or effective df of 20 and more, give no caveat."""
+    r = _results()
+    assert "effective degrees of freedom" not in visible(render_report(r)).text("caveats")
+    r["questions"][0]["result"].update(df=41.0, df_name="design: PSUs − strata")
+    r["questions"][1]["result"].update(df=25.0, df_name="effective: Satterthwaite over strata (design: 41 PSUs − strata)")
+    assert "effective degrees of freedom" not in visible(render_report(r)).text("caveats")
+    r["questions"][1]["result"]["df"] = 12.34
+    r["questions"][0]["result"]["groups"] = [{"by": "region", "level": "N", "estimate": 0.6, "ci": [0.5, 0.7], "n": 300,
+                                               "df": 6.04, "df_name": "effective: Satterthwaite over strata"}]
+    cav = visible(render_report(r)).text("caveats")
+    assert "The intervals of d, l rest on few effective degrees of freedom (as few as 6.0)" in cav
+    cav_ru = visible(render_report(r, "ru")).text("caveats")
+    assert "Интервалы для d, l опираются на малое число эффективных степеней свободы (вплоть до 6,0)" in cav_ru
 
 
 def test_ratios_in_words():

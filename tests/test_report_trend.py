@@ -14,7 +14,7 @@ import pytest
 import sottovoce as sv
 from sottovoce.report import render_report
 from sottovoce.report.text import STRINGS
-from test_report import _allowed_latin, visible
+from test_report import _allowed_latin, chart_text, visible
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
@@ -75,7 +75,7 @@ def test_results_json_has_the_fitted_trend_and_the_chart(run):
     assert effects["FOM"] < -0.03 and effects["VCIOM"] > 0.03 and abs(sum(effects.values())) < 1e-9  # sum-to-zero
     assert [t["event"] for t in tr["tests"]] == ["mobilization"]
     svg = (out / "charts" / "trend.svg").read_text(encoding="utf-8")
-    assert svg == tr["chart_svg"] and "<svg" in svg
+    assert svg == tr["chart_svgs"]["en"] and "<svg" in svg and set(tr["chart_svgs"]) == {"en", "ru"}
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -105,7 +105,8 @@ def test_report_shows_the_trend_section(run, lang):
 def test_russian_report_with_the_trend_has_no_untranslated_english(run):
     res, _, _ = run
     data = res.to_dict()
-    text = visible(res.report_html("ru")).text()
+    html = res.report_html("ru")
+    text = visible(html).text() + " " + chart_text(html)  # the charts' words too, the trend chart's included
     for key, english in STRINGS["en"].items():
         fixed = [p.strip() for p in re.split(r"\{[^}]*\}", english) if len(re.findall(r"[A-Za-z]{2,}", p)) >= 2]
         for piece in fixed:
@@ -118,6 +119,37 @@ def test_russian_report_with_the_trend_has_no_untranslated_english(run):
     latin = set(re.findall(r"[A-Za-zÀ-ÿ]+", text)) - _allowed_latin(data) - data_words - {"Jackman", "p"}
     assert not latin, sorted(latin)
     assert "Динамика по опросам" in text and "Эффекты опросных компаний" in text
+
+
+def _chart_texts(html: str) -> list[str]:
+    """The words drawn in the trend section's chart: matplotlib's SVG keeps each text as a comment."""
+    part = html[html.index('<section id="trend">'):html.index('<section id="nonresponse">')]
+    svg = part[part.index("<svg"):part.index("</svg>")]
+    return [x.replace("&gt;", ">").replace("&lt;", "<") for x in re.findall(r"<!-- (.*?) -->", svg)]
+
+
+def test_the_trend_chart_is_drawn_in_the_report_language(run, tmp_path, cli):
+    """The section's text was Russian but its chart English (title, axis, legend, months)."""
+    res, out, _ = run
+    data = res.to_dict()
+    houses = {w for h in data["trend"]["houses"] for w in re.findall(r"[A-Za-z]+", h["house"])}
+    events = {w for e in data["trend"]["events"] for w in re.findall(r"[A-Za-z]+", e["label"])}
+    en = _chart_texts((out / "report.html").read_text(encoding="utf-8"))
+    assert STRINGS["en"]["trend_chart_line"] in en and "share, % of all respondents" in en
+    for html in (res.report_html("ru"), _rerendered(cli, out, tmp_path)):
+        ru = _chart_texts(html)
+        assert STRINGS["ru"]["trend_chart_title"] in ru and "доля, % всех респондентов" in ru, ru
+        latin = {w for x in ru for w in re.findall(r"[A-Za-z]+", x)} - houses - events - {"z"}
+        assert not latin, sorted(latin)
+        assert any(re.search(r"[а-я]", x) for x in ru if x not in STRINGS["ru"].values())  # month ticks too
+    res.save(tmp_path / "ru-out", "ru")  # the chart file follows the report's language too
+    assert (tmp_path / "ru-out" / "charts" / "trend.svg").read_text(encoding="utf-8") == data["trend"]["chart_svgs"]["ru"]
+
+
+def _rerendered(cli, out: Path, tmp_path: Path) -> str:
+    r = cli("report", out / "results.json", "--out", tmp_path / "ru.html", "--lang", "ru")
+    assert r.code == 0, r.err
+    return (tmp_path / "ru.html").read_text(encoding="utf-8")
 
 
 def test_no_trend_table_no_section(run):

@@ -132,17 +132,21 @@ def test_small_groups_are_suppressed(tmp_path):
 
 
 def test_a_subgroup_question_is_not_broken_down_by_itself(tmp_path):
-    """Sex by sex is 0% and 100% in every cell (one warning each): it is skipped, silently, while
-    the other questions keep their breakdown by sex."""
-    doc = _doc(tmp_path, {"w1": _frame(np.random.default_rng(5), 120), "w2": _frame(np.random.default_rng(6), 120)})
+    """Sex by sex gave shares of exactly 0 and 1 and a warning per cell (157 lines on the Chronicles
+    series); other questions are still broken down by it, and it by the other subgroups."""
+    df = _frame(np.random.default_rng(4), 200)
+    df["age"] = np.where(np.arange(200) % 2 == 0, "young", "old")
+    doc = _doc(tmp_path, {"w1": df})
+    doc["questions"].append({"id": "age", "categories": [{"id": "young"}, {"id": "old"}],
+                             "waves": {"w1": {"column": "age", "codes": {"young": ["young"], "old": ["old"]}}}})
+    doc["report"]["subgroups"] = ["g", "age"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = series(doc)
-    assert not [str(c.message) for c in caught if "estimate is 0 or 1" in str(c.message)]
-    rows = res.rows()
-    assert not [r for r in rows if r["question"] == "g" and r["group"]]
-    assert {r["level"] for r in rows if r["question"] == "q" and r["group"] == "g"} == {"m", "f"}
-    assert all(not w["warnings"] for w in res.data["waves"])
+        rows = series(doc).rows()
+    by = {(r["question"], r["group"]) for r in rows if r["group"]}
+    assert ("g", "g") not in by and ("age", "age") not in by
+    assert {("q", "g"), ("q", "age"), ("g", "age"), ("age", "g")} <= by
+    assert not [w for w in caught if "estimate is 0 or 1" in str(w.message)]
 
 
 def test_a_wave_that_stores_hard_to_say_as_blanks_says_its_base(tmp_path):
@@ -321,6 +325,35 @@ def test_cli_prints_per_wave_tables_with_labels(cli, tmp_path):
     assert r.code == 0 and "Поддерживаю" in r.out and "Hard to say" in r.out
     r = cli("series", path, "--json")
     assert r.code == 0 and _json.loads(r.out)["format"] == "sottovoce-series/1"
+
+
+def test_cli_warnings_and_file_lines_follow_lang_ru(cli, tmp_path):
+    """With --lang ru the estimators' warnings and the closing lines were English."""
+    df = _frame(np.random.default_rng(5), 80)
+    df.loc[df["sex"] == "F", "a"] = 1  # every woman says yes: a share of 1, which the estimator warns about
+    path = tmp_path / "s.toml"
+    path.write_text(_toml(_doc(tmp_path, {"w1": df})), encoding="utf-8")
+    r = cli("series", path, "--lang", "ru", "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+    warned = [x for x in r.err.splitlines() if x.startswith("warning: ")]
+    assert warned and all(x.startswith("warning: волна «w1»: ") and "оценка равна 0 или 1; интервал Уилсона по" in x for x in warned), warned
+    assert "отчёт: " in r.out and "результаты: " in r.out and "report: " not in r.out
+    en = cli("series", path, "--out", tmp_path / "out-en")
+    assert "estimate is 0 or 1" in en.err and "report: " in en.out
+
+
+def test_russian_series_numbers_use_a_decimal_comma(tmp_path):
+    """The series tables wrote 59.3 in Russian where the study report writes 59,3."""
+    from sottovoce.survey_series_report import build_series_view, text_tables
+
+    rng = np.random.default_rng(3)
+    res = series(_doc(tmp_path, {"w1": _frame(rng, 120)}))
+    share = next(r["estimate"] for r in res.rows() if not r["group"] and r["question"] == "q")
+    en, ru = f"{100 * share:.1f}", f"{100 * share:.1f}".replace(".", ",")
+    assert ru in text_tables(res.data, "ru") and en not in text_tables(res.data, "ru")
+    assert en in text_tables(res.data, "en")
+    cells = [c["est"] + c["ci"] for sec in build_series_view(res.data, "ru")["questions"] for row in sec["table"] for c in row["cells"]]
+    assert cells and all("." not in c for c in cells) and any("," in c for c in cells), cells
 
 
 def _toml(doc: dict) -> str:

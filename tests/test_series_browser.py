@@ -5,33 +5,16 @@ test-artifacts/."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from browser_support import assert_charts, open_offline, screenshot
 from sottovoce.errors import SottovoceWarning
 from sottovoce.survey_series import series
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +51,9 @@ def reports(tmp_path_factory):
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_survey_series_report_in_chromium(browser, reports, lang):
-    url = reports[lang].resolve().as_uri()
-    requests: list[str] = []
-    errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1100, "height": 1400})
-
-    def route(r):
-        requests.append(r.request.url)
-        r.continue_() if r.request.url == url else r.abort()
-
-    page.route("**/*", route)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url, wait_until="load")
-    assert requests == [url] and errors == []
+    opened = open_offline(browser, reports[lang])
+    page = opened.page
+    assert opened.loaded_alone(), (opened.requests, opened.errors)
     assert page.evaluate("document.documentElement.lang") == lang
     for sec in ("waves", "q-support", "q-both", "methods"):
         assert page.locator(f"#{sec}").is_visible(), sec
@@ -91,10 +63,6 @@ def test_survey_series_report_in_chromium(browser, reports, lang):
     assert table.locator("tbody tr").count() == 5  # four waves, the second split into two wordings
     assert "main" in page.locator("#q-support").inner_text()
     assert page.locator("#q-support p.trend").count() == 1  # the one-wave wording is left out, the trend stands
-    charts = page.locator("svg.chart")
-    assert charts.count() >= 4  # per question, per composite, subgroup trends
-    for i in range(charts.count()):
-        assert charts.nth(i).get_attribute("aria-label") and charts.nth(i).bounding_box()["width"] > 300
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"series-{lang}.png"), full_page=True)
+    assert_charts(page, 4, 300)  # per question, per composite, subgroup trends
+    screenshot(page, f"series-{lang}")
     page.close()

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .errors import InputError
-from .intervals import PERCENT_SCALES, SCALE_RANGE, DegreesOfFreedom, interval
+from .intervals import (
+    PERCENT_SCALES,
+    SCALE_RANGE,
+    DegreesOfFreedom,
+    interval,
+    rounding_variance,
+    small_df_warning,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,12 +157,15 @@ class Result:
         ``ci`` is ``"t"`` (t on ``df``, truncated to the range of a share or a difference of
         shares) or, for a direct share, a proportion method (``wilson``, ``logit``, ``beta``,
         ``wald``). An estimate outside its range, or an empty interval, adds a warning naming
-        ``where`` (default: the variable and subgroup).
+        ``where`` (default: the variable and subgroup), as does an interval on fewer than 20
+        effective degrees of freedom (:func:`sottovoce.intervals.small_df_warning`, issue 17).
         """
         warns = tuple(values.pop("warnings", ()))
         if df is not None and df.value < 1:  # one PSU (in this domain): no design df to speak of
             df = DegreesOfFreedom(math.inf, "normal: a single PSU")
             warns = (*warns, "only one PSU: the SE is unreliable; the interval uses normal quantiles and the respondent count")
+        if df is not None and df.design is not None and rounding_variance(estimate, se, scale):
+            df = DegreesOfFreedom(df.design, "design: PSUs − strata (the variance is zero)")
         dfv = df.value if df is not None else math.inf
         iv = interval(estimate, se, scale, level=level, df=dfv, method=ci, n=n, n_rows=n_rows)
         pair = iv.pair if iv.pair is None or all(math.isfinite(v) for v in iv.pair) else None
@@ -167,6 +177,9 @@ class Result:
         extra = res._range_warning(iv.empty, where)
         if extra:
             warns = (*warns, extra)
+        few = small_df_warning(df, where or res._where()) if pair is not None else None
+        if few and few not in warns:
+            warns = (*warns, few)
         if not math.isnan(iv.n_eff):  # a proportion method: its effective sample size and fallback
             res = res.with_(details={**res.details, "n_eff": iv.n_eff, **({"ci_fallback": iv.fallback} if iv.fallback else {})})
         return res.with_(warnings=warns) if warns else res
@@ -405,7 +418,9 @@ def _two_sided_p(stat: float, df: float | None) -> float:
 
 
 def _name(r: Result) -> str:
-    if r.label is not None and r.code is not None and str(r.label) != str(r.code):
+    # A coded answer shows its code and label ("1 Yes"); a quantile's label already names its code
+    # ("25th percentile" for 0.25), so the code beside it would only repeat it ("0.25 25%").
+    if r.label is not None and r.code is not None and str(r.label) != str(r.code) and r.method != "quantile":
         return f"{r.code} {r.label}"
     return str(r.label if r.label is not None else r.code)
 

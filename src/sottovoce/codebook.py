@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._words import count_en
 from .errors import InputError
 from .io import _clean_code, _key, _norm, as_frame, read_table, require_columns
 
@@ -147,7 +148,7 @@ class Codebook:
             lines.append(f"  no variable matches '{self.find}'")
         for v in self.variables:
             lines.append("")
-            lines.append(f"{v.name}  [{v.kind}; {v.n} answers, {v.missing} missing, {v.distinct} distinct]")
+            lines.append(f"{v.name}  [{v.kind}; {count_en(v.n, 'answer')}, {v.missing} missing, {v.distinct} distinct]")
             if v.label:
                 lines.append(f"  {v.label}")
             for line in _value_lines(v, self.weighted_by is not None):
@@ -158,7 +159,7 @@ class Codebook:
         return self.summary()
 
     def _headline(self) -> str:
-        what = f"{self.source}: {self.rows} rows, {self.columns} columns"
+        what = f"{self.source}: {count_en(self.rows, 'row')}, {count_en(self.columns, 'column')}"
         if self.find is not None:
             what += f"; {len(self.variables)} match '{self.find}'"
         if self.weighted_by:

@@ -210,6 +210,7 @@ _METHOD_WORDS = {
     "t": "estimate ± t·se",
     "t-truncated": "estimate ± t·se,",
     "imbens-manski": "Imbens–Manski",
+    "woodruff": "Woodruff (1952)",
 }
 
 

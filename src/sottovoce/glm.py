@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.special import expit, xlogy
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import ConvergenceError, DesignError, InputError, SottovoceWarning
 from .estimates import Estimates, contrast_matrix, term_index, wald_test
 from .intervals import DegreesOfFreedom
@@ -585,7 +586,7 @@ def svyglm(survey: Survey, formula: str, family: str = "gaussian", *, level: flo
     pearson = (yv - mu) / np.sqrt(fam.variance(mu))
     n_missing = int((~mf.complete & (w_all > 0)).sum())
     if n_missing:
-        warns.append(f"{n_missing} respondents with a missing value in the formula's variables are left out (a domain)")
+        warns.append(f"{count_en(n_missing, 'respondent')} with a missing value in the formula's variables {en_form(n_missing, 'is', 'are')} left out (a domain)")
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))
     coefs = {"model": {t: {"coef": float(b), "se": float(e)} for t, b, e in zip(mf.names, beta, se, strict=True)}}
     stats = {"formula": formula, "family": fam.name, "link": fam.link, "iterations": fit.iterations,

@@ -27,7 +27,7 @@ Shares and differences of shares never get an interval outside their range:
   of respondents, and ``wald``/``logit`` fall back to Korn–Graubard (``Interval.fallback``).
 
 - **Moment estimators** of a share (list-experiment differences in means, randomized response,
-  crosswise, regression predictions) and differences of shares use ``t`` on the design df,
+  crosswise, regression predictions) and differences of shares use ``t`` on their df (:func:`design_df`),
   truncated to the scale's range (``"t-truncated"``): the valid part of the t interval. Cutting
   never removes a value of the range from the interval, so the coverage of every possible true
   value is that of the t interval itself, while logit or Wilson intervals (built for a binomial
@@ -66,6 +66,8 @@ __all__ = [
     "DegreesOfFreedom",
     "Interval",
     "design_df",
+    "design_dfs",
+    "small_df_warning",
     "satterthwaite_df",
     "interval",
     "proportion_interval",
@@ -93,6 +95,8 @@ class DegreesOfFreedom:
 
     value: float
     name: str
+    #: the design df an effective df was chosen under (None: this is the design df)
+    design: float | None = None
 
     @property
     def finite(self) -> float | None:
@@ -133,6 +137,18 @@ def design_df(survey: Survey, influence: Any = None, *, base: float | None = Non
     Without either, the design df are used. Rule ``"design"`` always uses the design df, as R's
     ``survey`` does (``confint(..., df = degf(design))``, ``svyciprop``): results then equal R's.
     ``rule`` overrides the design's rule for one estimate.
+
+    In a domain, a stratum's ``n_h`` counts only its PSUs that hold the domain (see
+    :func:`satterthwaite_df`), as the design df count only the PSUs and strata that hold it.
+
+    Multistage designs (``psu=[psu, ssu]`` with a finite population correction at each stage):
+    the design df are the first stage's, as R's ``degf`` (``length(unique(cluster[, 1])) −
+    length(unique(strata[, 1]))``), and so are the strata contributions ``V_h``. The later stages
+    add variance only through the first-stage sampling fractions, estimated from many more units
+    (hence with many df); leaving that term out of ν leaves ν no larger than with it as long as
+    those df exceed ν, i.e. the rule errs on the wide side — and when the first-stage fractions are
+    small (the usual case) the term is negligible. Without a finite population correction the
+    later stages add nothing (the ultimate-cluster variance) and ν is exact in this sense.
     """
     if survey.replicates:
         return DegreesOfFreedom(survey.df, "design: rank of replicate weights − 1")
@@ -148,17 +164,67 @@ def design_df(survey: Survey, influence: Any = None, *, base: float | None = Non
         effective = float(satterthwaite_df(survey.variance_by_stratum(influence)).min())
     if effective is None or not effective < value:
         return design
-    return DegreesOfFreedom(max(effective, 1.0), f"effective: Satterthwaite over strata (design: {value:g} PSUs − strata)")
+    return DegreesOfFreedom(max(effective, 1.0), f"effective: Satterthwaite over strata (design: {value:g} PSUs − strata)",
+                            design=value)
 
 
-def satterthwaite_df(parts: Any) -> np.ndarray:
+def rounding_variance(estimate: float, se: float, scale: str) -> bool:
+    """Whether ``se`` is rounding noise around a zero variance (as the share intervals decide it):
+    the strata's parts of such a variance are noise too, so a Satterthwaite df from them would
+    be a random number that depends on the order of the rows."""
+    est, v = float(estimate), float(se) ** 2
+    if not math.isfinite(v):
+        return False
+    if scale == "share":
+        return v <= _EPS * max(est * (1.0 - est), _EPS)
+    return v == 0.0 or math.sqrt(v) <= _EPS * abs(est)
+
+
+def small_df_warning(dof: DegreesOfFreedom | None, what: str) -> str | None:
+    """The caveat of an interval on fewer than :data:`SMALL_DF` effective degrees of freedom
+    (None otherwise): its variance rests on a few PSUs, so the t quantile is large and the
+    interval wide, and the variance estimate itself is unstable."""
+    if dof is None or not dof.name.startswith("effective") or not dof.value < SMALL_DF:
+        return None
+    return (f"{what}: few effective degrees of freedom ({dof.value:.1f}, Satterthwaite): the variance rests on a few PSUs, "
+            "and the interval is wide for that reason")
+
+
+def design_dfs(survey: Survey, influence: Any) -> list[DegreesOfFreedom]:
+    """:func:`design_df` of each column of ``influence`` (n × k: the linearization values of k
+    estimates from ``survey``), from one pass over the strata: what estimators that report
+    several numbers at once (double and placebo lists, list + direct, split ballots) need."""
+    import numpy as np
+
+    u = np.asarray(influence, dtype=float)
+    if u.ndim == 1:
+        u = u[:, None]
+    first = design_df(survey)  # the design df: all there is for replicates, SRS or the "design" rule
+    srs = survey.psu_column is None and survey.strata_column is None
+    if survey.replicates or srs or survey.df_rule == "design" or not first.value >= 1:
+        return [first] * u.shape[1]
+    eff = satterthwaite_df(survey.variance_by_stratum(u))
+    return [design_df(survey, effective=float(e)) for e in eff]
+
+
+def satterthwaite_df(parts: Any, held: Any = None) -> np.ndarray:
     """Satterthwaite's effective df of each of k estimates from their strata's variance
     contributions (a :class:`sottovoce.linearization.StratumVariance`: ``parts`` (H, k) and
-    ``n_h`` (H,)); inf where the variance is zero. A stratum with one PSU counts one df."""
+    ``n_h`` (H,)); inf where the variance is zero. Stratum h counts ``n_h − 1`` df, at least one.
+
+    ``held`` (H,) or (H, k): for an estimate in a domain, the PSUs of each stratum that hold the
+    domain. The other PSUs' totals are zero whatever was sampled, so a stratum's variance rests on
+    its ``m_h`` PSUs that hold the domain and counts ``m_h − 1`` df (Korn & Graubard 1999, §5.2:
+    a domain's df are the PSUs containing it minus their strata). In issue 17's audit design this
+    brings a 5% domain's Wilson interval from 0.92–0.93 to 0.953 coverage.
+    """
     import numpy as np
 
     v = np.asarray(parts.parts, dtype=float)
-    d = np.maximum(np.asarray(parts.n_h, dtype=float) - 1.0, 1.0)[:, None]
+    m = np.asarray(parts.n_h if held is None else held, dtype=float)
+    d = np.maximum(m - 1.0, 1.0)
+    if d.ndim == 1:
+        d = d[:, None]
     num = v.sum(axis=0) ** 2
     den = (v * v / d).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -28,7 +28,8 @@ between cells and PSUs) is built once per design.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -50,6 +51,14 @@ class Coded:
     category indicators). ``complete``: no row is coded ``k`` (saves index arithmetic).
     ``record``: a partition (the design's PSUs) whose group totals of ``v`` are kept when it is
     aggregated (:meth:`recorded`), so the caller learns which PSUs hold each group for free.
+    ``base``: ``base(part, n_part, v, idx)`` gives the (n_part, groups) totals of ``v`` over the
+    rows of each group when the caller knows them cheaply (a design's PSU totals of its weights,
+    computed once), or None; used for numeric values, where they would cost a pass. ``idx`` is
+    the (part, column) index of every row, ``part * (k or k + 1) + code``, for it to reuse.
+
+    The totals over a partition are computed once per (partition, weights) and kept: the
+    estimate itself is read from the PSU table before the variance uses the same table
+    (:meth:`centred`).
     """
 
     code: np.ndarray
@@ -60,7 +69,9 @@ class Coded:
     value: np.ndarray | None = None
     complete: bool = False
     record: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _memo: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    base: Callable[[np.ndarray, int, np.ndarray | None, np.ndarray], np.ndarray | None] | None = field(
+        default=None, repr=False, compare=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False)
     _col_group: np.ndarray = field(init=False, repr=False)
 
@@ -71,8 +82,18 @@ class Coded:
         # index of each column's group among the groups present (columns of B)
         object.__setattr__(self, "_col_group", np.cumsum(new_group) - 1)
 
+    def centred(self, centre: np.ndarray, scale: np.ndarray) -> Coded:
+        """The same codes with other ``centre`` and ``scale``, sharing the totals already made."""
+        new = replace(self, centre=centre, scale=scale)
+        object.__setattr__(new, "_memo", self._memo)
+        return new
+
     def raw(self, part: np.ndarray, n_part: int, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``(A1, B)``: totals of ``v y 1[code = c]`` per (part, column) and of ``v`` per (part, group)."""
+        key = (id(part), id(v))
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is part and hit[1] is v:  # ids are unique while the arrays live
+            return hit[2], hit[3]
         k1 = self.k if self.complete else self.k + 1
         if k1 == 1:
             idx = part
@@ -80,20 +101,26 @@ class Coded:
             idx = part * k1
             idx += self.code
         size = n_part * k1
-        a0 = np.bincount(idx, weights=v, minlength=size).reshape(n_part, k1)[:, : self.k]
+        b = None
+        if self.value is not None and self.base is not None:
+            b = self.base(part, n_part, v, idx)
+        if b is None or self.value is None:
+            a0 = np.bincount(idx, weights=v, minlength=size).reshape(n_part, k1)[:, : self.k]
+            # one column per group: B is A0
+            b = a0 if len(self._starts) == self.k else np.add.reduceat(a0, self._starts, axis=1)
         if self.value is None:
             a1 = a0
         else:
             vy = self.value if v is None else v * self.value
             a1 = np.bincount(idx, weights=vy, minlength=size).reshape(n_part, k1)[:, : self.k]
-        b = a0 if len(self._starts) == self.k else np.add.reduceat(a0, self._starts, axis=1)  # one column per group: B is A0
         if part is self.record:
             self._memo["b"] = b
+        self._memo[key] = (part, v, a1, b)
         return a1, b
 
     def recorded(self) -> np.ndarray:
         """The (parts, groups) totals of ``v`` of the last aggregation over ``record``."""
-        return self._memo["b"]
+        return self._memo["b"]  # type: ignore[no-any-return]
 
     def aggregate(self, part: np.ndarray, n_part: int, v: np.ndarray | None) -> np.ndarray:
         """Totals of ``v_i u_ic`` per (part, column): an (n_part, k) array."""
@@ -283,7 +310,9 @@ class CalibrationPlan:
             step.to_psu = _crosstab(psu, n_psu, step.cells, step.n_cells, a_s)
         self._a = a_list
         self.steps = built
-        self.v_psu = w_final * q_all
+        v_psu = w_final * q_all
+        # the final weights themselves when no row is dropped: their PSU totals are shared
+        self.v_psu = w_final if np.array_equal(v_psu, w_final) else v_psu
 
     def psu_totals(self, agg: Aggregator, psu: np.ndarray, n_psu: int,
                    others: Sequence[tuple[np.ndarray, int]] = ()) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -328,10 +357,8 @@ def stratum_variance(z: np.ndarray, psu_stratum: np.ndarray, n_h: np.ndarray, f_
     approximation, R's ``svyrecvar``): the k×k covariance when ``full`` (else None) and the
     per-stratum variances."""
     n_str = len(n_h)
-    k = z.shape[1]
-    sums = np.empty((n_str, k))
-    for j in range(k):
-        sums[:, j] = np.bincount(psu_stratum, weights=z[:, j], minlength=n_str)
+    by_stratum = _stratum_summer(psu_stratum, n_str)
+    sums = by_stratum(z)
     lonely = n_h == 1
     centre = sums / np.maximum(n_h, 1)[:, None]
     if lonely_psu == "adjust":
@@ -342,8 +369,28 @@ def stratum_variance(z: np.ndarray, psu_stratum: np.ndarray, n_h: np.ndarray, f_
         scale_h = np.where(lonely, 0.0, scale_h)
     scale = scale_h[psu_stratum]
     sq = dev * dev * scale[:, None]
-    parts = np.empty((n_str, k))
-    for j in range(k):
-        parts[:, j] = np.bincount(psu_stratum, weights=sq[:, j], minlength=n_str)
+    parts = by_stratum(sq)
     cov = (dev * scale[:, None]).T @ dev if full else None
     return cov, StratumVariance(parts.sum(axis=0), parts, n_h)
+
+
+def _stratum_summer(psu_stratum: np.ndarray, n_str: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``f(x)``: the (strata, k) sums of the rows of the (PSUs, k) array ``x`` by stratum. PSUs
+    numbered stratum by stratum (a design's, see :class:`sottovoce.survey.Survey`) are summed
+    in contiguous blocks (one ``reduceat`` for all k columns); otherwise one bincount a column."""
+    if len(psu_stratum) and bool((psu_stratum[1:] >= psu_stratum[:-1]).all()):
+        starts = np.searchsorted(psu_stratum, np.arange(n_str))
+        if len(np.unique(starts)) == n_str:  # every stratum holds a PSU: no empty block
+
+            def blocks(x: np.ndarray) -> np.ndarray:
+                return np.add.reduceat(x, starts, axis=0)
+
+            return blocks
+
+    def columns(x: np.ndarray) -> np.ndarray:
+        out = np.empty((n_str, x.shape[1]))
+        for j in range(x.shape[1]):
+            out[:, j] = np.bincount(psu_stratum, weights=x[:, j], minlength=n_str)
+        return out
+
+    return columns

@@ -34,7 +34,8 @@ import pandas as pd
 from ._results import Result, jsonable
 from .disclosure import publishable
 from .errors import ConvergenceError, DesignError, InputError
-from .io import _key, read_table, value_labels
+from .io import _key, _norm, read_table, value_labels
+from .report.text import t
 from .study import (
     LANGUAGES,
     ChoiceQuestion,
@@ -220,6 +221,7 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang: str | None = None) -> Path:
     """Write all output files atomically into ``out_dir`` (see :meth:`StudyResults.save`)."""
     from .report import build_view, render_report
+    from .report.view import trend_chart_svg
 
     data = publishable(data)  # idempotent: whatever the caller passes, only publishable figures are written
     out = Path(out_dir)
@@ -237,8 +239,8 @@ def write_outputs(data: Mapping[str, Any], out_dir: str | os.PathLike[str], lang
             (charts_dir / "compare.svg").write_text(_standalone(view["compare_chart"]), encoding="utf-8")
         for g in (g for g in view["groups"] if g["chart"]):
             (charts_dir / f"by-{_safe(g['column'])}.svg").write_text(_standalone(g["chart"]), encoding="utf-8")
-        if (data.get("trend") or {}).get("chart_svg"):
-            (charts_dir / "trend.svg").write_text(data["trend"]["chart_svg"], encoding="utf-8")
+        if view["trend"] and view["trend"]["chart"]:
+            (charts_dir / "trend.svg").write_text(trend_chart_svg(data["trend"], view["lang"]), encoding="utf-8")
         if view["nonresponse"].get("sens_chart"):
             (charts_dir / "nonresponse-sensitivity.svg").write_text(_standalone(view["nonresponse"]["sens_chart"]), encoding="utf-8")
         (tmp / "report.html").write_text(render_report(data, lang), encoding="utf-8")
@@ -335,7 +337,7 @@ def analyze(
         full = _run(study, lang, steps)
         res = StudyResults(publishable(full), study, internal=full)
         if out_dir is not None:
-            steps.step("writing the report")
+            steps.step(t(lang, "step_writing"))
             res.save(out_dir, lang)
     return res
 
@@ -386,7 +388,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     assert study.path is None or study.path.exists()
     if study.data is None:
         raise InputError(f"{study.path or 'study'}: data: missing section; add [data] with path = \"respondents.csv\" to analyze a study")
-    steps.step("reading the data")
+    steps.step(t(lang, "step_reading"))
     df = read_table(study.data.path)
     if len(df) == 0:
         raise InputError(f"{study.data.path}: the data file has no rows")
@@ -397,7 +399,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if weighting is None:
             skipped.append({"step": "weighting", "reason": "not_available"})
         else:
-            margins = weighting.load_margins(study.weighting.margins)
+            margins = _margins_by_option_text(study, df, weighting.load_margins(study.weighting.margins))
     check_against_data(study, df, margins)
 
     # [[derive]] composites become 0/1 columns estimated as direct questions (sottovoce.derive).
@@ -428,7 +430,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
             work[name] = values
     work.attrs = dict(df.attrs)
 
-    steps.step("weighting")
+    steps.step(t(lang, "step_weighting"))
     svy, wrec = _design(study, work, margins, weighting, skipped)
 
     out_q: list[dict[str, Any]] = []
@@ -439,7 +441,7 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
     for q in questions:
         if isinstance(q, ChoiceQuestion | NumericQuestion):
             continue  # profile questions: subgroups and margins, not estimates
-        steps.step(f"estimating {q.id}")
+        steps.step(t(lang, "step_estimating", q=q.id))
         qsvy = svy.domain(answered[q.id].to_numpy()) if q.id in answered else svy
         entry = _question(study, q, qsvy, work, derived, subgroups, lang, skipped, levels)
         if q.id in definitions:
@@ -462,11 +464,11 @@ def _run(study: Study, lang: str, steps: _Steps) -> dict[str, Any]:
         if comp is not None:
             comparisons.append(comp)
 
-    steps.step("auditing nonresponse")
+    steps.step(t(lang, "step_nonresponse"))
     nonresponse = _nonresponse(study, work, svy, by_id, derived, skipped)
     extra_steps: dict[str, Any] = {}
     if study.trend is not None:
-        steps.step("pooling polls into a trend")
+        steps.step(t(lang, "step_trend"))
         extra_steps["trend"] = _trend(study)
 
     # the derived 0/1 columns are the pipeline's own: results name the data column and the question
@@ -568,6 +570,31 @@ def _split(study: Study, q: Any, svy: Any) -> dict[str, Any]:
     split = study.design.split(q.wording_by) if study.design is not None else None
     labels = {str(i): dict(t) for i, t in enumerate(split.labels, 1)} if split is not None else {}
     return {"status": "done", "ballot": q.wording_by, "yes": list(q.yes), "labels": labels, "result": res}
+
+
+def _margins_by_option_text(study: Study, df: pd.DataFrame, margins: Any) -> Any:
+    """Margins on a profile question's column may name its options by their text (any language of
+    the study file, e.g. ``"Male"`` or ``"Мужской"``) as well as by code: answers that come from the
+    survey server hold only the codes (no value labels), so the text is mapped to the option's code
+    here. A name that is a code of the data, or one of the data's own value labels, is left as it is."""
+    tables = {}
+    for q in study.questions:
+        if not (isinstance(q, ChoiceQuestion) and not q.multiple and q.column in margins):
+            continue
+        own = {_key(c) for c in df[q.column].dropna().unique()} if q.column in df.columns else set()
+        own |= {_norm(v) for v in value_labels(df, q.column).values()}
+        by_text = {_norm(t): o.code for o in q.options for t in o.text.values()}
+        table = margins[q.column]
+        renamed = {(by_text[_norm(k)] if _key(k) not in own and _norm(k) not in own and _norm(k) in by_text else k): v
+                   for k, v in table.items()}
+        if len(renamed) != len(table):
+            raise InputError(f"{margins.source}: column '{q.column}': two categories name the same option of question "
+                             f"'{q.id}' (a code and its text); give each option once")
+        if renamed != table:
+            tables[q.column] = renamed
+    if not tables:
+        return margins
+    return type(margins)({**margins, **tables}, source=margins.source, counts=margins.counts)
 
 
 def _profile_labels(study: Study, df: pd.DataFrame) -> dict[str, dict[str, str]]:
@@ -954,8 +981,9 @@ def _nonresponse(study: Study, df: pd.DataFrame, svy: Any, by_id: Mapping[str, A
 def _trend(study: Study) -> dict[str, Any]:
     """The ``[trend]`` step: pool the polls (Jackman 2005) and draw the chart as SVG text.
 
-    The SVG is kept in ``results.json`` (``chart_svg``) so that ``sottovoce report`` re-renders
-    the section without refitting; ``charts/trend.svg`` is the same drawing as a file. A model
+    The chart is drawn in every report language and kept in ``results.json`` (``chart_svgs``,
+    language -> SVG) so that ``sottovoce report --lang`` re-renders the section in any of them
+    without refitting; ``charts/trend.svg`` is the drawing in the report's language. A model
     that cannot be fitted (too few polls, an unidentifiable house effect, a bad poll row) is
     recorded as ``failed`` with its message and shown as a caveat, like a failed question.
     """
@@ -975,9 +1003,12 @@ def _trend(study: Study) -> dict[str, Any]:
     except (InputError, DesignError, ConvergenceError) as exc:
         return {"status": "failed", "reason": "error", "message": str(exc)}
     out: dict[str, Any] = {"status": "done", **res.to_dict(), "files": [p.name for p in spec.polls]}
+    from .report.view import trend_chart_labels
+
     with tempfile.TemporaryDirectory() as tmp:
-        svg_path = dyn.plot_trend(res, Path(tmp) / "trend.svg")
-        out["chart_svg"] = svg_path.read_text(encoding="utf-8")
+        out["chart_svgs"] = {
+            code: dyn.plot_trend(res, Path(tmp) / f"trend-{code}.svg", labels=trend_chart_labels(code, spec.base)).read_text(encoding="utf-8")
+            for code in LANGUAGES}
     return out
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import InputError, SottovoceWarning
 from .intervals import DegreesOfFreedom, design_df
 from .intervals import quantile as critical
@@ -35,7 +36,7 @@ from .modelframe import one_variable
 if TYPE_CHECKING:
     from .survey import Survey
 
-__all__ = ["svyquantile", "weighted_quantile"]
+__all__ = ["svyquantile", "weighted_quantile", "quantile_label"]
 
 
 class _Sorted:
@@ -60,6 +61,22 @@ class _Sorted:
         nxt = pos if pos == n - 1 else pos + 1
         wlow = p - self.cumw[pos] / self.total
         return float(self.x[pos] if wlow == 0 else self.x[nxt])
+
+
+def quantile_label(p: float) -> str:
+    """How a quantile is named in tables: ``"median"``, ``"25th percentile"``, ``"2.5th percentile"``.
+
+    One name, not the code and a percentage side by side ("0.25 25%"), and never a bare "25%",
+    which beside an estimate reads as a share.
+    """
+    if p == 0.5:
+        return "median"
+    pc = 100 * p
+    whole = round(pc)
+    if abs(pc - whole) > 1e-9:
+        return f"{pc:g}th percentile"
+    suffix = "th" if 11 <= whole % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(whole % 10, "th")
+    return f"{whole}{suffix} percentile"
 
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, p: float) -> float:
@@ -101,7 +118,8 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
     q_crit = critical(level, dof.finite) if ddf > 0 else math.nan
     warns: list[str] = []
     if not present.all():
-        warns.append(f"{int((~present & (survey.weights > 0)).sum())} respondents with no answer to '{name}' are left out (a domain)")
+        k = int((~present & (survey.weights > 0)).sum())
+        warns.append(f"{count_en(k, 'respondent')} with no answer to '{name}' {en_form(k, 'is', 'are')} left out (a domain)")
     if not ddf > 0:
         warns.append("the design has no degrees of freedom: no interval")
     children = []
@@ -119,7 +137,7 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
         # (R's svyquantile default), not by the interval rule; an undefined end stays NaN as in R
         children.append(Result(
             estimate=qhat, se=se, ci=(lo, hi), n=n, method="quantile", level_ci=level, variable=name,
-            code=p, label=f"{100 * p:g}%", ci_method="woodruff", df=dof.finite, df_name=dof.name,
+            code=p, label=quantile_label(p), ci_method="woodruff", df=dof.finite, df_name=dof.name,
             details={"quantile": p, "share_below": share, "share_below_se": se_share,
                      "qrule": "math", "interval": "woodruff (mean)"},
         ))

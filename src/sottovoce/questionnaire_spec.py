@@ -14,8 +14,10 @@ choice is item nonresponse, not an answer (Groves et al. 2009, ch. 10).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 __all__ = [
@@ -39,15 +41,42 @@ MAX_BLOCKS = 5  # 5! = 120 orders
 
 @dataclass(frozen=True)
 class Split:
-    """A split-sample assignment: each respondent gets one of ``arms`` arms (1..arms), equally likely,
-    recorded in ``column`` inside the sealed answer."""
+    """A split-sample assignment: each respondent gets one of ``arms`` arms (1..arms), recorded in
+    ``column`` inside the sealed answer; equally likely, or with the declared ``probabilities``
+    (unequal allocation, e.g. a small arm for a costly wording; Rosenberger & Lachin 2016, ch. 3)."""
 
     column: str
     arms: int
     labels: tuple[Text, ...] = ()
+    probabilities: tuple[float, ...] = ()  # empty: equal arms
 
     def values(self) -> list[int]:
         return list(range(1, self.arms + 1))
+
+    def shares(self) -> list[float]:
+        """Each arm's probability (``1/arms`` each unless declared)."""
+        return list(self.probabilities) if self.probabilities else [1.0 / self.arms] * self.arms
+
+    def integer_weights(self) -> list[int]:
+        """The probabilities as whole numbers with the same ratios, read from their decimal form
+        (0.4, 0.12, 0.48 -> 40, 12, 48), so a draw of one integer below their sum, by rejection
+        sampling (``randrange``), gives each arm exactly its probability: no modulo or float bias."""
+        if not self.probabilities:
+            return [1] * self.arms
+        exact = [Fraction(repr(p)) for p in self.probabilities]
+        den = math.lcm(*(f.denominator for f in exact))
+        ints = [int(f * den) for f in exact]
+        g = math.gcd(*ints)
+        return [i // g for i in ints]
+
+    def draw(self, rng: Any) -> int:
+        """One arm, drawn with ``rng.randrange`` (``secrets.SystemRandom`` on the server)."""
+        weights = self.integer_weights()
+        u = rng.randrange(sum(weights))
+        for arm, cum in zip(self.values(), itertools.accumulate(weights), strict=True):
+            if u < cum:
+                return arm
+        raise AssertionError("unreachable: u < sum(weights)")
 
 
 @dataclass(frozen=True)
@@ -177,8 +206,8 @@ def parse_questionnaire(ctx: Any, raw: Any, questions: tuple[Any, ...]) -> Quest
         raise ctx.fail("questionnaire.split", "must be an array of tables", 'write [[questionnaire.split]] then column = "ballot" and arms = 2')
     for i, s in enumerate(raw_splits):
         where = f"questionnaire.split[{i}]"
-        if not isinstance(s, dict) or set(s) - {"column", "arms", "labels"} or not {"column", "arms"} <= set(s):
-            raise ctx.fail(where, "needs column and arms (and optionally labels)", 'write column = "ballot", arms = 2')
+        if not isinstance(s, dict) or set(s) - {"column", "arms", "labels", "probabilities"} or not {"column", "arms"} <= set(s):
+            raise ctx.fail(where, "needs column and arms (and optionally labels, probabilities)", 'write column = "ballot", arms = 2')
         col, arms = s["column"], s["arms"]
         if not isinstance(col, str) or not col or col.startswith("_"):
             raise ctx.fail(f"{where}.column", f"{col!r} is not a column name", 'write column = "ballot" (not starting with _)')
@@ -189,7 +218,8 @@ def parse_questionnaire(ctx: Any, raw: Any, questions: tuple[Any, ...]) -> Quest
         labels = s.get("labels", [])
         if not isinstance(labels, list) or (labels and len(labels) != arms):
             raise ctx.fail(f"{where}.labels", f"must be a list of {arms} texts", "one label per arm")
-        splits.append(Split(col, arms, tuple(_text(ctx, f"{where}.labels[{j}]", x) for j, x in enumerate(labels))))
+        probs = _probabilities(ctx, f"{where}.probabilities", s.get("probabilities"), arms)
+        splits.append(Split(col, arms, tuple(_text(ctx, f"{where}.labels[{j}]", x) for j, x in enumerate(labels)), probs))
     order = None
     if "order" in raw:
         o = raw["order"]
@@ -215,6 +245,27 @@ def parse_questionnaire(ctx: Any, raw: Any, questions: tuple[Any, ...]) -> Quest
                              splits=tuple(splits), order=order)
     _check_questions(ctx, spec, questions)
     return spec
+
+
+PROBABILITY_TOLERANCE = 1e-9  # sums like 0.1 + 0.2 + 0.7 are 1 only up to float rounding
+
+
+def _probabilities(ctx: Any, key: str, raw: Any, arms: int) -> tuple[float, ...]:
+    """A split's optional arm probabilities: one positive number per arm, summing to 1."""
+    if raw is None:
+        return ()
+    example = f"one number per arm ({arms}), each above 0, summing to 1, e.g. probabilities = [0.4, 0.12, 0.48] for 3 arms"
+    if not isinstance(raw, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw):
+        raise ctx.fail(key, f"{raw!r} is not a list of numbers", example)
+    if len(raw) != arms:
+        raise ctx.fail(key, f"{len(raw)} probabilities for a split of {arms} arms", example)
+    bad = [x for x in raw if not (math.isfinite(x) and x > 0)]
+    if bad:
+        raise ctx.fail(key, f"{bad[0]!r} is not a positive probability", example)
+    total = math.fsum(raw)
+    if abs(total - 1) > PROBABILITY_TOLERANCE:
+        raise ctx.fail(key, f"the probabilities sum to {total:g}, not 1", example)
+    return tuple(float(x) for x in raw)
 
 
 def _check_questions(ctx: Any, spec: QuestionnaireSpec, questions: tuple[Any, ...]) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import DesignError, InputError, SottovoceWarning
 from .intervals import design_df
 from .io import require_columns
@@ -59,7 +60,7 @@ def svyratio(survey: Survey, numerator: str, denominator: str, *, level: float =
     warns = []
     n_missing = int((~present & (survey.weights > 0)).sum())
     if n_missing:
-        warns.append(f"{n_missing} respondents missing '{num}' or '{den}' are left out (a domain)")
+        warns.append(f"{count_en(n_missing, 'respondent')} missing '{num}' or '{den}' {en_form(n_missing, 'is', 'are')} left out (a domain)")
     for m in warns:
         warnings.warn(m, SottovoceWarning, stacklevel=3)
     return Result.from_estimate(  # type: ignore[no-any-return]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import InputError, SottovoceError
 from .io import require_columns, value_labels
 
@@ -64,25 +65,32 @@ def by_codes(svy: Survey, by: str) -> tuple[np.ndarray, list[Level], list[str]]:
     notes: list[str] = []
     miss = col.isna().to_numpy()
     if (miss & pos).any():
-        notes.append(f"{int((miss & pos).sum())} respondents with no value of '{by}' belong to no subgroup")
+        k = int((miss & pos).sum())
+        notes.append(f"{count_en(k, 'respondent')} with no value of '{by}' {en_form(k, 'belongs', 'belong')} to no subgroup")
     codes, uniques = _sorted_codes(col)
     labels = value_labels(df, by)
     valid = codes >= 0
-    counts = np.bincount(codes[valid & pos], minlength=len(uniques))
-    rows = np.bincount(codes[valid], minlength=len(uniques))
+    every = bool(valid.all())
+    rows = np.bincount(codes if every else codes[valid], minlength=len(uniques))
+    all_pos = bool(pos.all())
+    counts = rows if every and all_pos else np.bincount(codes[valid & pos], minlength=len(uniques))
     kept: list[tuple[int, Any, str, int]] = []
     for j, raw in enumerate(uniques):
         code = clean_code(raw)
         label = labels.get(code)
         shown = f"{by}={code}" + (f" ({label})" if label is not None and str(label) != str(code) else "")
         if counts[j] == 0:
-            notes.append(f"{shown}: all {int(rows[j])} respondents have zero weight; level dropped")
+            everyone = "its one respondent has" if rows[j] == 1 else f"all {int(rows[j])} respondents have"
+            notes.append(f"{shown}: {everyone} zero weight; level dropped")
             continue
         kept.append((j, code, str(label) if label is not None else str(code), int(counts[j])))
-    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
-    for i, (j, *_) in enumerate(kept):
-        remap[j] = i
-    index = remap[np.asarray(codes, dtype=np.int64)]  # a code of -1 picks the last entry, -1
+    if len(kept) == len(uniques):  # no level dropped: the codes are the levels' positions
+        index = np.asarray(codes, dtype=np.int64)
+    else:
+        remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+        for i, (j, *_) in enumerate(kept):
+            remap[j] = i
+        index = remap[np.asarray(codes, dtype=np.int64)]  # a code of -1 picks the last entry, -1
     out = [Level(code, label, n, i, index) for i, (_, code, label, n) in enumerate(kept)]
     if isinstance(col.dtype, pd.CategoricalDtype):
         present = {clean_code(u) for u in uniques}
@@ -100,10 +108,13 @@ def _sorted_codes(col: pd.Series) -> tuple[np.ndarray, Any]:
         x = col.to_numpy()
         lo, hi = int(x.min()), int(x.max())
         if hi - lo <= 4 * len(x) + 1024:
-            shifted = x - lo
+            shifted = (x - lo).astype(np.intp, copy=False)
             present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            keys = pd.Index(np.flatnonzero(present) + lo, dtype=x.dtype)
+            if len(keys) == hi - lo + 1:  # every value in the range occurs: the shifted values are the codes
+                return shifted, keys
             rank = np.cumsum(present) - 1
-            return rank[shifted].astype(np.intp), pd.Index(np.flatnonzero(present) + lo, dtype=x.dtype)
+            return rank[shifted], keys
     try:
         return pd.factorize(col, sort=True)
     except TypeError:  # mixed types that do not sort

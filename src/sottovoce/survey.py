@@ -77,7 +77,7 @@ class _Spec:
     """What one call of mean/proportion/total estimates (shared by all its domains)."""
 
     var: str
-    cat: np.ndarray  # (n,) category code of each row (0 for a row without an answer)
+    cat: np.ndarray | None  # (n,) category code of each row (0 for a row without an answer); None for a value
     answered: np.ndarray | None  # (n,) rows with an answer; None = every row
     k: int
     value: np.ndarray | None  # (n,) numeric values (None: category indicators)
@@ -240,16 +240,12 @@ class Survey:
         self._w = np.ones(n) if weights is None else _weight_column(frame, weights)
         if not (self._w > 0).any():
             raise InputError(f"weight column '{weights}' is zero for every respondent")
-        self._strata = _codes(frame, strata, "stratum")
         if psu is None:
             self._psu = np.arange(n, dtype=np.int64)
+            self._psu_stratum = _codes(frame, strata, "stratum")
         else:
-            psu_codes = _codes(frame, psu, "PSU")
-            # PSUs are nested in strata: one id per (stratum, psu) pair.
-            self._psu = _dense_codes(self._strata * (int(psu_codes.max()) + 1) + psu_codes)
-        self._n_psu = int(self._psu.max()) + 1
-        self._psu_stratum = np.zeros(self._n_psu, dtype=np.int64)
-        self._psu_stratum[self._psu] = self._strata
+            self._psu, self._psu_stratum = _nested_psus(frame, strata, psu)
+        self._n_psu = len(self._psu_stratum)
         self._n_h = np.bincount(self._psu_stratum)
         self._f_h = self._finite_factor(fpc)
         if lonely_psu == "fail" and (self._n_h == 1).any():
@@ -270,6 +266,11 @@ class Survey:
             raise InputError("replicate_type given without replicate_weights columns")
 
     # -- basic properties ---------------------------------------------------------------------
+    @property
+    def _strata(self) -> np.ndarray:
+        """The stratum code of each row."""
+        return self._psu_stratum[self._psu]
+
     @property
     def weights(self) -> np.ndarray:
         """The final weights, one per row (zeros for excluded respondents and outside a domain)."""
@@ -296,17 +297,21 @@ class Survey:
         (R's ``degf``); for replicate designs the rank of the replicate weights of those
         respondents minus one (R's ``degf`` of a subset of a replicate design, whose rows are
         dropped: a domain in fewer PSUs has fewer degrees of freedom)."""
-        pos = self.weights > 0
-        if self._rep is not None:
-            if self._mask is not None:
-                return float(self._rep_rank(pos) - 1)
-            if "rank" not in self._cache:
-                self._cache["rank"] = self._rep_rank(pos)
-            return float(self._cache["rank"] - 1)
         if self._mask is None and "df" in self._cache:
             return float(self._cache["df"])
-        n_psu = int((np.bincount(self._psu[pos], minlength=self._n_psu) > 0).sum())
-        n_str = int((np.bincount(self._strata[pos]) > 0).sum())
+        if self._rep is not None:
+            if self._mask is not None:
+                return float(self._rep_rank(self.weights > 0) - 1)
+            if "rank" not in self._cache:
+                self._cache["rank"] = self._rep_rank(self.weights > 0)
+            return float(self._cache["rank"] - 1)
+        pos = self._design_rows()["pos"] if self._mask is None else (self.weights > 0).astype(float)
+        if pos is None:  # every row counts, and every PSU code has rows
+            psu_in = np.ones(self._n_psu, dtype=bool)
+        else:
+            psu_in = np.bincount(self._psu, weights=pos, minlength=self._n_psu) > 0
+        n_psu = int(np.count_nonzero(psu_in))
+        n_str = int(np.count_nonzero(np.bincount(self._psu_stratum[psu_in], minlength=len(self._n_h))))
         if self._mask is None:
             self._cache["df"] = n_psu - n_str
         return float(n_psu - n_str)
@@ -366,7 +371,8 @@ class Survey:
     def variance_by_stratum(self, u: np.ndarray) -> StratumVariance:
         """Each stratum's contribution to the linearization variances of the totals ``sum_i w_i
         u_ik`` (they sum to the diagonal of :meth:`cov_total`): what a Satterthwaite effective
-        df needs. Not defined for replicate designs."""
+        df needs; ``n_h`` counts the stratum's PSUs with a positive weight (in the domain, for a
+        domain). Not defined for replicate designs."""
         if self._rep is not None:
             raise DesignError("a replicate design has no strata contributions; its df are the replicates' rank − 1")
         u = np.asarray(u, dtype=float)
@@ -376,7 +382,21 @@ class Survey:
             raise InputError(f"influence values have {u.shape[0]} rows, the design has {len(self.data)}")
         if self._mask is not None:
             u = u * self._mask[:, None]
-        return self._variance(aggregate_dense(u), full=False)[1]
+        parts = self._variance(aggregate_dense(u), full=False)[1]
+        return StratumVariance(parts.var, parts.parts, self._psus_held())
+
+    def _psus_held(self) -> np.ndarray:
+        """The PSUs of each stratum with a positive weight (in the domain, for a domain): the
+        others' totals are zero whatever was sampled, so they add no degrees of freedom (as
+        in R's ``degf``). ``n_h`` when every weight is positive."""
+        if self._mask is None and "psus_held" in self._cache:
+            return self._cache["psus_held"]
+        w = self.weights
+        held = np.bincount(self._psu[w > 0], minlength=self._n_psu) > 0
+        out = self._n_h if held.all() else np.bincount(self._psu_stratum, weights=held, minlength=len(self._n_h))
+        if self._mask is None:
+            self._cache["psus_held"] = out
+        return out
 
     def _variance(self, agg: Any, full: bool) -> tuple[np.ndarray | None, StratumVariance]:
         """The design variance of the totals of the (calibration residuals of the) weighted
@@ -656,41 +676,46 @@ class Survey:
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
             raise InputError(f"level={level!r}: the confidence level must be a number between 0 and 1 (e.g. 0.95)")
         s = self.data[var]
-        missing = s.isna().to_numpy()
+        # numpy integers and booleans cannot be missing: no pass over the rows to find out
+        plain_int = isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu"
+        missing: np.ndarray | None = None if plain_int or s.dtype == np.bool_ else s.isna().to_numpy()
         categorical = kind in ("proportion", "category-total")
         if kind == "category-total":
             kind = "total"
         value: np.ndarray | None
-        any_missing = bool(missing.any())
+        cat: np.ndarray | None
+        is_share = kind == "proportion"
+        any_missing = missing is not None and bool(missing.any())
         if categorical:
             codes, levels = _sorted_codes(s)  # integer codes by counting, others as pandas.factorize(sort=True)
             if len(levels) == 0:
                 raise InputError(f"column '{var}' has no non-missing values")
             cat = np.asarray(codes, dtype=np.int64)
-            if any_missing:
+            if missing is not None and any_missing:
                 cat = np.where(missing, 0, cat)
             k, value = len(levels), None
         else:
             if not pd.api.types.is_numeric_dtype(s):
                 raise InputError(f"column '{var}' is not numeric; use proportion() for a categorical variable")
-            value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
-            if any_missing:
-                value[missing] = 0.0
-            cat = np.zeros(len(s), dtype=np.int64)
-            k, levels = 1, None
-        is_share = kind == "proportion" or (value is not None and kind == "mean" and bool(((value == 0) | (value == 1)).all()))
+            if plain_int:  # integers enter the products as they are (no float copy)
+                value = s.to_numpy()
+                is_share = kind == "mean" and int(value.min()) >= 0 and int(value.max()) <= 1
+            else:
+                value = s.to_numpy(dtype=float, na_value=np.nan, copy=any_missing)
+                if missing is not None and any_missing:
+                    value[missing] = 0.0
+                is_share = kind == "mean" and bool(((value == 0) | (value == 1)).all())
+            cat, k, levels = None, 1, None
         rows = self._row_cache()
-        n_missing = (int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))) if any_missing else 0
-        if self._mask is None:
-            if "n_zero_weight" not in self._cache:
-                self._cache["n_zero_weight"] = int((self._w == 0).sum())
-            n_zero = self._cache["n_zero_weight"]
-        else:
-            n_zero = int(((self._w == 0) & self._mask).sum())
+        n_missing = 0
+        if missing is not None and any_missing:
+            n_missing = int(np.count_nonzero(missing)) if rows["all_pos"] else int(np.count_nonzero(missing & rows["pos_bool"]))
+        # weights are never negative: the zero weights are the rows that are not positive
+        n_zero = (len(self._w) if self._mask is None else int(np.count_nonzero(self._mask))) - rows["n_pos"]
         warns: list[str] = []
         if n_missing:
             warns.append(f"{n_missing} respondents with no answer to '{var}' are left out (a domain)")
-        spec = _Spec(var, cat, ~missing if any_missing else None, k, value, levels, kind, is_share, ci, level, df)
+        spec = _Spec(var, cat, ~missing if any_missing and missing is not None else None, k, value, levels, kind, is_share, ci, level, df)
         got = self._domains(spec, None, [])[0]
         if isinstance(got, SottovoceError):
             raise got
@@ -729,60 +754,69 @@ class Survey:
         each level of ``levs`` (``index``: the level of each row). One pass over (domain × PSU ×
         category) gives every estimate and variance; no n × k matrix is built."""
         w, k = self._w, spec.k
-        rows = self._row_cache()
+        design_rows = self._design_rows()
         # the domain of each row: 0..n_dom-1, or n_dom for rows outside every domain (None: all rows in 0)
         sel = spec.answered if self._mask is None else (self._mask if spec.answered is None else spec.answered & self._mask)
         dcode: np.ndarray | None
+        # a mean among the answered rows of the whole design: the unanswered rows' values are
+        # zero, so only the weight totals need the domain (the design's minus those rows')
+        answered_mean = index is None and sel is not None and spec.cat is None and self._mask is None and self._rep is None
         if index is None:
-            n_dom = 1
-            dcode = None if sel is None else (~sel).astype(np.int64)
+            n_dom, g_all, key = 1, None, None
+            dcode = None if sel is None or answered_mean else (~sel).astype(np.int64)
         else:
             n_dom = len(levs)
-            remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
-            remap[[lev.index for lev in levs]] = np.arange(n_dom)
-            dcode = remap[index]  # index -1 picks the last entry: outside
-            if sel is not None:
-                dcode[~sel] = n_dom
+            if [lev.index for lev in levs] == list(range(n_dom)) and int(index.min()) >= 0:
+                g_all = index  # every row in a level, every level estimated: the index is the domain
+            else:
+                remap = np.full(max((lev.index for lev in levs), default=-1) + 2, n_dom, dtype=np.int64)
+                remap[[lev.index for lev in levs]] = np.arange(n_dom)
+                g_all = remap[index]  # index -1 picks the last entry: outside
+            key = (index, tuple(lev.index for lev in levs))
+            dcode = g_all if sel is None else np.where(sel, g_all, n_dom)
+        groups = _GroupTotals(self._cache, len(w), g_all, n_dom, key, sel, dcode)
         K = n_dom * k
         total_kind = spec.kind == "total"
-        if dcode is None:
-            n_g = np.array([rows["n_pos"]])
-            W_g = np.array([rows["W"]])
-            w2_g = np.array([rows["w2_sum"]])
-            rows_g = np.array([len(w)])
-            col = spec.cat  # complete: every row answered, one domain
+        rows_g = groups.totals(None, 1, None)[0]
+        n_g = rows_g if design_rows["pos"] is None else groups.totals(None, 1, design_rows["pos"])[0]
+        w2_g = groups.totals(None, 1, design_rows["w2"])[0]
+        complete = dcode is None and not answered_mean
+        col: np.ndarray
+        if complete:
+            col = design_rows["zeros"] if spec.cat is None else spec.cat
+        elif answered_mean:
+            col, complete = design_rows["zeros"], True
+        elif k == 1:
+            assert dcode is not None
+            col = dcode
         else:
-            rows_g = np.bincount(dcode, minlength=n_dom + 1)[:n_dom]
-            n_g = rows_g if rows["all_pos"] else np.bincount(dcode[rows["pos_bool"]], minlength=n_dom + 1)[:n_dom]
-            W_g = np.bincount(dcode, weights=w, minlength=n_dom + 1)[:n_dom]
-            w2_g = np.bincount(dcode, weights=rows["w2"], minlength=n_dom + 1)[:n_dom]
-            if k == 1:
-                col = dcode
-            else:
-                col = dcode * k
-                col += spec.cat
-                col[dcode == n_dom] = K
-        complete = dcode is None
-        wy = w if spec.value is None else w * spec.value
-        est_tot = np.bincount(col, weights=wy, minlength=K + 1)[:K].reshape(n_dom, k)
+            assert spec.cat is not None and dcode is not None
+            col = dcode * k
+            col += spec.cat
+            col[dcode == n_dom] = K
+        coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K), np.ones(K), spec.value,
+                      complete=complete, record=self._psu, base=groups.totals)
+        # the estimates from the PSU table that the variance pass uses (one pass over the rows)
+        a1, b_psu = coded.raw(self._psu, self._n_psu, w)
+        est_tot = a1.sum(axis=0).reshape(n_dom, k)
+        W_g = b_psu.sum(axis=0)
         W_safe = np.where(W_g > 0, W_g, 1.0)
         mean_y = est_tot / W_safe[:, None]
         est = est_tot if total_kind else mean_y
-        coded = Coded(col, K, np.repeat(np.arange(n_dom), k), np.zeros(K) if total_kind else mean_y.ravel(),
-                      np.ones(K) if total_kind else np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k), spec.value,
-                      complete=complete, record=self._psu)
+        if not total_kind:
+            coded = coded.centred(mean_y.ravel(), np.repeat(np.where(W_g > 0, 1.0 / W_safe, 0.0), k))
         eff_all = None
         if self._rep is None:
             _, parts = self._variance(coded.aggregate, full=False)
             var_all = parts.var.reshape(n_dom, k)
-            eff_all = satterthwaite_df(parts).reshape(n_dom, k)
+            eff_all = satterthwaite_df(parts, self._psus_held() if dcode is None else None).reshape(n_dom, k)
         else:
             var_all = self._rep_domain_var(coded, dcode, n_dom, est, total_kind)
         # design df per domain: PSUs minus strata among the domain's respondents (R's degf)
         given_df = spec.df is not None and not isinstance(spec.df, str)
         if given_df or self._rep is not None:
             base_df = np.full(n_dom, np.nan)
-        elif dcode is None:
+        elif sel is None and index is None:
             base_df = np.array([self.df])
         else:
             # a PSU holds the domain when its weights in the domain sum to more than zero: the
@@ -792,10 +826,15 @@ class Survey:
             str_in = np.zeros((n_dom, n_str))
             np.add.at(str_in.T, self._psu_stratum, psu_in.T.astype(float))
             base_df = (psu_in.sum(axis=1) - (str_in > 0).sum(axis=1)).astype(float)
+            if eff_all is not None:  # each domain's effective df count the PSUs that hold it (issue 17)
+                eff_all = satterthwaite_df(parts, np.repeat(str_in.T, k, axis=1)).reshape(n_dom, k)
         # R's deff: the SRS variance from the domain's weighted variance of y
         if spec.value is None or spec.is_share:
             s2_all = mean_y * (1.0 - mean_y)
         else:
+            if dcode is None and sel is not None:  # the unanswered rows' zeros are not values here
+                dcode = (~sel).astype(np.int64)
+            wy = w * spec.value
             wyy = np.bincount(dcode, weights=wy * spec.value, minlength=n_dom + 1)[:n_dom] if dcode is not None else np.array([wy @ spec.value])
             s2_all = (wyy / W_safe - mean_y[:, 0] ** 2)[:, None]
             if (s2_all <= 1e-8 * mean_y**2).any():  # cancellation: the two-pass sum
@@ -822,20 +861,29 @@ class Survey:
                                            int(rows_g[g]), dofs, labels))
         return out
 
-    def _row_cache(self) -> dict[str, Any]:
-        """Per-row quantities of the design's weights (in its domain), computed once."""
-        key = "rows" if self._mask is None else None
-        got = self._cache.get("rows") if key else None
+    def _design_rows(self) -> dict[str, Any]:
+        """Per-row arrays of the design's weights (not of its domain), computed once: the squared
+        weights, the rows with a positive weight as 0/1 (None when every weight is positive) and
+        a column of zeros (the code of a single column)."""
+        got = self._cache.get("design_rows")
         if got is None:
-            w = self.weights
+            w = self._w
             pos = w > 0
-            w2 = w * w
             n_pos = int(np.count_nonzero(pos))
-            got = {"pos_bool": pos, "all_pos": n_pos == len(w), "w2": w2, "n_pos": n_pos, "W": float(w.sum()),
-                   "w2_sum": float(w2.sum())}
-            if key:
-                self._cache[key] = got
+            all_pos = n_pos == len(w)
+            got = self._cache["design_rows"] = {
+                "w2": w * w, "pos": None if all_pos else pos.astype(float), "zeros": np.zeros(len(w), dtype=np.int64),
+                "pos_bool": pos, "all_pos": all_pos, "n_pos": n_pos}
         return got
+
+    def _row_cache(self) -> dict[str, Any]:
+        """The rows with a positive weight in the design's domain (``pos_bool``), their number
+        (``n_pos``) and whether they are all rows (``all_pos``); computed once for the design."""
+        if self._mask is None:
+            return self._design_rows()
+        pos = self.weights > 0
+        n_pos = int(np.count_nonzero(pos))
+        return {"pos_bool": pos, "all_pos": n_pos == len(pos), "n_pos": n_pos}
 
     def _domain_result(self, spec: _Spec, est: np.ndarray, var_raw: np.ndarray, s2: np.ndarray, n: int, W: float,
                        deff_kish: float, n_rows: int, dofs: list[DegreesOfFreedom], labels: Any) -> Result:
@@ -869,8 +917,9 @@ class Survey:
                          "use a linearization design")
         scale = "share" if is_share else kind
         design = self._describe()
+        codes = [clean_code(c) for c in levels.tolist()] if levels is not None else [None] * spec.k
         for j in range(spec.k):
-            code = clean_code(levels[j]) if levels is not None else None
+            code = codes[j]
             common: dict[str, Any] = dict(
                 n=n, method=kind, code=code, variable=var,
                 label=(labels.get(code, str(code)) if levels is not None else None),
@@ -1166,6 +1215,82 @@ class Survey:
 _BY_STATISTICS = ("mean", "total", "proportion", "estimate", "glm", "quantile", "ratio", "means", "chisq")
 
 
+class _GroupTotals:
+    """Totals over the domains of one estimate, for any partition of the rows and row weights.
+
+    The domains are the groups ``g_all`` (None: one group holding every row; ``n_groups`` for a
+    row in none) cut to the rows ``sel`` (answered, in the design's domain; None: all). Totals
+    over ``g_all`` depend on the design and the grouping only, so they are kept in the design's
+    cache (``key``: the grouping's level index and its levels; None for the single group) and
+    only the rows that ``sel`` drops are aggregated per estimate and subtracted — bitwise exact
+    for a cell whose rows are all dropped, since both sums add the same values in row order.
+    When ``sel`` drops many rows the totals are taken over the kept rows (``dcode``) directly.
+    """
+
+    def __init__(self, cache: dict[str, Any], n_rows: int, g_all: np.ndarray | None, n_groups: int, key: Any,
+                 sel: np.ndarray | None, dcode: np.ndarray | None) -> None:
+        self.n_rows, self.g_all, self.n_groups, self.sel = n_rows, g_all, n_groups, sel
+        # the domain of each kept row (n_groups: none) for direct totals
+        self.dcode = dcode if dcode is not None or sel is None or g_all is not None else (~sel).astype(np.int64)
+        self.drop: np.ndarray | None = None
+        self.direct = False
+        if sel is not None:
+            dropped = ~sel if g_all is None else (~sel & (g_all < n_groups))
+            n_drop = int(np.count_nonzero(dropped))
+            if 4 * n_drop <= len(sel):
+                self.drop = np.flatnonzero(dropped)
+            else:
+                self.direct = True
+        store: dict[Any, Any] = cache.setdefault("group_totals", {})
+        if key is None:
+            self.memo: dict[Any, Any] = store.setdefault(None, {})
+        else:
+            index, levels = key
+            entry = store.get((id(index), levels))
+            if entry is None or entry[0] is not index:
+                entry = store[(id(index), levels)] = (index, {})
+                for old in [k for k in store if k is not None][:-4]:  # the last few groupings only
+                    del store[old]
+            self.memo = entry[1]
+
+    def totals(self, part: np.ndarray | None, n_part: int, v: np.ndarray | None, idx: np.ndarray | None = None) -> np.ndarray:
+        """(n_part, n_groups) totals of ``v`` (None: counts) over each part's rows in each domain;
+        ``part`` None: one part of every row. ``idx``: an index of (part, code) the caller has
+        made, used when it is the one these totals need (:class:`~.linearization.Coded`)."""
+        if self.direct:
+            assert self.dcode is not None
+            return self._sum(part, n_part, v, self.dcode, self.n_groups, self.n_rows)
+        key = (id(part), id(v))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is part and hit[1] is v:
+            full = hit[2]
+        else:
+            if idx is not None and ((self.g_all is None and len(idx) == self.n_rows and idx is part)
+                                    or (self.g_all is not None and self.sel is None and idx is not part)):
+                # the caller's index is part * (n_groups + 1) + g_all (or the part itself)
+                width = 1 if self.g_all is None else self.n_groups + 1
+                full = np.bincount(idx, weights=v, minlength=n_part * width).reshape(n_part, width)[:, : self.n_groups]
+            else:
+                full = self._sum(part, n_part, v, self.g_all, self.n_groups, self.n_rows)
+            self.memo[key] = (part, v, full)
+        if self.drop is None or not len(self.drop):
+            return full  # type: ignore[no-any-return]
+        d = self.drop
+        return full - self._sum(None if part is None else part[d], n_part, None if v is None else v[d],
+                                None if self.g_all is None else self.g_all[d], self.n_groups, len(d))
+
+    @staticmethod
+    def _sum(part: np.ndarray | None, n_part: int, v: np.ndarray | None, g: np.ndarray | None, n_groups: int,
+             n: int) -> np.ndarray:
+        if g is None:
+            if part is None:
+                return np.array([[float(n if v is None else v.sum())]])
+            return np.bincount(part, weights=v, minlength=n_part).astype(float, copy=False).reshape(n_part, 1)
+        idx = g if part is None else part * (n_groups + 1) + g
+        size = n_part * (n_groups + 1)
+        return np.bincount(idx, weights=v, minlength=size).astype(float, copy=False).reshape(n_part, n_groups + 1)[:, :n_groups]
+
+
 def _first_stage(spec: Column, df: pd.DataFrame) -> tuple[Column, list[str]]:
     """The first-stage column and the later stages' columns of ``psu=``/``fpc=``: a list of
     column names is the stages of a multistage design; anything else is one design column."""
@@ -1224,7 +1349,10 @@ def _read_replicates(df: pd.DataFrame, cols: list[str], kind: str | None, scale:
 
 
 def _weight_column(df: pd.DataFrame, name: str) -> np.ndarray:
-    w = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+    s = df[name]
+    w = s.to_numpy() if s.dtype == np.float64 else pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    if len(w) and float(w.min()) >= 0 and math.isfinite(float(w.max())):  # two reductions for valid weights
+        return w
     bad = ~np.isfinite(w)
     if bad.any():
         raise InputError(f"weight column '{name}' has {int(bad.sum())} missing or non-numeric values (first at row {int(np.argmax(bad)) + 1})")
@@ -1259,15 +1387,70 @@ def _codes(df: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
     return pd.factorize(s, sort=True)[0].astype(np.int64)
 
 
+def _nested_psus(df: pd.DataFrame, strata: str | None, psu: str) -> tuple[np.ndarray, np.ndarray]:
+    """The PSU code of each row, PSUs nested in strata (one PSU per (stratum, psu) pair, numbered
+    in the order of the pairs' values), and the stratum code of each PSU. Integer columns whose
+    pairs span a small range take one counting pass over the pair values, without coding each
+    column first; others are coded column by column."""
+    s = None if strata is None else df[strata]
+    p = df[psu]
+    plain = all(c is None or (isinstance(c.dtype, np.dtype) and (c.dtype.kind == "i" or (c.dtype.kind == "u" and c.dtype.itemsize < 8)))
+                for c in (s, p))
+    if plain:
+        pv = p.to_numpy()
+        p_lo, p_hi = int(pv.min()), int(pv.max())
+        width = p_hi - p_lo + 1
+        if s is None:
+            s_lo, s_span = 0, 1
+        else:
+            sv = s.to_numpy()
+            s_lo = int(sv.min())
+            s_span = int(sv.max()) - s_lo + 1
+        if s_span * width <= 4 * len(pv) + 1024:
+            if s is None:
+                pair = pv.astype(np.int64)
+            else:
+                pair = sv.astype(np.int64)
+                pair -= s_lo
+                pair *= width
+                pair += pv
+            psu_codes, keys = _dense(pair, own=True)
+            stratum_of = (keys - p_lo) // width  # non-decreasing: the pairs are sorted
+            new = np.r_[False, stratum_of[1:] != stratum_of[:-1]]
+            return psu_codes, np.cumsum(new).astype(np.int64)
+    strata_codes = _codes(df, strata, "stratum")
+    psu_codes = _codes(df, psu, "PSU")
+    n_ids = int(psu_codes.max()) + 1
+    pair = strata_codes * n_ids
+    pair += psu_codes
+    codes, pairs = _dense(pair)
+    return codes, pairs // n_ids
+
+
 def _dense_codes(x: np.ndarray) -> np.ndarray:
     """Codes 0..k-1 in sorted order of the integer values (one O(n) pass when their range is small)."""
+    return _dense(x)[0]
+
+
+def _dense(x: np.ndarray, own: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dense_codes` and the sorted distinct values (the value of each code). ``own``:
+    ``x`` is an int64 array of the caller's that may be shifted in place and returned."""
     lo, hi = int(x.min()), int(x.max())
     if hi - lo > 4 * len(x) + 1024:
-        return pd.factorize(x, sort=True)[0].astype(np.int64)
-    shifted = x - lo
+        codes, uniques = pd.factorize(x, sort=True)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=np.int64)
+    if own and x.dtype == np.int64:
+        shifted = x
+        if lo:
+            shifted -= lo
+    else:
+        shifted = (x - lo).astype(np.int64, copy=False)
     present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+    keys = np.flatnonzero(present)
+    if len(keys) == hi - lo + 1:  # every value in the range occurs: the shifted values are the codes
+        return shifted, keys + lo
     rank = np.cumsum(present) - 1
-    return rank[shifted].astype(np.int64)
+    return rank[shifted], keys + lo
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import jsonable
+from ._words import count_en, en_form
 from .derive import Condition, DerivedVariable, derive_indicator, parse_derive
 from .errors import InputError, SottovoceWarning
 
@@ -324,7 +325,8 @@ def _harmonise(df: pd.DataFrame, q: SeriesQuestion, m: WaveMap, wave: str) -> pd
     rest = answered & ~taken
     if rest.any():
         vals = sorted({str(v) for v in df[m.column][rest].unique()})[:8]
-        warnings.warn(f"wave '{wave}', question '{q.id}': {int(rest.sum())} answers in column '{m.column}' match no category "
+        k = int(rest.sum())
+        warnings.warn(f"wave '{wave}', question '{q.id}': {count_en(k, 'answer')} in column '{m.column}' {en_form(k, 'matches', 'match')} no category "
                       f"({', '.join(vals)}); counted as 'other' — add their codes to the harmonisation table", SottovoceWarning, stacklevel=2)
         out[rest] = "other"
     return out
@@ -357,11 +359,15 @@ def _order(result: dict[str, Any], cat_ids: list[str]) -> dict[str, Any]:
 
 
 def _estimate(svy: Any, col: str, kind: str, subgroups: list[str]) -> dict[str, Any]:
-    """Overall and per-subgroup estimates (one Result; subgroups through ``estimate_by``)."""
+    """Overall and per-subgroup estimates (one Result; subgroups through ``estimate_by``).
+
+    A subgroup question is not broken down by itself: within "sex = female" the share of women
+    is 1 by definition, a table of 0s and 1s and a warning for every cell of every wave.
+    """
     fit = (lambda by: svy.proportion(col, by=by)) if kind == "proportion" else (lambda by: svy.mean(col, by=by))
     overall = fit(None)
     groups = []
-    for by in subgroups:
+    for by in (s for s in subgroups if s != col):
         groups.extend(fit(by).groups)
     return dict(overall.with_(groups=tuple(groups)).to_dict())
 
@@ -406,11 +412,9 @@ def _wave_results(spec: SeriesSpec, w: WaveSpec, df: pd.DataFrame) -> dict[str, 
             continue
         m = q.waves[w.id]
         cat_ids = [c.id for c in q.categories]
-        # A subgroup question broken down by itself is all 0% and 100% (and one warning per cell): skip it.
-        q_subs = [g for g in subs if g != f"__sv_h_{q.id}"]
         entries = []
         if m.split is None:
-            entries.append({"wording": m.wording, "arm": None, "result": _order(_estimate(dom, f"__sv_h_{q.id}", "proportion", q_subs), cat_ids)})
+            entries.append({"wording": m.wording, "arm": None, "result": _order(_estimate(dom, f"__sv_h_{q.id}", "proportion", subs), cat_ids)})
         else:
             from .io import category_mask
 
@@ -419,7 +423,7 @@ def _wave_results(spec: SeriesSpec, w: WaveSpec, df: pd.DataFrame) -> dict[str, 
                 if not arm.any():
                     raise InputError(f"wave '{w.id}', question '{q.id}': no respondent in arm {m.split} = {code}; check arms")
                 entries.append({"wording": wording, "arm": code,
-                                "result": _order(_estimate(svy.domain(arm), f"__sv_h_{q.id}", "proportion", q_subs), cat_ids)})
+                                "result": _order(_estimate(svy.domain(arm), f"__sv_h_{q.id}", "proportion", subs), cat_ids)})
         out["questions"][q.id] = {"column": m.column, "entries": entries}
     out["bases"] = _bases(spec, harm, mask)
     for did, col in composites.items():

@@ -21,7 +21,8 @@ from typing import Any
 from .disclosure import is_small
 from .errors import InputError
 from .report.shares import failed, has_interval, shown_ci
-from .report.text import pick
+from .report.text import fewer_than, pick
+from .report.view import fmt1
 
 __all__ = ["tidy_rows", "text_tables", "render_series", "write_series", "CSV_COLUMNS"]
 
@@ -35,7 +36,7 @@ S = {
            "questions": "Tracked questions", "by": "By", "trend": "Pooled trend", "latest": "Latest smoothed share",
            "harmonisation": "Harmonisation", "column": "Column", "codes": "Codes", "definition": "Definition",
            "chart_x": "Fieldwork (midpoint)", "chart_y": "Share of respondents, %", "band": "Pooled trend (95% band)",
-           "suppressed": "fewer than {k} respondents", "not_estimated": "not estimated", "published": "Published figures checked",
+           "suppressed": "fewer than {fewer}", "not_estimated": "not estimated", "published": "Published figures checked",
            "source": "Source", "published_value": "Published, %", "ours": "This report, %", "arm": "split ballot, arm",
            "contents": "Contents", "methods": "Methods",
            "methods_text": "Shares are weighted; intervals are design-based (Taylor linearization on each wave's design; "
@@ -54,7 +55,7 @@ S = {
            "questions": "Отслеживаемые вопросы", "by": "По группам", "trend": "Сводный тренд", "latest": "Последнее сглаженное значение",
            "harmonisation": "Сопоставление волн", "column": "Столбец", "codes": "Коды", "definition": "Определение",
            "chart_x": "Полевой период (середина)", "chart_y": "Доля респондентов, %", "band": "Сводный тренд (95% полоса)",
-           "suppressed": "меньше {k} респондентов", "not_estimated": "не оценено", "published": "Сверка с опубликованными цифрами",
+           "suppressed": "меньше {fewer}", "not_estimated": "не оценено", "published": "Сверка с опубликованными цифрами",
            "source": "Источник", "published_value": "Опубликовано, %", "ours": "Этот отчёт, %", "arm": "расщеплённая выборка, вариант",
            "contents": "Содержание", "methods": "Методы",
            "methods_text": "Доли взвешены; интервалы учитывают дизайн выборки (линеаризация Тейлора по дизайну каждой волны; "
@@ -125,8 +126,9 @@ def tidy_rows(data: Mapping[str, Any], lang: str | None = None) -> list[dict[str
     return rows
 
 
-def _pct(x: Any) -> str:
-    return "–" if x is None else f"{100 * float(x):.1f}"
+def _pct(x: Any, lang: str) -> str:
+    """A share in percent with one decimal as the study report writes it (rounded half up; 54,5 in Russian)."""
+    return "–" if x is None else fmt1(float(x), lang)
 
 
 def _count(k: int, lang: str) -> str:
@@ -169,9 +171,9 @@ def text_tables(data: Mapping[str, Any], lang: str | None = None) -> str:
         lines.append(f"{pick(info['text'], lang) or qid} [{qid}]")
         lines.append(f"  {s['wave']:<10} {s['wording']:<12} {s['answer']:<34} {s['share']:>8} {s['ci']:>13} {s['n']:>6}")
         for r in qrows:
-            ci = "" if r["ci_low"] is None else f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"
+            ci = "" if r["ci_low"] is None else f"{_pct(r['ci_low'], lang)}–{_pct(r['ci_high'], lang)}"
             lab = r["category_label"] or r["category"] or pick(info["text"], lang)
-            lines.append(f"  {r['wave']:<10} {r['wording'][:12]:<12} {lab[:34]:<34} {_pct(r['estimate']):>8} {ci:>13} {r['n'] or '':>6}")
+            lines.append(f"  {r['wave']:<10} {r['wording'][:12]:<12} {lab[:34]:<34} {_pct(r['estimate'], lang):>8} {ci:>13} {r['n'] or '':>6}")
         composite = any(c["id"] == qid for c in data.get("composites", []))
         lines.extend(f"  {note}" for note in base_notes(data, qid, composite, lang).values())
         lines.append("")
@@ -284,11 +286,11 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
 
     def fmt(r: Mapping[str, Any]) -> dict[str, str]:
         if r["suppressed"]:
-            return {"est": "–", "ci": s["suppressed"].format(k=min_cell), "cls": "suppressed"}
+            return {"est": "–", "ci": s["suppressed"].format(fewer=fewer_than(min_cell, lang)), "cls": "suppressed"}
         if r["status"] == "failed" or r["estimate"] is None:
             return {"est": "–", "ci": s["not_estimated"], "cls": "suppressed"}
-        ci = "–" if r["ci_low"] is None else f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"
-        return {"est": _pct(r["estimate"]), "ci": ci, "cls": ""}
+        ci = "–" if r["ci_low"] is None else f"{_pct(r['ci_low'], lang)}–{_pct(r['ci_high'], lang)}"
+        return {"est": _pct(r["estimate"], lang), "ci": ci, "cls": ""}
 
     def section(item: Mapping[str, Any], kind: str) -> dict[str, Any]:
         qid = item["id"]
@@ -340,7 +342,7 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
                 for w, h in (item.get("harmonisation") or {}).items()]
         return {"id": qid, "title": title, "kind": kind, "cats": [cat_names[c] for c in cats], "table": table, "chart": chart,
                 "trend": tr if tr.get("status") == "done" else None, "trend_notes": [pick(n, lang) for n in tr.get("notes") or []], "trend_other": tr if tr.get("status") not in (None, "done") else None,
-                "latest": (_pct((tr.get("latest") or {}).get("estimate")), [_pct(x) for x in ((tr.get("latest") or {}).get("ci") or [None, None])])
+                "latest": (_pct((tr.get("latest") or {}).get("estimate"), lang), [_pct(x, lang) for x in ((tr.get("latest") or {}).get("ci") or [None, None])])
                 if tr.get("status") == "done" else None,
                 "groups": groups, "harmonisation": harm, "definition": item.get("definition", ""), "note": pick(item.get("note") or {}, lang),
                 "base_notes": list(bnotes.values())}

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import Result
+from ._words import count_en, en_form
 from .errors import ConvergenceError, InputError
 from .io import _key as _io_key  # the same code normalisation as match_categories
 from .io import as_frame, category_label, match_categories, require_columns
@@ -990,7 +991,8 @@ def weight_report(data: Any, weights: Any, margins: Any, **details: Any) -> Weig
     stats["max_abs_difference"] = float(table["difference"].abs().max())
     warns = []
     if stats["n_zero"]:
-        warns.append(f"{stats['n_zero']} respondents have zero weight and are excluded")
+        k = stats["n_zero"]
+        warns.append(f"{count_en(k, 'respondent')} {en_form(k, 'has', 'have')} zero weight and {en_form(k, 'is', 'are')} excluded")
     if stats["deff"] > 2:
         warns.append(f"the weights inflate variances by {stats['deff']:.2f}× (Kish deff); consider trimming")
     return WeightReport(method="weighting", n=stats["n_positive"], details=stats, table=table, warnings=tuple(warns))

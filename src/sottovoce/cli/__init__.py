@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from ..errors import SottovoceError, SottovoceWarning
+from ._common import console_text
 from .flags import to_cli
 
 app = typer.Typer(
@@ -77,7 +78,7 @@ def _root(
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
-    text = to_cli(str(message).replace("\n", " "))
+    text = console_text(str(message).replace("\n", " "))
     print(f"warning: {text}", file=sys.stderr)
 
 

@@ -174,7 +174,28 @@ def result_warnings_only() -> Iterator[None]:
         yield
 
 
+# The language of the command's console output (--lang); warnings are worded in it.
+_CONSOLE_LANG: contextvars.ContextVar[str] = contextvars.ContextVar("sottovoce_console_lang", default="en")
+
+
+@contextlib.contextmanager
+def console_language(lang: str | None) -> Iterator[None]:
+    """Within the block, warnings printed on the console are worded in ``lang`` (``--lang``)."""
+    token = _CONSOLE_LANG.set(lang or "en")
+    try:
+        yield
+    finally:
+        _CONSOLE_LANG.reset(token)
+
+
+def console_text(text: str) -> str:
+    """A library message as the console shows it: in the command's language, with CLI flags."""
+    from ..messages import translate
+
+    return to_cli(translate(text, _CONSOLE_LANG.get()))
+
+
 def warn(messages: Any) -> None:
-    """Print each warning on stderr, with Python parameters written as CLI flags."""
+    """Print each warning on stderr, in the command's language, with Python parameters written as CLI flags."""
     for w in messages:
-        err_console.print(f"warning: {to_cli(str(w))}", markup=False)
+        err_console.print(f"warning: {console_text(str(w))}", markup=False)

@@ -34,13 +34,17 @@ def _min_cell(data: Mapping[str, Any]) -> int:
 
 
 def _cells(r: Mapping[str, Any], lang: str, min_cell: int, bounds: tuple[float, float] = SHARE) -> tuple[str, str, str]:
-    """Estimate, interval and n of one row, or why they are not shown."""
+    """Estimate, interval and n of one row, or why they are not shown.
+
+    The respondent count is shown on every row, suppressed ones included: results.json and
+    results.csv publish it for them too, and a blank n read as "no respondents".
+    """
     S = STRINGS[lang]
     n = "" if r.get("n") is None else str(r["n"])
     if failed(r):
         return S["tbl_failed"], "", n
     if r.get("suppressed") or not publishable_estimate(r, min_cell):
-        return S["tbl_suppressed"], t(lang, "tbl_small", k=min_cell), ""
+        return S["tbl_suppressed"], t(lang, "tbl_small", k=min_cell), n
     est = fmt1(r["estimate"], lang)
     if bounds == SHARE and out_of_range(r):
         est += f" ({S['tbl_impossible']})"
@@ -100,7 +104,7 @@ def direct_vs_indirect(data: Mapping[str, Any], lang: str = "en") -> Table | Non
         if not isinstance(c, Mapping) or (c.get("estimate") is None and not c.get("suppressed")):
             continue
         est, ci, n = _cells(c, lang, min_cell, DIFFERENCE)
-        if n and (out_of_range(byid.get(c.get("indirect"))) or out_of_range(c, DIFFERENCE)):
+        if publishable_estimate(c, min_cell) and (out_of_range(byid.get(c.get("indirect"))) or out_of_range(c, DIFFERENCE)):
             est += f" ({S['tbl_not_a_finding']})"  # a difference to an impossible share is no finding either
         table.add_row(S["tbl_gap"], str(c.get("indirect", "")), est, ci, n)
     return table

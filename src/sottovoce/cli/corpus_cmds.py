@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from .._words import count_en
 from ..errors import InputError
 from ._common import JSON_OPTION, emit_json
 
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
         if problems:
             for p in problems:
                 print(p)
-            raise InputError(f"{len(problems)} problem(s) in {corpus}, listed above; fix them and run the check again")
+            raise InputError(f"{count_en(len(problems), 'problem')} in {corpus}, listed above; fix them and run the check again")
         import pandas as pd
 
         df = pd.read_csv(corpus, dtype=str, keep_default_na=False)
@@ -34,9 +35,9 @@ def register(app: typer.Typer) -> None:
         extra = ""
         if ppath.exists():
             pdf = pd.read_csv(ppath, dtype=str, keep_default_na=False)
-            extra = f"; {ppath}: {len(pdf)} pending rows from {pdf['pollster'].nunique()} pollsters"
-        print(f"ok: {corpus}: {len(df)} polls from {df['pollster'].nunique()} pollsters, "
-              f"{df['wording'].nunique()} wordings, fieldwork {df['start'].min()} to {df['end'].max()}{extra}", file=sys.stdout)
+            extra = f"; {ppath}: {count_en(len(pdf), 'pending row')} from {count_en(pdf['pollster'].nunique(), 'pollster')}"
+        print(f"ok: {corpus}: {count_en(len(df), 'poll')} from {count_en(df['pollster'].nunique(), 'pollster')}, "
+              f"{count_en(df['wording'].nunique(), 'wording')}, fieldwork {df['start'].min()} to {df['end'].max()}{extra}", file=sys.stdout)
 
     @app.command("corpus-report")
     def corpus_report(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from .._words import count_en
 from ..errors import InputError
 
 PASSPHRASE_ENV = "SOTTOVOCE_PASSPHRASE"
@@ -160,12 +161,12 @@ def decrypt(
         if result.bad:
             ids = ", ".join(f"{rid} ({why})" for rid, why in result.bad[:5])
             more = f" and {len(result.bad) - 5} more" if len(result.bad) > 5 else ""
-            what += ("; " if what else "") + f"{len(result.bad)} record(s) not usable: {ids}{more}"
+            what += ("; " if what else "") + f"{count_en(len(result.bad), 'record')} not usable: {ids}{more}"
         if not skip_bad:
-            raise InputError(f"{export_file}: {what}; pass --skip-bad to write the {len(result.table)} good record(s)")
+            raise InputError(f"{export_file}: {what}; pass --skip-bad to write the {count_en(len(result.table), 'good record')}")
         print(f"warning: {export_file}: {what}", file=sys.stderr)
     write_table(result.table, out, protect=[export_file, key])
-    print(f"decrypted {len(result.table)} submissions of study '{result.study}' (server id {result.server}) to {out}",
+    print(f"decrypted {count_en(len(result.table), 'submission')} of study '{result.study}' (server id {result.server}) to {out}",
           file=sys.stderr)
 
 

@@ -45,6 +45,7 @@ def field_check_cmd(
 ) -> None:
     """Map a vendor's file back to the study and check the fieldwork: arms, assignment, ranges, interviewers, speeders."""
     from ..fielding import field_check, render_field_report
+    from ..fielding.report import summary_line
     from ..fielding.texts import T
 
     if lang not in ("en", "ru"):
@@ -63,4 +64,4 @@ def field_check_cmd(
         out.write_text(render_field_report(res, lang), encoding="utf-8")
     if json_out is not None:
         json_out.write_text(json.dumps(res.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"{len(res.problems())} problem(s) in {res.n} interviews", file=sys.stderr)
+    print(summary_line(res, lang), file=sys.stderr)

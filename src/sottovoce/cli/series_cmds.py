@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JSON_OPTION
+from ._common import JSON_OPTION, console_language
 
 
 def register(app: typer.Typer) -> None:
@@ -22,12 +22,16 @@ def register(app: typer.Typer) -> None:
         """Estimate every tracked question and composite in every wave, by subgroup, with trends."""
         import json
 
-        from ..survey_series import series
+        from ..survey_series import load_series, series
+        from .study_cmds import files_written
 
-        res = series(series_file, out, lang, data_dir=data_dir)
+        spec = load_series(series_file, data_dir=data_dir)
+        used = lang or spec.language
+        with console_language(used):
+            res = series(spec, out, lang)
         if as_json:
             typer.echo(json.dumps(res.to_dict(), ensure_ascii=False, allow_nan=False))
             return
         typer.echo(res.summary(lang))
         if out is not None:
-            typer.echo(f"report: {out / 'report.html'}\nresults: {out / 'results.json'}, {out / 'results.csv'}")
+            typer.echo(files_written(used, out))

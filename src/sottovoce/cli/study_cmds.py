@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._common import JSON_OPTION, console, emit_json, err_console
+from ._common import JSON_OPTION, console, console_language, emit_json, err_console
 
 if TYPE_CHECKING:
     from ..pipeline import StudyResults
@@ -28,9 +28,12 @@ def analyze_command(
 ) -> None:
     """Run a whole study: read, weight, estimate, audit nonresponse and write the report."""
     from ..pipeline import analyze
+    from ..study import load_study
 
-    res = analyze(study, out_dir=out, lang=lang, progress=not as_json)
-    show(res, out, as_json, lang, tables=True)
+    loaded = load_study(study)
+    with console_language(lang or loaded.report.language):
+        res = analyze(loaded, out_dir=out, lang=lang, progress=not as_json)
+        show(res, out, as_json, lang, tables=True)
 
 
 def report_command(
@@ -53,7 +56,9 @@ def report_command(
     if as_json:
         emit_json({"report": str(out), "headline": res.headline(lang)})
     else:
-        console.print(f"report: {out}")
+        from ..report.text import t
+
+        console.print(t(lang or str(res.data.get("language") or "en"), "console_report", path=out), markup=False)
 
 
 def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, extra: dict[str, Any] | None = None,
@@ -64,13 +69,14 @@ def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, e
                                                 "results": str(out / "results.json"), "csv": str(out / "results.csv")},
                    "headline": res.headline(lang), **(extra or {})})
         return
+    from ..report.text import t
+
+    used = lang or str(res.data.get("language") or "en")
     for sentence in res.headline(lang):
         console.print(sentence, markup=False)
     failures = res.failures(lang)
     if failures:  # every question or group that could not be estimated, with why (also in the report)
-        from ..report.text import STRINGS
-
-        err_console.print(STRINGS[lang or str(res.data.get("language") or "en")]["console_failures"])
+        err_console.print(t(used, "console_failures"))
         for f in failures:
             err_console.print(f"  - {f}", markup=False, highlight=False)
     if tables:
@@ -78,4 +84,13 @@ def show(res: StudyResults, out: Path, as_json: bool, lang: str | None = None, e
 
         console.print()
         print_tables(console, res.to_dict(), lang=lang)
-    console.print(f"\nreport: {out / 'report.html'}\nresults: {out / 'results.json'}, {out / 'results.csv'}")
+    console.print()
+    console.print(files_written(used, out), markup=False)
+
+
+def files_written(lang: str, out: Path) -> str:
+    """Where the report and the results are, in ``lang`` (two lines)."""
+    from ..report.text import t
+
+    return (t(lang, "console_report", path=out / "report.html") + "\n"
+            + t(lang, "console_results", paths=f"{out / 'results.json'}, {out / 'results.csv'}"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from .._words import count_en, en_form
 from ._common import (
     JSON_OPTION,
     PSU_OPTION,
@@ -69,9 +70,10 @@ def estimate(
     if test is not None:
         extra["chisq"] = test.to_dict()
     d = result.details
-    notes = [f"weighted base {d['weighted_base']:,.1f}; {result.n} respondents; {d.get('design', '')}"]
+    notes = [f"weighted base {d['weighted_base']:,.1f}; {count_en(result.n or 0, 'respondent')}; {d.get('design', '')}"]
     if d.get("n_zero_weight"):
-        notes.append(f"{d['n_zero_weight']} respondents with zero weight are excluded")
+        k = d["n_zero_weight"]
+        notes.append(f"{count_en(k, 'respondent')} with zero weight {en_form(k, 'is', 'are')} excluded")
     if margins is not None:
         notes.append(f"raked to {margins}; standard errors account for the raking")
     result = result.with_(details={**result.details, **{k: v for k, v in extra.items() if v is not None}},

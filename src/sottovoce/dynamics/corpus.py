@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._words import count_en
 from ..errors import InputError
 
 __all__ = ["CORPUS_COLUMNS", "PENDING_COLUMNS", "WORDING_COLUMNS", "ANSWER_OPTIONS", "MODES", "Problem", "check_corpus",
@@ -135,7 +136,7 @@ def validate_corpus(polls: str | Path, wordings: str | Path | None = None, *,
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
         more = f" (and {len(problems) - 3} more; `sottovoce check-polls {polls}` lists them all)" if len(problems) > 3 else ""
-        raise InputError(f"{len(problems)} problem(s) in the poll corpus: {shown}{more}")
+        raise InputError(f"{count_en(len(problems), 'problem')} in the poll corpus: {shown}{more}")
     from .polls import read_polls
 
     return read_polls(polls)

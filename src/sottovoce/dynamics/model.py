@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from .._results import Result, jsonable
+from .._words import count_en
 from ..errors import DesignError, InputError
 from .bands import difference_interval, share_band
 from .events import Event, check_event_range, parse_events
@@ -170,7 +171,7 @@ class TrendResult(Result):
                   + (f" (Holm-adjusted over {t['tests_in_family']} events: {t['p_holm']:.3g})" if t.get("tests_in_family", 1) > 1 else "")
                   if not t.get("failed") else f"level shift at {t['event']} ({t['date']}) not tested: {t['failed']}"
                   for t in self.tests]
-        title = f"{self.method}: {d['n_polls']} polls, {d['n_houses']} houses, {d['first']} to {d['last']} ({d['unit']} grid)\n{latest}"
+        title = f"{self.method}: {count_en(d['n_polls'], 'poll')}, {count_en(d['n_houses'], 'house')}, {d['first']} to {d['last']} ({d['unit']} grid)\n{latest}"
         return Display(title=title, tables=[Table("house effects, points", ["house", "polls", "effect", "ci low", "ci high"], rows)],
                        lines=lines, warnings=list(self.warnings))
 
@@ -531,7 +532,7 @@ def _fit_warnings(sigma_zero: bool, flat_sigma: bool, n_out: int, outlier_z: flo
         warn.append(f"the polls hardly determine the random-walk sd (its likelihood is still high at {100 * SIGMA_BOUNDS[1]:g} points "
                     f"per {unit}), so the bands are very wide; add polls, use --unit week, or fix --sigma")
     if n_out:
-        warn.append(f"{n_out} poll(s) with |z| > {outlier_z:g} (listed as outliers)")
+        warn.append(f"{count_en(n_out, 'poll')} with |z| > {outlier_z:g} (listed as outliers)")
     return warn  # a last day outside 0-100% is flagged and explained by Result.from_estimate
 
 

@@ -21,7 +21,8 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
@@ -270,7 +271,23 @@ def _read_form(raw: bytes) -> dict[str, str] | str:
     return {k: v[0] for k, v in fields.items()}
 
 
-async def submit_form(request: Request) -> Response:
+@dataclass(frozen=True)
+class _Posted:
+    """A posted web or interview form that passed the checks both forms share."""
+
+    lang: str
+    form: dict[str, str]
+    key: str
+    answers: dict[str, Any]
+
+
+async def _posted_form(request: Request, check: Callable[[dict[str, str], str], str | None] | None = None) -> _Posted | Response:
+    """The posted form read and checked, or the error page that refuses it.
+
+    In order: content type, body (size limit and deadline), encoding, the page's language, the
+    idempotency key, the caller's own fields (``check`` returns the message that refuses them, in
+    the form's language), consent, and the answers against the questionnaire.
+    """
     st = request.app.state
     lang = _lang_of(st, None)
     if _ctype(request) != "application/x-www-form-urlencoded":
@@ -285,26 +302,44 @@ async def submit_form(request: Request) -> Response:
     key = form.get("_key", "")
     if not _IDEM.match(key):
         return _page(st, "error.html", lang, "/", 400, message=MESSAGES["form_key"][lang])
+    refusal = check(form, lang) if check is not None else None
+    if refusal is not None:
+        return _page(st, "error.html", lang, "/", 400, message=refusal)
     if st.questionnaire.design.consent and form.get("_consent") != "1":
         return _page(st, "error.html", lang, "/", 400, message=MESSAGES["consent"][lang])
     try:
         answers = st.questionnaire.answers_from_form(form)
     except AnswerError as exc:
         return _page(st, "error.html", lang, "/", 400, message=exc.text(lang))
-    idem, tag = st.store.hash(key), None
-    if st.invites:
-        tag = _invite_tag(st, form.get("_invite", ""), idem) if form.get("_invite") else None
-        if tag is None:
-            return _page(st, "error.html", lang, "/", 403, message=_invite_msg(lang))
+    return _Posted(lang, form, key, answers)
+
+
+async def _store_and_thank(st: State, row: dict[str, Any], idem: str, tag: bytes | None, lang: str, refused: str) -> Response:
+    """Store a checked form's row and redirect to the thanks page (``refused``: the message when
+    the code or case turns out to be used already)."""
     try:
-        status = await _store_sealed(st, answers, idem, tag)
+        status = await _store_sealed(st, row, idem, tag)
     except Exception:
         log.exception("storage failed")
         return _page(st, "error.html", lang, "/", 503, message=MESSAGES["storage"][lang])
     if status == "bad_invite":
-        return _page(st, "error.html", lang, "/", 403, message=_invite_msg(lang))
+        return _page(st, "error.html", lang, "/", 403, message=refused)
     # Post/Redirect/Get, to a relative path: reloading cannot resubmit, and the form is gone
     return RedirectResponse(f"/thanks?lang={lang}", status_code=303)
+
+
+async def submit_form(request: Request) -> Response:
+    st = request.app.state
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    lang, form = posted.lang, posted.form
+    idem, tag = st.store.hash(posted.key), None
+    if st.invites:
+        tag = _invite_tag(st, form.get("_invite", ""), idem) if form.get("_invite") else None
+        if tag is None:
+            return _page(st, "error.html", lang, "/", 403, message=_invite_msg(lang))
+    return await _store_and_thank(st, posted.answers, idem, tag, lang, _invite_msg(lang))
 
 
 def _parse_api_body(st: State, raw: bytes) -> tuple[str, dict[str, Any], str | None] | JSONResponse:
@@ -399,45 +434,25 @@ async def interviewer_case(request: Request) -> Response:
 async def interviewer_submit(request: Request) -> Response:
     """The interview form: checked like the web form, plus the case (one-time, like an invitation) and its arms."""
     st = request.app.state
-    lang = _lang_of(st, None)
-    if _ctype(request) != "application/x-www-form-urlencoded":
-        return _page(st, "error.html", lang, "/", 415, message=MESSAGES["form_type"][lang])
-    raw = await _body(request)
-    if isinstance(raw, tuple):
-        return _page(st, "error.html", lang, "/", raw[0], message=MESSAGES["too_large" if raw[0] == 413 else "too_slow"][lang])
-    form = _read_form(raw)
-    if isinstance(form, str):
-        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["malformed"][lang].format(why=form))
-    lang = _lang_of(st, form.get("_lang"))
+
+    def interviewer_ok(form: dict[str, str], lang: str) -> str | None:
+        ok = INTERVIEWER_PATTERN.fullmatch(form.get("_interviewer", ""))
+        return None if ok else INTERVIEWER_TEXTS[lang]["bad_interviewer"]
+
+    posted = await _posted_form(request, interviewer_ok)
+    if isinstance(posted, Response):
+        return posted
+    lang, form, answers = posted.lang, posted.form, posted.answers
     t = INTERVIEWER_TEXTS[lang]
-    key = form.get("_key", "")
-    if not _IDEM.match(key):
-        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["form_key"][lang])
-    interviewer = form.get("_interviewer", "")
-    if not INTERVIEWER_PATTERN.fullmatch(interviewer):
-        return _page(st, "error.html", lang, "/", 400, message=t["bad_interviewer"])
-    if st.questionnaire.design.consent and form.get("_consent") != "1":
-        return _page(st, "error.html", lang, "/", 400, message=MESSAGES["consent"][lang])
-    try:
-        answers = st.questionnaire.answers_from_form(form)
-    except AnswerError as exc:
-        return _page(st, "error.html", lang, "/", 400, message=exc.text(lang))
-    idem = st.store.hash(key)
+    idem = st.store.hash(posted.key)
     found = st.assignment.find(form.get("_case", ""))
     tag = _invite_tag(st, found[0], idem) if found is not None else None
     if found is None or tag is None:
         return _page(st, "error.html", lang, "/", 403, message=t["bad_case"])
     if not check_arms(found[1], answers):
         return _page(st, "error.html", lang, "/", 400, message=t["mismatch"])
-    row = {CASE_COLUMN: found[0], INTERVIEWER_COLUMN: interviewer, **answers}
-    try:
-        status = await _store_sealed(st, row, idem, tag)
-    except Exception:
-        log.exception("storage failed")
-        return _page(st, "error.html", lang, "/", 503, message=MESSAGES["storage"][lang])
-    if status == "bad_invite":
-        return _page(st, "error.html", lang, "/", 403, message=t["bad_case"])
-    return RedirectResponse(f"/thanks?lang={lang}", status_code=303)
+    row = {CASE_COLUMN: found[0], INTERVIEWER_COLUMN: form["_interviewer"], **answers}
+    return await _store_and_thank(st, row, idem, tag, lang, t["bad_case"])
 
 
 def _ctype(request: Request) -> str:

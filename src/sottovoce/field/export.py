@@ -32,6 +32,7 @@ from typing import Any
 import nacl.public
 import pandas as pd
 
+from .._words import count_en
 from ..errors import InputError
 from .crypto import BadCiphertext, unseal
 from .questionnaire import decode_payload
@@ -169,7 +170,7 @@ def _file_problems(header: dict[str, Any], lines: list[_Line]) -> tuple[list[str
     elif n > want:
         problems.append(f"the header says {want} records, the file has {n} ({n - want} extra)")
     if dups:
-        problems.append(f"{len(dup_lines)} duplicated record(s), e.g. {dups[0]}")
+        problems.append(f"{count_en(len(dup_lines), 'duplicated record')}, e.g. {dups[0]}")
     if not problems and hashlib.sha256(b"".join(ln.raw if ln.raw.endswith(b"\n") else ln.raw + b"\n"
                                                 for ln in lines)).hexdigest() != header["sha256"]:
         problems.append("the records do not match the header's digest (the file was altered)")

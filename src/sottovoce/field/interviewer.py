@@ -92,6 +92,14 @@ class Assignment:
     def find(self, case: str) -> tuple[str, dict[str, int]] | None:
         return self.cases.get(normalise_code(case)) if _CASE_PATTERN.fullmatch(case or "") else None
 
+    def canonical(self) -> bytes:
+        """The cases and their arms as bytes that do not depend on the file's layout (row order,
+        spaces, line endings, case of the ids): what :meth:`Store.bind_assignment` digests, so the
+        same plan is recognised at every start and any edited case or arm is not."""
+        lines = [",".join([CASE_COLUMN, *self.columns])]
+        lines += [",".join([key, *(str(values[c]) for c in self.columns)]) for key, (_, values) in sorted(self.cases.items())]
+        return "\n".join(lines).encode("utf-8")
+
     def page_arms(self, q: Questionnaire, values: dict[str, int]) -> dict[str, int]:
         """The draws to fix on the page (``Questionnaire.render``'s ``arms``): list question id or split/order column."""
         by_treat = {qq.treat: qq.id for qq in q.study.questions if isinstance(qq, ListQuestion | DoubleListQuestion)}

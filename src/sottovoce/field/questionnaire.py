@@ -402,7 +402,7 @@ class Questionnaire:
         blocks: list[dict[str, Any]] = []
         draws: dict[str, int] = {}
         for s in self.design.splits:
-            draws[s.column] = fixed[s.column] if s.column in fixed else rng.choice(s.values())
+            draws[s.column] = fixed[s.column] if s.column in fixed else s.draw(rng)  # with the declared probabilities
         o = self.design.order
         if o is not None:
             draws[o.column] = fixed[o.column] if o.column in fixed else rng.choice(o.values())

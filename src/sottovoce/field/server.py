@@ -182,6 +182,7 @@ def setup_cases(store: Store, plan: Assignment, invite_key: Path | None, db: str
                          "unlinkable to the case ids. Keep it off this disk; it is made on the first start")
     first = not store.invites_enabled()
     store.unlock_invites(read_invite_key(invite_key, create=first))
+    store.bind_assignment(plan.canonical(), plan.source)  # before importing: an edited plan imports nothing
     _key_file_warnings(invite_key, db)
     if first:
         n = store.import_invites([case for case, _ in plan.cases.values()], plan.source)

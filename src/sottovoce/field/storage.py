@@ -10,6 +10,8 @@ What is stored, and why nothing on disk pairs, orders or times answers:
   operator keeps off this disk and gives at every start. With the code list but without that key,
   a tag cannot be matched to a code, so the database does not say who answered.
 * ``imports``: a keyed digest of every code file imported, so a file is imported only once.
+* ``meta``: in interviewer mode also a keyed digest of the assignment the server was first started
+  with (:meth:`Store.bind_assignment`), so a later start with an edited file is refused.
 
 Between commits, SQLite's WAL and the order of cells inside pages carry the history of recent
 commits. :meth:`Store.scrub` erases it: it rewrites every row in one transaction in the order of
@@ -204,6 +206,22 @@ class Store:
         if bound != study_id:
             raise InputError(f"{_redact(self.url)}: this database holds answers to study '{bound}', not '{study_id}'; "
                              "give each study its own database")
+
+    def bind_assignment(self, content: bytes, source: str) -> None:
+        """Tie the database to one interviewer-mode assignment (``content``: its canonical bytes).
+
+        Only HMAC-SHA-256 of the content under the invitation key is stored (like the code tags):
+        it reveals no case or arm to whoever seizes the disk without that key. The first start
+        stores it; a start with a different assignment is refused (its cases would not be the
+        one-time codes imported, and field-check could not match the answers to one plan)."""
+        if self._invite_key is None:
+            raise RuntimeError("invitation key not given")
+        digest = hmac.new(self._invite_key, b"assignment\0" + content, hashlib.sha256).digest()
+        self._set_meta("assignment", digest)
+        if not hmac.compare_digest(self._meta("assignment") or b"", digest):
+            raise InputError(f"--assignment {source}: not the assignment this database was started with (a case or an "
+                             "arm differs); start with the original file, or field this plan as a new start on a new "
+                             f"database (--db; {_redact(self.url)} keeps the interviews recorded so far)")
 
     def study_id(self) -> str | None:
         raw = self._meta("study")

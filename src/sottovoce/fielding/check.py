@@ -4,7 +4,8 @@ The file is first mapped back to the study: every question's columns must be the
 vendor's value labels say a code means another option than in the study (codes swapped or
 renumbered), the column is recoded by label and the change reported. Then:
 
-* arm sizes as assigned (χ² goodness of fit to equal arms) and arms balanced on the demographics
+* arm sizes as assigned (χ² goodness of fit to the design's arm probabilities: equal, or a split's
+  declared ``probabilities``) and arms balanced on the demographics
   (χ² test of independence per arm column × demographic, Holm-adjusted across the tests) — the
   usual randomisation checks of split-sample experiments;
 * the assignment file honoured (each case's recorded arm equals its assigned arm);
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._words import count_en, count_ru, en_form, plural_ru
 from ..errors import InputError
 from ..io import _key, _norm, read_table, value_labels
 from ..questionnaire_spec import answer_codes
@@ -42,7 +44,7 @@ from ..study import (
     Study,
     load_study,
 )
-from .plan import CASE_ID, assigned_columns
+from .plan import CASE_ID, arm_probabilities, assigned_columns
 
 __all__ = ["Check", "FieldCheck", "field_check", "icc_anova"]
 
@@ -159,14 +161,18 @@ def _arm_sizes(study: Study, df: pd.DataFrame, alpha: float) -> Check:
     if not cols:
         c.status = "skipped"
         return c
+    probs = arm_probabilities(study)
     for col, values in cols.items():
         counts = np.array([(df[col] == v).sum() for v in values], dtype=float)
-        p = float(stats.chisquare(counts).pvalue) if counts.sum() > 0 else float("nan")
-        c.rows.append({"column": col, "counts": {str(v): int(n) for v, n in zip(values, counts, strict=True)}, "p_value": p})
+        share = np.asarray(probs[col]) / np.sum(probs[col])
+        expected = counts.sum() * share
+        p = float(stats.chisquare(counts, expected).pvalue) if counts.sum() > 0 else float("nan")
+        c.rows.append({"column": col, "counts": {str(v): int(n) for v, n in zip(values, counts, strict=True)},
+                       "expected": {str(v): float(e) for v, e in zip(values, expected, strict=True)}, "p_value": p})
         if p < alpha:
-            shown = ", ".join(f"{v}: {int(n)}" for v, n in zip(values, counts, strict=True))
-            c.problem(f"{col}: arm sizes {shown} are unequal (χ² p = {p:.2g})",
-                      f"{col}: размеры групп {shown} неравны (χ² p = {p:.2g})")
+            shown = ", ".join(f"{v}: {int(n)} ({e:.0f})" for v, n, e in zip(values, counts, expected, strict=True))
+            c.problem(f"{col}: arm sizes (expected in brackets) {shown} differ from the design's (χ² p = {p:.2g})",
+                      f"{col}: размеры групп (ожидаемые в скобках) {shown} отличаются от заданных дизайном (χ² p = {p:.2g})")
     return c
 
 
@@ -235,7 +241,8 @@ def _assignment(study: Study, df: pd.DataFrame, assignment: str | Path | None, c
     merged = df[[case_id, *[x for x in _present(study, df)]]].merge(plan, on=case_id, how="left", suffixes=("", "__plan"), indicator=True)
     unknown = int((merged["_merge"] == "left_only").sum())
     if unknown:
-        c.problem(f"{unknown} cases of the file are not in the assignment file", f"{unknown} номеров из файла нет в распределении")
+        c.problem(f"{count_en(unknown, 'case')} of the file {en_form(unknown, 'is', 'are')} not in the assignment file",
+                  f"{count_ru(unknown, 'номера', 'номеров', 'номеров')} из файла нет в распределении")
     for col in _present(study, df):
         if col not in plan.columns:
             continue
@@ -244,8 +251,8 @@ def _assignment(study: Study, df: pd.DataFrame, assignment: str | Path | None, c
         k = int(bad.sum())
         c.rows.append({"column": col, "mismatches": k, "cases": merged.loc[bad, case_id].astype(str).head(10).tolist()})
         if k:
-            c.problem(f"{col}: {k} cases were not given their assigned arm (e.g. {', '.join(merged.loc[bad, case_id].astype(str).head(5))})",
-                      f"{col}: {k} номеров получили не назначенную группу (например, {', '.join(merged.loc[bad, case_id].astype(str).head(5))})")
+            c.problem(f"{col}: {count_en(k, 'case')} {en_form(k, 'was', 'were')} not given the assigned arm (e.g. {', '.join(merged.loc[bad, case_id].astype(str).head(5))})",
+                      f"{col}: {count_ru(k, 'номер', 'номера', 'номеров')} {plural_ru(k, 'получил', 'получили', 'получили')} не назначенную группу (например, {', '.join(merged.loc[bad, case_id].astype(str).head(5))})")
     return c
 
 
@@ -274,12 +281,13 @@ def _ranges(study: Study, df: pd.DataFrame) -> Check:
                     c.rows.append({"column": col, "arm": arm, "n": int(len(x)), "out_of_range": int(bad.sum())})
                     if bad.any():
                         vals = ", ".join(map(str, sorted(set(x[bad].astype(int)))[:5]))
-                        c.problem(f"{col}: {int(bad.sum())} answers in arm {arm} are out of range ({vals}; allowed {min(_allowed_counts(q, arm, which))}–{q.items + arm if isinstance(q, ListQuestion) else ''})",
-                                  f"{col}: {int(bad.sum())} ответов в группе {arm} вне допустимых пределов ({vals})")
+                        c.problem(f"{col}: {count_en(int(bad.sum()), 'answer')} in arm {arm} {en_form(int(bad.sum()), 'is', 'are')} out of range ({vals}; allowed {min(_allowed_counts(q, arm, which))}–{q.items + arm if isinstance(q, ListQuestion) else ''})",
+                                  f"{col}: {count_ru(int(bad.sum()), 'ответ', 'ответа', 'ответов')} в группе {arm} вне допустимых пределов ({vals})")
             treat = pd.to_numeric(df[q.treat], errors="coerce")
             odd = int((treat.notna() & ~treat.isin([0, 1])).sum())
             if odd:
-                c.problem(f"{q.treat}: {odd} values other than 0/1", f"{q.treat}: {odd} значений, отличных от 0/1")
+                c.problem(f"{q.treat}: {count_en(odd, 'value')} other than 0/1",
+                          f"{q.treat}: {count_ru(odd, 'значение', 'значения', 'значений')}, {plural_ru(odd, 'отличное', 'отличных', 'отличных')} от 0/1")
             continue
         if isinstance(q, RRQuestion | CrosswiseQuestion):
             allowed: set[Any] = {0, 1} | ({q.decline} if q.decline is not None else set())
@@ -294,8 +302,8 @@ def _ranges(study: Study, df: pd.DataFrame) -> Check:
             c.rows.append({"column": col, "n": int(len(x)), "out_of_range": int(bad.sum())})
             if bad.any():
                 vals = ", ".join(map(str, list(dict.fromkeys(x[bad].tolist()))[:5]))
-                c.problem(f"{col}: {int(bad.sum())} answers with codes the study does not have ({vals})",
-                          f"{col}: {int(bad.sum())} ответов с кодами, которых нет в исследовании ({vals})")
+                c.problem(f"{col}: {count_en(int(bad.sum()), 'answer')} with codes the study does not have ({vals})",
+                          f"{col}: {count_ru(int(bad.sum()), 'ответ', 'ответа', 'ответов')} с кодами, которых нет в исследовании ({vals})")
     return c
 
 
@@ -391,12 +399,20 @@ def _interviewers(study: Study, df: pd.DataFrame, interviewer: str, alpha: float
     return c
 
 
+def _names(who: pd.Series) -> pd.Series:
+    """Interviewer ids as written by the call centre: a numeric id read from SPSS as 4.0 is "4"."""
+    def name(v: Any) -> str:
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+    return who.map({v: name(v) for v in who.dropna().unique()})  # per distinct id, not per interview
+
+
 def _concentration(flag: pd.Series, who: pd.Series | None, alpha: float) -> list[dict[str, Any]]:
     """Interviewers whose share of flagged interviews is far above everyone's (binomial, Bonferroni)."""
     if who is None:
         return []
     base = float(flag.mean())
-    groups = list(flag.groupby(who.astype(str)))
+    groups = list(flag.groupby(_names(who)))
     out = []
     for name, f in groups:
         p = float(stats.binomtest(int(f.sum()), len(f), base, alternative="greater").pvalue) if 0 < base < 1 else 1.0
@@ -436,7 +452,7 @@ def _short(df: pd.DataFrame, duration: str, interviewer: str, min_duration: floa
     share = float(flag.mean())
     c.rows.append({"threshold_seconds": limit, "short": int(flag.sum()), "n": int(d.notna().sum())})
     if share > 0.05:
-        c.problem(f"{int(flag.sum())} interviews ({share:.1%}) are shorter than {limit:.0f} s",
+        c.problem(f"{count_en(int(flag.sum()), 'interview')} ({share:.1%}) {en_form(int(flag.sum()), 'is', 'are')} shorter than {limit:.0f} s",
                   f"{int(flag.sum())} интервью ({share:.1%}) короче {limit:.0f} с")
     who = df[interviewer] if interviewer in df.columns else None
     for r in _concentration(flag, who, alpha):

@@ -2,8 +2,10 @@
 
 The assignment gives every case (a number to be dialled and interviewed) its arms in advance:
 split arm, block order, list-experiment arm. Each randomised column is drawn by complete
-randomisation with equal arm sizes (a random permutation of a balanced vector; Rosenberger &
-Lachin 2016, ch. 3), independently across columns, from a seeded generator whose seed is written
+randomisation (a random permutation of a vector with fixed arm sizes; Rosenberger & Lachin 2016,
+ch. 3): equal arm sizes, or, for a split with declared ``probabilities``, sizes proportional to
+them (``n·p`` rounded by largest remainders, so they sum to ``n``), independently across columns,
+from a seeded generator whose seed is written
 next to the file, so the draw can be reproduced and audited. The script (``.xlsx``, one per
 language) says, question by question, what to read, which codes to record, and which column of
 the assignment decides the wording, the list, the order and the skips.
@@ -35,7 +37,7 @@ from ..study import (
 )
 from .texts import T, pick
 
-__all__ = ["FieldPlan", "field_plan", "draw_assignment", "assigned_columns", "CASE_ID"]
+__all__ = ["FieldPlan", "field_plan", "draw_assignment", "assigned_columns", "arm_probabilities", "arm_sizes", "CASE_ID"]
 
 CASE_ID = "case_id"
 
@@ -67,9 +69,30 @@ def assigned_columns(study: Study) -> dict[str, list[int]]:
     return out
 
 
+def arm_probabilities(study: Study) -> dict[str, list[float]]:
+    """Each randomised column -> the probability of each of its values (as :func:`assigned_columns`):
+    a split's declared probabilities, else equal."""
+    d = design_of(study)
+    declared = {s.column: s.shares() for s in d.splits}
+    return {c: declared.get(c) or [1.0 / len(v)] * len(v) for c, v in assigned_columns(study).items()}
+
+
+def arm_sizes(n: int, probabilities: list[float]) -> np.ndarray:
+    """Arm sizes for ``n`` cases closest to ``n·p``: floors, then one more case to the arms with the
+    largest remainders (Hamilton's method; ties to the earlier arm), so they sum to ``n``."""
+    p = np.asarray(probabilities, dtype=float)
+    exact = n * p / p.sum()
+    sizes = np.floor(exact).astype(int)
+    short = n - int(sizes.sum())
+    order = np.argsort(-(exact - sizes), kind="stable")
+    sizes[order[:short]] += 1
+    return sizes
+
+
 def draw_assignment(study: Study, n: int, seed: int) -> pd.DataFrame:
-    """``n`` cases (``case_id`` C00001, …) with every randomised column drawn: equal arm sizes
-    (up to one case), in random order, independently across columns."""
+    """``n`` cases (``case_id`` C00001, …) with every randomised column drawn: arm sizes equal (up
+    to one case) or proportional to a split's probabilities (:func:`arm_sizes`), in random order,
+    independently across columns."""
     if not isinstance(n, int) or n < 2:
         raise InputError(f"--n {n}: give the number of cases to field, at least 2")
     cols = assigned_columns(study)
@@ -79,8 +102,12 @@ def draw_assignment(study: Study, n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     width = max(5, len(str(n)))
     data: dict[str, Any] = {CASE_ID: [f"C{i:0{width}d}" for i in range(1, n + 1)]}
+    probs = {s.column: list(s.probabilities) for s in design_of(study).splits if s.probabilities}
     for col, values in cols.items():
-        data[col] = rng.permutation(np.resize(np.asarray(values), n))
+        if col in probs:
+            data[col] = rng.permutation(np.repeat(np.asarray(values), arm_sizes(n, probs[col])))
+        else:  # equal arms: the draw of earlier versions, so a recorded seed still reproduces its plan
+            data[col] = rng.permutation(np.resize(np.asarray(values), n))
     return pd.DataFrame(data)
 
 
@@ -103,8 +130,10 @@ def field_plan(study_path: str | Path, n: int, out: str | Path, seed: int | None
 
     meta = {
         "format": "sottovoce-field-plan/1", "study": study.id, "study_sha256": study.sha256, "n": n, "seed": seed,
-        "generator": "numpy.random.default_rng (PCG64)", "method": "complete randomisation, equal arm sizes, per column",
-        "columns": {c: v for c, v in assigned_columns(study).items()}, "case_id": CASE_ID,
+        "generator": "numpy.random.default_rng (PCG64)",
+        "method": "complete randomisation per column, arm sizes equal or proportional to the split's probabilities (largest remainder)",
+        "columns": {c: v for c, v in assigned_columns(study).items()},
+        "probabilities": arm_probabilities(study), "case_id": CASE_ID,
         "sottovoce": metadata.version("sottovoce"), "numpy": np.__version__,
     }
     (out_dir / "plan.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from .._words import count_en, count_ru, plural_ru
 from .check import FieldCheck
 from .texts import T, pick
 
@@ -53,6 +54,21 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def summary_line(result: FieldCheck, lang: str = "en") -> str:
+    """One sentence: how many checks ran on how many interviews and how many found a problem,
+    with every count agreeing with its noun (1 check, 2 checks; в 1 проверке, в 5 проверках)."""
+    bad = len(result.problems())
+    run = sum(c.status != "skipped" for c in result.checks)
+    if lang == "ru":  # «интервью» does not decline; «в … проверках» is prepositional, «из … проверок» genitive
+        words = {"checks": count_ru(run, "проверке", "проверках", "проверках"),
+                 "of_checks": count_ru(run, "проверки", "проверок", "проверок"),
+                 "interviews": f"{result.n} интервью", "found": plural_ru(bad, "нашла", "нашли", "нашли")}
+    else:
+        words = {"checks": count_en(run, "check"), "of_checks": count_en(run, "check"),
+                 "interviews": count_en(result.n, "interview"), "found": ""}
+    return T("summary_bad" if bad else "summary_ok", lang).format(p=bad, **words)
+
+
 def render_field_report(result: FieldCheck, lang: str = "en") -> str:
     """The report of :func:`~sottovoce.fielding.field_check` as HTML in ``lang`` (en or ru)."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -62,10 +78,7 @@ def render_field_report(result: FieldCheck, lang: str = "en") -> str:
         for r in c.rows:
             keys += [k for k in r if k not in keys]
         checks.append({"id": c.id, "status": c.status, "findings": c.findings, "rows": c.rows, "cols": keys})
-    bad = len(result.problems())
-    run = sum(c.status != "skipped" for c in result.checks)
-    summary = (T("summary_bad", lang).format(p=bad, k=run, n=result.n) if bad
-               else T("summary_ok", lang).format(k=run, n=result.n))
+    summary = summary_line(result, lang)
     return env.from_string(_TEMPLATE).render(
         lang=lang, T=lambda k: T(k, lang), title=pick(result.study.title, lang) or result.study.id,
         file=result.file.name, n=result.n, summary=summary, checks=checks, fmt=_fmt)

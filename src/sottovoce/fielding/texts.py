@@ -54,8 +54,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "ok": {"en": "OK", "ru": "норма"},
     "problem": {"en": "PROBLEM", "ru": "ПРОБЛЕМА"},
     "skipped": {"en": "not checked", "ru": "не проверено"},
-    "summary_ok": {"en": "No problem found in {k} checks of {n} interviews.", "ru": "В {k} проверках {n} интервью проблем не найдено."},
-    "summary_bad": {"en": "{p} of {k} checks found a problem in {n} interviews.", "ru": "{p} из {k} проверок нашли проблему в {n} интервью."},
+    # {checks}, {of_checks} and {interviews} are counted phrases (see fielding.report.summary_line)
+    "summary_ok": {"en": "No problem found in {checks} of {interviews}.", "ru": "В {checks} {interviews} проблем не найдено."},
+    "summary_bad": {"en": "{p} of {of_checks} found a problem in {interviews}.", "ru": "{p} из {of_checks} {found} проблему в {interviews}."},
     "file": {"en": "Vendor file", "ru": "Файл подрядчика"},
     "mapping": {"en": "Mapping to the study", "ru": "Сопоставление с исследованием"},
     "balance": {"en": "Arms balanced on demographics", "ru": "Баланс групп по демографии"},

@@ -41,7 +41,7 @@ from scipy.special import expit, gammaln
 
 from ..errors import ConvergenceError, DesignError
 from . import _logit
-from .ml import Block, MLModel, fit_ml
+from .ml import Block, MLModel, fit_ml, score_difference_hessian
 
 __all__: list[str] = []
 
@@ -213,14 +213,7 @@ class BBModel:
 
     def hessian_fd(self, theta: np.ndarray) -> np.ndarray:
         """Hessian by central differences of the analytic score (a check of :meth:`hessian`)."""
-        p = len(theta)
-        H = np.empty((p, p))
-        for j in range(p):
-            h = 1e-5 * max(1.0, abs(theta[j]))
-            e = np.zeros(p)
-            e[j] = h
-            H[:, j] = (self.score(theta + e) - self.score(theta - e)) / (2 * h)
-        return (H + H.T) / 2
+        return score_difference_hessian(self.score, theta)
 
     def control_pmf(self, theta: np.ndarray) -> np.ndarray:
         """Model probability of each control count 0..J for every row (the control arm's law)."""

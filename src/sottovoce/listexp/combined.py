@@ -26,7 +26,7 @@ import pandas as pd
 
 from .._results import Result
 from ..errors import InputError
-from ..intervals import design_df
+from ..intervals import design_dfs
 from ..subgroups import estimate_by
 from ..survey import Survey
 from ..validate import check_column, check_level
@@ -80,20 +80,20 @@ def _estimates(d: _data.ListData, D: np.ndarray, svy: Survey, level: float) -> R
     U = np.stack([u_d, u_tau, u_d - u_tau, u_comb], axis=1)
     V = svy.cov_total(U)
     se = np.sqrt(np.maximum(np.diag(V), 0))
-    dof = design_df(svy)
+    dofs = design_dfs(svy, U)  # each estimate's own effective df (issue 17)
     n = int(dom.sum())
     names = ["direct", "list", "gap", "combined"]
     scales = ["share", "share", "share-difference", "share"]
     vals = [p_d, tau, p_d - tau, comb]
     cats = tuple(Result.from_estimate(float(v), float(s), scale=sc, df=dof, level=level, n=n, method=f"list-direct-{nm}", label=nm, code=nm)
-                 for nm, sc, v, s in zip(names, scales, vals, se, strict=False))
+                 for nm, sc, v, s, dof in zip(names, scales, vals, se, dofs, strict=True))
     warnings = []
     if p_d - tau > 0:
         warnings.append("the direct question gives a higher share than the list experiment: the list may be deflated (see placebo_list) or the direct answers over-report")
     assumptions = "combined estimator assumes no design effect, honest list answers and no false 'yes' to the direct question (Aronow et al. 2015)"
     gap = cats[2]
     res: Result = Result.from_estimate(
-        float(comb), float(se[3]), scale="share", df=dof, level=level, n=n, method="list-direct", label="combined",
+        float(comb), float(se[3]), scale="share", df=dofs[3], level=level, n=n, method="list-direct", label="combined",
         variable=d.count, categories=cats,
         details={"direct": float(p_d), "list": float(tau), "gap": float(p_d - tau), "gap_se": float(se[2]),
                  "gap_ci": list(gap.ci) if gap.ci else None,

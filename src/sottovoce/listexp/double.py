@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._results import Result
-from ..intervals import design_df, quantile
+from ..intervals import design_dfs, quantile
 from ..validate import check_level
 from . import _data
 from .dim import dim_influence
@@ -50,20 +50,22 @@ def double_list(
     w = da.w
     ta, ua = dim_influence(da.y, da.t == 1, da.t == 0, w)
     tb, ub = dim_influence(db.y, db.t == 1, db.t == 0, w)
-    V = da.survey.cov_total(np.stack([ua, ub, (ua + ub) / 2], axis=1))
+    U = np.stack([ua, ub, (ua + ub) / 2, ua - ub], axis=1)
+    V = da.survey.cov_total(U)
     se = np.sqrt(np.maximum(np.diag(V), 0))
     est = (ta + tb) / 2
     n = int((w > 0).sum())
-    dof = design_df(da.survey)
+    # each estimate's own effective df (issue 17): lists A, B, their average, their difference
+    dofs = design_dfs(da.survey, U)
     cats = tuple(Result.from_estimate(v, float(s), scale="share", df=dof, level=level, n=n, method="list-dim", label=lab, code=lab)
-                 for lab, v, s in (("list A", ta, se[0]), ("list B", tb, se[1])))
+                 for lab, v, s, dof in (("list A", ta, se[0], dofs[0]), ("list B", tb, se[1], dofs[1])))
     warnings = list(da.warnings)
     se_diff = float(np.sqrt(max(V[0, 0] + V[1, 1] - 2 * V[0, 1], 0)))
-    if abs(ta - tb) > quantile(level, dof.finite) * se_diff:
+    if abs(ta - tb) > quantile(level, dofs[3].finite) * se_diff:
         warnings.append("the two lists give significantly different estimates: a design effect in one list is likely")
     corr = float(V[0, 1] / np.sqrt(V[0, 0] * V[1, 1])) if V[0, 0] * V[1, 1] > 0 else None
     res: Result = Result.from_estimate(
-        float(est), float(se[2]), scale="share", df=dof, level=level, n=n, method="list-double", variable=f"{count_a}+{count_b}",
+        float(est), float(se[2]), scale="share", df=dofs[2], level=level, n=n, method="list-double", variable=f"{count_a}+{count_b}",
         categories=cats, details={"corr_lists": corr, "difference": float(ta - tb), "difference_se": se_diff},
         notes=(f"list A − list B: {100 * (ta - tb):.1f} points (se {100 * se_diff:.1f}); correlation of the two lists' estimates "
                f"{'–' if corr is None else f'{corr:.3f}'}",),

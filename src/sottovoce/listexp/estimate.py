@@ -350,15 +350,18 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
                                        influence=U_sens if se == "design" else None)},
     )
     if by:
-        groups, notes = estimate_by(d.survey, by, lambda dom, lev: _reg_predict(d, method, beta_s, V_s, np.where(sel, dom.weights, 0.0), dom, level), min_n=1)
+        u_coef = U_sens if se == "design" else None
+        groups, notes = estimate_by(d.survey, by, lambda dom, lev: _reg_predict(d, method, beta_s, V_s, np.where(sel, dom.weights, 0.0), dom,
+                                                                                level, u_coef), min_n=1)
         fitres = fitres.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*fitres.warnings, *notes))))
     return fitres
 
 
-def _predictor(d: _data.ListData, beta: np.ndarray, V: np.ndarray, level: float) -> Callable[[Survey, Level], Result]:
+def _predictor(d: _data.ListData, beta: np.ndarray, V: np.ndarray, level: float,
+               influence: np.ndarray | None) -> Callable[[Survey, Level], Result]:
     """A subgroup's ML prediction (for :func:`estimate_by`), with this item's coefficients bound."""
     def fit(dom: Survey, lev: Level) -> Result:
-        return _reg_predict(d, "ml", beta, V, dom.weights, dom, level)
+        return _reg_predict(d, "ml", beta, V, dom.weights, dom, level, influence)
 
     return fit
 
@@ -424,9 +427,13 @@ def _control_law_test(d: _data.ListData, sel: np.ndarray, model: Any, inv: np.nd
     return _ft.count_law_test(d.survey, d.y, (d.t == 0) & sel, pmf, theta, U, J, name)
 
 
-def _reg_predict(d: _data.ListData, method: str, beta: np.ndarray, V: np.ndarray, w: np.ndarray, svy: Survey, level: float) -> Result:
+def _reg_predict(d: _data.ListData, method: str, beta: np.ndarray, V: np.ndarray, w: np.ndarray, svy: Survey, level: float,
+                 influence: np.ndarray | None = None) -> Result:
     """A subgroup's prevalence predicted by the overall model: the weighted mean of the
-    individual predictions over the subgroup (``predict.ictreg(newdata = subgroup, avg = TRUE)``)."""
+    individual predictions over the subgroup (``predict.ictreg(newdata = subgroup, avg = TRUE)``).
+    With design-based SEs, ``influence`` (the coefficients' linearization values, n × k) gives
+    the prediction's effective df; its variance comes from the whole sample's coefficients, so
+    the whole design's strata count."""
     dom = w > 0
     if not dom.any():
         from ..errors import DesignError
@@ -435,7 +442,8 @@ def _reg_predict(d: _data.ListData, method: str, beta: np.ndarray, V: np.ndarray
     p, grad = _prevalence(method, d.X[dom], beta, w[dom])
     est = float(np.average(p, weights=w[dom]))
     s = float(np.sqrt(grad @ V @ grad))
-    return Result.from_estimate(est, s, scale="share", df=design_df(svy), level=level, n=int(dom.sum()), method=f"list-{method}",
+    dof = design_df(svy) if influence is None else design_df(d.survey, influence @ grad)
+    return Result.from_estimate(est, s, scale="share", df=dof, level=level, n=int(dom.sum()), method=f"list-{method}",
                                 variable=d.count)
 
 
@@ -503,7 +511,8 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
                                            influence=U[:, blocks[part]] if (U is not None and se == "design") else None)},
         )
         if by:
-            groups, notes = estimate_by(d.survey, by, _predictor(d, par[part], Vs, level))
+            u_coef = U[:, blocks[part]] if (U is not None and se == "design") else None
+            groups, notes = estimate_by(d.survey, by, _predictor(d, par[part], Vs, level, u_coef))
             r = r.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*r.warnings, *notes))))
         cats.append(r)
     names = [f"{b.part}:{term}" for b in model.blocks for term in b.terms]

@@ -54,7 +54,8 @@ def wald_test(r: np.ndarray, U: np.ndarray, survey: Survey, name: str, what: str
     freedom. Returns the contract's test entry (``df`` is ``[k, d − k + 1]``), or an entry with
     ``p_value`` None and a ``reason`` when nothing is left.
     """
-    from scipy import stats
+    # scipy.special, not scipy.stats: the distribution objects cost ~0.9 s to import per CLI call
+    from scipy.special import chdtrc, fdtrc
 
     V = survey.cov_total(U)
     V = (V + V.T) / 2
@@ -69,13 +70,13 @@ def wald_test(r: np.ndarray, U: np.ndarray, survey: Survey, name: str, what: str
     chi2 = float(np.sum(z ** 2 / lam[keep]))
     d = design_df(survey, U).value
     if not np.isfinite(d):
-        return {**entry, "statistic_name": "chi2", "statistic": chi2, "df": k, "p_value": float(stats.chi2.sf(chi2, k)), "chi2": chi2}
+        return {**entry, "statistic_name": "chi2", "statistic": chi2, "df": k, "p_value": float(chdtrc(k, chi2)), "chi2": chi2}
     ddf = d - k + 1
     if ddf < 1:
         return {**entry, "statistic": None, "df": [k, ddf], "p_value": None, "chi2": chi2,
                 "reason": f"the design has {d:g} degrees of freedom, too few for a {k}-df test"}
     F = chi2 * ddf / (d * k)
-    return {**entry, "statistic": float(F), "df": [k, float(ddf)], "p_value": float(stats.f.sf(F, k, ddf)), "chi2": chi2}
+    return {**entry, "statistic": float(F), "df": [k, float(ddf)], "p_value": float(fdtrc(k, ddf, F)), "chi2": chi2}
 
 
 def _pool(expected: np.ndarray) -> list[list[int]]:

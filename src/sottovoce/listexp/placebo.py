@@ -23,7 +23,7 @@ import numpy as np
 
 from .._results import Result
 from ..errors import DesignError, InputError
-from ..intervals import design_df
+from ..intervals import design_dfs
 from ..validate import check_level, check_probability
 from . import _data
 from .dim import dim_influence
@@ -68,15 +68,15 @@ def placebo_list(
     V = d.survey.cov_total(U)
     se = np.sqrt(np.maximum(np.diag(V), 0))
     n = int((w > 0).sum())
-    dof = design_df(d.survey)
+    dofs = design_dfs(d.survey, U)  # each estimate's own effective df (issue 17)
     vals = [("sensitive", s, "share"), ("placebo", p, "share"), ("deflation", defl, "share-difference"), ("corrected", s + defl, "share")]
     cats = tuple(Result.from_estimate(float(v), float(e), scale=scale, df=dof, level=level, n=n, method=f"list-placebo-{lab}", label=lab, code=lab)
-                 for (lab, v, scale), e in zip(vals, se, strict=False))
+                 for (lab, v, scale), e, dof in zip(vals, se, dofs, strict=True))
     z = defl / se[2] if se[2] > 0 else np.nan
     assumptions = ("the correction assumes adding any item lowers the control-item count by the same amount in the placebo and "
                    "sensitive arms (Frye et al. 2023)")
     res: Result = Result.from_estimate(
-        float(s + defl), float(se[3]), scale="share", df=dof, level=level, n=n, method="list-placebo", variable=count,
+        float(s + defl), float(se[3]), scale="share", df=dofs[3], level=level, n=n, method="list-placebo", variable=count,
         categories=cats, label="corrected",
         details={"deflation": float(defl), "deflation_se": float(se[2]), "deflation_z": float(z),
                  "placebo_prevalence": placebo_prevalence, "assumptions": assumptions},

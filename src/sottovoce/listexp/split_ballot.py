@@ -25,7 +25,7 @@ from scipy import stats
 
 from .._results import Result
 from ..errors import DesignError, InputError
-from ..intervals import design_df
+from ..intervals import design_dfs
 from ..io import category_label, require_columns
 from ..subgroups import clean_code as _clean
 from ..survey import Survey, as_survey, design_columns
@@ -131,13 +131,14 @@ def split_ballot(
     rs2, df2 = pearson / (dbar * (1 + a2)), df_ / (1 + a2)
     label = lambda code: category_label(df, variable, code)  # noqa: E731
     blabel = lambda code: category_label(df, ballot, code)  # noqa: E731
-    dof = design_df(svy)
+    # each share's and each difference's own effective df (issue 17)
+    dof_sh, dof_d = design_dfs(svy, U_sh), design_dfs(svy, U_d)
     diff_cats = []
     for j, b in enumerate(others):
         for k, c in enumerate(cats):
             i = j * K + k
             diff_cats.append(Result.from_estimate(
-                float(d[i]), float(se_d[i]), scale="share-difference", df=dof, level=level, n=nb[b] + nb[ref],
+                float(d[i]), float(se_d[i]), scale="share-difference", df=dof_d[i], level=level, n=nb[b] + nb[ref],
                 method="split-ballot-difference", code=_clean(c),
                 label=label(c) if len(others) == 1 else f"{label(c) or c} (ballot {b} − {ref})",
                 details={"ballot": _clean(b), "reference": _clean(ref)}))
@@ -145,7 +146,7 @@ def split_ballot(
     for i, b in enumerate(balls):
         # Wilson with the design's effective sample size: an answer a wording did not offer (share
         # 0) still gets a real one-sided interval, not [0, 0]
-        bc = tuple(Result.from_estimate(float(shares[b][k]), float(se_sh[i, k]), scale="share", df=dof, level=level, ci="wilson",
+        bc = tuple(Result.from_estimate(float(shares[b][k]), float(se_sh[i, k]), scale="share", df=dof_sh[i * K + k], level=level, ci="wilson",
                                         n=nb[b], method="share", code=_clean(c), label=label(c)) for k, c in enumerate(cats))
         groups.append(Result(n=nb[b], method="share", by=ballot, level=_clean(b), label=blabel(b), categories=bc, level_ci=level,
                              scale="share", details={"weight_total": float(w[bv == b].sum())}))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._words import count_en, count_ru
 from . import charts
 from .corpus_text import (
     CORPUS_STRINGS,
@@ -27,7 +28,6 @@ from .corpus_text import (
     WORDING_NO,
 )
 from .shares import DIFFERENCE, SHARE, shown_ci
-from .text import plural_ru
 from .view import dec, fmt1, signed
 
 __all__ = ["corpus_view", "render_corpus_report", "house_names", "CORPUS_LANGUAGES"]
@@ -87,9 +87,7 @@ def _p(x: float, lang: str) -> str:
 
 
 def _count(n: int, lang: str, en: tuple[str, str], ru: tuple[str, str, str]) -> str:
-    if lang == "ru":
-        return f"{n} {plural_ru(n, *ru)}"
-    return f"{n} {en[0] if n == 1 else en[1]}"
+    return count_ru(n, *ru) if lang == "ru" else count_en(n, *en)
 
 
 def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dict[str, Any]:
@@ -235,7 +233,7 @@ def corpus_view(payload: Mapping[str, Any], lang: str, trend: Any = None) -> dic
         "headline": headline, "years": years, "corpus_rows": corpus_rows,
         "trend_chart": trend_chart, "trend_summary": S["trend_summary"].format(sigma=sigma), "monthly": monthly_rows,
         "series_chart": series_chart, "wording_rows": wording_rows, "features": features, "effects_chart": effects_chart,
-        "events_intro": S["events_intro"].format(k=len(tested)), "events": events,
+        "events_intro": S["events_intro"].format(events=_count(len(tested), lang, ("event", "events"), ("события", "событий", "событий"))), "events": events,
         "event_changes": S["event_changes"].format(window=payload.get("window", 120)),
         "event_no_changes": S["event_no_changes"].format(window=payload.get("window", 120)),
         "agreement": agreement, "audit": audit, "audit_no_rate": "" if any_rate else S["audit_no_rate"],

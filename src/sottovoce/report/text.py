@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .._words import count_en, count_ru, plural_ru
+
 __all__ = ["STRINGS", "t", "round_half_up", "pct", "points", "plural_ru", "count_phrase", "pick", "times", "fewer_than", "groups_in"]
 
 
@@ -30,22 +32,12 @@ def points(share: float | None) -> int:
     return int(round_half_up(100 * (share or 0.0)))
 
 
-def plural_ru(n: int, one: str, few: str, many: str) -> str:
-    """Russian plural form for a count: 1 пункт, 2 пункта, 5 пунктов, 11 пунктов, 21 пункт."""
-    n = abs(int(n))
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
-
-
 def fewer_than(k: int, lang: str) -> str:
     """The object of "fewer than": ``"30 respondents"`` / ``"30 респондентов"`` (genitive after
     «меньше»: 21 респондента, 30 респондентов)."""
     if lang == "ru":
-        return f"{k} " + ("респондента" if k % 10 == 1 and k % 100 != 11 else "респондентов")
-    return f"{k} respondent" + ("" if k == 1 else "s")
+        return count_ru(k, "респондента", "респондентов", "респондентов")
+    return count_en(k, "respondent")
 
 
 def groups_in(n: int, lang: str) -> str:
@@ -62,9 +54,7 @@ def count_phrase(n: int, lang: str, noun: str) -> str:
         "group": ("group", "groups", ("группа", "группы", "групп")),
         "point": ("percentage point", "percentage points", ("процентный пункт", "процентных пункта", "процентных пунктов")),
     }[noun]
-    if lang == "ru":
-        return f"{n} {plural_ru(n, *forms[2])}"
-    return f"{n} {forms[0] if abs(n) == 1 else forms[1]}"
+    return count_ru(n, *forms[2]) if lang == "ru" else count_en(n, forms[0], forms[1])
 
 
 def times(x: float, lang: str) -> str:
@@ -194,6 +184,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "c_weights": "Some weights are large (up to {wmax} the mean): a few respondents carry much of the estimate.",
         "c_deff": "Weighting costs precision: the design effect is {deff}, so the {n} interviews count like {neff}.",
         "c_fixed_se": "The standard errors of {qs} treat the final weights as fixed, so they slightly understate the uncertainty that weighting adds.",
+        "c_few_df": "The intervals of {qs} rest on few effective degrees of freedom (as few as {df}): their variance comes from a few sampled areas (primary sampling units), so they use Student's t with those degrees of freedom and are wider than the number of interviews suggests; with so few areas even that width is uncertain (Korn & Graubard 1999).",
         "c_skipped": "Not computed: {what} ({why}).",
         "c_failed": "“{q}” could not be estimated: {why}.",
         "c_failed_group": "“{q}” could not be estimated for {by} = {level}: {why}. The overall estimate and the other groups stand.",
@@ -234,6 +225,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "trend_effect": "Effect, points",
         "trend_ci": "95% interval, points",
         "trend_reference": "reference",
+        "trend_chart_title": "Pooled trend with house effects (Kalman smoother)",
+        "trend_chart_ylabel": "share, % of {base}",
+        "trend_chart_band": "trend, {level}% band",
+        "trend_chart_line": "trend",
+        "trend_chart_outlier": "outlier (|z| > 3)",
         "trend_shift": "Level shift at “{event}” ({date}): {shift} points (95% interval {lo} … {hi}), p = {p}.",
         "m_trend": "Poll pooling: a random-walk model of the share observed by every poll with sampling error and a house effect per pollster, fitted by Kalman filtering and smoothing; random-walk variance by maximum likelihood (Jackman 2005).",
         "c_trend_failed": "The trend across polls could not be estimated: {why}.",
@@ -260,6 +256,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "tbl_bounds": "worst-case bounds, {q}",
         "tbl_tipping": "tipping point: the total reaches {threshold}% if this share of nonrespondents say “yes”",
         "console_failures": "Not estimated:",
+        # what the CLI prints besides the tables (see sottovoce.messages for estimator warnings)
+        "console_demo_written": "simulated example study written to {path}",
+        "console_report": "report: {path}",
+        "console_results": "results: {paths}",
+        "step_reading": "reading the data",
+        "step_weighting": "weighting",
+        "step_estimating": "estimating {q}",
+        "step_nonresponse": "auditing nonresponse",
+        "step_trend": "pooling polls into a trend",
+        "step_writing": "writing the report",
+        # estimator warnings, matched in English and reworded (sottovoce.messages)
+        "msg_wave": "wave '{wave}': ",
+        "msg_boundary": "estimate is 0 or 1; {method} interval from the {n}",
+        "msg_zero_variance": "estimated variance is zero; {method} interval from the {n}",
+        "msg_no_answer": "{n} with no answer to '{name}' {verb} left out (a domain)",
+        "msg_zero_weight": "{n} with zero weight {verb} excluded",
     },
     "ru": {
         "lang_name": "Русский",
@@ -363,6 +375,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "c_weights": "Некоторые веса велики (самый большой в {wmax} больше среднего): немногие респонденты сильно влияют на оценку.",
         "c_deff": "Взвешивание снижает точность: дизайн-эффект равен {deff}, так что {n} интервью стоят примерно {neff}.",
         "c_fixed_se": "Стандартные ошибки для {qs} считают итоговые веса фиксированными и поэтому немного занижают неопределённость, которую добавляет взвешивание.",
+        "c_few_df": "Интервалы для {qs} опираются на малое число эффективных степеней свободы (вплоть до {df}): их дисперсия определяется немногими попавшими в выборку территориями (первичными единицами отбора), поэтому они построены по распределению Стьюдента с этим числом степеней свободы и шире, чем можно ожидать по числу интервью; при столь немногих территориях неточна и сама ширина интервала (Korn & Graubard 1999).",
         "c_skipped": "Не рассчитано: {what} ({why}).",
         "c_failed": "Для вопроса «{q}» оценку получить не удалось: {why}.",
         "c_failed_group": "Для вопроса «{q}» не удалось получить оценку в группе {by} = {level}: {why}. Общая оценка и оценки других групп от этого не зависят.",
@@ -403,6 +416,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "trend_effect": "Эффект, п. п.",
         "trend_ci": "95%-й интервал, п. п.",
         "trend_reference": "точка отсчёта",
+        "trend_chart_title": "Общий тренд с учётом смещений компаний (сглаживание Калмана)",
+        "trend_chart_ylabel": "доля, % {base}",
+        "trend_chart_band": "тренд, {level}%-я полоса",
+        "trend_chart_line": "тренд",
+        "trend_chart_outlier": "выброс (|z| > 3)",
         "trend_shift": "Сдвиг уровня в момент события «{event}» ({date}): {shift} п. п. (95%-й интервал {lo} … {hi}), p = {p}.",
         "m_trend": "Объединение опросов: модель случайного блуждания для доли, которую каждый опрос измеряет с выборочной ошибкой и систематическим смещением своей компании; оценка фильтром и сглаживателем Калмана, дисперсия блуждания — методом максимального правдоподобия (Jackman 2005).",
         "c_trend_failed": "Динамику по опросам оценить не удалось: {why}.",
@@ -429,5 +447,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "tbl_bounds": "границы при худшем сценарии, {q}",
         "tbl_tipping": "переломная точка: общая доля достигает {threshold}%, если такая доля не ответивших скажет «да»",
         "console_failures": "Не оценено:",
+        "console_demo_written": "симулированное учебное исследование записано в {path}",
+        "console_report": "отчёт: {path}",
+        "console_results": "результаты: {paths}",
+        "step_reading": "чтение данных",
+        "step_weighting": "взвешивание",
+        "step_estimating": "оценка {q}",
+        "step_nonresponse": "анализ неответов",
+        "step_trend": "объединение опросов в тренд",
+        "step_writing": "запись отчёта",
+        "msg_wave": "волна «{wave}»: ",
+        "msg_boundary": "оценка равна 0 или 1; интервал {method} по {n}",
+        "msg_zero_variance": "оценка дисперсии равна нулю; интервал {method} по {n}",
+        "msg_no_answer": "{n} без ответа на «{name}» {verb} из расчёта (как домен)",
+        "msg_zero_weight": "{n} с нулевым весом {verb} из расчёта",
     },
 }

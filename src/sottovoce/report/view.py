@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._words import count_en, count_ru
 from ..disclosure import publishable
+from ..intervals import SMALL_DF
 from . import charts
 from .headline import answer, headline, method_name, questions, truth_sentences
 from .shares import (
@@ -24,7 +26,7 @@ from .shares import (
     publishable_estimate,
     shown_ci,
 )
-from .text import STRINGS, fewer_than, groups_in, pct, pick, plural_ru, round_half_up, t, times
+from .text import STRINGS, fewer_than, groups_in, pct, pick, round_half_up, t, times
 
 __all__ = ["build_view", "failures"]
 
@@ -68,7 +70,9 @@ def signed(share: float, lang: str) -> str:
 def row(label: str, r: Mapping[str, Any] | None, min_cell: int, lang: str, kind: str = "", why: str | None = None) -> dict[str, Any]:
     """One table row: the estimate and its interval, or why it is not shown."""
     S = STRINGS[lang]
-    empty = {"label": label, "kind": kind, "suppressed": True, "estimate": "", "ci": "", "n": "", "flag": ""}
+    # n stays on rows not shown (as in results.json and the terminal tables): a blank reads as "nobody"
+    empty = {"label": label, "kind": kind, "suppressed": True, "estimate": "", "ci": "",
+             "n": "" if r is None or r.get("n") is None else r["n"], "flag": ""}
     if r is not None and (r.get("suppressed") or (r.get("estimate") is not None and not publishable_estimate(r, min_cell))):
         return {**empty, "note": t(lang, "suppressed", fewer=fewer_than(min_cell, lang))}
     if failed(r):
@@ -188,6 +192,19 @@ def _compare_section(results: Mapping[str, Any], qs_sorted: list[Mapping[str, An
         "compare_chart": charts.interval_chart(pts, S["chart_compare_alt"], S["estimate"]) if pts else "",
         "wordings": [{"method": method_name(q, lang), "id": q["id"], "text": pick(q.get("wording"), lang)} for q in qs_sorted if q.get("wording")],
     }
+
+
+def _few_df(qs_sorted: list[Mapping[str, Any]]) -> dict[str, float]:
+    """The questions with an interval on fewer than 20 effective (Satterthwaite) degrees of
+    freedom — overall, per answer or per subgroup — and the fewest df of each (issue 17)."""
+    out: dict[str, float] = {}
+    for q in qs_sorted:
+        r = q.get("result") or {}
+        for e in (r, *(r.get("categories") or []), *(r.get("groups") or [])):
+            df, name = e.get("df"), str(e.get("df_name") or "")
+            if df is not None and name.startswith("effective") and df < SMALL_DF and e.get("ci") is not None:
+                out[q["id"]] = min(out.get(q["id"], df), float(df))
+    return out
 
 
 def _group_sections(results: Mapping[str, Any], qs_sorted: list[Mapping[str, Any]], lang: str, min_cell: int, caveats: list[str]) -> list[dict[str, Any]]:
@@ -310,6 +327,23 @@ def _bounded(r: Mapping[str, Any], lo_key: str, hi_key: str, bounds: tuple[float
     return shown_ci({"ci": (r[lo_key], r[hi_key])}, bounds)
 
 
+def trend_chart_labels(lang: str, base: str = "all") -> dict[str, Any]:
+    """The words of the ``[trend]`` chart in ``lang`` (see :func:`sottovoce.dynamics.plot_trend`);
+    pollster names and event labels are data and stay as given, as in the section's table."""
+    from .corpus_text import MONTHS
+
+    S = STRINGS[lang]
+    return {"title": S["trend_chart_title"], "ylabel": t(lang, "trend_chart_ylabel", base=S[f"trend_base_{base}"]),
+            "band": S["trend_chart_band"], "trend": S["trend_chart_line"], "outlier": S["trend_chart_outlier"],
+            "months": MONTHS[lang]}
+
+
+def trend_chart_svg(tr: Mapping[str, Any], lang: str) -> str:
+    """The ``[trend]`` chart as drawn in ``lang`` (a results.json from before charts were drawn per
+    language has one, ``chart_svg``)."""
+    return str((tr.get("chart_svgs") or {}).get(lang) or tr.get("chart_svg") or "")
+
+
 def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None:
     """The "Trend across polls" section, or ``None`` when the study has no ``[trend]`` table."""
     if not tr:
@@ -323,7 +357,7 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
     if tr.get("status") == "skipped":
         view["failed"] = S["why_not_available"]
         return view
-    view["chart"] = _svg_inline(tr.get("chart_svg") or "")
+    view["chart"] = _svg_inline(trend_chart_svg(tr, lang))
     # the defaults fit_trend applied (reference wording, polls left out, a bounded sigma), in this language
     view["notes"] = [n.get(lang) or n.get("en", "") for n in tr.get("trend_notes") or []]
     if tr.get("estimate") is not None and has_interval(tr):
@@ -334,11 +368,9 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
     constraint = t(lang, "trend_relative_to", house=ref) if ref else S["trend_sum_to_zero"]
     n_polls, n_houses = int(tr.get("n_polls") or 0), int(tr.get("n_houses") or 0)
     if lang == "ru":  # «10 опросов из 3 источников»: genitive after «из»
-        polls = f"{n_polls} " + plural_ru(n_polls, "опрос", "опроса", "опросов")
-        houses = f"{n_houses} " + ("источника" if n_houses % 10 == 1 and n_houses % 100 != 11 else "источников")
+        polls, houses = count_ru(n_polls, "опрос", "опроса", "опросов"), count_ru(n_houses, "источника", "источников", "источников")
     else:
-        polls = f"{n_polls} poll" + ("" if n_polls == 1 else "s")
-        houses = f"{n_houses} house" + ("" if n_houses == 1 else "s")
+        polls, houses = count_en(n_polls, "poll"), count_en(n_houses, "house")
     view["summary"] = t(lang, "trend_summary", polls=polls, houses=houses, first=tr.get("first", ""),
                         last=tr.get("last", ""), base=S[f"trend_base_{tr.get('base', 'all')}"], constraint=constraint)
     for h in tr.get("houses") or []:
@@ -400,6 +432,9 @@ def build_view(results: Mapping[str, Any], lang: str | None = None) -> dict[str,
     caveats: list[str] = [S["c_simulated"]] if study.get("simulated") else []
 
     compare = _compare_section(results, qs_sorted, lang, min_cell, caveats)
+    few = _few_df(qs_sorted)
+    if few:
+        caveats.append(t(lang, "c_few_df", qs=", ".join(few), df=num(min(few.values()), 1, lang)))
     caveats.extend(failures(results, lang))
     groups = _group_sections(results, qs_sorted, lang, min_cell, caveats)
     weighting = _weighting_section(results, lang, caveats)

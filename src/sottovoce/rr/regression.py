@@ -207,8 +207,9 @@ def rr_logit(
     grad = (wp * g * (1 - g)) @ X
     pred_se = float(np.sqrt(grad @ vcov @ grad))
     coefs = {"sensitive": {nm: {"coef": float(b_), "se": float(s_)} for nm, b_, s_ in zip(names, beta, se, strict=True)}}
-    # the average prediction is a share: t on the design's df (normal without a design)
-    dof = design_df(survey) if survey is not None else NORMAL
+    # the average prediction is a share: t on its effective df from the coefficients' influence
+    # (issue 17; normal without a design)
+    dof = design_df(survey, u @ grad) if survey is not None else NORMAL
     result = Result.from_estimate(
         pred,
         pred_se,
