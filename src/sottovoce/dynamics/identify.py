@@ -40,6 +40,7 @@ from ..errors import InputError
 __all__ = ["Identification", "identify", "sigma_cap_per_unit", "DEFAULT_SIGMA_CAP_WEEK", "sigma_note", "cap_rejected_note"]
 
 DEFAULT_SIGMA_CAP_WEEK = 0.02  # 2 points per week (share scale)
+_UNIT_RU = {"week": "неделю", "day": "день"}  # "points per week" in Russian: п.п. в неделю
 Text = dict[str, str]
 
 
@@ -123,7 +124,7 @@ def sigma_cap_per_unit(cap: float | str | None, unit_days: int) -> float | None:
 
 def sigma_note(cap: float, unit: str, bound: float) -> Text:
     """The bilingual note of a bounded sigma (also the warning's text in English)."""
-    unit_ru = {"week": "неделю", "day": "день"}.get(unit, unit)
+    unit_ru = _UNIT_RU.get(unit, unit)
     return {"en": f"the polls hardly determine how fast opinion moves (a flat likelihood for the random-walk sd, still high at "
                   f"{100 * bound:g} points per {unit}); the sd is fixed at its cap, {100 * cap:.3g} points per {unit}, so the bands "
                   "between polls rest on that assumption (set sigma_cap, or fix sigma)",
@@ -135,11 +136,10 @@ def sigma_note(cap: float, unit: str, bound: float) -> Text:
 
 def cap_rejected_note(cap: float, unit: str) -> Text:
     """The bilingual note of a flat likelihood whose cap the polls reject (sigma stays at its ML)."""
-    unit_ru = {"week": "неделю", "day": "день"}.get(unit, unit)
     return {"en": f"the polls hardly determine how fast opinion moves (a flat likelihood for the random-walk sd), but they reject "
                   f"a cap of {100 * cap:.3g} points per {unit} (likelihood-ratio test at 5%): opinion moved faster than that, so the "
                   "sd stays at its ML value and the bands between polls are wide",
             "ru": f"опросы почти не определяют скорость изменения мнений (плоское правдоподобие для стандартного отклонения "
-                  f"случайного блуждания), но отвергают предел {100 * cap:.3g} п.п. в {unit_ru} (тест отношения правдоподобия, 5%): "
+                  f"случайного блуждания), но отвергают предел {100 * cap:.3g} п.п. в {_UNIT_RU.get(unit, unit)} (тест отношения правдоподобия, 5%): "
                   "мнения менялись быстрее, поэтому отклонение оставлено на оценке максимального правдоподобия, и полосы между "
                   "опросами широкие"}
