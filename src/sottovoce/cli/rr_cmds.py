@@ -12,6 +12,7 @@ from ._common import (
     STRATA_OPTION,
     WEIGHTS_OPTION,
     emit,
+    labelled_groups,
     load_data,
     result_warnings_only,
 )
@@ -61,7 +62,10 @@ def rr_command(
             result = rr_prevalence(
                 df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
             )
-    emit(result, as_json)
+    by_title = ""
+    if not as_json:  # JSON keeps the column names; the table uses the file's labels
+        result, by_title = labelled_groups(result, df, by)
+    emit(result, as_json, subtitle=by_title)
 
 
 def plan_command(
