@@ -4,11 +4,17 @@
 ``svypredmeans`` return: several estimates (domain means, predictive margins, marginal effects,
 combinations of coefficients) and their covariance matrix. Each estimate is a child result in
 ``categories`` whose interval follows the one interval rule (:meth:`Result.from_estimate`: t on
-the design df, cut to [0, 1] for shares and [−1, 1] for differences of shares); the covariance
+its own df, cut to [0, 1] for shares and [−1, 1] for differences of shares); the covariance
 is in ``details["vcov"]`` (``cov_params()``). On top of the result contract it gives any linear
 combination with its standard error (:meth:`Estimates.contrast`, R's ``svycontrast``), the joint
 Wald test of several (:meth:`Estimates.wald_test`, R's ``regTermTest``) and statsmodels'
 accessors (``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``) over the estimates.
+
+Degrees of freedom (issue 17): estimates built with a :class:`Linearization` (domain means,
+margins) give each estimate, and each contrast of them, the Satterthwaite effective df of its own
+linearization values (:func:`sottovoce.intervals.design_df`); under ``df="design"`` these are
+PSUs − strata, as R. Joint Wald tests keep the design df (R's ``regTermTest``); GLM coefficient
+contrasts keep the model's residual df.
 
 :func:`wald_test` is the one Wald test, shared with the GLM: ``F = βᵀV⁻¹β / q`` on ``q`` and the
 residual degrees of freedom (R's default ``method = "Wald"``), χ² on ``q`` df without them.

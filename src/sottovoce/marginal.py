@@ -27,6 +27,11 @@ Variance (``vce``):
 * ``"svypredmeans"``: R's ``svypredmeans``, the sum ``gᵀV_βg + var(Σ_d w μ_i / W_d)`` of the two
   parts, leaving out their covariance.
 
+Degrees of freedom: each margin, marginal effect and contrast of margins takes the
+Satterthwaite effective df of the linearization values behind its variance (issue 17; for
+``"delta"`` the coefficients' part ``gᵀU_i``, for ``"svypredmeans"`` the strata parts of both
+terms added), counted over the PSUs of the fit's respondents; ``df="design"``: PSUs − strata, as R.
+
 Models that carry no influence values (fitted without a design) fall back to ``"delta"`` and say
 so. :func:`margins_difference` compares two models on the same respondents — an indirect
 (list or RR) and a direct question — with the covariance of the two through one
