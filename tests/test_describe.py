@@ -175,3 +175,15 @@ def test_datasets_are_bundled_and_checked(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "_checked", set())
     with pytest.raises(sv.InputError, match="SHA-256 .* differs from the published file"):
         datasets.path("chronicles-01")
+
+
+def test_estimate_table_uses_variable_and_value_labels(cli):
+    """`estimate --by` names subgroups by their value labels and the grouping variable by its
+    label (the .sav has both), not by the raw column name; --json keeps the column names."""
+    wave1 = sv.datasets.path("chronicles-01")
+    r = cli("estimate", wave1, "--var", "Q4", "--by", "AGE_GR", "--weights", "wes_age_gender_tnp")
+    assert r.code == 0, r.err
+    assert "AGE_GR=" not in r.out and "Возрастные категории респондентов" in r.out
+    assert "18-34 года: 1 Да, поддерживаю" in " ".join(r.out.split())
+    j = cli("estimate", wave1, "--var", "Q4", "--by", "AGE_GR", "--json").json()
+    assert {g["by"] for g in j["groups"]} == {"AGE_GR"} and j["by_label"] == "Возрастные категории респондентов"

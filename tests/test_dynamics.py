@@ -475,3 +475,102 @@ def test_a_trend_outside_0_100_is_flagged_never_quoted():
     assert res.ci[0] == 0.0 and 0 < res.ci[1] < 0.01
     assert res.trend["out_of_range"].iloc[-1] and (res.trend["low"] >= 0).all()
     assert "not a finding" in res.summary() and any("outside [0%, 100%]" in w for w in res.warnings)
+
+
+# -- tracker defaults shared by `trend`, a study's [trend] and `series` (dynamics.identify) -------------
+
+
+def _one_pollster(seed: int, n_main: int = 10, n_other: int = 3, effect: float = 0.08) -> tuple[pd.DataFrame, np.ndarray]:
+    """One pollster, a main wording and another (asked early, ``effect`` higher): the issue's case."""
+    df, alpha, _ = simulate_polls(seed, n_polls=n_main + n_other, houses={"main": 0.0}, sigma=0.002)
+    df = df.sort_values("start").reset_index(drop=True)
+    df["wording"] = ["early"] * n_other + ["main"] * n_main
+    df.loc[:n_other - 1, "yes"] += 100 * effect  # the early wording reads higher
+    df["pollster"] = "Chronicles"
+    return df, alpha
+
+
+def test_one_pollster_defaults_to_its_main_wording(cli, tmp_path):
+    """Sum to zero puts one pollster's trend halfway between its wordings (the issue: 54.5% while
+    the last wave measured 51.7%); the default reference is the main wording, said in en and ru."""
+    df, _ = _one_pollster(41)
+    res = fit_trend(df)
+    assert res.details["reference"] == "Chronicles / main" and res.details["reference_rule"] == "main-wording"
+    notes = res.details["trend_notes"]
+    assert any("main wording" in n["en"] and "основная формулировка" in n["ru"] for n in notes)
+    last_main = df[df["wording"] == "main"].iloc[-1]["yes"] / 100
+    assert abs(res.estimate - last_main) < 0.03
+    stz = fit_trend(df, sum_to_zero=True)
+    assert stz.details["reference"] is None and stz.estimate - res.estimate == pytest.approx(0.04, abs=0.01)  # half of 8 points
+    same = fit_trend(df, reference="Chronicles / main")
+    assert same.estimate == pytest.approx(res.estimate, rel=1e-12)
+    out = cli("trend", write_csv(tmp_path, df))
+    assert out.code == 0 and "the pollster's main wording" in out.out and "relative to Chronicles / main" in out.out
+    assert "sum to zero" in cli("trend", write_csv(tmp_path, df), "--sum-to-zero").out
+
+
+def test_main_wording_tie_goes_to_the_latest_poll():
+    df, _ = _one_pollster(42, n_main=3, n_other=3)
+    assert fit_trend(df).details["reference"] == "Chronicles / main"  # "main" polls are the later ones
+    df["wording"] = df["wording"].map({"main": "early", "early": "main"})
+    assert fit_trend(df).details["reference"] == "Chronicles / early"
+
+
+def test_several_pollsters_keep_sum_to_zero():
+    df, _, _ = simulate_polls(43, n_polls=30)
+    res = fit_trend(df)
+    assert res.details["reference"] is None and res.details["constraint"] == "sum to zero" and res.details["trend_notes"] == []
+
+
+def test_one_poll_wording_is_left_out_with_a_note(cli, tmp_path):
+    """A wording asked once (a split-ballot arm) has a house effect that fits its poll exactly: it
+    is left out with a note instead of stopping `trend`; the trend is the same as without it."""
+    df, _ = _one_pollster(44, n_main=8, n_other=2)
+    arm = df.iloc[[5]].assign(wording="arm", yes=df.iloc[5]["yes"] - 6)
+    with_arm = pd.concat([df, arm], ignore_index=True)
+    res = fit_trend(with_arm)
+    assert res.details["left_out"] == ["Chronicles / arm"] and res.details["n_polls"] == len(df)
+    assert any("Chronicles / arm" in n["en"] and "не вошли в тренд" in n["ru"] for n in res.details["trend_notes"])
+    assert res.estimate == pytest.approx(fit_trend(df).estimate, rel=1e-12)
+    r = cli("trend", write_csv(tmp_path, with_arm))
+    assert r.code == 0 and "left out of the trend: Chronicles / arm" in r.out
+
+
+def _flat_polls() -> pd.DataFrame:
+    """Four polls two months apart: the likelihood of sigma is flat up to its bound (10 points a day)."""
+    start = DAY0 + pd.to_timedelta([0, 60, 120, 180], unit="D")
+    return pd.DataFrame({"pollster": "P", "start": start, "end": start, "n": 1500, "yes": [50.0, 55.0, 45.0, 52.0]})
+
+
+def test_flat_likelihood_for_sigma_is_capped_with_a_warning():
+    df = _flat_polls()
+    free = fit_trend(df, sigma_cap=None)
+    assert free.details["flat_sigma"] and any("hardly determine" in w for w in free.warnings)
+    res = fit_trend(df)
+    cap = 0.02 / np.sqrt(7)  # 2 points a week, on a day grid
+    assert res.details["sigma_cap"] == pytest.approx(cap) and res.details["sigma"] == pytest.approx(cap)
+    assert res.details["bands"] == "plugin" and any("fixed at its cap" in w for w in res.warnings)
+    assert any("плоское правдоподобие" in n["ru"] for n in res.details["trend_notes"])
+    width, free_width = (res.trend["high"] - res.trend["low"]).max(), (free.trend["high"] - free.trend["low"]).max()
+    assert free_width > 0.3 and width < 0.15  # the uncapped bands balloon between polls
+    week = fit_trend(df, unit="week")
+    assert week.details["sigma_cap"] == pytest.approx(0.02) and week.details["sigma"] == pytest.approx(0.02)
+    assert fit_trend(df, sigma_cap=0.005).details["sigma"] == pytest.approx(0.005)
+
+
+def test_a_cap_the_polls_reject_is_not_used():
+    """A real jump (12 points in two weeks): the likelihood at the cap is far below its maximum,
+    so the cap is not imposed (it would force a misfit) and the warning says why."""
+    start = DAY0 + pd.to_timedelta([0, 14, 28, 200], unit="D")
+    df = pd.DataFrame({"pollster": "P", "start": start, "end": start, "n": 1500, "yes": [40.0, 52.0, 53.0, 52.0]})
+    res = fit_trend(df)
+    assert res.details["flat_sigma"] and res.details["sigma_cap"] is None and res.details["sigma"] > 0.02 / np.sqrt(7)
+    assert any("reject a cap" in w for w in res.warnings) and any("отвергают предел" in n["ru"] for n in res.details["trend_notes"])
+
+
+def test_cli_sigma_cap_option(cli, tmp_path):
+    path = write_csv(tmp_path, _flat_polls())
+    capped = cli("trend", path, "--json").json()
+    free = cli("trend", path, "--sigma-cap", "none", "--json").json()
+    assert capped["sigma_cap"] is not None and free["sigma_cap"] is None and free["sigma"] != capped["sigma"]
+    assert "--sigma-cap 'x'" in _bad(cli, tmp_path, _flat_polls(), "--sigma-cap", "x")

@@ -106,6 +106,18 @@ def test_dim_design_se_matches_svyglm(ref):
     assert g1.se == pytest.approx(r["dim_m1_se"], rel=1e-8)
 
 
+def test_lm_by_group_refits_as_svyglm_on_the_domain(ref):
+    """Issue 14: the linear list regression by a column is R's svyglm on each domain of the design
+    (coefficients and their design-based SEs), not the overall model's predictions."""
+    df, r = ref
+    res = sv.list_experiment(df, "y", "t", 3, method="lm", covariates="age", weights="w", strata="stratum", psu="psu", by="male")
+    assert [g.level for g in res.groups] == [0, 1]
+    for g in res.groups:
+        coef, se = _vec(g, ["control", "sensitive"])
+        np.testing.assert_allclose(coef, r[f"lm_by_m{g.level}_coef"], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(se, r[f"lm_by_m{g.level}_se"], rtol=1e-8)
+
+
 def test_direct_gap_matches_survey_linearization(ref):
     df, r = ref
     res = sv.list_direct(df, "y", "t", 3, "D", weights="w", strata="stratum", psu="psu")

@@ -186,3 +186,28 @@ def test_bad_trend_table_exits_2_with_one_line(tmp_path, cli, trend, key):
     lines = res.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and key in lines[0], res.err
     assert not (tmp_path / "out").exists()
+
+
+# One pollster, two wordings (the second reads 8 points higher): the study's [trend] applies the
+# same default as `sottovoce trend` and `sottovoce series` (dynamics.identify) and says so.
+ONE_POLLSTER = """pollster,start,end,n,yes,no,wording,source
+Chronicles,2022-03-01,2022-03-05,1600,66,24,old,test
+Chronicles,2022-04-01,2022-04-05,1600,67,23,old,test
+Chronicles,2022-05-01,2022-05-05,1600,58,30,new,test
+Chronicles,2022-06-01,2022-06-05,1600,57,31,new,test
+Chronicles,2022-07-01,2022-07-05,1600,56,32,new,test
+Chronicles,2022-08-01,2022-08-05,1600,55,33,new,test
+"""
+
+
+def test_one_pollster_study_trend_uses_the_main_wording(tmp_path):
+    study = _study(tmp_path / "s", trend='\n[trend]\npolls = ["polls.csv"]\n', polls=ONE_POLLSTER)
+    res = sv.analyze(study, out_dir=tmp_path / "out")
+    tr = res.to_dict()["trend"]
+    assert tr["status"] == "done" and tr["reference"] == "Chronicles / new"
+    assert abs(tr["estimate"] - 0.55) < 0.015  # on the scale of the wording asked now, not between the two
+    en, ru = visible(res.report_html("en")).text("trend"), visible(res.report_html("ru")).text("trend")
+    assert "the pollster's main wording" in en and "основная формулировка исследователя" in ru
+    sum_zero = _study(tmp_path / "z", trend='\n[trend]\npolls = ["polls.csv"]\nsum_to_zero = true\n', polls=ONE_POLLSTER)
+    tz = sv.analyze(sum_zero, out_dir=tmp_path / "zout").to_dict()["trend"]
+    assert tz["reference"] is None and tz["estimate"] > tr["estimate"] + 0.02

@@ -413,7 +413,7 @@ def test_cli_table_output(cli, data_csv):
 @pytest.mark.parametrize(
     ("flags", "match"),
     [
-        (["--design", "warner", "--p", "0.7", "--covariates", "x", "--by", "g"], "cannot be combined"),
+        (["--design", "warner", "--p", "0.7", "--covariates", "x", "--direct", "d"], "cannot be combined"),
         (["--design", "warner", "--p", "0.5"], "not identifiable"),
         (["--design", "warner", "--p", "0.7", "--covariates", "x + I(2*x)"], "collinear"),
         (["--design", "forced", "--p", "0.1", "--p1", "0.5", "--p0", "0.5"], "p1 + p0"),
@@ -477,3 +477,13 @@ def test_regression_row_order_invariance(seed):
     for t in ("(Intercept)", "x"):
         assert other.coefficients["sensitive"][t]["coef"] == pytest.approx(base.coefficients["sensitive"][t]["coef"], abs=1e-8)
         assert other.coefficients["sensitive"][t]["se"] == pytest.approx(base.coefficients["sensitive"][t]["se"], rel=1e-6)
+
+
+def test_cli_by_groups_use_the_labels(cli, data_csv, tmp_path):
+    """With a labels file the table names the --by variable by its label and its levels by theirs."""
+    labels = tmp_path / "labels.toml"
+    labels.write_text('[g]\nlabel = "Region of residence"\nvalues = { 1 = "north", 2 = "south", 3 = "east" }\n', encoding="utf-8")
+    res = cli("rr", data_csv, "--response", "y", "--design", "forced", "--p", "0.6667", "--p1", "0.1667", "--by", "g",
+              "--labels", labels)
+    assert res.code == 0, res.err
+    assert "Region of residence" in res.out and "g=" not in res.out and "south" in res.out

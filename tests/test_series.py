@@ -149,6 +149,39 @@ def test_a_subgroup_question_is_not_broken_down_by_itself(tmp_path):
     assert not [w for w in caught if "estimate is 0 or 1" in str(w.message)]
 
 
+def test_a_wave_that_stores_hard_to_say_as_blanks_says_its_base(tmp_path):
+    """Wave 3's file has no code for "hard to say" (its hard-to-say answers are blank): its shares
+    rest on those with an answer. The table says so (en and ru), its composite is flagged not
+    comparable, and the trends leave that wave out; no code is guessed for the blanks. Wave 2 has
+    many blanks but codes hard-to-say: its base is said, and it stays comparable."""
+    rng = np.random.default_rng(7)
+    w1, w2, w3, w4 = (_frame(rng, 200) for _ in range(4))
+    w2.loc[:59, "a"] = np.nan  # 30% not asked; hard-to-say still coded 9
+    w3["a"] = w3["a"].where(w3["a"] != 9)  # hard-to-say stored as blank
+    doc = _doc(tmp_path, {"w1": w1, "w2": w2, "w3": w3, "w4": w4})
+    doc["derive"] = [{"id": "d", "text": {"en": "Yes", "ru": "Да"}, "base": "answered", "all": [{"question": "q", "in": ["yes"]}]}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SottovoceWarning)
+        res = series(doc)
+    waves = {w["id"]: w for w in res.data["waves"]}
+    answered = int(w3["a"].notna().sum())
+    assert waves["w3"]["bases"]["q"] == {"n": 200, "answered": answered, "blank": 200 - answered, "dk_as_blank": True}
+    assert waves["w2"]["bases"]["q"]["dk_as_blank"] is False and "bases" in waves["w1"] and "q" not in waves["w1"]["bases"]
+    assert waves["w3"]["composites"]["d"]["not_comparable"]["questions"] == ["q"]
+    assert "not_comparable" not in waves["w2"]["composites"]["d"]
+    assert "dk" not in {r["category"] for r in res.rows() if r["wave"] == "w3" and r["question"] == "q"}  # nothing guessed
+    en, ru = html.unescape(render_series(res.data, "en")), html.unescape(render_series(res.data, "ru"))
+    assert f"base = those with an answer ({answered} of 200); the file stores hard-to-say and refusals as blanks" in en
+    assert f"база — ответившие ({answered} из 200)" in ru and "записаны пустыми ячейками" in ru
+    assert "w2: base = those with an answer (140 of 200); 60 are blank in the file" in en
+    assert "not comparable with the other waves" in en and "не сопоставимо с другими волнами" in ru
+    for x in res.data["questions"][:1] + res.data["composites"]:
+        tr = x["trend"]
+        assert tr["status"] == "done" and any("left out of the trend: wave w3" in n["en"] for n in tr["notes"])
+        assert sum(h["polls"] for h in tr["houses"]) == 3  # waves 1, 2 and 4
+    assert "base = those with an answer" in res.summary("en")
+
+
 # -- the Chronicles example ------------------------------------------------------------------------
 
 
@@ -200,7 +233,10 @@ def test_trend_defaults(chronicles):
     assert tr["status"] == "done" and tr["reference"] == "Chronicles / operation"
     assert any("main wording" in n["en"] and "основная формулировка" in n["ru"] for n in tr["notes"])
     flat = [x for x in res.data["questions"] + res.data["composites"] if (x.get("trend") or {}).get("flat_sigma")]
-    assert flat and all(x["trend"]["sigma_fixed"] == 0.02 and any("flat likelihood" in n["en"] for n in x["trend"]["notes"]) for x in flat)
+    capped = [x for x in flat if x["trend"]["sigma_fixed"] is not None]
+    assert capped and all(x["trend"]["sigma_fixed"] == 0.02 and any("flat likelihood" in n["en"] for n in x["trend"]["notes"]) for x in capped)
+    # a cap the waves reject (awareness of the mobilisation jumped) is not imposed, and the warning says so
+    assert all(any("reject a cap" in n["en"] and "отвергают предел" in n["ru"] for n in x["trend"]["notes"]) for x in flat if x not in capped)
     for x in res.data["questions"] + res.data["composites"]:
         for b in (x.get("trend") or {}).get("band") or []:
             assert 0 <= b["low"] <= b["share"] <= b["high"] <= 1
@@ -223,6 +259,26 @@ def test_report_in_both_languages(chronicles):
     assert "Затрудняюсь ответить" in ru and "Доля респондентов, %" in ru and "Поддерживаю" in ru
     assert "Consistent supporters of the war" in en and "Последовательные сторонники войны" in ru
     assert "not reproduced" in en and "unweighted share" in en
+
+
+def test_wave_15_says_its_base_and_its_composites_are_not_comparable(chronicles):
+    """Wave 15's file stores hard-to-say and refusals for the truce and spending questions as blanks
+    (364 and 372 of 1,604): the report says its base, flags its composites and keeps it out of their trends."""
+    res, out = chronicles
+    w15 = next(w for w in res.data["waves"] if w["id"] == "w15")
+    assert w15["bases"]["truce"] == {"n": 1604, "answered": 1240, "blank": 364, "dk_as_blank": True}
+    assert w15["bases"]["spending"]["blank"] == 372 and w15["bases"]["spending"]["dk_as_blank"]
+    assert {k for k, v in w15["composites"].items() if v.get("not_comparable")} == {"consistent_war", "consistent_peace", "war_core", "peace_core"}
+    w13 = next(w for w in res.data["waves"] if w["id"] == "w13")
+    assert not w13["bases"]["truce"]["dk_as_blank"]  # half of sample A was not asked; hard-to-say is coded there
+    en = html.unescape((out / "report.html").read_text(encoding="utf-8"))
+    ru = html.unescape(render_series(res.data, "ru"))
+    assert "Wave 15 (Sep-Oct 2025): base = those with an answer (1,240 of 1,604); the file stores hard-to-say and refusals as blanks" in en
+    assert "база — ответившие (1\u00a0240 из 1\u00a0604)" in ru
+    assert en.count("not comparable with the other waves") >= 4 and ru.count("не сопоставимо с другими волнами") >= 4
+    comps = {c["id"]: c for c in res.data["composites"]}
+    assert all(any("left out of the trend: wave w15" in n["en"] for n in comps[k]["trend"]["notes"]) for k in comps)
+    assert "base: all respondents" not in en
 
 
 def test_bundled_extracts_hold_the_released_values():

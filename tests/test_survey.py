@@ -292,3 +292,19 @@ def test_replicate_se_undefined_when_a_replicate_misses_the_group():
         r = jk.mean("y", by="g")
     assert r.groups[0].se is None or math.isnan(r.groups[0].se)
     assert math.isfinite(r.groups[1].se)
+
+
+def test_deff_reference_is_chosen_once_for_the_design_not_per_group():
+    """Weights scaled to the sample (they sum to n): every group's deff compares with SRS with
+    replacement, also a group weighted up to more than twice its size — with constant weights
+    inside it, its deff is 1 (it flipped to 'without replacement' and about 2 when each group
+    chose for itself)."""
+    rng = np.random.default_rng(5)
+    g = np.r_[np.zeros(20, int), np.ones(80, int)]
+    df = pd.DataFrame({"g": g, "w": np.where(g == 0, 3.0, 0.5), "y": rng.integers(0, 2, 100)})
+    res = Survey(df, "w").proportion("y", by="g")
+    refs = {c.details["deff_srs"] for grp in res.groups for c in grp.categories}
+    assert refs == {"with replacement"}
+    for grp in res.groups:
+        for c in grp.categories:
+            assert c.details["deff"] == pytest.approx(1.0, rel=0.05)

@@ -998,8 +998,8 @@ def _trend(study: Study) -> dict[str, Any]:
     try:
         from .trend_sources import read_poll_files
 
-        res = dyn.fit_trend(read_poll_files(list(spec.polls)), reference=spec.reference, events=dict(spec.events) or None,
-                            unit=spec.unit, base=spec.base)
+        res = dyn.fit_trend(read_poll_files(list(spec.polls)), reference=spec.reference, sum_to_zero=spec.sum_to_zero,
+                            events=dict(spec.events) or None, unit=spec.unit, base=spec.base)
     except (InputError, DesignError, ConvergenceError) as exc:
         return {"status": "failed", "reason": "error", "message": str(exc)}
     out: dict[str, Any] = {"status": "done", **res.to_dict(), "files": [p.name for p in spec.polls]}

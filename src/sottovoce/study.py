@@ -251,7 +251,8 @@ class TrendSpec:
     (Jackman 2005; see :func:`sottovoce.dynamics.fit_trend`)."""
 
     polls: tuple[Path, ...]
-    reference: str | None = None  # None: house effects sum to zero
+    reference: str | None = None  # None: one pollster's main wording, or sum to zero with several (dynamics.identify)
+    sum_to_zero: bool = False
     events: Mapping[str, str] = field(default_factory=dict)  # ISO date -> label
     unit: str = "day"
     base: str = "all"
@@ -558,7 +559,7 @@ def _trend(ctx: _Ctx, t: Mapping[str, Any], base: Path) -> TrendSpec:
         raise ctx.fail("trend.base", f"unknown base {share_base!r}", 'use "all" (share of all respondents) or "opinion" (share among yes + no)')
     return TrendSpec(
         polls=tuple(_path(ctx, f"trend.polls[{i}]", x, base) for i, x in enumerate(polls)),
-        reference=reference, events={str(k): v for k, v in events.items()}, unit=unit, base=share_base,
+        reference=reference, sum_to_zero=bool(sum_to_zero), events={str(k): v for k, v in events.items()}, unit=unit, base=share_base,
     )
 
 

@@ -276,6 +276,15 @@ class Survey:
         """The final weights, one per row (zeros for excluded respondents and outside a domain)."""
         return self._w if self._mask is None else self._w * self._mask
 
+    def _weights_scaled_to_population(self) -> bool:
+        """Whether the weights sum to more than twice the respondents (a population scale, not
+        the sample's): the SRS reference of ``deff`` is then without replacement."""
+        hit = self._cache.get("population_scale")
+        if hit is None:
+            pos = self._w > 0
+            hit = self._cache["population_scale"] = bool(self._w[pos].sum() > 2 * int(pos.sum()))
+        return bool(hit)
+
     @property
     def n(self) -> int:
         """Respondents with a positive weight (in the domain, for a domain)."""
@@ -904,8 +913,10 @@ class Survey:
         s2 = s2 * (n / (n - 1) if n > 1 else math.nan)
         # R's deff=TRUE compares with SRS without replacement from a population of W; that is
         # meaningless when the weights are scaled to the sample size (W ≈ n), so there the
-        # with-replacement SRS variance is used (R's deff="replace").
-        srs_fpc = W > 2 * n
+        # with-replacement SRS variance is used (R's deff="replace"). Decided once for the whole
+        # design: per group, a group weighted up above 2× its size would flip to the other
+        # reference (a deff near 2 with an SRS-sized SE) while its neighbours keep the first.
+        srs_fpc = self._weights_scaled_to_population()
         srs_var = s2 * ((W - n) / (W * n) if srs_fpc else 1.0 / n)
         if total_kind:
             srs_var = srs_var * W**2

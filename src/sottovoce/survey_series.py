@@ -425,8 +425,39 @@ def _wave_results(spec: SeriesSpec, w: WaveSpec, df: pd.DataFrame) -> dict[str, 
                 entries.append({"wording": wording, "arm": code,
                                 "result": _order(_estimate(svy.domain(arm), f"__sv_h_{q.id}", "proportion", subs), cat_ids)})
         out["questions"][q.id] = {"column": m.column, "entries": entries}
+    out["bases"] = _bases(spec, harm, mask)
     for did, col in composites.items():
         out["composites"][did] = {"entries": [{"wording": "main", "arm": None, "result": _estimate(dom, col, "mean", subs)}]}
+        d = next(x for x in spec.derived if x.id == did)
+        blank = sorted({c.ref for c in d.conditions() if c.kind == "question" and out["bases"].get(c.ref, {}).get("dk_as_blank")})
+        if blank:  # its base is not the one of the other waves: flag it, in the table and for the trend
+            answered = int((work[col].notna().to_numpy() & mask).sum())
+            out["composites"][did]["not_comparable"] = {"questions": blank, "answered": answered, "n": int(mask.sum())}
+    return out
+
+
+# A question's base is said per wave when at least this share of the wave's respondents has a
+# blank (no answer at all) in its column: the shares then rest on those with an answer.
+BLANK_SHARE = 0.05
+
+
+def _bases(spec: SeriesSpec, harm: Mapping[str, pd.Series], mask: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per question of the wave: respondents, those with an answer, and whether the file stores
+    "hard to say" and refusals as blanks — the question has such categories, none of the wave's
+    respondents has one of their codes, and many are blank. No code is guessed: the blanks stay
+    out of the base, and the report says which base the wave's shares have."""
+    out: dict[str, dict[str, Any]] = {}
+    n = int(mask.sum())
+    for q in spec.questions:
+        if q.id not in harm or q.id in spec.subgroups or n == 0:
+            continue
+        h = harm[q.id][mask]
+        answered = int(h.notna().sum())
+        if n - answered < BLANK_SHARE * n:
+            continue
+        nonsub = {c.id for c in q.categories if c.kind != "substantive"}
+        dk_as_blank = bool(nonsub) and not h.isin(list(nonsub)).any()
+        out[q.id] = {"n": n, "answered": answered, "blank": n - answered, "dk_as_blank": dk_as_blank}
     return out
 
 
@@ -442,11 +473,19 @@ def _group_labels(spec: SeriesSpec) -> dict[str, dict[str, Text]]:
 # -- the trend ----------------------------------------------------------------------------------
 
 
+def _comparable(w: Mapping[str, Any], qid: str, composite: bool) -> bool:
+    """False when the wave's file stores hard-to-say and refusals as blanks for this question (or
+    for a question of this composite): its shares rest on another base than the other waves'."""
+    if composite:
+        return not (w["composites"].get(qid) or {}).get("not_comparable")
+    return not (w.get("bases") or {}).get(qid, {}).get("dk_as_blank")
+
+
 def _poll_rows(spec: SeriesSpec, waves: list[dict[str, Any]], qid: str, track: str, opposite: str | None, composite: bool) -> pd.DataFrame:
     rows = []
     for w in waves:
         block = (w["composites"] if composite else w["questions"]).get(qid)
-        if not block:
+        if not block or not _comparable(w, qid, composite):
             continue
         for e in block["entries"]:
             r = e["result"]
@@ -467,54 +506,43 @@ def _poll_rows(spec: SeriesSpec, waves: list[dict[str, Any]], qid: str, track: s
     return pd.DataFrame(rows)
 
 
-def _trend(spec: SeriesSpec, polls: pd.DataFrame, main_wording: str) -> dict[str, Any]:
-    """Pool the waves (Jackman 2005) with the series defaults: the reference house is the one
-    pollster's main wording (said in ``notes``); a flat likelihood for sigma (the waves hardly
-    determine how fast opinion moves) refits with sigma fixed at ``trend.sigma_cap`` per unit,
-    with a warning, so the bands between waves stay readable and honest about the assumption."""
-    from .dynamics import fit_trend
+def _base_note(waves: list[dict[str, Any]], qid: str, composite: bool) -> list[dict[str, str]]:
+    """The waves left out of a trend because their base differs (hard-to-say stored as blanks)."""
+    gone = [w["id"] for w in waves if ((w["composites"] if composite else w["questions"]).get(qid)) and not _comparable(w, qid, composite)]
+    if not gone:
+        return []
+    shown = ", ".join(gone)
+    return [{"en": f"left out of the trend: wave {shown} (its file stores hard-to-say and refusals as blanks, so its shares rest on "
+                   "those with an answer and are not comparable with the other waves)",
+             "ru": f"не вошли в тренд: волна {shown} (в её файле «затрудняюсь ответить» и отказы записаны пустыми ячейками, "
+                   "поэтому доли посчитаны среди ответивших и не сопоставимы с другими волнами)"}]
 
-    notes: list[dict[str, str]] = []
+
+def _trend(spec: SeriesSpec, polls: pd.DataFrame) -> dict[str, Any]:
+    """Pool the waves (Jackman 2005) through :func:`sottovoce.dynamics.fit_trend`, whose defaults
+    (:mod:`sottovoce.dynamics.identify`) are the ones ``sottovoce trend`` and a study's ``[trend]``
+    use: with one pollster the reference house is its main wording, a wording asked in one wave
+    only (a split-ballot arm) is left out, and a flat likelihood for sigma bounds it at
+    ``trend.sigma_cap`` per unit, with a note, so the bands between waves stay readable."""
+    from .dynamics import fit_trend
+    from .dynamics.identify import identify
+
     if len(polls) == 0:
         return {"status": "skipped", "reason": "no waves"}
-    house = polls["pollster"] + polls["wording"].map(lambda x: f" / {x}" if x else "")
-    counts = house.value_counts()
-    main_house = f"{polls['pollster'].iloc[0]} / {main_wording}"
-    single = [h for h in counts.index if counts[h] < 2 and h != main_house and h != spec.trend.reference]
-    if single:  # a wording asked in one wave only (a split-ballot arm): its house effect is not identified over time
-        polls = polls[~house.isin(single)].reset_index(drop=True)
-        house = house[~house.isin(single)].reset_index(drop=True)
-        notes.append({"en": f"left out of the trend (asked in one wave only; see the split ballot in the table): {', '.join(single)}",
-                      "ru": f"не вошли в тренд (заданы только в одной волне; см. расщеплённую выборку в таблице): {', '.join(single)}"})
-    if len(polls) < 3:
-        return {"status": "skipped", "reason": "fewer than three waves", "notes": notes}
-    reference = spec.trend.reference
-    pollsters = sorted(set(polls["pollster"]))
-    houses = sorted(set(house))
-    if reference is None and len(pollsters) == 1 and len(houses) > 1:
-        reference = main_house if main_house in houses else None
-        if reference:
-            notes.append({"en": f"reference: {reference}, the pollster's main wording; the other wordings are measured relative to it",
-                          "ru": f"база сравнения: {reference}, основная формулировка исследователя; другие формулировки измерены относительно неё"})
-    elif reference is None and len(houses) == 1:
-        reference = houses[0]
+    ident = identify(polls, spec.trend.reference)
+    if int(ident.keep.sum()) < 3:
+        return {"status": "skipped", "reason": "fewer than three waves", "notes": list(ident.notes)}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit_trend(polls, unit=spec.trend.unit, reference=reference, base=spec.trend.base, test_events=False)
-        flat = any("hardly determine" in w for w in res.warnings)
-        sigma = None
-        if flat:
-            sigma = spec.trend.sigma_cap
-            res = fit_trend(polls, unit=spec.trend.unit, reference=reference, base=spec.trend.base, sigma=sigma, test_events=False)
-            unit_ru = {"week": "неделю", "day": "день"}[spec.trend.unit]
-            notes.append({"en": f"the waves hardly determine how fast opinion moves (a flat likelihood for the random-walk sd); it is fixed at "
-                                f"{100 * sigma:g} points per {spec.trend.unit} (trend.sigma_cap), so the bands between waves rest on that assumption",
-                          "ru": f"волны почти не определяют скорость изменения мнений (плоское правдоподобие для sd случайного блуждания); она "
-                                f"зафиксирована на {100 * sigma:g} п.п. в {unit_ru} (trend.sigma_cap), и полосы между волнами опираются на это допущение"})
+        res = fit_trend(polls, unit=spec.trend.unit, reference=spec.trend.reference, base=spec.trend.base,
+                        sigma_cap=spec.trend.sigma_cap, test_events=False)
     d = res.to_dict()
     trend = d.get("trend") or []
-    return {"status": "done", "reference": reference, "unit": spec.trend.unit, "sigma_fixed": sigma, "flat_sigma": flat,
-            "notes": notes, "warnings": [w for w in res.warnings if "hardly determine" not in w] + [str(w.message) for w in caught if "hardly" not in str(w.message)][:3],
+    notes = list(d.get("trend_notes") or [])
+    said = {n["en"] for n in notes}
+    return {"status": "done", "reference": d.get("reference"), "unit": spec.trend.unit, "sigma_fixed": d.get("sigma_cap") and d.get("sigma"),
+            "flat_sigma": bool(d.get("flat_sigma")), "notes": notes,
+            "warnings": [w for w in res.warnings if w not in said] + [str(w.message) for w in caught if str(w.message) not in said][:3],
             "latest": {"estimate": d.get("estimate"), "ci": d.get("ci"), "date": trend[-1]["date"] if trend else None},
             "band": [{"date": t["date"], "share": t["share"], "low": t["low"], "high": t["high"]} for t in trend],
             "houses": d.get("house_effects") or d.get("houses")}
@@ -610,12 +638,13 @@ def series(spec_or_path: SeriesSpec | str | os.PathLike[str] | Mapping[str, Any]
                 counts[m.wording] = counts.get(m.wording, 0) + 1
             main = max(counts, key=lambda k: counts[k]) if counts else "main"  # the wording most waves used
             entry["main_wording"] = main
-            entry["trend"] = _safe_trend(spec, _poll_rows(spec, waves, q.id, q.track, q.opposite, False), main)
+            entry["trend"] = _with_notes(_safe_trend(spec, _poll_rows(spec, waves, q.id, q.track, q.opposite, False)),
+                                         _base_note(waves, q.id, False))
         questions.append(entry)
     composites = []
     for d in spec.derived:
         composites.append({**d.to_dict(), "note": spec.notes.get(d.id, {}),
-                           "trend": _safe_trend(spec, _poll_rows(spec, waves, d.id, "", None, True), "main")})
+                           "trend": _with_notes(_safe_trend(spec, _poll_rows(spec, waves, d.id, "", None, True)), _base_note(waves, d.id, True))})
     data = jsonable({
         "format": SERIES_FORMAT, "series": {"id": spec.id, "title": spec.title, "file": spec.path.name if spec.path else None},
         "language": lang, "min_cell": spec.min_cell, "subgroups": list(spec.subgroups), "group_labels": _group_labels(spec),
@@ -633,11 +662,17 @@ def _tidy_warning(text: str, wave: str) -> str:
     return text if text.startswith("wave ") else f"wave '{wave}': {text}"
 
 
-def _safe_trend(spec: SeriesSpec, polls: pd.DataFrame, main: str) -> dict[str, Any]:
+def _with_notes(trend: dict[str, Any], notes: list[dict[str, str]]) -> dict[str, Any]:
+    if notes:
+        trend["notes"] = [*notes, *(trend.get("notes") or [])]
+    return trend
+
+
+def _safe_trend(spec: SeriesSpec, polls: pd.DataFrame) -> dict[str, Any]:
     from .errors import SottovoceError
 
     try:
-        return _trend(spec, polls, main)
+        return _trend(spec, polls)
     except SottovoceError as exc:
         return {"status": "failed", "message": str(exc)}
 

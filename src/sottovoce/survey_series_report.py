@@ -44,7 +44,11 @@ S = {
                            "all listed conditions, out of all respondents in the wave (base all) or of those asked every question in them (base answered). Trends pool the waves in a random-walk "
                            "model with house effects per wording (Jackman 2005).",
            "ref_note": "Reference", "subgroup_trends": "Subgroup trends", "group": "Group",
-           "reproduced": "reproduced", "not_reproduced": "not reproduced", "verdict": "Check"},
+           "reproduced": "reproduced", "not_reproduced": "not reproduced", "verdict": "Check",
+           "base_dk": "{wave}: base = those with an answer ({a} of {n}); the file stores hard-to-say and refusals as blanks",
+           "base_blank": "{wave}: base = those with an answer ({a} of {n}); {b} are blank in the file",
+           "not_comparable": "{wave}: not comparable with the other waves — base = those with an answer to {qs} ({a} of {n}); "
+                             "the file stores hard-to-say and refusals as blanks"},
     "ru": {"report": "Отчёт по серии опросов", "waves": "Волны", "wave": "Волна", "fieldwork": "Полевой период", "pollster": "Исследователь",
            "mode": "Метод", "file": "Файл", "weights": "Веса", "n": "n", "subsample": "Подвыборка", "share": "Доля, %",
            "ci": "95% интервал", "answer": "Ответ", "question": "Вопрос", "wording": "Формулировка", "composites": "Составные показатели",
@@ -59,7 +63,11 @@ S = {
                            "выполняющих все перечисленные условия, среди всех опрошенных в волне (база «all») или среди тех, кому задали все входящие в него вопросы (база «answered»). Тренд объединяет волны в модели "
                            "случайного блуждания с эффектами формулировок (Jackman 2005).",
            "ref_note": "База сравнения", "subgroup_trends": "Тренды по группам", "group": "Группа",
-           "reproduced": "совпадает", "not_reproduced": "не совпадает", "verdict": "Сверка"},
+           "reproduced": "совпадает", "not_reproduced": "не совпадает", "verdict": "Сверка",
+           "base_dk": "{wave}: база — ответившие ({a} из {n}); в файле «затрудняюсь ответить» и отказы записаны пустыми ячейками",
+           "base_blank": "{wave}: база — ответившие ({a} из {n}); у {b} в файле пустая ячейка",
+           "not_comparable": "{wave}: не сопоставимо с другими волнами — база — ответившие на вопросы: {qs} ({a} из {n}); "
+                             "в файле «затрудняюсь ответить» и отказы записаны пустыми ячейками"},
 }
 
 
@@ -123,6 +131,32 @@ def _pct(x: Any, lang: str) -> str:
     return "–" if x is None else fmt1(float(x), lang)
 
 
+def _count(k: int, lang: str) -> str:
+    return f"{k:,}".replace(",", "\u00a0" if lang == "ru" else ",")
+
+
+def base_notes(data: Mapping[str, Any], qid: str, composite: bool, lang: str) -> dict[str, str]:
+    """Wave id → what the base of this question's (or composite's) shares is in that wave, when it
+    is not all respondents: many blanks, or hard-to-say and refusals stored as blanks."""
+    s = S[lang]
+    labels = _labels(data)
+    out: dict[str, str] = {}
+    for w in data.get("waves", []):
+        wl = pick(w.get("label") or {}, lang) or w["id"]
+        if composite:
+            nc = (w.get("composites", {}).get(qid) or {}).get("not_comparable")
+            if nc:
+                quote = ("«", "»") if lang == "ru" else ("“", "”")
+                qs = ", ".join(quote[0] + (pick(labels.get(x, {}).get("text", {}), lang) or x) + quote[1] for x in nc["questions"])
+                out[w["id"]] = s["not_comparable"].format(wave=wl, qs=qs, a=_count(nc["answered"], lang), n=_count(nc["n"], lang))
+            continue
+        b = (w.get("bases") or {}).get(qid)
+        if b and qid in w.get("questions", {}):
+            key = "base_dk" if b["dk_as_blank"] else "base_blank"
+            out[w["id"]] = s[key].format(wave=wl, a=_count(b["answered"], lang), n=_count(b["n"], lang), b=_count(b["blank"], lang))
+    return out
+
+
 def text_tables(data: Mapping[str, Any], lang: str | None = None) -> str:
     """Per-wave tables for the terminal: every category (hard to say and refusals included)."""
     lang = _lang(data, lang)
@@ -140,6 +174,8 @@ def text_tables(data: Mapping[str, Any], lang: str | None = None) -> str:
             ci = "" if r["ci_low"] is None else f"{_pct(r['ci_low'], lang)}–{_pct(r['ci_high'], lang)}"
             lab = r["category_label"] or r["category"] or pick(info["text"], lang)
             lines.append(f"  {r['wave']:<10} {r['wording'][:12]:<12} {lab[:34]:<34} {_pct(r['estimate'], lang):>8} {ci:>13} {r['n'] or '':>6}")
+        composite = any(c["id"] == qid for c in data.get("composites", []))
+        lines.extend(f"  {note}" for note in base_notes(data, qid, composite, lang).values())
         lines.append("")
     return "\n".join(lines)
 
@@ -267,6 +303,7 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
         if kind == "composite":
             cat_names = {"": pick(item.get("text") or {}, lang) or qid}
         keys = list(dict.fromkeys((r["wave"], r["wording"], r["arm"]) for r in top))
+        bnotes = base_notes(data, qid, kind == "composite", lang)
         table = []
         for wid, wording, arm in keys:
             cells = {r["category"]: fmt(r) for r in top if (r["wave"], r["wording"], r["arm"]) == (wid, wording, arm)}
@@ -274,7 +311,7 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
             wl = pick(waves[wid].get("label") or {}, lang) or wid
             wording_name = pick((item.get("wordings") or {}).get(wording, {}), lang) or wording
             table.append({"wave": wl, "dates": f"{waves[wid]['start']} – {waves[wid]['end']}",
-                          "wording": wording_name + (f" ({s['arm']} {arm})" if arm else ""), "n": n,
+                          "wording": wording_name + (f" ({s['arm']} {arm})" if arm else ""), "n": n, "base": bnotes.get(wid, "") if not arm else "",
                           "cells": [cells.get(c, {"est": "", "ci": "", "cls": ""}) for c in cats]})
         series_pts = []
         for c in cats:
@@ -307,7 +344,8 @@ def build_series_view(data: Mapping[str, Any], lang: str | None = None) -> dict[
                 "trend": tr if tr.get("status") == "done" else None, "trend_notes": [pick(n, lang) for n in tr.get("notes") or []], "trend_other": tr if tr.get("status") not in (None, "done") else None,
                 "latest": (_pct((tr.get("latest") or {}).get("estimate"), lang), [_pct(x, lang) for x in ((tr.get("latest") or {}).get("ci") or [None, None])])
                 if tr.get("status") == "done" else None,
-                "groups": groups, "harmonisation": harm, "definition": item.get("definition", ""), "note": pick(item.get("note") or {}, lang)}
+                "groups": groups, "harmonisation": harm, "definition": item.get("definition", ""), "note": pick(item.get("note") or {}, lang),
+                "base_notes": list(bnotes.values())}
 
     qsecs = [section(q, "question") for q in data.get("questions", []) if not q.get("subgroup")]
     csecs = [section(c, "composite") for c in data.get("composites", [])]
@@ -377,7 +415,8 @@ _TEMPLATE = """<!DOCTYPE html>
 {% if q.note %}<p class="note">{{ q.note }}</p>{% endif %}
 {% if q.chart %}<figure>{{ q.chart }}<figcaption>{{ q.title }}</figcaption></figure>{% endif %}
 <table class="per-wave"><thead><tr><th>{{ S.wave }}</th><th>{{ S.wording }}</th>{% for c in q.cats %}<th class="num">{{ c }}, %</th>{% endfor %}<th class="num">{{ S.n }}</th></tr></thead>
-<tbody>{% for r in q.table %}<tr><td>{{ r.wave }}<br><span class="note">{{ r.dates }}</span></td><td>{{ r.wording }}</td>{% for c in r.cells %}<td class="num {{ c.cls }}">{{ c.est }}<br><span class="note">{{ c.ci }}</span></td>{% endfor %}<td class="num">{{ r.n }}</td></tr>{% endfor %}</tbody></table>
+<tbody>{% for r in q.table %}<tr><td>{{ r.wave }}<br><span class="note">{{ r.dates }}</span>{% if r.base %}<br><span class="note flag">{{ r.base }}</span>{% endif %}</td><td>{{ r.wording }}</td>{% for c in r.cells %}<td class="num {{ c.cls }}">{{ c.est }}<br><span class="note">{{ c.ci }}</span></td>{% endfor %}<td class="num">{{ r.n }}</td></tr>{% endfor %}</tbody></table>
+{% for n in q.base_notes %}<p class="note">{{ n }}</p>{% endfor %}
 {% if q.trend %}<p class="trend">{{ S.trend }}: {{ S.latest }} {{ q.latest[0] }}% ({{ q.latest[1][0] }}–{{ q.latest[1][1] }}). {% if q.trend.reference %}{{ S.ref_note }}: {{ q.trend.reference }}.{% endif %}</p>
 {% for n in q.trend_notes %}<p class="note">{{ n }}</p>{% endfor %}{% endif %}
 {% if q.trend_other %}{% for n in q.trend_notes %}<p class="note">{{ n }}</p>{% endfor %}{% endif %}

@@ -110,6 +110,14 @@ g <- svyglm(y ~ t, design = des)
 out$dim <- unname(coef(g)[2]); out$dim_se <- unname(SE(g)[2])
 g1 <- svyglm(y ~ t, design = subset(des, male == 1))
 out$dim_m1 <- unname(coef(g1)[2]); out$dim_m1_se <- unname(SE(g1)[2])
+# the linear list regression (covariate age) refitted in each domain of male, as
+# svyby(~y, ~male, des, svyglm, ...): coefficients [control (Intercept), age, sensitive (Intercept), age]
+lm_terms <- c("(Intercept)", "age", "t", "age:t")
+for (m in 0:1) {
+  gm <- svyglm(y ~ age + t + age:t, design = subset(des, male == m))
+  out[[sprintf("lm_by_m%d_coef", m)]] <- unname(coef(gm)[lm_terms])
+  out[[sprintf("lm_by_m%d_se", m)]] <- unname(SE(gm)[lm_terms])
+}
 
 # list + direct: gap = mean(D) - DiM with the joint linearization
 d$Dc <- d$D

@@ -132,8 +132,24 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
 
 
-def emit(result: Result, as_json: bool, title: str | None = None) -> None:
-    """Print a result as JSON, or as the tables of its display; its warnings go to stderr either way."""
+def labelled_groups(result: Result, df: pd.DataFrame, by: str | None) -> tuple[Result, str]:
+    """The table's subgroup rows named by their value labels alone, and the ``--by`` variable's
+    label for the title, when the file has one (``AGE_GR=18-34 года`` becomes ``18-34 года`` under
+    "by AGE_GR — Возрастные категории респондентов"). Without a variable label nothing changes."""
+    from ..io import variable_label
+
+    label = variable_label(df, by) if by is not None else None
+    if by is None or not label:
+        return result, ""
+    groups = tuple(g.with_(by=None, label=str(g.label if g.label not in (None, "") else g.level)) if g.by == by else g
+                   for g in result.groups)
+    return result.with_(groups=groups), f"by {by} — {label}"
+
+
+def emit(result: Result, as_json: bool, title: str | None = None, subtitle: str = "") -> None:
+    """Print a result as JSON, or as the tables of its display; its warnings go to stderr either way.
+
+    ``subtitle`` is appended to the display's title (e.g. "by AGE_GR — <its label>")."""
     if as_json:
         emit_json(result)
         warn(result.warnings)
@@ -141,6 +157,8 @@ def emit(result: Result, as_json: bool, title: str | None = None) -> None:
     display = result.display()
     if title:
         display.title = title
+    if subtitle:
+        display.title = f"{display.title}; {subtitle}" if display.title else subtitle
     for item in display.rich():
         console.print(item)
     warn(display.warnings)

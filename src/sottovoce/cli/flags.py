@@ -20,6 +20,7 @@ FLAGS: dict[str, str] = {
     "bands": "--bands",
     "base": "--base",
     "by": "--by",
+    "by_model": "--by-model",
     "ceiling": "--ceiling",
     "ci": "--ci",
     "column": "--column",
@@ -72,7 +73,8 @@ FLAGS: dict[str, str] = {
 # flags that negate a Python default
 _NEGATED = {"constrained=False": "--unconstrained", "method='dim'": "--method dim", "counts=:": "--counts:",
             "method='types'": "--method types", "method='ml'": "--method ml", "method='nls'": "--method nls",
-            "overdispersed=True": "--model betabinomial", "overdispersed=False": "--model binomial"}
+            "overdispersed=True": "--model betabinomial", "overdispersed=False": "--model binomial",
+            "by_model='refit'": "--by-model refit", "by_model='overall'": "--by-model overall"}
 
 _PARAM = re.compile(r"(?<![\w\-.'\"])(" + "|".join(sorted(map(re.escape, FLAGS), key=len, reverse=True)) + r")=(True\b|False\b)?")
 _ARMS = re.compile(r"arms=\{([^{}]*)\}")

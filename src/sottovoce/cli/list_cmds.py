@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         strata: str | None = STRATA_OPTION,
         psu: str | None = PSU_OPTION,
         direct: str | None = typer.Option(None, "--direct", help="Direct-question column (1 yes / 0 no): direct vs list, gap and combined estimate."),
-        by: str | None = typer.Option(None, "--by", help="Subgroup column."),
+        by: str | None = typer.Option(None, "--by", help="Subgroup column (a regression is refitted in each group)."),
+        by_model: str = typer.Option("refit", "--by-model", help="With --by and --covariates: refit (the model fitted in each group) or overall (each group predicted from the model of all respondents; labelled)."),
         unconstrained: bool = typer.Option(False, "--unconstrained", help="ML: control items may depend on the sensitive answer."),
         ceiling: bool = typer.Option(False, "--ceiling", help="ML: model ceiling liars (Blair & Imai 2012)."),
         floor: bool = typer.Option(False, "--floor", help="ML: model floor liars (Blair & Imai 2012)."),
@@ -92,7 +93,7 @@ def register(app: typer.Typer) -> None:
                                        weights=weights, strata=strata, psu=psu, level=level)
         else:
             res = listexp.fit_list_model(df, count, treat, items, method=method, list_model=model, covariates=covariates, weights=weights,
-                                         strata=strata, psu=psu, by=by, se=se, level=level, arms=named,
+                                         strata=strata, psu=psu, by=by, se=se, level=level, arms=named, by_model=by_model,
                                          control=_control_value(control, df, treat), constrained=not unconstrained, ceiling=ceiling,
                                          floor=floor, max_iter=max_iter)
         emit(res, as_json)

@@ -12,6 +12,7 @@ from ._common import (
     STRATA_OPTION,
     WEIGHTS_OPTION,
     emit,
+    labelled_groups,
     load_data,
     result_warnings_only,
 )
@@ -38,7 +39,7 @@ def rr_command(
     weights: str = WEIGHTS_OPTION,
     strata: str = STRATA_OPTION,
     psu: str = PSU_OPTION,
-    by: str = typer.Option(None, "--by", help="Estimate for each level of this column."),
+    by: str = typer.Option(None, "--by", help="Estimate for each level of this column (with --covariates: the regression refitted in each level)."),
     direct: str = typer.Option(None, "--direct", help="0/1 column with the question asked directly: adds the indirect − direct gap."),
     truncate: bool = typer.Option(False, "--truncate", help="Report an impossible estimate truncated to [0, 1] (with a warning) instead of failing."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
@@ -51,17 +52,20 @@ def rr_command(
     df = load_data(data, [response, weights, strata, psu, by, direct])
     dsg = make_design(design, p=p, p1=p1, p0=p0, q=q)
     if covariates:
-        extra = [flag for flag, v in (("--by", by), ("--direct", direct), ("--truncate", truncate)) if v]
+        extra = [flag for flag, v in (("--direct", direct), ("--truncate", truncate)) if v]
         if extra:
             raise InputError(f"{', '.join(extra)} cannot be combined with --covariates; run the regression and the prevalence separately")
         with result_warnings_only():
-            result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, level=level)
+            result = rr_regression(df, response, covariates, dsg, weights=weights, strata=strata, psu=psu, by=by, level=level)
     else:
         with result_warnings_only():
             result = rr_prevalence(
                 df, response, dsg, weights=weights, strata=strata, psu=psu, by=by, direct=direct, truncate=truncate, level=level
             )
-    emit(result, as_json)
+    by_title = ""
+    if not as_json:  # JSON keeps the column names; the table uses the file's labels
+        result, by_title = labelled_groups(result, df, by)
+    emit(result, as_json, subtitle=by_title)
 
 
 def plan_command(

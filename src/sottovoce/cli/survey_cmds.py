@@ -16,6 +16,7 @@ from ._common import (
     WEIGHTS_OPTION,
     console,
     emit,
+    labelled_groups,
     load_data,
 )
 
@@ -64,7 +65,7 @@ def estimate(
         else:
             result = svy.estimate(var, by=by, ci=ci, level=level)
     extra: dict[str, Any] = {"data_file": str(data), "weights": weights, "margins_file": str(margins) if margins else None,
-                             "question": variable_label(df, var)}
+                             "question": variable_label(df, var), "by_label": variable_label(df, by) if by else None}
     test = svy.chisq(var, crosstab) if crosstab is not None else None
     if test is not None:
         extra["chisq"] = test.to_dict()
@@ -78,6 +79,9 @@ def estimate(
     result = result.with_(details={**result.details, **{k: v for k, v in extra.items() if v is not None}},
                           notes=(*result.notes, *notes))
     title = f"{var}" + (f" — {extra['question']}" if extra.get("question") else "")
+    if not as_json:  # JSON keeps the column names; the table reads like the questionnaire
+        result, by_title = labelled_groups(result, df, by)
+        title += f"; {by_title}" if by_title else ""
     emit(result, as_json, title=title)
     if test is not None and not as_json:
         console.print()

@@ -29,6 +29,8 @@ from .._words import count_en
 from ..errors import DesignError, InputError
 from .bands import difference_interval, share_band
 from .events import Event, check_event_range, parse_events
+from .identify import cap_rejected_note, identify, sigma_cap_per_unit, sigma_note
+from .identify import house_labels as _house_labels
 from .kalman import FilterOutput, GLSFit, diffuse_loglik, kalman_filter, smooth_trend
 from .polls import Wave, poll_observations, read_polls
 
@@ -40,6 +42,9 @@ __all__ = ["TrendResult", "fit_trend", "holm", "SIGMA_BOUNDS"]
 UNITS = {"day": 1, "week": 7}
 # Search range for sigma (per unit, share scale): 0.001 to 10 percentage points a day.
 SIGMA_BOUNDS = (1e-5, 0.1)
+# A sigma cap is used only inside the 95% likelihood interval of sigma: log-likelihood within
+# chi2(1, 0.95) / 2 of its maximum (a likelihood-ratio test that does not reject the cap).
+CAP_LR_HALF = 0.5 * 3.841458820694124
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ class TrendResult(Result):
             f"house effects {d['constraint']}",
             f"random-walk sd per {d['unit']}: {100 * d['sigma']:.3f} points (ML); diffuse log-likelihood {d['loglik']:.2f}",
         ]
+        lines += [n["en"] for n in d.get("trend_notes") or [] if n["en"] not in self.warnings]  # the defaults applied
         rows = [[h["house"] + (" (reference)" if h["reference"] else ""), str(h["polls"]), pct(h["effect"]), pct(h["low"]), pct(h["high"])]
                 for _, h in self.houses.iterrows()]
         lines += [f"outlier: {p['house']} {p['date'].date()} {pct(p['y'])}% (z = {p['z']:.2f})"
@@ -265,21 +271,18 @@ def _sigma_weights(lik: _Likelihood, s_hat: float, ll_hat: float, drop: float = 
     return grid[keep], w[keep] / w[keep].sum()
 
 
+def _flat_sigma(lik: _Likelihood, s_hat: float) -> bool:
+    """The likelihood of sigma is still within the quadrature's reach at the search bound (the same
+    rule as the "hardly determine" warning of an uncapped fit)."""
+    grid, _ = _sigma_weights(lik, s_hat, lik.loglik(s_hat))
+    return bool(grid[-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9))
+
+
 def _smooth(d: _Design, out: FilterOutput, s2: float,
             fit: GLSFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """RTS smoothing: step-level means and variances; the trend and its MSE (including the GLS
     error of b) on every grid day."""
     return smooth_trend(out, d.t, d.n_days, s2, fit.b, fit.cov_b)
-
-
-def _house_labels(polls: pd.DataFrame) -> np.ndarray:
-    """House label of each poll: the pollster, or "pollster / wording" when a wording id is given."""
-    p = polls["pollster"].astype(str).to_numpy(object)
-    w = polls["wording"].astype(str).to_numpy(object)
-    out = p.copy()
-    has = w != ""
-    out[has] = p[has] + " / " + w[has]
-    return out
 
 
 def fit_trend(
@@ -288,11 +291,13 @@ def fit_trend(
     waves: Iterable[Wave] = (),
     unit: str = "day",
     reference: str | None = None,
+    sum_to_zero: bool = False,
     base: str = "all",
     events: Iterable[Any] | Mapping[Any, str] | None = None,
     test_events: bool = True,
     event_errors: str = "raise",
     sigma: float | None = None,
+    sigma_cap: float | str | None = "auto",
     bands: str = "sigma",
     level: float = 0.95,
     outlier_z: float = 3.0,
@@ -304,8 +309,13 @@ def fit_trend(
     polls : a poll table (see :mod:`sottovoce.dynamics.polls`) or paths to CSV/TOML files.
     waves : microdata waves (:class:`Wave`) added as polls with design-based standard errors.
     unit : ``"day"`` or ``"week"``: the grid of the random walk (sigma is per unit).
-    reference : house (``"pollster"`` or ``"pollster / wording"``) whose effect is fixed at 0;
-        ``None`` makes the house effects sum to zero.
+    reference : house (``"pollster"`` or ``"pollster / wording"``) whose effect is fixed at 0.
+        ``None``: with one pollster and several wordings, its main wording (most polls; said in
+        ``details["trend_notes"]``); with several pollsters, house effects that sum to zero.
+    sum_to_zero : house effects sum to zero even with one pollster.
+        A wording with a single poll, of a pollster that has another wording with at least two,
+        is left out with a note (its house effect would fit its poll exactly); see
+        :mod:`sottovoce.dynamics.identify`.
     base : ``"all"`` (share of all respondents) or ``"opinion"`` (share among yes + no).
     events : dated events ``"YYYY-MM-DD=Label"``; each is drawn and, with ``test_events``,
         tested for a level shift (Wald test; ``p_holm`` adjusts the p-values over the events
@@ -315,6 +325,9 @@ def fit_trend(
         left off the chart and its test carries ``failed`` (why) instead of numbers, so a fixed
         list of events can be used on any corpus.
     sigma : fix the random-walk sd per unit instead of estimating it (0 = a constant share).
+    sigma_cap : when the likelihood of sigma is flat up to its search bound, sigma is fixed at
+        this cap per unit (``"auto"``: 2 points a week, scaled to the unit) and a warning says
+        so. ``None``: no cap (sigma by ML, bands widened for its uncertainty).
     bands : ``"sigma"`` (default) widens the bands and house-effect intervals for the uncertainty
         of the ML sigma (Hamilton 1986); ``"plugin"`` treats sigma_hat as known, as most
         state-space software does. Point estimates are the same either way.
@@ -326,6 +339,11 @@ def fit_trend(
     if bands not in ("sigma", "plugin"):
         raise InputError(f"bands '{bands}' is unknown; use sigma (account for the uncertainty of sigma) or plugin")
     table = read_polls(polls, waves)
+    ident = identify(table, reference, sum_to_zero)
+    if not ident.keep.all():
+        table = table[ident.keep].reset_index(drop=True)
+    reference = ident.reference
+    cap = sigma_cap_per_unit(sigma_cap, UNITS[unit])
     y, r, neff = poll_observations(table, base)
     if len(table) < 2:
         raise InputError("a trend needs at least two polls")
@@ -349,6 +367,13 @@ def fit_trend(
     if sigma is not None and sigma < 0:
         raise InputError(f"sigma = {sigma} must be >= 0")
     sig = _fit_sigma(lik) if sigma is None else float(sigma)
+    notes = list(ident.notes)
+    capped = None
+    if sigma is None and cap is not None and _flat_sigma(lik, sig) and lik.loglik(sig) - lik.loglik(cap) <= CAP_LR_HALF:
+        # The polls hardly determine sigma and do not reject the cap: fix sigma there (module
+        # identify). A cap the polls reject would force a misfit: that fit keeps its wide bands.
+        sigma = sig = capped = cap
+        notes.append(sigma_note(cap, unit, SIGMA_BOUNDS[1]))
     out, gls_fit = lik.at(sig)
 
     # Smoothing over every grid day: E[alpha_t | y] = L_t(y) + (e1 - L_t(W))' b_hat.
@@ -369,6 +394,11 @@ def fit_trend(
     last = trend.iloc[-1]
     flat_sigma = sigma_weights is not None and sigma_weights["sigma"][-1] >= SIGMA_BOUNDS[1] * (1 - 1e-9)
     warn = _fit_warnings(sigma is None and sig == 0.0, flat_sigma, int(table["outlier"].sum()), outlier_z, unit, last)
+    if capped is not None:
+        warn.insert(0, notes[-1]["en"])
+    elif flat_sigma and cap is not None:
+        notes.append(cap_rejected_note(cap, unit))
+        warn.append(notes[-1]["en"])
     ref = layout.ref
     # The latest share's interval by the one rule (R svyciprop's "logit", normal quantiles): the
     # same formula as the band on every day (bands.share_band), which the tests check agree.
@@ -384,6 +414,8 @@ def fit_trend(
             "last": str(table["end"].max().date()), "last_grid_date": str(last["date"].date()),
             "poll_date": "midpoint of fieldwork", "bands": bands if sigma is None else "plugin",
             "sigma_weights": sigma_weights,
+            "sigma_cap": capped, "flat_sigma": flat_sigma or capped is not None, "reference_rule": ident.rule,
+            "left_out": list(ident.left_out), "trend_notes": notes,
             "band": "logit-transformed (delta method) inside [0, 1]; house effects and shifts inside [-1, 1]",
         },
         warnings=tuple(warn), trend=trend, houses=house_df, polls=table, events=tuple(evs), tests=tests,

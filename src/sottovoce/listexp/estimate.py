@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.special import expit
 
 from .._results import Result
-from ..errors import InputError
+from ..errors import DesignError, InputError, SottovoceError
 from ..intervals import DegreesOfFreedom, design_df
 from ..marginal import index_model_of
 from ..subgroups import Level, estimate_by
@@ -52,7 +52,9 @@ class ListFit(Result):
         """Predicted probability of holding the sensitive trait for each respondent of ``data``
         (default: the estimation data), or with ``avg=True`` their (weighted) mean as a Result
         with a delta-method standard error and a ``t_{n}`` interval, as ``predict.ictreg(avg =
-        TRUE, interval = "confidence")`` (which simulates the same standard error), kept in [0, 1]."""
+        TRUE, interval = "confidence")`` (which simulates the same standard error), kept in [0, 1].
+        This is the model of the result it is called on: for a fit ``by`` a column, each of
+        ``groups`` carries its own model (refitted in the group) and predicts from it."""
         model = self.model
         if model is None:
             raise InputError("predict() needs a regression fit (method lm, nls or ml)")
@@ -69,6 +71,22 @@ class ListFit(Result):
         dof = DegreesOfFreedom(float(len(p)), "ictreg predict: respondents")
         return Result.from_estimate(est, se, scale="share", df=dof, level=self.level_ci, n=len(p),
                                     method=f"list-{model['method']}-predict")
+
+
+    def display(self) -> Any:
+        """The contract's display plus, for a regression fitted ``by`` a column, each group's own
+        sensitive-item coefficients (the model refitted in the group), named by the group."""
+        d = super().display()
+        for owner in (self, *self.categories):
+            for g in owner.groups:
+                if g.failed is not None or not g.coefficients:
+                    continue
+                item = f"{owner.label}, " if owner is not self and owner.label else ""
+                for t in g.display().tables:
+                    if t.title.startswith("coefficients: sensitive"):
+                        t.title = f"{t.title} — {item}{g.by}={g.label} ({g.n:,} respondents)"
+                        d.tables.append(t)
+        return d
 
 
 def _prevalence(method: str, X: np.ndarray, beta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +122,7 @@ def list_experiment(
     arms: Mapping[Any, str] | None = None,
     control: Any = None,
     overdispersed: bool = False,
+    by_model: str = "refit",
 ) -> ListFit:
     """Estimate the prevalence of the sensitive item(s) of a list experiment.
 
@@ -121,7 +140,14 @@ def list_experiment(
     covariates : formulaic right-hand side, e.g. ``"age + male + C(region)"`` (regressions).
     weights, strata, psu : survey design columns or Series (see :func:`sottovoce.survey.as_survey`);
         or pass a :class:`sottovoce.Survey` as ``data``.
-    by : column; adds one estimate per level under ``groups``.
+    by : column; adds one estimate per level under ``groups``. A regression (lm, nls, ml) is
+        refitted in each level, a domain of the design (estimates from the level's respondents,
+        standard errors on the full design, as R's ``svyby(~y, ~g, design, svyglm)``); a level with
+        too few respondents in an arm, or whose fit fails, is a failed group with the reason.
+    by_model : ``"refit"`` (default; see ``by``) or ``"overall"``: each level's prevalence
+        predicted from the one model fitted to everyone (``predict.ictreg`` on the level), which
+        misses group differences the covariates do not carry; such groups are labelled
+        ``list-<method>-overall-model`` and the result says so in its notes.
     constrained : ML only; False fits ictreg's unconstrained model (``control.psi0/psi1``).
     ceiling, floor : ML only; Blair & Imai (2012) liar models (``ceiling_covariates`` and
         ``floor_covariates`` give their covariates, default intercept only).
@@ -144,6 +170,12 @@ def list_experiment(
         raise InputError(f"se={se!r}: use observed, sandwich or design")
     check_level(level)
     check_column(by, "by")
+    if by_model not in ("refit", "overall"):
+        raise InputError(f"by_model={by_model!r}: use 'refit' (the model fitted in each group) or 'overall' (each group predicted "
+                         "from the model of all respondents)")
+    if by_model == "overall" and method in ("dim", "types"):
+        raise InputError(f"by_model='overall' applies to the regressions (lm, nls, ml); method={method!r} has no model to predict "
+                         "from and is estimated in each group")
     if covariates is not None and not isinstance(covariates, str):
         raise InputError(f"covariates={covariates!r} must be a formula right-hand side (a str), e.g. \"age + male\"")
     constrained, ceiling, floor, joint, overdispersed = (check_bool(v, k) for k, v in
@@ -170,10 +202,10 @@ def list_experiment(
         _check_rank(d)
     treated_arms = [a for a in d.arms if a != 0]
     if method == "ml" and len(treated_arms) > 1 and joint and constrained and not (ceiling or floor or overdispersed):
-        out = _ml_joint(d, treated_arms, covariates, se, level, tol, max_iter, by)
+        out = _ml_joint(d, treated_arms, covariates, se, level, tol, max_iter, by, by_model)
     else:
         results = [_one_arm(d, a, method, covariates, constrained, ceiling, floor, ceiling_covariates, floor_covariates, se, level, tol, max_iter, by,
-                            overdispersed)
+                            overdispersed, by_model)
                    for a in treated_arms]
         if len(results) == 1:
             out = results[0]
@@ -183,6 +215,7 @@ def list_experiment(
                 categories=tuple(r.with_(code=a, label=d.arm_label(a)) for a, r in zip(treated_arms, results, strict=False)),
                 details={"J": d.J, "items": len(treated_arms)}, stats={"n_arms": d.arm_counts()},
                 warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
+                notes=tuple(dict.fromkeys(n for r in results for n in r.notes if by and n.startswith(f"by {by}: "))),
                 hypothesis_tests={f"{k}[{d.arm_label(a)}]": v for a, r in zip(treated_arms, results, strict=True)
                                   for k, v in r.hypothesis_tests.items()},
             )
@@ -191,23 +224,59 @@ def list_experiment(
     return out
 
 
-def _check_rank(d: _data.ListData) -> None:
-    for a in d.arms:
-        Xa = d.X[d.t == a]
+def _check_rank(d: _data.ListData, rows: np.ndarray | None = None, arms: list[int] | None = None, where: str = "") -> None:
+    """Each arm's covariates (among ``rows``) must have full rank; name a covariate that does not."""
+    for a in d.arms if arms is None else arms:
+        Xa = d.X[(d.t == a) if rows is None else (d.t == a) & rows]
         if np.linalg.matrix_rank(Xa) < d.X.shape[1]:
             # name a covariate that is constant within this arm
             const = [term for j, term in enumerate(d.terms) if j > 0 and np.ptp(Xa[:, j]) == 0]
             which = const[0] if const else d.terms[-1]
             arm = "control group" if a == 0 else f"treatment arm {a} ({d.arm_label(a)})"
-            raise InputError(f"covariate '{which}' is constant or collinear within the {arm}; drop it or merge its categories")
+            raise InputError(f"covariate '{which}' is constant or collinear within the {arm}{where}; drop it or merge its categories")
+
+
+def _group_fit(d: _data.ListData, arms: list[int], dom: Survey, fit: Callable[[Survey], ListFit],
+               stated: tuple[str, ...]) -> ListFit:
+    """One group's regression (``by=``): the model refitted on the group's respondents, a domain
+    of the design (R's ``svyby(~y, ~g, design, svyglm)``: estimates from the group, variance on
+    the full design), once every arm has enough respondents in the group for the model. Warnings
+    already ``stated`` by the overall fit are not repeated for each group."""
+    inside = dom.weights > 0
+    k = d.X.shape[1]
+    small = []
+    for a in arms:
+        n_a = int(((d.t == a) & inside).sum())
+        name = "control group" if a == 0 else f"treatment arm {a} ({d.arm_label(a)})"
+        if n_a <= max(k, _data.MIN_ARM - 1):
+            raise DesignError(f"too few respondents: the {name} has {n_a} in this group and the model has {k} coefficient(s) "
+                              f"per part (at least {max(k + 1, _data.MIN_ARM)} needed); merge groups, use fewer covariates or method='dim'")
+        if n_a < _data.SMALL_ARM:
+            small.append(f"the {name} has only {n_a} respondents in this group: the group's fit is very uncertain")
+    if k > 1:
+        _check_rank(d, inside, arms, " (in this group)")
+    res = fit(dom)
+    return res.with_(warnings=tuple(w for w in dict.fromkeys((*small, *res.warnings)) if w not in stated))
+
+
+def _with_by(res: ListFit, by: str, by_model: str, groups: tuple[Result, ...], notes: tuple[str, ...], covariates: str | None) -> ListFit:
+    """The overall fit with its groups and a note saying how the groups were estimated."""
+    if by_model == "overall":
+        note = (f"by {by}: each group's prevalence is predicted from the overall model (covariates: {covariates or '1'}) fitted to all "
+                f"respondents, not refitted in the group, so it misses any difference between the groups that the covariates do "
+                f"not carry (the default refits the model in each group)")
+    else:
+        ses = ("design-based standard errors on the full design, as R's svyby with svyglm" if res.details.get("se_type") == "design"
+               else "standard errors of the group's fit")
+        note = f"by {by}: the model is refitted in each group (the group's respondents; {ses}), so each group has its own coefficients"
+    return res.with_(by=by, groups=groups, notes=(*res.notes, note), details={**res.details, "by_model": by_model},
+                     warnings=tuple(dict.fromkeys((*res.warnings, *notes))))
 
 
 def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, by,
-             overdispersed=False) -> ListFit:
+             overdispersed=False, by_model="refit") -> ListFit:
     sel = (d.t == 0) | (d.t == arm)
     w = np.where(sel, d.w, 0.0)
-    n = int((w > 0).sum())
-    warnings: list[str] = []
     base: dict[str, Any] = {"J": d.J, "arm": arm, "se_type": se if method != "dim" else "design"}
     n_arms = {d.arm_label(0): int(((d.t == 0) & (w > 0)).sum()), d.arm_label(arm): int(((d.t == arm) & (w > 0)).sum())}
     if method == "types":
@@ -223,8 +292,34 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             res = res.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*res.warnings, *notes))))
         return res.with_(details={**res.details, **base, "n_treated": n_arms[d.arm_label(arm)], "n_control": n_arms[d.arm_label(0)]},
                          stats={"n_arms": n_arms})
+
+    def fit_in(svy: Survey) -> ListFit:
+        return _reg_fit(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, svy,
+                        overdispersed)
+
+    res = fit_in(d.survey)
+    if not by:
+        return res
+    if by_model == "overall":
+        groups, notes = estimate_by(d.survey, by, lambda dom, lev: _reg_predict(d, res.model, np.where(sel, dom.weights, 0.0), level))
+    else:
+        groups, notes = estimate_by(d.survey, by, lambda dom, lev: _group_fit(d, [0, arm], dom, fit_in, res.warnings))
+    return _with_by(res, by, by_model, groups, notes, covariates)
+
+
+def _reg_fit(d, arm, method, covariates, constrained, ceiling, floor, ceiling_cov, floor_cov, se, level, tol, max_iter, svy,
+             overdispersed=False) -> ListFit:
+    """A list regression of one arm against the control, fitted in ``svy``: the whole design or a
+    domain of it (:meth:`Survey.domain`: the domain's respondents, the variance on the full design)."""
+    sel = ((d.t == 0) | (d.t == arm)) & svy.domain_mask()
+    dw = svy.weights
+    w = np.where(sel, dw, 0.0)
+    n = int((w > 0).sum())
+    warnings: list[str] = []
+    base: dict[str, Any] = {"J": d.J, "arm": arm, "se_type": se}
+    n_arms = {d.arm_label(0): int(((d.t == 0) & (w > 0)).sum()), d.arm_label(arm): int(((d.t == arm) & (w > 0)).sum())}
     y, t, X = d.y[sel], (d.t[sel] == arm).astype(np.int64), d.X[sel]
-    ws = d.w[sel]
+    ws = dw[sel]
     k = X.shape[1]
     U_sens = None  # per-respondent influence of the sensitive coefficients (design SEs)
     fit_tests: dict[str, Any] = {}
@@ -235,7 +330,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         if se == "design" or se == "sandwich":
             U = np.zeros((len(d.y), 2 * k))
             U[sel] = infl
-            V = d.survey.cov_total(U) if se == "design" else (infl * (ws ** 2)[:, None]).T @ infl
+            V = svy.cov_total(U) if se == "design" else (infl * (ws ** 2)[:, None]).T @ infl
             U_sens = U[:, k:]
         parts = {"sensitive": (beta[k:], V[k:, k:]), "control": (beta[:k], V[:k, :k])}
         beta_s, V_s = beta[k:], V[k:, k:]
@@ -248,7 +343,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         from . import regression as _reg
 
         delta, psi, V = _reg.fit_nls(y, t, X, ws, d.J)
-        fit_tests = {"control_fit": _ft.nls_mean_test(d.survey, d.y, (d.t == 0) & sel, d.X, psi, d.J)}
+        fit_tests = {"control_fit": _ft.nls_mean_test(svy, d.y, (d.t == 0) & sel, d.X, psi, d.J)}
         parts = {"sensitive": (delta, V[:k, :k]), "control": (psi, V[k:, k:])}
         beta_s, V_s, extra = delta, V[:k, :k], {}
         vc_terms = [("sensitive", term) for term in d.terms] + [("control", term) for term in d.terms]
@@ -294,11 +389,11 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
         if se == "observed":
             V_full = fit.vcov
         elif se == "design":
-            V_full = d.survey.cov_total(U)
+            V_full = svy.cov_total(U)
             U_sens = U[:, :k]
         else:
             V_full = Hinv @ ((S * (ws ** 2)[:, None]).T @ S) @ Hinv
-        fit_tests = {"control_fit": _control_law_test(d, sel, model, inv, fit.theta, U, overdispersed, constrained)}
+        fit_tests = {"control_fit": _control_law_test(d, svy, sel, model, inv, fit.theta, U, overdispersed, constrained)}
         par = model.split(fit.theta)
         parts = {}
         for i, b in enumerate(model.blocks):
@@ -325,7 +420,7 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
             msg = _ft.failure_warning(entry, method)
             if msg:
                 warnings.append(msg)
-    p, grad = _prevalence(method, d.X, beta_s, np.where(sel, d.w, 0.0))
+    p, grad = _prevalence(method, d.X, beta_s, w)
     Wsel = w.sum()
     est = float(w @ p / Wsel)
     s = float(np.sqrt(grad @ V_s @ grad))
@@ -333,37 +428,24 @@ def _one_arm(d, arm, method, covariates, constrained, ceiling, floor, ceiling_co
     if se == "design" and U_sens is not None:
         # population prevalence: the coefficients' influence plus the sampling of the covariates
         u_pop = np.where(sel, (p - est) / Wsel, 0.0) + U_sens @ grad
-        s = float(np.sqrt(d.survey.cov_total(u_pop)[0, 0]))
+        s = float(np.sqrt(svy.cov_total(u_pop)[0, 0]))
     stats = {"covariates": covariates or "1", **({"loglik": extra["loglik"], "iterations": extra["iterations"],
                                                    "em_iterations": extra["em_iterations"], "converged": True,
                                                    "cells": extra["cells"]} if method == "ml" else {}),
              "n_arms": n_arms, "se_type": _SE_WORDS.get(se, se)}
     fitres = ListFit.from_estimate(
-        est, s, scale="share", df=design_df(d.survey, u_pop), level=level, n=n, method=f"list-{method}", variable=d.count,
+        est, s, scale="share", df=design_df(svy, u_pop), level=level, n=n, method=f"list-{method}", variable=d.count,
         coefficients=coefs, stats=stats,
         details={**base, **extra, "constrained": constrained, "covariates": covariates or "1",
                  "vcov": V_full, "vcov_terms": [f"{a}:{b}" for a, b in vc_terms]},
         warnings=tuple(warnings), hypothesis_tests=fit_tests if method != "lm" else {},
         model={"method": method, "X": d.X[sel], "beta": beta_s, "V": V_s, "w": ws, "covariates": covariates,
-               "index": index_model_of(frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, X=d.X, survey=d.survey,
-                                       link="identity" if method == "lm" else "logit", rows=sel, weights=np.where(sel, d.w, 0.0),
+               "influence": U_sens if se == "design" else None, "survey": svy,
+               "index": index_model_of(frame=d.frame, covariates=covariates, beta=beta_s, vcov=V_s, X=d.X, survey=svy,
+                                       link="identity" if method == "lm" else "logit", rows=sel, weights=w,
                                        influence=U_sens if se == "design" else None)},
     )
-    if by:
-        u_coef = U_sens if se == "design" else None
-        groups, notes = estimate_by(d.survey, by, lambda dom, lev: _reg_predict(d, method, beta_s, V_s, np.where(sel, dom.weights, 0.0), dom,
-                                                                                level, u_coef), min_n=1)
-        fitres = fitres.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*fitres.warnings, *notes))))
     return fitres
-
-
-def _predictor(d: _data.ListData, beta: np.ndarray, V: np.ndarray, level: float,
-               influence: np.ndarray | None) -> Callable[[Survey, Level], Result]:
-    """A subgroup's ML prediction (for :func:`estimate_by`), with this item's coefficients bound."""
-    def fit(dom: Survey, lev: Level) -> Result:
-        return _reg_predict(d, "ml", beta, V, dom.weights, dom, level, influence)
-
-    return fit
 
 
 _SE_WORDS = {"observed": "observed information (as ictreg)", "sandwich": "sandwich", "design": "design-based (linearization)"}
@@ -413,7 +495,7 @@ def _types_fit(d: _data.ListData, arm: int, svy: Survey, level: float, se: str) 
     )
 
 
-def _control_law_test(d: _data.ListData, sel: np.ndarray, model: Any, inv: np.ndarray, theta: np.ndarray, U: np.ndarray,
+def _control_law_test(d: _data.ListData, svy: Survey, sel: np.ndarray, model: Any, inv: np.ndarray, theta: np.ndarray, U: np.ndarray,
                       overdispersed: bool, constrained: bool) -> dict[str, Any]:
     """The control-count test of an ML fit on cells (``inv`` maps respondents of ``sel`` to cells)."""
     J = d.J
@@ -424,27 +506,29 @@ def _control_law_test(d: _data.ListData, sel: np.ndarray, model: Any, inv: np.nd
         return P
 
     name = "beta-binomial" if overdispersed else ("binomial" if constrained else "binomial mixture (unconstrained)")
-    return _ft.count_law_test(d.survey, d.y, (d.t == 0) & sel, pmf, theta, U, J, name)
+    return _ft.count_law_test(svy, d.y, (d.t == 0) & sel, pmf, theta, U, J, name)
 
 
-def _reg_predict(d: _data.ListData, method: str, beta: np.ndarray, V: np.ndarray, w: np.ndarray, svy: Survey, level: float,
-                 influence: np.ndarray | None = None) -> Result:
-    """A subgroup's prevalence predicted by the overall model: the weighted mean of the
-    individual predictions over the subgroup (``predict.ictreg(newdata = subgroup, avg = TRUE)``).
-    With design-based SEs, ``influence`` (the coefficients' linearization values, n × k) gives
-    the prediction's effective df; its variance comes from the whole sample's coefficients, so
-    the whole design's strata count."""
+def _reg_predict(d: _data.ListData, model: dict[str, Any], w: np.ndarray, level: float) -> ListFit:
+    """A group's prevalence predicted by the overall model (``by_model="overall"``): the weighted
+    mean of the individual predictions over the group (``predict.ictreg(newdata = group, avg =
+    TRUE)``). Its variance: the overall coefficients' (from every respondent) and, with design
+    SEs, the sampling of the group's covariates, on the overall model's design."""
     dom = w > 0
     if not dom.any():
-        from ..errors import DesignError
-
         raise DesignError("no respondents with a positive weight in this group's arms")
-    p, grad = _prevalence(method, d.X[dom], beta, w[dom])
-    est = float(np.average(p, weights=w[dom]))
-    s = float(np.sqrt(grad @ V @ grad))
-    dof = design_df(svy) if influence is None else design_df(d.survey, influence @ grad)
-    return Result.from_estimate(est, s, scale="share", df=dof, level=level, n=int(dom.sum()), method=f"list-{method}",
-                                variable=d.count)
+    method, beta, svy = model["method"], model["beta"], model["survey"]
+    p, grad = _prevalence(method, d.X, beta, w)
+    W = float(w.sum())
+    est = float(w @ p / W)
+    s = float(np.sqrt(grad @ model["V"] @ grad))
+    u = None
+    if model["influence"] is not None:
+        u = np.where(dom, (p - est) / W, 0.0) + model["influence"] @ grad
+        s = float(np.sqrt(svy.cov_total(u)[0, 0]))
+    return ListFit.from_estimate(est, s, scale="share", df=design_df(svy, u), level=level, n=int(dom.sum()),
+                                 method=f"list-{method}-overall-model", variable=d.count,
+                                 notes=("predicted from the overall model, not refitted in this group",))
 
 
 def _cells(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -467,11 +551,54 @@ def _cells(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return stacked, np.arange(len(stacked))
 
 
-def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: str, level: float, tol: float, max_iter: int, by: str | None) -> ListFit:
-    """ictreg's multi-item ML: shared control model, one sensitive model per item."""
+def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: str, level: float, tol: float, max_iter: int,
+              by: str | None, by_model: str = "refit") -> ListFit:
+    """ictreg's multi-item ML: shared control model, one sensitive model per item; ``by`` refits the
+    joint model in each group (one fit per group serves every item)."""
+    def fit_in(svy: Survey) -> ListFit:
+        return _ml_joint_fit(d, arms, covariates, se, level, tol, max_iter, svy)
+
+    out = fit_in(d.survey)
+    if not by:
+        return out
+    tried: dict[int, ListFit | SottovoceError | np.linalg.LinAlgError] = {}
+
+    def group(dom: Survey, lev: Level, m: int) -> ListFit:
+        if lev.index not in tried:  # the joint fit of this group, shared by the items
+            try:
+                tried[lev.index] = _group_fit(d, [0, *arms], dom, fit_in, out.warnings)
+            except (SottovoceError, np.linalg.LinAlgError) as exc:
+                tried[lev.index] = exc
+        got = tried[lev.index]
+        if not isinstance(got, ListFit):
+            raise got
+        return got.categories[m].with_(warnings=got.warnings)
+
+    items = [c for c in out.categories if isinstance(c, ListFit)]  # all of them: a joint fit's items are ListFits
+
+    def item(m: int) -> Callable[[Survey, Level], Result]:
+        model = items[m].model
+        if by_model == "overall":
+            return lambda dom, lev: _reg_predict(d, model, dom.weights, level)
+        return lambda dom, lev: group(dom, lev, m)
+
+    cats = []
+    for m, cat in enumerate(items):
+        groups, notes = estimate_by(d.survey, by, item(m))
+        cats.append(_with_by(cat, by, by_model, groups, notes, covariates))
+    return out.with_(categories=tuple(cats), notes=(*out.notes, cats[0].notes[-1]), details={**out.details, "by_model": by_model},
+                     warnings=tuple(dict.fromkeys((*out.warnings, *(w for c in cats for w in c.warnings)))))
+
+
+def _ml_joint_fit(d: _data.ListData, arms: list[int], covariates: str | None, se: str, level: float, tol: float, max_iter: int,
+                  svy: Survey) -> ListFit:
+    """The joint multi-item ML fitted in ``svy`` (the whole design or a domain of it)."""
     k = d.X.shape[1]
-    cells, inv = _cells(np.c_[d.X, d.y, d.t])
-    wc = np.bincount(inv, weights=d.w, minlength=len(cells))
+    rows = svy.domain_mask()
+    w_all = np.where(rows, svy.weights, 0.0)
+    X, y, t, w = d.X[rows], d.y[rows], d.t[rows], w_all[rows]
+    cells, inv = _cells(np.c_[X, y, t])
+    wc = np.bincount(inv, weights=w, minlength=len(cells))
     model = _ml.MLModel(y=cells[:, k], t=cells[:, k + 1].astype(np.int64), X=cells[:, :k], terms=d.terms, J=d.J, wt=wc, arms=len(arms))
     fit = _ml.fit_ml(model, tol=tol, max_iter=max_iter)
     U = None
@@ -480,8 +607,9 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
     else:
         S = model.score_rows(fit.theta)[inv]
         Hinv = np.linalg.inv(-fit.hessian)
-        U = S @ Hinv
-        V = d.survey.cov_total(U) if se == "design" else Hinv @ ((S * (d.w ** 2)[:, None]).T @ S) @ Hinv
+        U = np.zeros((len(d.y), len(fit.theta)))
+        U[rows] = S @ Hinv
+        V = svy.cov_total(U) if se == "design" else Hinv @ ((S * (w ** 2)[:, None]).T @ S) @ Hinv
     par = model.split(fit.theta)
     blocks = {b.part: slice(model.offsets[i], model.offsets[i + 1]) for i, b in enumerate(model.blocks)}
 
@@ -493,33 +621,31 @@ def _ml_joint(d: _data.ListData, arms: list[int], covariates: str | None, se: st
     for m, arm in enumerate(arms, start=1):
         part = f"sensitive.{m}"
         Vs = V[blocks[part], blocks[part]]
-        p, grad = _prevalence("ml", d.X, par[part], d.w)
-        est = float(np.average(p, weights=d.w))
+        p, grad = _prevalence("ml", d.X, par[part], w_all)
+        est = float(np.average(p, weights=w_all))
         s = float(np.sqrt(grad @ Vs @ grad))
         u = None
-        if se == "design" and U is not None:  # add the sampling of the covariates
-            u = (p - est) / d.w.sum() + U[:, blocks[part]] @ grad
-            s = float(np.sqrt(d.survey.cov_total(u)[0, 0]))
+        U_part = U[:, blocks[part]] if (U is not None and se == "design") else None
+        if U_part is not None:  # add the sampling of the covariates
+            u = np.where(rows, (p - est) / w_all.sum(), 0.0) + U_part @ grad
+            s = float(np.sqrt(svy.cov_total(u)[0, 0]))
         r = ListFit.from_estimate(
-            est, s, scale="share", df=design_df(d.survey, u), level=level, n=int((d.w > 0).sum()), method="list-ml",
+            est, s, scale="share", df=design_df(svy, u), level=level, n=int((w_all > 0).sum()), method="list-ml",
             variable=d.count, code=arm, label=d.arm_label(arm),
             coefficients={"sensitive": coef(part), "control": coef("control")},
             details={"J": d.J, "arm": arm, "se_type": se},
-            model={"method": "ml", "X": d.X, "beta": par[part], "V": Vs, "w": d.w, "covariates": covariates,
-                   "index": index_model_of(frame=d.frame, covariates=covariates, beta=par[part], vcov=Vs, X=d.X, survey=d.survey,
-                                           link="logit", rows=d.w > 0, weights=d.w,
-                                           influence=U[:, blocks[part]] if (U is not None and se == "design") else None)},
+            model={"method": "ml", "X": X, "beta": par[part], "V": Vs, "w": w, "covariates": covariates,
+                   "influence": U_part, "survey": svy,
+                   "index": index_model_of(frame=d.frame, covariates=covariates, beta=par[part], vcov=Vs, X=d.X, survey=svy,
+                                           link="logit", rows=w_all > 0, weights=w_all, influence=U_part)},
         )
-        if by:
-            u_coef = U[:, blocks[part]] if (U is not None and se == "design") else None
-            groups, notes = estimate_by(d.survey, by, _predictor(d, par[part], Vs, level, u_coef))
-            r = r.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*r.warnings, *notes))))
         cats.append(r)
     names = [f"{b.part}:{term}" for b in model.blocks for term in b.terms]
-    return ListFit(method="list-ml", n=int((d.w > 0).sum()), variable=d.count, level_ci=level, scale="share", categories=tuple(cats),
+    n_arms = {d.arm_label(a): int(((d.t == a) & (w_all > 0)).sum()) for a in [0, *arms]}
+    return ListFit(method="list-ml", n=int((w_all > 0).sum()), variable=d.count, level_ci=level, scale="share", categories=tuple(cats),
                    stats={"covariates": covariates or "1", "loglik": fit.loglik, "iterations": len(fit.trace) - 1,
                           "em_iterations": fit.iterations, "converged": True,
-                          "n_arms": d.arm_counts(), "se_type": _SE_WORDS.get(se, se)},
+                          "n_arms": n_arms, "se_type": _SE_WORDS.get(se, se)},
                    details={"J": d.J, "items": len(arms), "joint": True, "loglik": fit.loglik,
                             "em_iterations": fit.iterations, "vcov": V, "vcov_terms": names, "se_type": se},
                    warnings=tuple(dict.fromkeys(w for c in cats for w in c.warnings)))

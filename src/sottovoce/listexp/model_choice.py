@@ -39,7 +39,8 @@ from .fit_test import ALPHA
 __all__ = ["fit_list_model", "LIST_MODELS"]
 
 LIST_MODELS = ("auto", "binomial", "betabinomial", "types")
-_ML_ONLY = ("constrained", "ceiling", "floor", "ceiling_covariates", "floor_covariates", "max_iter", "tol", "joint", "overdispersed")
+_ML_ONLY = ("constrained", "ceiling", "floor", "ceiling_covariates", "floor_covariates", "max_iter", "tol", "joint", "overdispersed",
+            "by_model")
 
 
 def _control_tests(res: Result) -> dict[str, Any]:

@@ -350,7 +350,7 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
         return None
     S = STRINGS[lang]
     view: dict[str, Any] = {"done": tr.get("status") == "done", "failed": "", "chart": "", "houses": [], "latest": "",
-                            "summary": "", "tests": [], "alt": S["chart_trend_alt"]}
+                            "summary": "", "tests": [], "notes": [], "alt": S["chart_trend_alt"]}
     if tr.get("status") == "failed":
         view["failed"] = str(tr.get("message") or S["why_error"])
         return view
@@ -358,6 +358,8 @@ def trend_view(tr: Mapping[str, Any] | None, lang: str) -> dict[str, Any] | None
         view["failed"] = S["why_not_available"]
         return view
     view["chart"] = _svg_inline(trend_chart_svg(tr, lang))
+    # the defaults fit_trend applied (reference wording, polls left out, a bounded sigma), in this language
+    view["notes"] = [n.get(lang) or n.get("en", "") for n in tr.get("trend_notes") or []]
     if tr.get("estimate") is not None and has_interval(tr):
         lo, hi = shown_ci(tr)
         key = "trend_latest_impossible" if out_of_range(tr) else "trend_latest"

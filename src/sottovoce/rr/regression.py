@@ -31,6 +31,7 @@ from .._results import Result
 from ..errors import ConvergenceError, InputError
 from ..intervals import NORMAL, design_df
 from ..marginal import attach_index_model
+from ..subgroups import estimate_by
 from ..survey import Survey, as_survey
 from ..validate import check_column, check_level
 from .designs import RRDesign, make_design
@@ -118,6 +119,7 @@ def rr_regression(
     weights: Any = None,
     strata: Any = None,
     psu: Any = None,
+    by: str | None = None,
     level: float = 0.95,
 ) -> Result:
     """Logistic regression of the sensitive trait on covariates (Blair, Imai & Zhou 2015).
@@ -127,8 +129,15 @@ def rr_regression(
     intercept name ``(Intercept)``. Without weights, strata and PSUs the estimates and standard
     errors are those of ``rr::rrreg``; the design names map as in ``design.rr_name``
     (Warner → ``mirrored``, crosswise → ``mirrored`` with p = q).
+
+    ``by``: the regression is also refitted in each level of this column, a domain of the design
+    (the level's respondents; design-based SEs on the full design, as R's ``svyby`` with
+    ``svyglm``), one result per level under ``groups``; a level whose fit fails (too few
+    respondents for the coefficients, a covariate constant there, no convergence) is a failed
+    group with the reason while the others stand.
     """
     check_column(response, "response", allow_none=False)
+    check_column(by, "by")
     if not isinstance(covariates, str):
         raise InputError(f"covariates={covariates!r} must be a formula right-hand side (a str), e.g. \"age + C(region)\"")
     check_level(level)
@@ -144,11 +153,26 @@ def rr_regression(
     rows = keep & keep_y
     # model_matrix rows are the complete cases of the covariates; align with the response
     X = X[keep_y[keep]]
-    u_rows = np.flatnonzero(rows)
-    return rr_logit(
-        X, y_all[rows], dsg, names=names, weights=svy.weights[rows], survey=svy if has_design else None,
-        survey_rows=u_rows, level=level, variable=response, formula=f"{response} ~ {covariates}", frame=df,
-    )
+
+    def fit(s: Survey) -> Result:
+        inside = s.domain_mask()[rows]  # the domain's rows among the complete ones
+        return rr_logit(
+            X[inside], y_all[rows][inside], dsg, names=names, weights=s.weights[rows][inside], survey=s if has_design else None,
+            survey_rows=np.flatnonzero(rows)[inside], level=level, variable=response, formula=f"{response} ~ {covariates}", frame=df,
+        )
+
+    top = fit(svy)
+    if by is None:
+        return top
+    groups, notes = estimate_by(svy, by, lambda dom, lev: fit(dom))
+    note = (f"by {by}: the regression is refitted in each group (the group's respondents; "
+            + ("design-based standard errors on the full design, as R's svyby with svyglm" if has_design else "rrreg's standard errors of the group's fit")
+            + "), so each group has its own coefficients")
+    out = top.with_(by=by, groups=groups, notes=(*top.notes, note), warnings=tuple(dict.fromkeys((*top.warnings, *notes))))
+    index = getattr(top, "_index_model", None)
+    if index is not None:  # with_ makes a copy without the margins model: keep the overall one
+        object.__setattr__(out, "_index_model", index)
+    return out
 
 
 def rr_logit(
