@@ -64,22 +64,20 @@ class Linearization:
         return Linearization(self.survey, tuple(u @ L.T for u in self.influence), masks)
 
     def dofs(self) -> list[DegreesOfFreedom]:
-        """Each estimate's degrees of freedom by the one rule (:func:`design_df`)."""
-        k = self.influence[0].shape[1]
+        """Each estimate's degrees of freedom by the one rule (:func:`design_df`), from one pass
+        over the strata for all of them."""
         svy = self.survey
-        if self.masks is None:
-            return [design_df(svy, effective=e) for e in self._effective(svy, range(k))]
-        return [design_df(svy.domain(self.masks[:, j]), effective=self._effective(svy.domain(self.masks[:, j]), [j])[0])
-                for j in range(k)]
-
-    def _effective(self, svy: Survey, cols: Any) -> list[float | None]:
-        cols = list(cols)
+        k = self.influence[0].shape[1]
+        doms = [svy] * k if self.masks is None else [svy.domain(self.masks[:, j]) for j in range(k)]
         if svy.replicates or svy.df_rule == "design" or (svy.psu_column is None and svy.strata_column is None):
-            return [None] * len(cols)  # replicates, SRS or R's rule: the design df (design_df says which)
-        parts = [svy.variance_by_stratum(u[:, cols]) for u in self.influence]
+            return [design_df(d) for d in doms]  # replicates, SRS or R's rule: the design df
+        # the influence is zero outside each estimate's domain, so the strata parts are those of
+        # the whole design; a domain changes only the PSUs that count (those holding it)
+        parts = [svy.variance_by_stratum(u) for u in self.influence]
         total = parts[0] if len(parts) == 1 else replace(parts[0], var=np.sum([p.var for p in parts], axis=0),
                                                          parts=np.sum([p.parts for p in parts], axis=0))
-        return [float(e) for e in satterthwaite_df(total)]
+        held = None if self.masks is None else np.column_stack([d._psus_held() for d in doms])
+        return [design_df(d, effective=float(e)) for d, e in zip(doms, satterthwaite_df(total, held), strict=True)]
 
 
 @dataclass(frozen=True)
