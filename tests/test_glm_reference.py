@@ -37,11 +37,13 @@ def load(folder: Path) -> tuple[dict, dict[str, Survey]]:
     c1 = pd.read_csv(folder / "api" / "apiclus1.csv")
     c2 = pd.read_csv(folder / "api" / "apiclus2.csv")
     margins = {"stype": R["pop_types"], "sch_wide": {int(k): v for k, v in R["pop_sch_wide"].items()}}
-    clus1 = Survey(c1, "pw", psu="dnum", fpc="fpc")
+    # R's degrees of freedom (PSUs − strata), not the effective df of issue 17: quantile intervals
+    # and SEs, and every t interval, depend on them
+    clus1 = Survey(c1, "pw", psu="dnum", fpc="fpc", df="design")
     designs = {
-        "strat": Survey(st, "pw", strata="stype", fpc="fpc"),
+        "strat": Survey(st, "pw", strata="stype", fpc="fpc", df="design"),
         "clus1": clus1,
-        "clus2": Survey(c2, "pw", psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
+        "clus2": Survey(c2, "pw", psu=["dnum", "snum"], fpc=["fpc1", "fpc2"], df="design"),
         "raked": clus1.rake(margins, tol=1e-13),
         "jk1": clus1.with_replicates("jk1"),
     }

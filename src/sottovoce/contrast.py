@@ -6,8 +6,10 @@ c(1, -1))`` for a change between two answers of the same respondents. Here
 ``svy.means("support", by="sex").contrast({"male": 1, "female": -1})`` and
 ``svy.means("~w2 + w1").contrast({"w2": 1, "w1": -1})``.
 
-Means of 0/1 variables are shares (intervals t on the design df, cut to [0, 1], as every moment
-of shares here), other means numbers. Each domain mean ``ȳ_d = Σ_d w y / Σ_d w`` has influence values ``(y_i − ȳ_d) 1[i ∈ d] / W_d``;
+Means of 0/1 variables are shares (intervals t, cut to [0, 1], as every moment of shares here),
+other means numbers. Each mean and each contrast takes the effective df of its own influence
+values (Satterthwaite over strata, counting the PSUs that hold its domains; ``df="design"``: PSUs
+− strata, as R), through :class:`~sottovoce.estimates.Linearization`. Each domain mean ``ȳ_d = Σ_d w y / Σ_d w`` has influence values ``(y_i − ȳ_d) 1[i ∈ d] / W_d``;
 stacking them for every (variable, domain) pair and passing them to :meth:`Survey.cov_total` once
 gives the whole covariance matrix, covariances between domains sharing PSUs included (Lumley
 2010, §3.5). With replicate weights each domain mean is recomputed per replicate instead.
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .estimates import Estimates
+from .estimates import Estimates, Linearization
 from .intervals import design_df
 from .io import require_columns, value_labels
 from .modelframe import one_variable, variables
@@ -69,6 +71,7 @@ def domain_means(survey: Survey, vars_: str | Sequence[str], by: str | None = No
     M = np.column_stack(masks).astype(float)
     Wd = w_all @ M
     est = (w_all @ (Y * M)) / Wd
+    lin = None
     if survey.replicates:
         reps = survey.replicate_weights() * survey.domain_mask()[:, None]
         est_rep = (reps.T @ (Y * M)) / (reps.T @ M)
@@ -76,9 +79,13 @@ def domain_means(survey: Survey, vars_: str | Sequence[str], by: str | None = No
     else:
         U = (Y - est) * M / Wd
         vcov = survey.cov_total(U)
+        # each mean, and each contrast of them, gets the effective df of its own influence over
+        # the PSUs holding its domains (issue 17)
+        lin = Linearization(survey, (U,), M > 0)
     binary = all(bool(np.isin(df[v].dropna().unique(), [0, 1]).all()) for v in names)
     n = int((w_all > 0).sum())
-    return Estimates.build(terms, est, vcov, scale="share" if binary else "mean", dof=design_df(survey), level=level, n=n,
+    return Estimates.build(terms, est, vcov, scale="share" if binary else "mean", dof=design_df(survey), linearization=lin,
+                           level=level, n=n,
                            method="domain-means", variable=", ".join(names), by=by,
                            details={"weighted_n": [float(x) for x in Wd]})
 

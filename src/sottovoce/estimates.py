@@ -4,11 +4,17 @@
 ``svypredmeans`` return: several estimates (domain means, predictive margins, marginal effects,
 combinations of coefficients) and their covariance matrix. Each estimate is a child result in
 ``categories`` whose interval follows the one interval rule (:meth:`Result.from_estimate`: t on
-the design df, cut to [0, 1] for shares and [−1, 1] for differences of shares); the covariance
+its own df, cut to [0, 1] for shares and [−1, 1] for differences of shares); the covariance
 is in ``details["vcov"]`` (``cov_params()``). On top of the result contract it gives any linear
 combination with its standard error (:meth:`Estimates.contrast`, R's ``svycontrast``), the joint
 Wald test of several (:meth:`Estimates.wald_test`, R's ``regTermTest``) and statsmodels'
 accessors (``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``) over the estimates.
+
+Degrees of freedom (issue 17): estimates built with a :class:`Linearization` (domain means,
+margins) give each estimate, and each contrast of them, the Satterthwaite effective df of its own
+linearization values (:func:`sottovoce.intervals.design_df`); under ``df="design"`` these are
+PSUs − strata, as R. Joint Wald tests keep the design df (R's ``regTermTest``); GLM coefficient
+contrasts keep the model's residual df.
 
 :func:`wald_test` is the one Wald test, shared with the GLM: ``F = βᵀV⁻¹β / q`` on ``q`` and the
 residual degrees of freedom (R's default ``method = "Wald"``), χ² on ``q`` df without them.
@@ -18,59 +24,110 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._results import Result, _two_sided_p
 from .errors import InputError
-from .intervals import NORMAL, DegreesOfFreedom
+from .intervals import NORMAL, DegreesOfFreedom, design_df, satterthwaite_df
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Estimates", "wald_test"]
+    from .survey import Survey
+
+__all__ = ["Estimates", "Linearization", "wald_test"]
+
+
+@dataclass(frozen=True)
+class Linearization:
+    """The linearization of k estimates, kept so that every linear combination of them gets its
+    own effective degrees of freedom (issue 17; :func:`sottovoce.intervals.design_df`).
+
+    ``influence``: one or more (n, k) arrays of linearization values whose strata contributions
+    *sum* to the estimates' variances (one array for the usual ``cov_total(U)``; two for
+    R's ``svypredmeans``, which adds two variances and leaves out their covariance). ``survey``
+    is the design (or domain) the variance is over. ``masks`` (n, k), for estimates in domains:
+    a combination's df count the PSUs holding any domain it involves (Korn & Graubard 1999,
+    §5.2), as :meth:`Survey.mean` with ``by=`` counts those holding its domain.
+    """
+
+    survey: Survey
+    influence: tuple[np.ndarray, ...]
+    masks: np.ndarray | None = None
+
+    def combine(self, L: np.ndarray) -> Linearization:
+        """The linearization of ``L @ estimates``."""
+        masks = None if self.masks is None else (self.masks.astype(float) @ (np.abs(L) > 0).T) > 0
+        return Linearization(self.survey, tuple(u @ L.T for u in self.influence), masks)
+
+    def dofs(self) -> list[DegreesOfFreedom]:
+        """Each estimate's degrees of freedom by the one rule (:func:`design_df`), from one pass
+        over the strata for all of them."""
+        svy = self.survey
+        k = self.influence[0].shape[1]
+        doms = [svy] * k if self.masks is None else [svy.domain(self.masks[:, j]) for j in range(k)]
+        if svy.replicates or svy.df_rule == "design" or (svy.psu_column is None and svy.strata_column is None):
+            return [design_df(d) for d in doms]  # replicates, SRS or R's rule: the design df
+        # the influence is zero outside each estimate's domain, so the strata parts are those of
+        # the whole design; a domain changes only the PSUs that count (those holding it)
+        parts = [svy.variance_by_stratum(u) for u in self.influence]
+        total = parts[0] if len(parts) == 1 else replace(parts[0], var=np.sum([p.var for p in parts], axis=0),
+                                                         parts=np.sum([p.parts for p in parts], axis=0))
+        held = None if self.masks is None else np.column_stack([d._psus_held() for d in doms])
+        return [design_df(d, effective=float(e)) for d, e in zip(doms, satterthwaite_df(total, held), strict=True)]
 
 
 @dataclass(frozen=True)
 class Estimates(Result):
     """Estimates with their covariance (see the module docstring).
 
-    ``terms`` names the estimates (the children's labels); ``dof`` are the degrees of freedom of
-    their intervals and tests. Build with :meth:`build`.
+    ``terms`` names the estimates (the children's labels); ``dof`` are the design's degrees of
+    freedom (those of joint Wald tests, as R's ``regTermTest``); each estimate's interval and t
+    test use its own, ``dofs``: its effective df when a :class:`Linearization` is given (issue 17),
+    else ``dof``. Build with :meth:`build`.
     """
 
     terms: tuple[str, ...] = ()
     dof: DegreesOfFreedom = field(default=NORMAL, repr=False, compare=False)
+    #: each estimate's degrees of freedom (all ``dof`` unless a linearization gave their own)
+    dofs: tuple[DegreesOfFreedom, ...] = field(default=(), repr=False, compare=False)
+    linearization: Linearization | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, terms: Sequence[str], coef: Any, vcov: Any, *, scale: str, dof: DegreesOfFreedom | None,
-              level: float = 0.95, tests: bool = False, codes: Sequence[Any] | None = None, **values: Any) -> Estimates:
+              level: float = 0.95, tests: bool = False, codes: Sequence[Any] | None = None,
+              linearization: Linearization | None = None, dofs: Sequence[DegreesOfFreedom] | None = None,
+              **values: Any) -> Estimates:
         """One child per estimate (interval by the one rule), the covariance in ``details``; with
-        ``tests`` the t (or z) test that each is zero in ``hypothesis_tests``."""
+        ``tests`` the t (or z) test that each is zero in ``hypothesis_tests``. Each estimate's df:
+        ``dofs`` if given, else from ``linearization`` (its effective df), else ``dof``."""
         coef = np.asarray(coef, dtype=float).reshape(-1)
         vcov = np.asarray(vcov, dtype=float).reshape(len(coef), len(coef))
         if len(terms) != len(coef):
             raise InputError(f"{len(terms)} names for {len(coef)} estimates")
         dof = NORMAL if dof is None else dof
+        if dofs is None:
+            dofs = linearization.dofs() if linearization is not None else [dof] * len(coef)
         se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
         children = tuple(
-            Result.from_estimate(float(c), float(s), scale=scale, df=dof, level=level, n=values.get("n"), label=str(t),
+            Result.from_estimate(float(c), float(s), scale=scale, df=d, level=level, n=values.get("n"), label=str(t),
                                  code=None if codes is None else codes[j], method=values.get("method", ""))
-            for j, (t, c, s) in enumerate(zip(terms, coef, se, strict=True))
+            for j, (t, c, s, d) in enumerate(zip(terms, coef, se, dofs, strict=True))
         )
         details = {**values.pop("details", {}), "vcov": vcov, "vcov_terms": list(terms)}
         hyp: dict[str, dict[str, Any]] = {}
         if tests:
-            df = dof.finite
-            for t, c, s in zip(terms, coef, se, strict=True):
+            for t, c, s, kid in zip(terms, coef, se, children, strict=True):
+                df = kid.df  # the interval's df (from_estimate may have replaced a rounding-noise df)
                 stat = c / s if s > 0 else math.nan
                 hyp[str(t)] = {"name": f"{t} = 0", "statistic_name": "t" if df is not None else "z", "statistic": stat,
                                "df": df, "p_value": _two_sided_p(stat, df)}
         warns = tuple(dict.fromkeys((*values.pop("warnings", ()), *(w for c in children for w in c.warnings))))
-        return cls(terms=tuple(str(t) for t in terms), dof=dof, categories=children, level_ci=level, scale=scale,
-                   df=dof.finite, df_name=dof.name, details=details, hypothesis_tests=hyp, warnings=warns, **values)
+        return cls(terms=tuple(str(t) for t in terms), dof=dof, dofs=tuple(dofs), linearization=linearization,
+                   categories=children, level_ci=level, scale=scale, df=dof.finite, df_name=dof.name, details=details, hypothesis_tests=hyp, warnings=warns, **values)
 
     # -- the vector ---------------------------------------------------------------------------
     @property
@@ -107,7 +164,7 @@ class Estimates(Result):
 
     @property
     def pvalues(self) -> pd.Series:
-        return self._series([_two_sided_p(t, self.dof.finite) for t in self.tvalues], "p_value")
+        return self._series([_two_sided_p(t, c.df) for t, c in zip(self.tvalues, self._kids(), strict=True)], "p_value")
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """The children's intervals (columns 0 and 1; another ``alpha`` rebuilds them by the rule)."""
@@ -115,7 +172,8 @@ class Estimates(Result):
 
         kids = self._kids()
         if alpha is not None and abs((1 - alpha) - self.level_ci) > 1e-12:
-            kids = Estimates.build(self.terms, self.coef, self.vcov, scale=self.scale, dof=self.dof, level=1 - alpha).categories
+            kids = Estimates.build(self.terms, self.coef, self.vcov, scale=self.scale, dof=self.dof, level=1 - alpha,
+                                   dofs=self.dofs or None).categories
         ci = [c.ci if c.ci is not None else (math.nan, math.nan) for c in kids]
         return pd.DataFrame({0: [c[0] for c in ci], 1: [c[1] for c in ci]}, index=list(self.terms))
 
@@ -129,7 +187,8 @@ class Estimates(Result):
         """
         names, L = contrast_matrix(self.terms, weights)
         scale = _combined_scale(self.scale, L)
-        out = Estimates.build(names, L @ self.coef, L @ self.vcov @ L.T, scale=scale, dof=self.dof,
+        lin = None if self.linearization is None else self.linearization.combine(L)
+        out = Estimates.build(names, L @ self.coef, L @ self.vcov @ L.T, scale=scale, dof=self.dof, linearization=lin,
                               level=self.level_ci if level is None else level, tests=True, n=self.n, method="contrast",
                               variable=self.variable, by=self.by,
                               details={"of": self.method, "weights": {nm: dict(zip(self.terms, r.tolist(), strict=True))
@@ -137,7 +196,7 @@ class Estimates(Result):
         if len(names) == 1:
             c = out.categories[0]
             out = out.with_(estimate=c.estimate, se=c.se, ci=c.ci, ci_method=c.ci_method, out_of_range=c.out_of_range,
-                            categories=(), label=names[0])
+                            categories=(), label=names[0], df=c.df, df_name=c.df_name)
         return out
 
     def wald_test(self, terms: Any, null: Sequence[float] | None = None) -> Result:

@@ -27,6 +27,11 @@ Variance (``vce``):
 * ``"svypredmeans"``: R's ``svypredmeans``, the sum ``gᵀV_βg + var(Σ_d w μ_i / W_d)`` of the two
   parts, leaving out their covariance.
 
+Degrees of freedom: each margin, marginal effect and contrast of margins takes the
+Satterthwaite effective df of the linearization values behind its variance (issue 17; for
+``"delta"`` the coefficients' part ``gᵀU_i``, for ``"svypredmeans"`` the strata parts of both
+terms added), counted over the PSUs of the fit's respondents; ``df="design"``: PSUs − strata, as R.
+
 Models that carry no influence values (fitted without a design) fall back to ``"delta"`` and say
 so. :func:`margins_difference` compares two models on the same respondents — an indirect
 (list or RR) and a direct question — with the covariance of the two through one
@@ -43,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .estimates import Estimates
+from .estimates import Estimates, Linearization
 from .intervals import NORMAL, DegreesOfFreedom, design_df
 from .io import value_labels
 
@@ -216,7 +221,10 @@ def _evaluate(model: IndexModel, scenarios: list[_Scenario]) -> tuple[np.ndarray
     return m, G, own, total
 
 
-def _covariance(model: IndexModel, scenarios: list[_Scenario], vce: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _covariance(model: IndexModel, scenarios: list[_Scenario],
+                vce: str) -> tuple[np.ndarray, np.ndarray, str, Linearization | None]:
+    """Margins, their covariance, the variance used and the linearization behind it (None when
+    the variance does not come from strata: replicates, or no design)."""
     if vce not in VCE:
         raise InputError(f"vce='{vce}' is not one of {', '.join(VCE)}")
     m, G, own, total = _evaluate(model, scenarios)
@@ -224,17 +232,19 @@ def _covariance(model: IndexModel, scenarios: list[_Scenario], vce: str) -> tupl
     survey = model.survey
     if vce == "delta" or survey is None or model.influence is None:
         used = "delta" if vce == "delta" else "delta (no design influence for this model)"
-        return m, delta, used
+        # gᵀV_βg with V_β = cov_total(U): the margins' influence through the coefficients
+        lin = None if model.influence is None or survey is None else _linearization(model, model.influence @ G.T)
+        return m, delta, used, lin
     h = _inverse_link(model.link)
     if vce == "svypredmeans":
-        if not survey.replicates:
-            return m, delta + survey.cov_total(own), vce
+        if not survey.replicates:  # two variances added, their covariance left out: strata parts add too
+            return m, delta + survey.cov_total(own), vce, _linearization(model, model.influence @ G.T, own)
         # R: svymean of the fixed predictions, recomputed in each replicate
         reps = _replicate_weights(model)
         fits = np.column_stack([h(sc.X @ model.beta)[0] for sc in scenarios])
         doms = np.column_stack([sc.domain & model.rows for sc in scenarios]).astype(float)
         est = (reps.T @ (np.nan_to_num(fits) * doms)) / (reps.T @ doms)
-        return m, delta + survey.replicate_cov(est, m), vce
+        return m, delta + survey.replicate_cov(est, m), vce, None
     if model.replicate_coefs is not None and model.replicate_weights is not None:
         reps = model.replicate_weights
         est = np.full((reps.shape[1], len(scenarios)), np.nan)
@@ -244,8 +254,16 @@ def _covariance(model: IndexModel, scenarios: list[_Scenario], vce: str) -> tupl
             for s, sc in enumerate(scenarios):
                 wr = np.where(sc.domain & model.rows, reps[:, r], 0.0)
                 est[r, s] = (wr @ h(sc.X @ model.replicate_coefs[r])[0]) / wr.sum()
-        return m, survey.replicate_cov(est, m), "replicates (refitted)"
-    return m, survey.cov_total(total), vce
+        return m, survey.replicate_cov(est, m), "replicates (refitted)", None
+    return m, survey.cov_total(total), vce, _linearization(model, total)
+
+
+def _linearization(model: IndexModel, *influence: np.ndarray) -> Linearization | None:
+    """The margins' linearization over the fit's respondents (their PSUs give the df, as the
+    model's), so each margin and each contrast of margins gets its effective df (issue 17)."""
+    if model.survey is None or model.survey.replicates:
+        return None
+    return Linearization(model.survey.domain(model.rows), influence)
 
 
 def _replicate_weights(model: IndexModel) -> np.ndarray:
@@ -292,7 +310,7 @@ def _scenarios(model: IndexModel, at: str | None, by: str | None) -> list[_Scena
 
 def _result(model: IndexModel, names: list[str], m: np.ndarray, V: np.ndarray, vce: str, method: str,
             title: str, base: Any = None, difference: bool = False, derivative: bool = False,
-            tests: bool = False) -> Estimates:
+            tests: bool = False, lin: Linearization | None = None) -> Estimates:
     """Margins (or their differences) as an :class:`Estimates`: shares (differences of shares) for
     probability models, numbers on the outcome's scale otherwise; differences get t tests."""
     n = int((model.rows & (model.weights > 0)).sum())
@@ -303,7 +321,8 @@ def _result(model: IndexModel, names: list[str], m: np.ndarray, V: np.ndarray, v
     else:
         scale = "mean"
     warns = tuple(getattr(base, "warnings", ()) or ())
-    return Estimates.build(names, m, V, scale=scale, dof=model.df, tests=tests or difference or derivative, n=n, method=method,
+    return Estimates.build(names, m, V, scale=scale, dof=model.df, linearization=lin, tests=tests or difference or derivative,
+                           n=n, method=method,
                            variable=title, details={"vce": vce, "link": model.link, "of": model.what}, warnings=warns)
 
 
@@ -318,9 +337,10 @@ def predictive_margins(fit: Any, at: str | None = None, by: str | None = None, v
     """
     model = index_model(fit)
     sc = _scenarios(model, at, by)
-    m, V, used = _covariance(model, sc, vce)
+    m, V, used, lin = _covariance(model, sc, vce)
     return _result(model, [s.name for s in sc], m, V, used, "predictive-margins",
-                   f"Predictive margins ({model.what})" + (f" at {at}" if at else "") + (f" by {by}" if by else ""), fit)
+                   f"Predictive margins ({model.what})" + (f" at {at}" if at else "") + (f" by {by}" if by else ""), fit,
+                   lin=lin)
 
 
 def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = None, by: str | None = None,
@@ -368,14 +388,14 @@ def average_marginal_effects(fit: Any, variables: str | Sequence[str] | None = N
                     scen.append(_Scenario(f"{v}{'+' if sign > 0 else '-'}h", model.build(f), dmask))
                 rows_L.append({start: 1 / (2 * step), start + 1: -1 / (2 * step)})
                 labels.append(f"d {v}{suffix}")
-    m, V, used = _covariance(model, scen, vce)
+    m, V, used, lin = _covariance(model, scen, vce)
     L = np.zeros((len(rows_L), len(scen)))
     for i, r in enumerate(rows_L):
         for j, c in r.items():
             L[i, j] = c
     return _result(model, labels, L @ m, L @ V @ L.T, used, "marginal-effects",
                    f"Average marginal effects on the {model.what}", fit, difference=all_categorical and model.share,
-                   derivative=not all_categorical, tests=True)
+                   derivative=not all_categorical, tests=True, lin=None if lin is None else lin.combine(L))
 
 
 def _same_design(a: Any, b: Any) -> bool:
@@ -411,9 +431,14 @@ def margins_difference(first: Any, second: Any, at: str | None = None, by: str |
         S = len(sa)
         L = np.hstack([np.eye(S), -np.eye(S)])
         m, V, used = ma - mb, L @ V2 @ L.T, "unconditional (joint)"
+        lin = None if a.survey.replicates else Linearization(a.survey.domain(a.rows | b.rows), (ua - ub,))
     else:
-        ma, Va, ua_used = _covariance(a, sa, vce)
-        mb, Vb, ub_used = _covariance(b, sb, vce)
+        ma, Va, ua_used, lin_a = _covariance(a, sa, vce)
+        mb, Vb, ub_used, lin_b = _covariance(b, sb, vce)
         m, V, used = ma - mb, Va + Vb, f"{ua_used} / {ub_used}, the two fits treated as independent"
+        # independent variances add, and so do their strata parts when both come from one design
+        lin = (Linearization(a.survey.domain(a.rows | b.rows), (*lin_a.influence, *lin_b.influence))
+               if lin_a is not None and lin_b is not None and _same_design(a.survey, b.survey) else None)
     return _result(a, [s.name for s in sa], m, V, used, "margins-difference",
-                   f"Difference of predictive margins: {a.what} − {b.what}", first, difference=a.share and b.share, tests=True)
+                   f"Difference of predictive margins: {a.what} − {b.what}", first, difference=a.share and b.share, tests=True,
+                   lin=lin)

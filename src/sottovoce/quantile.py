@@ -8,8 +8,10 @@ This reproduces the default of ``svyquantile`` in R's survey package 4.x (``qrul
   exactly (the inverse of the weighted empirical distribution function);
 * interval (Woodruff 1952, *JASA* 47:635; Lumley 2010, §2.4): estimate the share ``F̂(q̂)`` of
   respondents at or below the quantile with its design-based SE (:meth:`Survey.cov_total`, or the
-  replicates), take ``F̂ ± t_df · se`` (t with the design degrees of freedom) and map both ends
-  back through the same quantile rule; an end below 0 or above 1 has no interval end (NaN, as R);
+  replicates), take ``F̂ ± t_df · se`` and map both ends back through the same quantile rule; an
+  end below 0 or above 1 has no interval end (NaN, as R). ``df`` is the effective df of ``F̂(q̂)``'s
+  linearization values (Satterthwaite over strata, :func:`~sottovoce.intervals.design_df`, issue
+  17), one per quantile; with ``df="design"`` PSUs − strata, which is R's;
 * standard error: the interval's width over ``2 t_df`` (as R reports it).
 
 Cumulative weights are summed in extended precision, in order, as R's ``cumsum`` and ``sum`` do,
@@ -29,7 +31,7 @@ import pandas as pd
 from ._results import Result
 from ._words import count_en, en_form
 from .errors import InputError, SottovoceWarning
-from .intervals import DegreesOfFreedom, design_df
+from .intervals import DegreesOfFreedom, design_df, rounding_variance, small_df_warning
 from .intervals import quantile as critical
 from .modelframe import one_variable
 
@@ -113,19 +115,24 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
         raise InputError(f"column '{name}' has no answers from respondents with a positive weight")
     x = np.nan_to_num(s.to_numpy(dtype=float))
     srt = _Sorted(x, w)
-    dof = design_df(dom) if df is None else DegreesOfFreedom(float(df), "given")
-    ddf = dof.value
-    q_crit = critical(level, dof.finite) if ddf > 0 else math.nan
+    design = design_df(dom) if df is None else DegreesOfFreedom(float(df), "given")
     warns: list[str] = []
     if not present.all():
         k = int((~present & (survey.weights > 0)).sum())
         warns.append(f"{count_en(k, 'respondent')} with no answer to '{name}' {en_form(k, 'is', 'are')} left out (a domain)")
-    if not ddf > 0:
+    if not design.value > 0:
         warns.append("the design has no degrees of freedom: no interval")
     children = []
     for p in qs:
         qhat = srt.math_rule(p)
-        share, se_share = _share_at_or_below(dom, survey, x, w, qhat)
+        share, se_share, u = _share_at_or_below(dom, survey, x, w, qhat)
+        dof = design
+        if df is None and u is not None and not rounding_variance(share, se_share, "share"):
+            dof = design_df(dom, u)  # the effective df of F̂(q̂), which the interval is for
+        q_crit = critical(level, dof.finite) if dof.value > 0 else math.nan
+        few = small_df_warning(dof, f"{quantile_label(p)} of '{name}'")
+        if few:
+            warns.append(few)
         lo_p, hi_p = share - q_crit * se_share, share + q_crit * se_share
         lo = math.nan if not (lo_p >= 0) else srt.math_rule(lo_p)
         hi = math.nan if not (hi_p <= 1) else srt.math_rule(hi_p)
@@ -145,13 +152,16 @@ def svyquantile(survey: Survey, var: str, quantiles: float | Sequence[float] = 0
         warnings.warn(msg, SottovoceWarning, stacklevel=3)
     if len(children) == 1:
         return children[0].with_(warnings=tuple(dict.fromkeys(warns)))
+    # the parent names the design df; each quantile's interval has its own (the children's)
     return Result(n=n, method="quantile", level_ci=level, variable=name, categories=tuple(children),
-                  df=dof.finite, df_name=dof.name, details={"qrule": "math", "interval": "woodruff (mean)"},
+                  df=design.finite, df_name=design.name, details={"qrule": "math", "interval": "woodruff (mean)"},
                   warnings=tuple(dict.fromkeys(warns)))
 
 
-def _share_at_or_below(dom: Survey, survey: Survey, x: np.ndarray, w: np.ndarray, q: float) -> tuple[float, float]:
-    """``F̂(q)`` in the domain and its design SE (R's ``svymean(x <= q, design)``)."""
+def _share_at_or_below(dom: Survey, survey: Survey, x: np.ndarray, w: np.ndarray,
+                       q: float) -> tuple[float, float, np.ndarray | None]:
+    """``F̂(q)`` in the domain, its design SE (R's ``svymean(x <= q, design)``) and its
+    linearization values (None with replicate weights)."""
     ind = (x <= q).astype(float)
     W = w.sum()
     share = float(w @ ind / W)
@@ -159,6 +169,8 @@ def _share_at_or_below(dom: Survey, survey: Survey, x: np.ndarray, w: np.ndarray
         reps = survey.replicate_weights() * dom.domain_mask()[:, None]
         est = (reps.T @ ind) / reps.sum(axis=0)
         var = float(survey.replicate_cov(est[:, None], np.array([share]))[0, 0])
+        u = None
     else:
-        var = float(dom.cov_total((ind - share) / W)[0, 0])
-    return share, math.sqrt(max(var, 0.0))
+        u = (ind - share) / W
+        var = float(dom.cov_total(u)[0, 0])
+    return share, math.sqrt(max(var, 0.0)), u

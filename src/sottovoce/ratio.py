@@ -5,7 +5,8 @@ Linearization (Woolson & Kleinbaum; Lumley 2010, §2.2.3; Cochran 1977, §6.3): 
 calibration residuals). With replicate weights the ratio is recomputed in every replicate and
 the replicate ratios give the variance, as ``svyratio.svyrep.design``. Respondents missing either
 variable are left out as a domain (R's ``na.rm = TRUE``). The interval is ``R̂ ± t·se`` with the
-design's degrees of freedom.
+ratio's effective degrees of freedom (Satterthwaite over strata of the same linearization values,
+:func:`~sottovoce.intervals.design_df`; ``df="design"``: PSUs − strata, as R).
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def svyratio(survey: Survey, numerator: str, denominator: str, *, level: float =
         with np.errstate(divide="ignore", invalid="ignore"):
             est = (reps.T @ y) / (reps.T @ x)
         var = float(survey.replicate_cov(est[:, None], np.array([r]))[0, 0])
+        dof = design_df(dom)
     else:
-        var = float(dom.cov_total((y - r * x) / X)[0, 0])
+        u = (y - r * x) / X
+        var = float(dom.cov_total(u)[0, 0])
+        dof = design_df(dom, u)  # the effective df of the same influence (issue 17)
     se = math.sqrt(max(var, 0.0))
     warns = []
     n_missing = int((~present & (survey.weights > 0)).sum())
@@ -64,6 +68,6 @@ def svyratio(survey: Survey, numerator: str, denominator: str, *, level: float =
     for m in warns:
         warnings.warn(m, SottovoceWarning, stacklevel=3)
     return Result.from_estimate(  # type: ignore[no-any-return]
-        r, se, scale="", df=design_df(dom), level=level, n=int((w > 0).sum()), method="ratio", variable=f"{num}/{den}",
+        r, se, scale="", df=dof, level=level, n=int((w > 0).sum()), method="ratio", variable=f"{num}/{den}",
         details={"numerator": num, "denominator": den, "numerator_total": float(w @ y), "denominator_total": X},
         warnings=tuple(warns))
