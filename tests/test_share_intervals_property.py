@@ -122,3 +122,111 @@ def test_moment_estimates_outside_the_range_keep_a_valid_interval(est, se):
         assert 0 <= r.ci[0] <= r.ci[1] <= 1
     assert r.out_of_range == (not 0 <= est <= 1)
     _check_json(r.to_dict())
+
+
+# -- crosswise and list ML on small and degenerate data (tiny arms, all-0/all-1 answers, few PSUs) --
+J = 3  # control items of the degenerate list experiments
+DESIGNS = {"none": {}, "weights": {"weights": "w"}, "strata_psu": {"weights": "w", "strata": "stratum", "psu": "psu"}}
+
+
+def _degenerate_frame(seed: int, n: int, treated: float, control: str, item: str, cross: str, q: float, psus: int) -> pd.DataFrame:
+    """Small data at the edges: an arm of one or two respondents, control counts all 0 or all J,
+    the sensitive item never or always held, crosswise answers all "different" or all "same", and
+    ``psus`` PSUs per stratum."""
+    rng = np.random.default_rng(seed)
+    t = (rng.random(n) < treated).astype(int)
+    t[:2] = [0, 1]  # both arms present, however small
+    u = rng.uniform(0.05, 0.95, 2)
+    ctrl = {"zeros": np.zeros(n, int), "full": np.full(n, J), "random": rng.binomial(J, u[0], n)}[control]
+    z = {"never": np.zeros(n, int), "always": np.ones(n, int), "random": (rng.random(n) < u[1]).astype(int)}[item]
+    trait = rng.random(n) < u[1]
+    same = (trait == (rng.random(n) < q)).astype(int)
+    stratum = rng.integers(0, 2, n)
+    return pd.DataFrame({
+        "count": ctrl + t * z, "t": t, "d": z,
+        "cw": {"zeros": np.zeros(n, int), "ones": np.ones(n, int), "random": same}[cross],
+        "g": rng.integers(0, 2, n), "w": rng.uniform(0.2, 5, n),
+        "stratum": stratum, "psu": 10 * stratum + rng.integers(0, psus, n),
+    })
+
+
+def _degenerate_estimators(df: pd.DataFrame, kw: dict, by: str | None, q: float) -> list:
+    return [
+        lambda: sv.rr_prevalence(df, "cw", "crosswise", q=q, by=by, **kw),
+        lambda: sv.rr_prevalence(df, "cw", "crosswise", q=q, by=by, truncate=True, **kw),
+        lambda: sv.rr_prevalence(df, "cw", "crosswise", q=q, by=by, direct="d", **kw),
+        lambda: sv.list_experiment(df, "count", "t", J, by=by, **kw),
+        lambda: sv.list_experiment(df, "count", "t", J, method="ml", by=by, **kw),
+        lambda: sv.list_experiment(df, "count", "t", J, method="ml", constrained=False, **kw),
+        lambda: sv.fit_list_model(df, "count", "t", J, method="ml", by=by, **kw),
+        lambda: sv.list_direct(df, "count", "t", J, "d", by=by, **kw),
+    ]
+
+
+def _rounding_false_alarm(x: sv.Result) -> bool:
+    """An estimate of 0 or 1 up to rounding (e.g. −9e−16 with se 2e−16) whose t interval, cut to
+    [0, 1], comes out empty: intervals.interval tests ``out`` with a tolerance but not ``lo > hi``."""
+    est = x.estimate if x.estimate is not None else float("nan")
+    return x.out_of_range and x.ci is None and (abs(est) < 1e-12 or abs(est - 1) < 1e-12) and "raw_estimate" not in x.details
+
+
+@pytest.mark.xfail(strict=True, reason="intervals.interval: the empty-interval test has no rounding tolerance (reported to issue 12)")
+def test_an_estimate_of_rounding_noise_is_not_impossible():
+    """Everyone in a weighted subgroup answers J in both arms: the difference in means is 0 up to
+    rounding (−8.9e−16, se 2.0e−16). It must be shown as 0 with an interval, not as an impossible
+    estimate whose "design was probably not followed"."""
+    df = _degenerate_frame(9, 13, 0.1, "full", "never", "random", 0.25, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = sv.list_experiment(df, "count", "t", J, by="g", weights="w")
+    g1 = r.groups[1]
+    assert g1.estimate == pytest.approx(0, abs=1e-12)
+    assert not g1.out_of_range and g1.ci is not None and g1.ci[0] == 0
+    assert not any("no value is compatible" in w for w in r.warnings)
+
+
+def _check_flags(r: sv.Result) -> None:
+    """An estimate outside its range is flagged (``out_of_range``) with a caveat the user sees,
+    and never carries an interval that pretends otherwise."""
+    text = r.summary()
+    for name, x in r.rows():
+        if x.scale not in RANGE or x.estimate is None:
+            continue
+        lo, hi = RANGE[x.scale]
+        outside = not lo - 1e-12 <= x.estimate <= hi + 1e-12  # (J + 1) − J may be 1 + 4e-16: not a finding
+        if outside:  # kept as computed: flagged, with a caveat in the text
+            caveats = [w for w in (*r.warnings, *x.warnings) if "outside" in w]
+            assert x.out_of_range and caveats and all(w in text for w in caveats), (name, x.estimate, r.warnings)
+        elif _rounding_false_alarm(x):
+            continue  # known defect, pinned by test_an_estimate_of_rounding_noise_is_not_impossible (xfail)
+        elif x.out_of_range:  # reported truncated (truncate=True): the computed value and the cut are said
+            assert not 0 < x.estimate < 1 and x.details.get("raw_estimate") is not None, (name, x.estimate, x.details)
+            assert any("truncate" in w and w in text for w in (*r.warnings, *x.warnings)), (name, r.warnings)
+            assert "kept as computed" not in text, text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(4, 40),
+    treated=st.sampled_from([0.1, 0.5, 0.9]),
+    control=st.sampled_from(["zeros", "full", "random"]),
+    item=st.sampled_from(["never", "always", "random"]),
+    cross=st.sampled_from(["zeros", "ones", "random"]),
+    q=st.sampled_from([0.1, 0.25, 0.8]),
+    psus=st.sampled_from([1, 2, 3]),
+    design=st.sampled_from(list(DESIGNS)),
+    by=st.sampled_from([None, "g"]),
+)
+def test_crosswise_and_list_ml_intervals_stay_in_range_on_degenerate_data(seed, n, treated, control, item, cross, q, psus, design, by):
+    df = _degenerate_frame(seed, n, treated, control, item, cross, q, psus)
+    for make in _degenerate_estimators(df, DESIGNS[design], by, q):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = make()
+        except SottovoceError:
+            continue  # an honest refusal (an arm too small, an impossible estimate without truncate …)
+        _check_json(json.loads(json.dumps(r.to_dict(), allow_nan=False)))
+        _check_display(r)
+        _check_flags(r)
