@@ -5,7 +5,10 @@ estimator of a share."""
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -230,3 +233,98 @@ def test_crosswise_and_list_ml_intervals_stay_in_range_on_degenerate_data(seed, 
         _check_json(json.loads(json.dumps(r.to_dict(), allow_nan=False)))
         _check_display(r)
         _check_flags(r)
+
+
+# -- what the CLI prints: `estimate`, `list` (DiM, ML, with --direct) and `rr --design crosswise` ----
+PRINTED_CI = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?) – (-?\d+(?:\.\d+)?)(?![\d.])")  # a table's "low – high" cell
+
+
+def _cli_commands(path: str, design: str, by: str | None, q: float) -> list[tuple[list[str], tuple[float, float]]]:
+    """Each command with the range its printed intervals must keep (percent)."""
+    kw = {"none": [], "weights": ["--weights", "w"], "strata_psu": ["--weights", "w", "--strata", "stratum", "--psu", "psu"]}[design]
+    grp = ["--by", by] if by else []
+    lst = ["list", path, "--count", "count", "--treat", "t", "--items", str(J), *kw]
+    return [
+        (["estimate", path, "--var", "cw", "--categories", *grp, *kw], (0, 100)),
+        ([*lst, *grp], (0, 100)),
+        ([*lst, "--method", "ml", *grp], (0, 100)),
+        ([*lst, "--direct", "d", *grp], (-100, 100)),  # its gap row is a difference of shares
+        (["rr", path, "--response", "cw", "--design", "crosswise", "--q", str(q), *grp, *kw], (0, 100)),
+        (["rr", path, "--response", "cw", "--design", "crosswise", "--q", str(q), "--truncate", *grp, *kw], (0, 100)),
+    ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(4, 30),
+    treated=st.sampled_from([0.1, 0.5, 0.9]),
+    control=st.sampled_from(["zeros", "full", "random"]),
+    item=st.sampled_from(["never", "always", "random"]),
+    cross=st.sampled_from(["zeros", "ones", "random"]),
+    q=st.sampled_from([0.1, 0.25, 0.8]),
+    psus=st.sampled_from([1, 2, 3]),
+    design=st.sampled_from(list(DESIGNS)),
+    by=st.sampled_from([None, "g"]),
+)
+def test_cli_never_prints_a_share_bound_outside_0_100(seed, n, treated, control, item, cross, q, psus, design, by):
+    from conftest import run_cli
+
+    df = _degenerate_frame(seed, n, treated, control, item, cross, q, psus)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "answers.csv")
+        df.to_csv(path, index=False)
+        for args, (lo, hi) in _cli_commands(path, design, by, q):
+            r = run_cli(*args)
+            assert r.code in (0, 2) and "Traceback" not in r.err, (args, r.code, r.err[-2000:])
+            if r.code == 2:  # an honest refusal: one line naming the problem
+                assert r.err.startswith("error:") and r.err.count("\n") == 1, (args, r.err)
+                continue
+            printed = PRINTED_CI.findall(r.out)
+            assert printed or "–" in r.out, (args, r.out)  # a table was printed (an interval or a dash)
+            for a, b in printed:
+                assert lo <= float(a) <= float(b) <= hi, (args, a, b, r.out)
+            shown = re.findall(r"│\s*(-?\d+(?:\.\d+)?) \(!\)", r.out)  # an impossible estimate carries its flag …
+            if shown:
+                assert "outside the range of a share" in r.out and "warning:" in r.err, (args, r.out, r.err)  # … and its caveat
+
+
+# -- what the report prints (results.json and the headline sentences of report.html) --------------
+PLUS_MINUS = re.compile(r"(-?\d+(?:\.\d+)?)% \(±(\d+(?:\.\d+)?)\)")  # "45% (±21)"
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    control=st.sampled_from(["zeros", "full", "random"]),
+    item=st.sampled_from(["never", "always", "random"]),
+    cross=st.sampled_from(["zeros", "ones", "random"]),
+)
+def test_report_never_publishes_a_share_interval_outside_its_range(seed, control, item, cross):
+    import html as html_lib
+
+    from test_study_fixtures import ALL_DESIGNS, make_study
+
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        study = make_study(Path(tmp) / "study", n=40, seed=seed % 1000, extra=ALL_DESIGNS)
+        data = Path(tmp) / "study" / "respondents.csv"
+        df = pd.read_csv(data)
+        t, m = df["list_treat"].to_numpy(), len(df)
+        ctrl = {"zeros": np.zeros(m, int), "full": np.full(m, 3), "random": rng.binomial(3, 0.5, m)}[control]
+        z = {"never": np.zeros(m, int), "always": np.ones(m, int), "random": rng.integers(0, 2, m)}[item]
+        df["list_count"] = ctrl + t * z
+        df["cw_answer"] = {"zeros": np.zeros(m, int), "ones": np.ones(m, int), "random": rng.integers(0, 2, m)}[cross]
+        df.to_csv(data, index=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sv.analyze(study, out_dir=Path(tmp) / "out")
+        _check_json(json.loads((Path(tmp) / "out" / "results.json").read_text()))
+        text = html_lib.unescape(re.sub(r"<[^>]+>", " ", (Path(tmp) / "out" / "report.html").read_text()))
+        text = re.sub(r"\s+", " ", text)
+        for est, half in PLUS_MINUS.findall(text):  # "±" only for an interval inside 0–100% (else its two ends)
+            assert -0.5 <= float(est) - float(half) and float(est) + float(half) <= 100.5, (est, half)
+        for sentence in re.findall(r"Asked indirectly.*?(?:\.\s|$)", text):
+            first = re.search(r"(-?\d+(?:\.\d+)?)%", sentence)
+            if first and not 0 <= float(first.group(1)) <= 100:  # an impossible share is never a headline
+                assert "not a finding" in sentence or "no share can be" in sentence, sentence

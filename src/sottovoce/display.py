@@ -199,10 +199,10 @@ def _interval_lines(r: Result) -> list[str]:
         lines.append(f"{r.level_ci * 100:g}% CI: {how}; {dft}")
     flagged = [x for _, x in r.rows() if x.out_of_range and x.estimate is not None]
     # truncate=True reports an impossible estimate cut to the range: it is flagged, but not "kept as computed"
-    cut = [x for x in flagged if x.details.get("raw_estimate") not in (None, x.estimate)]
-    if len(cut) < len(flagged):
+    reported_cut = [x for x in flagged if x.details.get("raw_estimate") not in (None, x.estimate)]
+    if len(reported_cut) < len(flagged):
         lines.append(f"{OUT_OF_RANGE_MARK.strip()} estimate outside the range of a share: kept as computed, see the warnings")
-    if cut:
+    if reported_cut:
         lines.append(f"{OUT_OF_RANGE_MARK.strip()} computed estimate outside the range of a share: reported truncated to it, see the warnings")
     return lines
 
