@@ -153,6 +153,15 @@ def _degenerate_frame(seed: int, n: int, treated: float, control: str, item: str
     })
 
 
+# the data a small pilot can produce: see _degenerate_frame
+DEGENERATE = {
+    "seed": st.integers(0, 10**6), "n": st.integers(4, 40), "treated": st.sampled_from([0.1, 0.5, 0.9]),
+    "control": st.sampled_from(["zeros", "full", "random"]), "item": st.sampled_from(["never", "always", "random"]),
+    "cross": st.sampled_from(["zeros", "ones", "random"]), "q": st.sampled_from([0.1, 0.25, 0.8]),
+    "psus": st.sampled_from([1, 2, 3]), "design": st.sampled_from(list(DESIGNS)), "by": st.sampled_from([None, "g"]),
+}
+
+
 def _degenerate_estimators(df: pd.DataFrame, kw: dict, by: str | None, q: float) -> list:
     return [
         lambda: sv.rr_prevalence(df, "cw", "crosswise", q=q, by=by, **kw),
@@ -209,18 +218,7 @@ def _check_flags(r: sv.Result) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 10**6),
-    n=st.integers(4, 40),
-    treated=st.sampled_from([0.1, 0.5, 0.9]),
-    control=st.sampled_from(["zeros", "full", "random"]),
-    item=st.sampled_from(["never", "always", "random"]),
-    cross=st.sampled_from(["zeros", "ones", "random"]),
-    q=st.sampled_from([0.1, 0.25, 0.8]),
-    psus=st.sampled_from([1, 2, 3]),
-    design=st.sampled_from(list(DESIGNS)),
-    by=st.sampled_from([None, "g"]),
-)
+@given(**DEGENERATE)
 def test_crosswise_and_list_ml_intervals_stay_in_range_on_degenerate_data(seed, n, treated, control, item, cross, q, psus, design, by):
     df = _degenerate_frame(seed, n, treated, control, item, cross, q, psus)
     for make in _degenerate_estimators(df, DESIGNS[design], by, q):
@@ -255,18 +253,7 @@ def _cli_commands(path: str, design: str, by: str | None, q: float) -> list[tupl
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 10**6),
-    n=st.integers(4, 30),
-    treated=st.sampled_from([0.1, 0.5, 0.9]),
-    control=st.sampled_from(["zeros", "full", "random"]),
-    item=st.sampled_from(["never", "always", "random"]),
-    cross=st.sampled_from(["zeros", "ones", "random"]),
-    q=st.sampled_from([0.1, 0.25, 0.8]),
-    psus=st.sampled_from([1, 2, 3]),
-    design=st.sampled_from(list(DESIGNS)),
-    by=st.sampled_from([None, "g"]),
-)
+@given(**DEGENERATE)
 def test_cli_never_prints_a_share_bound_outside_0_100(seed, n, treated, control, item, cross, q, psus, design, by):
     from conftest import run_cli
 
