@@ -45,6 +45,28 @@ def _list_frame(n: int = 1200, seed: int = 2, arms: int = 1) -> pd.DataFrame:
                          "yb": rng.binomial(3, 0.5, n) + (t == 0) * z})
 
 
+def _underdispersed_list_frame(n: int = 1500, seed: int = 4) -> pd.DataFrame:
+    """Control items of very unequal prevalence: the binomial control model is rejected, so
+    ``fit_list_model`` falls back to the difference in means and says why (its notes and tests)."""
+    rng = np.random.default_rng(seed)
+    ys = sum((rng.random(n) < p).astype(int) for p in (0.05, 0.5, 0.95, 0.97))
+    t = rng.integers(0, 2, n)
+    return pd.DataFrame({"y": ys + t * (rng.random(n) < 0.3), "t": t, "male": rng.integers(0, 2, n)})
+
+
+def _polls_frame(n_polls: int = 40, seed: int = 5) -> pd.DataFrame:
+    """Polls of three houses around a slowly drifting share, with a "no" column for base="opinion"."""
+    rng = np.random.default_rng(seed)
+    day = np.sort(rng.integers(0, 120, n_polls))
+    house = np.array(["A", "B", "C"])[np.arange(n_polls) % 3]
+    truth = 0.55 + 0.0005 * day + np.select([house == "A", house == "B"], [0.03, -0.01], -0.02)
+    n = rng.integers(800, 2000, n_polls)
+    yes = rng.binomial(n, truth) / n
+    start = pd.Timestamp("2022-01-01") + pd.to_timedelta(day, unit="D")
+    return pd.DataFrame({"pollster": house, "start": start, "end": start + pd.Timedelta(days=3), "n": n,
+                         "yes": 100 * yes, "no": 100 * (1 - yes) - 12})
+
+
 def _rr_frame(n: int = 1500, seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     trait, ans = sv.simulate_rr("forced", 0.3, n, rng, p=2 / 3, p1=1 / 6)
@@ -54,6 +76,7 @@ def _rr_frame(n: int = 1500, seed: int = 3) -> pd.DataFrame:
 
 def _cases() -> dict[str, object]:
     S, L, R = _survey_frame(), _list_frame(), _rr_frame()
+    U, P = _underdispersed_list_frame(), _polls_frame()
     L3 = _list_frame(arms=2)
     arms = {0: "control", 1: "item A", 2: "item B"}
     svy = sv.Survey(S, weights="w", strata="stratum", psu="psu")
@@ -70,6 +93,8 @@ def _cases() -> dict[str, object]:
         "list_experiment(nls)": lambda: sv.list_experiment(L, "y", "t", 3, method="nls", covariates="age"),
         "list_experiment(ml)": lambda: sv.list_experiment(L, "y", "t", 3, method="ml", covariates="age", by="male"),
         "list_experiment(ml, 2 items)": lambda: sv.list_experiment(L3, "y", "t", 3, method="ml", arms=arms),
+        "fit_list_model(auto -> dim)": lambda: sv.fit_list_model(U, "y", "t", 4, method="ml", by="male"),
+        "fit_list_model(binomial kept)": lambda: sv.fit_list_model(L, "y", "t", 3, method="ml", covariates="age"),
         "list_design_test": lambda: sv.list_design_test(L, "y", "t", 3),
         "double_list": lambda: sv.double_list(L[L.t < 2], "y", "yb", "t", 3),
         "list_direct": lambda: sv.list_direct(L, "y", "t", 3, "D", by="male"),
@@ -90,6 +115,8 @@ def _cases() -> dict[str, object]:
         "r_indicator": lambda: sv.r_indicator(S, "resp", ["sex", "g"]),
         "alternative_targets": lambda: sv.alternative_targets(S, ["sex"], {"a": margins, "b": {"sex": {"m": 0.4, "f": 0.6}}}),
         "weight_report": lambda: sv.weight_report(S, sv.rake(S, margins).to_numpy(), margins),
+        "fit_trend": lambda: sv.fit_trend(P),
+        "fit_trend(opinion, events)": lambda: sv.fit_trend(P, base="opinion", unit="week", events={"2022-03-01": "Shock"}),
         "audit_poll": lambda: sv.audit_poll(ROOT / "examples" / "published-polls" / "levada-2022-04.toml"),
         "Survey.glm": lambda: svy.glm("y ~ x + C(g)", family="binomial").with_tests("g"),
         "Survey.glm(gaussian)": lambda: svy.glm("x ~ y + sex"),
@@ -146,6 +173,10 @@ def test_result_contract(results, name):
         if name not in OWN_RENDERING:
             assert w in text
             assert html.escape(w) in markup
+    for note in r.notes:  # e.g. why fit_list_model reports the difference in means, not the ML fit
+        assert note in d["notes"]
+        if name not in OWN_RENDERING:
+            assert note in text and html.escape(note) in markup, (name, note)
     if name not in OWN_RENDERING:
         assert _numbers(text) == _numbers(_html_text(markup)), name
     for row, x in [("", r), *r.rows()]:
@@ -189,6 +220,31 @@ def test_coefficient_tables_follow_statsmodels(results):
     assert rr.conf_int(alpha=0.1).shape == (2, 2)
     with pytest.raises(sv.InputError, match="no coefficients"):
         results["Survey.mean"].params  # noqa: B018
+
+
+def test_fit_list_model_cases_take_the_path_they_name(results):
+    """The two fit_list_model cases exercise both branches of the choice, not the same one twice."""
+    fell_back, kept = results["fit_list_model(auto -> dim)"], results["fit_list_model(binomial kept)"]
+    assert fell_back.method == "list-dim" and fell_back.details["list_model"] == "dim" and fell_back.notes
+    assert fell_back.hypothesis_tests["control_fit[binomial]"]["p_value"] < 0.05
+    assert "rejected" in fell_back.summary() and "difference in means" in fell_back._repr_html_()
+    assert kept.method == "list-ml" and kept.details["list_model"] == "binomial" and kept.coefficients
+
+
+@pytest.mark.parametrize("name", ["fit_trend", "fit_trend(opinion, events)"])
+def test_trend_bands_and_house_intervals_stay_in_range(results, name):
+    """The trend's serialised bands are shares (inside [0, 1]); house effects and level shifts are
+    differences of shares (inside [-1, 1]); the latest share is the headline and the base is named."""
+    r = results[name]
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert r.scale == "share" and d["trend"]
+    for row in d["trend"]:
+        assert 0 <= row["low"] <= row["share"] <= row["high"] <= 1, row
+    for row in [*d["houses"], *d["house_differences"]]:
+        lo, hi = (row["low"], row["high"])
+        assert -1 <= lo <= hi <= 1, row
+    assert d["ci"] == pytest.approx([d["trend"][-1]["low"], d["trend"][-1]["high"]])
+    assert ("with an opinion" in r.summary()) == (r.details["base"] == "opinion")
 
 
 def test_tests_show_statistic_df_and_p(results):

@@ -197,8 +197,13 @@ def _interval_lines(r: Result) -> list[str]:
                                  + (" for differences" if len(truncated) > 1 else ""))
         dft = "normal quantiles" if df is None else f"t on {_df(df)} df" + (f" ({name})" if name else "")
         lines.append(f"{r.level_ci * 100:g}% CI: {how}; {dft}")
-    if any(x.out_of_range for _, x in r.rows()):
+    flagged = [x for _, x in r.rows() if x.out_of_range and x.estimate is not None]
+    # truncate=True reports an impossible estimate cut to the range: it is flagged, but not "kept as computed"
+    reported_cut = [x for x in flagged if x.details.get("raw_estimate") not in (None, x.estimate)]
+    if len(reported_cut) < len(flagged):
         lines.append(f"{OUT_OF_RANGE_MARK.strip()} estimate outside the range of a share: kept as computed, see the warnings")
+    if reported_cut:
+        lines.append(f"{OUT_OF_RANGE_MARK.strip()} computed estimate outside the range of a share: reported truncated to it, see the warnings")
     return lines
 
 

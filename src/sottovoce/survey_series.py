@@ -578,6 +578,13 @@ class SeriesResults:
                 return r["estimate"]
         raise KeyError((wave, question, category, wording, group, level))
 
+    def published_check(self) -> list[dict[str, Any]]:
+        """Each ``[[published]]`` figure beside this series' estimate (percent) and whether it is
+        reproduced to rounding, as the report's check table shows it."""
+        from .survey_series_report import published_check
+
+        return published_check(self.data)
+
     def report_html(self, lang: str | None = None) -> str:
         from .survey_series_report import render_series
 

@@ -85,9 +85,11 @@ def _estimates(d: _data.ListData, D: np.ndarray, svy: Survey, level: float) -> R
     names = ["direct", "list", "gap", "combined"]
     scales = ["share", "share", "share-difference", "share"]
     vals = [p_d, tau, p_d - tau, comb]
-    cats = tuple(Result.from_estimate(float(v), float(s), scale=sc, df=dof, level=level, n=n, method=f"list-direct-{nm}", label=nm, code=nm)
+    cats = tuple(Result.from_estimate(float(v), float(s), scale=sc, df=dof, level=level, n=n, method=f"list-direct-{nm}", label=nm, code=nm,
+                                      where=f"{d.count}, {nm}")
                  for nm, sc, v, s, dof in zip(names, scales, vals, se, dofs, strict=True))
-    warnings = []
+    # a row's caveat (an impossible list estimate, few df) is shown with the table, not only in its row's JSON
+    warnings = [w for c in cats for w in c.warnings]
     if p_d - tau > 0:
         warnings.append("the direct question gives a higher share than the list experiment: the list may be deflated (see placebo_list) or the direct answers over-report")
     assumptions = "combined estimator assumes no design effect, honest list answers and no false 'yes' to the direct question (Aronow et al. 2015)"
@@ -102,4 +104,4 @@ def _estimates(d: _data.ListData, D: np.ndarray, svy: Survey, level: float) -> R
         notes=(f"assumptions: {assumptions}",),
         warnings=tuple(warnings),
     )
-    return res
+    return res.with_(warnings=tuple(dict.fromkeys(res.warnings)))  # the combined row's caveat is the result's own

@@ -60,7 +60,9 @@ def wald_test(r: np.ndarray, U: np.ndarray, survey: Survey, name: str, what: str
     V = survey.cov_total(U)
     V = (V + V.T) / 2
     lam, Q = np.linalg.eigh(V)
-    top = float(np.linalg.eigvalsh(survey.cov_total(U_raw)).max()) if U_raw is not None else (float(lam.max()) if lam.size else 0.0)
+    # a control arm whose counts pool into one group leaves nothing to test (k = 0, not a crash)
+    raw = np.linalg.eigvalsh(survey.cov_total(U_raw)) if U_raw is not None and U_raw.shape[1] else lam
+    top = float(raw.max()) if raw.size else 0.0
     keep = lam > 1e-9 * top if top > 0 else np.zeros_like(lam, dtype=bool)
     k = int(keep.sum())
     entry: dict[str, Any] = {"name": name, "statistic_name": "F", "what": what}

@@ -53,7 +53,11 @@ def _symmetric(r: Mapping[str, Any], bounds: tuple[float, float]) -> bool:
 def uncertainty(r: Mapping[str, Any], lang: str, bounds: tuple[float, float] = SHARE) -> str:
     """``±4`` for an about-symmetric interval, else the interval's ends (``95% interval 0–70%``)."""
     if _symmetric(r, bounds):
-        return f"±{moe(r, bounds)}"
+        # "±m" reads as est − m to est + m: only when that stays inside the range ("0% (±1)" for a
+        # zero-width interval at 0 would read as −1% to 1%)
+        m, est = moe(r, bounds), points(float(r["estimate"]))
+        if points(bounds[0]) <= est - m and est + m <= points(bounds[1]):
+            return f"±{m}"
     lo, hi = shown_ci(r, bounds)
     if bounds == SHARE:
         return t(lang, "interval_share", lo=pct(lo), hi=pct(hi))

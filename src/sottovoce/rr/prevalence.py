@@ -104,7 +104,7 @@ def rr_prevalence(
     top = fit(svy, f"column '{response}'")
     params = ", ".join(f"{k} = {v:.3g}" for k, v in dsg.params().items())
     top = top.with_(details={**top.details, "design": dsg.describe()},
-                    notes=(f"{dsg.name} design ({params}): P(answer coded 1) = {dsg.a:.3g} + {dsg.b:.3g}·prevalence", *top.notes))
+                    notes=(f"{dsg.name} design ({params}): P(answer coded 1) = {dsg.a:.3g} {'+' if dsg.b >= 0 else '−'} {abs(dsg.b):.3g}·prevalence", *top.notes))
     if by is not None:
         groups, gnotes = estimate_by(svy, by, lambda dom, lev: fit(dom, f"column '{response}'"), min_n=2)
         top = top.with_(by=by, groups=groups, warnings=tuple(dict.fromkeys((*top.warnings, *gnotes))))
