@@ -182,7 +182,6 @@ def _rounding_false_alarm(x: sv.Result) -> bool:
     return x.out_of_range and x.ci is None and (abs(est) < 1e-12 or abs(est - 1) < 1e-12) and "raw_estimate" not in x.details
 
 
-@pytest.mark.xfail(strict=True, reason="intervals.interval: the empty-interval test has no rounding tolerance (reported to issue 12)")
 def test_an_estimate_of_rounding_noise_is_not_impossible():
     """Everyone in a weighted subgroup answers J in both arms: the difference in means is 0 up to
     rounding (−8.9e−16, se 2.0e−16). It must be shown as 0 with an interval, not as an impossible
@@ -210,7 +209,7 @@ def _check_flags(r: sv.Result) -> None:
             caveats = [w for w in (*r.warnings, *x.warnings) if "outside" in w]
             assert x.out_of_range and caveats and all(w in text for w in caveats), (name, x.estimate, r.warnings)
         elif _rounding_false_alarm(x):
-            continue  # known defect, pinned by test_an_estimate_of_rounding_noise_is_not_impossible (xfail)
+            raise AssertionError((name, x.estimate, "rounding noise on a bound flagged as impossible"))
         elif x.out_of_range:  # reported truncated (truncate=True): the computed value and the cut are said
             assert not 0 < x.estimate < 1 and x.details.get("raw_estimate") is not None, (name, x.estimate, x.details)
             assert any("truncate" in w and w in text for w in (*r.warnings, *x.warnings)), (name, r.warnings)

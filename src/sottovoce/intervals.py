@@ -325,7 +325,11 @@ def interval(
     lo_c, hi_c = max(lo, a), min(hi, b)
     if not math.isfinite(q):
         return Interval(math.nan, math.nan, "t-truncated", out_of_range=out)
-    if lo_c > hi_c:  # the whole t interval lies outside the range: no compatible value
+    if lo_c > hi_c:
+        if not out:  # an estimate on the bound up to rounding (e.g. -9e-16 ± 2e-16): the bound itself
+            edge = min(max(est, a), b)
+            return Interval(edge, edge, "t-truncated", out_of_range=False)
+        # the whole t interval lies outside the range: no compatible value
         return Interval(math.nan, math.nan, "t-truncated", out_of_range=True, empty=True)
     return Interval(lo_c, hi_c, "t-truncated", out_of_range=out)
 
