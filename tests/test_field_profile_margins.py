@@ -12,13 +12,11 @@ question does not have is refused.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import shutil
 import subprocess
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import pandas as pd
@@ -28,7 +26,7 @@ from design_support import DESIGN_COLUMNS, page_draws, respondent, write_design_
 from sottovoce.field.app import create_app
 from sottovoce.field.crypto import load_public_key
 from sottovoce.field.questionnaire import Questionnaire
-from test_field_support import make_keys
+from test_field_support import make_keys, post_consented, post_many
 
 pytestmark = pytest.mark.xdist_group("field-server")
 
@@ -53,20 +51,9 @@ def _field(study: Path, tmp: Path, cli) -> pd.DataFrame:
         a = respondent(draws, rng)
         a["sex"] = 1 if rng.random() < SAMPLE_MEN else 2
         a["q_support"] = 1 if rng.random() < YES[a["sex"]] else 2
-        a = q.validate(a)
-        body = {"_key": hidden["_key"], "_lang": "en", "_consent": "1", **{col: q.form_value(col, a[col]) for col in q.columns()}}
-        r = await c.post("/submit", content=urlencode(body), headers={"content-type": "application/x-www-form-urlencoded"})
-        assert r.status_code == 303, r.text
+        await post_consented(c, q, hidden, q.validate(a))
 
-    async def go() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            for start in range(0, N, 50):
-                await asyncio.gather(*(one(c) for _ in range(start, min(N, start + 50))))
-
-    try:
-        asyncio.run(go())
-    finally:
-        app.committer.close()
+    post_many(app, N, one)
     r = cli("export", "--db", db, "--out", tmp / "export.jsonl")
     assert r.code == 0, r.err
     r = cli("decrypt", tmp / "export.jsonl", "--key", priv, "--out", tmp / "answers.csv", "--study", study)

@@ -137,6 +137,27 @@ def run_app(app, coro_fn):  # noqa: ANN001, ANN201
         app.committer.close()
 
 
+async def post_consented(c, q, hidden: dict, answers: dict) -> None:  # noqa: ANN001 (httpx client, Questionnaire)
+    """Post the consented English web form for ``answers`` on a page whose hidden fields are
+    ``hidden``; the server must answer with the thanks redirect."""
+    from urllib.parse import urlencode
+
+    body = {"_key": hidden["_key"], "_lang": "en", "_consent": "1", **{col: q.form_value(col, answers[col]) for col in q.columns()}}
+    r = await c.post("/submit", content=urlencode(body), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 303, r.text
+
+
+def post_many(app, n: int, one, batch: int = 50) -> None:  # noqa: ANN001 (ASGI app, coroutine function)
+    """Run ``one(client)`` ``n`` times against the app, ``batch`` at a time, then close its committer."""
+    import asyncio
+
+    async def go(c):  # noqa: ANN001, ANN202
+        for start in range(0, n, batch):
+            await asyncio.gather(*(one(c) for _ in range(start, min(n, start + batch))))
+
+    run_app(app, go)
+
+
 def start_server(tmp: Path, study: Path, extra: list[str] | None = None) -> tuple[Server, str, Path]:
     """A running survey server for ``study`` with fresh keys and a SQLite database in ``tmp``:
     (server, database URL, private key). The server knows its questionnaire; stop it afterwards."""

@@ -242,15 +242,13 @@ def test_wave2_split_by_three_unequal_arms_matches_r_and_the_published_figures(t
 def test_unequal_arms_through_the_server_are_sealed_and_fit_the_probabilities(tmp_path, cli):
     """800 respondents through the HTTP app (the page the server draws, the form they post): the
     decrypted rows carry the placement arm drawn for each page, and the arms fit 0.4/0.12/0.48."""
-    import asyncio
-    from urllib.parse import urlencode
 
     import httpx
 
     from design_support import page_draws, respondent
     from sottovoce.field.app import create_app
     from sottovoce.field.crypto import load_public_key
-    from test_field_support import make_keys
+    from test_field_support import make_keys, post_consented, post_many
 
     study = unequal_study(tmp_path)
     q = Questionnaire.from_file(study)
@@ -265,20 +263,9 @@ def test_unequal_arms_through_the_server_are_sealed_and_fit_the_probabilities(tm
         hidden = page_draws((await c.get("/")).text)
         draws = {col: q.column_values()[col][int(hidden[col])] for col in ("ballot", "block_order", "list_treat", "placement")}
         drawn[(draws["ballot"], draws["placement"])] += 1
-        a = q.validate({**respondent(draws, rng), "placement": draws["placement"]})
-        body = {"_key": hidden["_key"], "_lang": "en", "_consent": "1", **{col: q.form_value(col, a[col]) for col in q.columns()}}
-        r = await c.post("/submit", content=urlencode(body), headers={"content-type": "application/x-www-form-urlencoded"})
-        assert r.status_code == 303, r.text
+        await post_consented(c, q, hidden, q.validate({**respondent(draws, rng), "placement": draws["placement"]}))
 
-    async def go() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            for start in range(0, n, 50):
-                await asyncio.gather(*(one(c) for _ in range(start, start + 50)))
-
-    try:
-        asyncio.run(go())
-    finally:
-        app.committer.close()
+    post_many(app, n, one)
     assert cli("export", "--db", db, "--out", tmp_path / "e.jsonl").code == 0
     r = cli("decrypt", tmp_path / "e.jsonl", "--key", priv, "--out", tmp_path / "answers.csv")
     assert r.code == 0, r.err
