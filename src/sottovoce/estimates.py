@@ -31,7 +31,7 @@ import numpy as np
 
 from ._results import Result, _two_sided_p
 from .errors import InputError
-from .intervals import NORMAL, DegreesOfFreedom, design_df, satterthwaite_df
+from .intervals import NORMAL, DegreesOfFreedom, _design_df_only, design_df, satterthwaite_df
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +69,7 @@ class Linearization:
         svy = self.survey
         k = self.influence[0].shape[1]
         doms = [svy] * k if self.masks is None else [svy.domain(self.masks[:, j]) for j in range(k)]
-        if svy.replicates or svy.df_rule == "design" or (svy.psu_column is None and svy.strata_column is None):
+        if _design_df_only(svy):
             return [design_df(d) for d in doms]  # replicates, SRS or R's rule: the design df
         # the influence is zero outside each estimate's domain, so the strata parts are those of
         # the whole design; a domain changes only the PSUs that count (those holding it)

@@ -113,6 +113,13 @@ DF_RULES = ("effective", "design")
 SMALL_DF = 20.0
 
 
+def _design_df_only(survey: Survey, rule: str | None = None) -> bool:
+    """Whether ``survey``'s estimates take its design df whatever their variance: replicate
+    weights (rank − 1), no strata or PSUs (respondents − 1), or the ``"design"`` rule (R's)."""
+    srs = survey.psu_column is None and survey.strata_column is None
+    return bool(survey.replicates) or srs or (survey.df_rule if rule is None else rule) == "design"
+
+
 def design_df(survey: Survey, influence: Any = None, *, base: float | None = None,
               effective: float | None = None, rule: str | None = None) -> DegreesOfFreedom:
     """The degrees of freedom of an estimate from ``survey`` (a design or a domain of one): the
@@ -158,7 +165,7 @@ def design_df(survey: Survey, influence: Any = None, *, base: float | None = Non
     rule = survey.df_rule if rule is None else rule
     if rule not in DF_RULES:
         raise InputError(f"df='{rule}' is not a degrees-of-freedom rule; use 'effective' (Satterthwaite) or 'design' (as R)")
-    if rule == "design" or srs or not value >= 1:
+    if _design_df_only(survey, rule) or not value >= 1:
         return design
     if effective is None and influence is not None:
         effective = float(satterthwaite_df(survey.variance_by_stratum(influence)).min())
@@ -200,8 +207,7 @@ def design_dfs(survey: Survey, influence: Any) -> list[DegreesOfFreedom]:
     if u.ndim == 1:
         u = u[:, None]
     first = design_df(survey)  # the design df: all there is for replicates, SRS or the "design" rule
-    srs = survey.psu_column is None and survey.strata_column is None
-    if survey.replicates or srs or survey.df_rule == "design" or not first.value >= 1:
+    if _design_df_only(survey) or not first.value >= 1:
         return [first] * u.shape[1]
     eff = satterthwaite_df(survey.variance_by_stratum(u))
     return [design_df(survey, effective=float(e)) for e in eff]
