@@ -314,16 +314,11 @@ class Survey:
             if "rank" not in self._cache:
                 self._cache["rank"] = self._rep_rank(self.weights > 0)
             return float(self._cache["rank"] - 1)
-        pos = self._design_rows()["pos"] if self._mask is None else (self.weights > 0).astype(float)
-        if pos is None:  # every row counts, and every PSU code has rows
-            psu_in = np.ones(self._n_psu, dtype=bool)
-        else:
-            psu_in = np.bincount(self._psu, weights=pos, minlength=self._n_psu) > 0
-        n_psu = int(np.count_nonzero(psu_in))
-        n_str = int(np.count_nonzero(np.bincount(self._psu_stratum[psu_in], minlength=len(self._n_h))))
+        held = self._psus_held()  # PSUs minus strata, of those with a positive weight
+        df = int(round(float(held.sum()))) - int(np.count_nonzero(held))
         if self._mask is None:
-            self._cache["df"] = n_psu - n_str
-        return float(n_psu - n_str)
+            self._cache["df"] = df
+        return float(df)
 
     def _fresh(self) -> Survey:
         """A copy whose weights, calibration or replicates will change: nothing cached is shared."""
@@ -400,9 +395,10 @@ class Survey:
         in R's ``degf``). ``n_h`` when every weight is positive."""
         if self._mask is None and "psus_held" in self._cache:
             return self._cache["psus_held"]
-        w = self.weights
-        held = np.bincount(self._psu[w > 0], minlength=self._n_psu) > 0
-        out = self._n_h if held.all() else np.bincount(self._psu_stratum, weights=held, minlength=len(self._n_h))
+        pos = self._design_rows()["pos"] if self._mask is None else (self.weights > 0).astype(float)
+        held = None if pos is None else np.bincount(self._psu, weights=pos, minlength=self._n_psu) > 0
+        # every row with a positive weight (the design's PSU codes only exist with rows): all PSUs
+        out = self._n_h if held is None or held.all() else np.bincount(self._psu_stratum, weights=held, minlength=len(self._n_h))
         if self._mask is None:
             self._cache["psus_held"] = out
         return out
