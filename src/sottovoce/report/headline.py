@@ -14,7 +14,7 @@ from typing import Any
 
 from ..disclosure import publishable
 from .shares import DIFFERENCE, SHARE, has_interval, out_of_range, publishable_estimate, shown_ci
-from .text import STRINGS, count_phrase, fewer_than, pct, plural_ru, points, t
+from .text import STRINGS, count_phrase, count_ru, fewer_than, pct, plural_ru, points, t
 
 __all__ = ["headline", "headline_numbers", "comparisons_for_headline", "truth_sentences", "uncertainty"]
 
@@ -76,7 +76,7 @@ def gap_phrase(gap: int, lang: str, case: str = "nom", signed: bool = False) -> 
     if lang != "ru":
         return sign + count_phrase(n, "en", "point")
     if case == "gen":  # около N ...
-        return f"{sign}{n} " + ("процентного пункта" if n % 10 == 1 and n % 100 != 11 else "процентных пунктов")
+        return sign + count_ru(n, "процентного пункта", "процентных пунктов", "процентных пунктов")
     return f"{sign}{n} " + plural_ru(n, "процентный пункт", "процентных пункта", "процентных пунктов")
 
 

@@ -43,7 +43,7 @@ def fewer_than(k: int, lang: str) -> str:
 def groups_in(n: int, lang: str) -> str:
     """``"3 groups"`` / Russian prepositional after «в»: «1 группе», «3 группах»."""
     if lang == "ru":
-        return f"{n} " + ("группе" if n % 10 == 1 and n % 100 != 11 else "группах")
+        return count_ru(n, "группе", "группах", "группах")
     return count_phrase(n, lang, "group")
 
 
