@@ -279,11 +279,8 @@ class Survey:
     def _weights_scaled_to_population(self) -> bool:
         """Whether the weights sum to more than twice the respondents (a population scale, not
         the sample's): the SRS reference of ``deff`` is then without replacement."""
-        hit = self._cache.get("population_scale")
-        if hit is None:
-            pos = self._w > 0
-            hit = self._cache["population_scale"] = bool(self._w[pos].sum() > 2 * int(pos.sum()))
-        return bool(hit)
+        rows = self._design_rows()
+        return bool(rows["W"] > 2 * rows["n_pos"])
 
     @property
     def n(self) -> int:
@@ -869,7 +866,7 @@ class Survey:
     def _design_rows(self) -> dict[str, Any]:
         """Per-row arrays of the design's weights (not of its domain), computed once: the squared
         weights, the rows with a positive weight as 0/1 (None when every weight is positive) and
-        a column of zeros (the code of a single column)."""
+        a column of zeros (the code of a single column); their count and total weight."""
         got = self._cache.get("design_rows")
         if got is None:
             w = self._w
@@ -878,7 +875,7 @@ class Survey:
             all_pos = n_pos == len(w)
             got = self._cache["design_rows"] = {
                 "w2": w * w, "pos": None if all_pos else pos.astype(float), "zeros": np.zeros(len(w), dtype=np.int64),
-                "pos_bool": pos, "all_pos": all_pos, "n_pos": n_pos}
+                "pos_bool": pos, "all_pos": all_pos, "n_pos": n_pos, "W": float(w.sum())}
         return got
 
     def _row_cache(self) -> dict[str, Any]:
